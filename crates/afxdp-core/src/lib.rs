@@ -1,2 +1,14 @@
-pub fn placeholder() {}
-pub fn libbpf_probe() -> bool { libbpf_rs::ObjectBuilder::default().debug(false); true }
+//! afxdp-core: the AF_XDP engine behind the `afxdp` npm package.
+//!
+//! The modules follow the data path:
+//! `netdev` (what the interface is) → `bpf` (how packets reach the socket:
+//! our redirect program, the user's `xdp_prog`, or an XSKMAP handed over by
+//! the Device Plugin through `uds` or a pinned path) → `umem` (packet memory
+//! and frame ownership) → `ring` (the four shared rings) → `socket` (one XSK
+//! per interface queue) → `port` (queues of one port, batch operations).
+//! Nothing here depends on Node; `cargo test` exercises it alone.
+
+pub mod error;
+pub mod netns;
+
+pub use error::{Code, Error, Result};
