@@ -1,0 +1,141 @@
+// Typed errors for the afxdp facade.
+//
+// Every error the package throws on purpose is an AfxdpError with a stable
+// Node-style `code`. The codes the native core throws are spelled exactly as
+// in crates/afxdp-core/src/error.rs (`Code::as_str`); keep the two in sync.
+
+export const codes = Object.freeze({
+  NO_SUCH_INTERFACE: 'ERR_AFXDP_NO_SUCH_INTERFACE',
+  QUEUE_OUT_OF_RANGE: 'ERR_AFXDP_QUEUE_OUT_OF_RANGE',
+  QUEUE_BUSY: 'ERR_AFXDP_QUEUE_BUSY',
+  MEMLOCK: 'ERR_AFXDP_MEMLOCK',
+  PERMISSION: 'ERR_AFXDP_PERMISSION',
+  INVALID_ARGUMENT: 'ERR_AFXDP_INVALID_ARGUMENT',
+  NOT_SUPPORTED: 'ERR_AFXDP_NOT_SUPPORTED',
+  BPF: 'ERR_AFXDP_BPF',
+  FRAME_OWNERSHIP: 'ERR_AFXDP_FRAME_OWNERSHIP',
+  CLOSED: 'ERR_AFXDP_CLOSED',
+  DEVICE_PLUGIN: 'ERR_AFXDP_DEVICE_PLUGIN',
+  SYSTEM: 'ERR_AFXDP_SYSTEM',
+  // Facade only: a devargs string that does not parse or validate.
+  DEVARGS: 'ERR_AFXDP_DEVARGS',
+} as const);
+
+export type AfxdpErrorCode = (typeof codes)[keyof typeof codes];
+
+const knownCodes: ReadonlySet<string> = new Set(Object.values(codes));
+
+export function isAfxdpErrorCode(value: unknown): value is AfxdpErrorCode {
+  return typeof value === 'string' && knownCodes.has(value);
+}
+
+export interface AfxdpErrorOptions {
+  /** errno of the failing system call, when there was one. */
+  errno?: number;
+  /** The devarg or option at fault, e.g. `start_queue` or `startQueue`. */
+  argument?: string;
+  /** The file system path involved (socket, pinned map, XDP program). */
+  path?: string;
+  cause?: unknown;
+}
+
+export class AfxdpError extends Error {
+  readonly code: AfxdpErrorCode;
+  // `declare`: absent unless set, so util.inspect shows only what is known.
+  declare errno?: number;
+  declare argument?: string;
+  declare path?: string;
+
+  constructor(code: AfxdpErrorCode, message: string, options: AfxdpErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    if (options.errno !== undefined) this.errno = options.errno;
+    if (options.argument !== undefined) this.argument = options.argument;
+    if (options.path !== undefined) this.path = options.path;
+    labelStack(this, code);
+  }
+
+  override toString(): string {
+    return `${this.name} [${this.code}]: ${this.message}`;
+  }
+}
+
+Object.defineProperty(AfxdpError.prototype, 'name', {
+  value: 'AfxdpError',
+  writable: true,
+  configurable: true,
+  enumerable: false,
+});
+
+// Node's own errors print `Error [ERR_X]: message` at the top of the stack.
+// V8 formats `stack` on first access using the current `name`, so give the
+// error a temporary own name, format, then drop it (as lib/internal/errors.js does).
+function labelStack(err: AfxdpError, code: string): void {
+  Object.defineProperty(err, 'name', {
+    value: `AfxdpError [${code}]`,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+  void err.stack;
+  delete (err as { name?: string }).name;
+}
+
+/**
+ * Turns an error thrown by the native addon into an AfxdpError.
+ *
+ * napi-rs copies the Rust status string into `err.code`; the message is the
+ * core's message. Anything that does not carry one of our codes is returned
+ * unchanged, so `throw fromNative(err)` is always safe in a catch block.
+ */
+export function fromNative<T>(err: T): AfxdpError | T {
+  if (err instanceof AfxdpError) return err;
+  if (!(err instanceof Error)) return err;
+  const { code, errno, path } = err as Error & { code?: unknown; errno?: unknown; path?: unknown };
+  if (!isAfxdpErrorCode(code)) return err;
+  return new AfxdpError(code, stripCodePrefix(err.message, code), {
+    errno: typeof errno === 'number' ? errno : undefined,
+    path: typeof path === 'string' ? path : undefined,
+    cause: err,
+  });
+}
+
+// Formatting the Rust error with `{}` of napi::Error gives `"CODE", message`
+// and some bindings prepend `CODE: `; the code already lives in `err.code`.
+function stripCodePrefix(message: string, code: string): string {
+  for (const prefix of [`"${code}", `, `${code}: `, `[${code}] `]) {
+    if (message.startsWith(prefix)) return message.slice(prefix.length);
+  }
+  return message;
+}
+
+const DEFAULT_QUOTE_LIMIT = 60;
+// Control, format, private-use, unassigned and lone-surrogate code points, and
+// every separator except the plain space: escaped so a message can neither
+// break a log line nor display differently from what was parsed.
+const UNSAFE_FOR_MESSAGE = /[\p{C}\p{Z}"\\]/u;
+
+/**
+ * Quotes user input for an error message: double quotes, escapes for
+ * anything invisible or line-breaking, truncated to `limit` code points.
+ */
+export function quoteInput(input: string, limit = DEFAULT_QUOTE_LIMIT): string {
+  let out = '';
+  let taken = 0;
+  for (const ch of input) {
+    if (taken === limit) {
+      return `"${out}"… (${input.length} characters)`;
+    }
+    out += UNSAFE_FOR_MESSAGE.test(ch) ? escapeCharacter(ch) : ch;
+    taken++;
+  }
+  return `"${out}"`;
+}
+
+function escapeCharacter(ch: string): string {
+  if (ch === ' ') return ch;
+  if (ch === '"' || ch === '\\') return `\\${ch}`;
+  const cp = ch.codePointAt(0)!;
+  const hex = cp.toString(16).toUpperCase();
+  return cp > 0xffff ? `\\u{${hex}}` : `\\u${hex.padStart(4, '0')}`;
+}
