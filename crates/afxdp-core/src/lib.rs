@@ -10,5 +10,7 @@
 
 pub mod error;
 pub mod netns;
+pub mod ring;
+pub mod umem;
 
 pub use error::{Code, Error, Result};
