@@ -1,0 +1,117 @@
+import test from 'ava';
+
+import { AfxdpError } from '../../lib/errors';
+import {
+  DP_BASE_PATH,
+  LEGACY_PINNED_PATH,
+  LEGACY_UDS_PATH,
+  defaultDpPath,
+  resolveDpPath,
+  type DpMode,
+} from '../../lib/config/dp-path';
+import { DEVICES_ENV_PREFIX, LEGACY_DEVICES_ENV, devicesFromEnv } from '../../lib/config/devices-env';
+
+// --------------------------------------------------------------- dp-path
+
+test('constants: the DP mount point and the old DP paths', (t) => {
+  t.is(DP_BASE_PATH, '/tmp/afxdp_dp');
+  t.is(LEGACY_UDS_PATH, '/tmp/afxdp.sock');
+  t.is(LEGACY_PINNED_PATH, '/tmp/xsks_map');
+});
+
+test('defaultDpPath: cni → /tmp/afxdp_dp/<iface>/afxdp.sock', (t) => {
+  t.is(defaultDpPath('cni', 'veth1'), '/tmp/afxdp_dp/veth1/afxdp.sock');
+});
+
+test('defaultDpPath: pinned → /tmp/afxdp_dp/<iface>/xsks_map', (t) => {
+  t.is(defaultDpPath('pinned', 'ens785f0'), '/tmp/afxdp_dp/ens785f0/xsks_map');
+});
+
+test('defaultDpPath: never the legacy path (the old DP needs an explicit dp_path)', (t) => {
+  for (const mode of ['cni', 'pinned'] as const) {
+    t.not(defaultDpPath(mode, 'eth1'), LEGACY_UDS_PATH);
+    t.not(defaultDpPath(mode, 'eth1'), LEGACY_PINNED_PATH);
+  }
+});
+
+test('resolveDpPath: an explicit path wins, including the legacy socket', (t) => {
+  t.is(resolveDpPath('cni', 'eth1', LEGACY_UDS_PATH), '/tmp/afxdp.sock');
+  t.is(resolveDpPath('pinned', 'eth1', '/sys/fs/bpf/x/xsks_map'), '/sys/fs/bpf/x/xsks_map');
+  t.is(resolveDpPath('cni', 'eth1'), '/tmp/afxdp_dp/eth1/afxdp.sock');
+  t.is(resolveDpPath('pinned', 'eth1', undefined), '/tmp/afxdp_dp/eth1/xsks_map');
+});
+
+test('defaultDpPath: an interface name that would leave the base directory is refused', (t) => {
+  for (const iface of ['', '.', '..', '../../etc', 'a/b', 'a\0b']) {
+    const err = t.throws(() => defaultDpPath('cni', iface), { instanceOf: AfxdpError });
+    t.is(err?.code, 'ERR_AFXDP_INVALID_ARGUMENT');
+    t.is(err?.argument, 'iface');
+  }
+});
+
+test('defaultDpPath: an unknown mode is refused at run time', (t) => {
+  const err = t.throws(() => defaultDpPath('attach' as DpMode, 'eth1'), { instanceOf: AfxdpError });
+  t.is(err?.argument, 'mode');
+});
+
+// ----------------------------------------------------------- devices-env
+
+test('devicesFromEnv: reads AFXDP_DEVICES_<POOL> as space-separated netdevs', (t) => {
+  const env = { AFXDP_DEVICES_MYPOOL: 'veth1 veth3', PATH: '/usr/bin', HOME: '/root' };
+  t.deepEqual(devicesFromEnv(env), [{ pool: 'MYPOOL', devices: ['veth1', 'veth3'] }]);
+});
+
+test('devicesFromEnv: several pools, sorted by name', (t) => {
+  const env = { AFXDP_DEVICES_ZED: 'ens2', AFXDP_DEVICES_ALPHA: 'ens1' };
+  t.deepEqual(devicesFromEnv(env), [
+    { pool: 'ALPHA', devices: ['ens1'] },
+    { pool: 'ZED', devices: ['ens2'] },
+  ]);
+});
+
+test('devicesFromEnv: the old DP variable AFXDP_DEVICES has pool ""', (t) => {
+  t.is(LEGACY_DEVICES_ENV, 'AFXDP_DEVICES');
+  t.deepEqual(devicesFromEnv({ AFXDP_DEVICES: 'eth5', AFXDP_DEVICES_P: 'eth6' }), [
+    { pool: '', devices: ['eth5'] },
+    { pool: 'P', devices: ['eth6'] },
+  ]);
+});
+
+test('devicesFromEnv: filters by pool, case-insensitively and by resource name', (t) => {
+  const env = { AFXDP_DEVICES: 'eth5', AFXDP_DEVICES_MYPOOL: 'veth1', AFXDP_DEVICES_OTHER: 'veth2' };
+  const mine = [{ pool: 'MYPOOL', devices: ['veth1'] }];
+  t.deepEqual(devicesFromEnv(env, 'myPool'), mine);
+  t.deepEqual(devicesFromEnv(env, 'MYPOOL'), mine);
+  t.deepEqual(devicesFromEnv(env, 'afxdp/myPool'), mine);
+  t.deepEqual(devicesFromEnv(env, 'missing'), []);
+  t.deepEqual(devicesFromEnv(env, ''), []);
+});
+
+test('devicesFromEnv: tolerant of extra whitespace, drops duplicates, keeps empty pools', (t) => {
+  const env = { AFXDP_DEVICES_A: '  veth1\tveth2  veth1\n', AFXDP_DEVICES_B: '' };
+  t.deepEqual(devicesFromEnv(env), [
+    { pool: 'A', devices: ['veth1', 'veth2'] },
+    { pool: 'B', devices: [] },
+  ]);
+});
+
+test('devicesFromEnv: ignores the bare prefix, lookalikes and undefined values', (t) => {
+  const env = {
+    [DEVICES_ENV_PREFIX]: 'stale',
+    AFXDP_DEVICESX: 'no',
+    afxdp_devices_low: 'no',
+    CNDP_DEVICES: 'no',
+    AFXDP_DEVICES_U: undefined,
+  };
+  t.deepEqual(devicesFromEnv(env), []);
+});
+
+test('devicesFromEnv: defaults to process.env', (t) => {
+  const name = 'AFXDP_DEVICES_UNITTEST_DEFAULT_ENV';
+  process.env[name] = 'veth9';
+  try {
+    t.deepEqual(devicesFromEnv(undefined, 'unittest_default_env'), [{ pool: 'UNITTEST_DEFAULT_ENV', devices: ['veth9'] }]);
+  } finally {
+    delete process.env[name];
+  }
+});
