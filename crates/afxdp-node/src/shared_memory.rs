@@ -1,0 +1,71 @@
+//! JS views of native memory: one external ArrayBuffer per region.
+//!
+//! The ArrayBuffer's finalizer holds an `Arc` of the region, so the memory
+//! outlives every JS view even if the port is dropped first; `close()`
+//! detaches the buffers so stale views read as empty instead of dangling.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::ArrayBuffer;
+use napi::Env;
+
+use crate::error::{invalid, JsResult};
+
+/// Memory that may be exposed to JS: stable address, known length.
+pub trait Region: Send + Sync + 'static {
+    fn base(&self) -> *mut u8;
+    fn size(&self) -> usize;
+}
+
+/// Wrap `region` in an external ArrayBuffer and refuse to go on unless the
+/// engine really aliases our memory: a runtime without external buffers
+/// would silently hand JS a copy, and packets would never reach the rings.
+pub fn external_buffer<'env, R: Region>(env: &'env Env, region: Arc<R>) -> JsResult<ArrayBuffer<'env>> {
+    let base = region.base();
+    let size = region.size();
+    // SAFETY: `base..base+size` stays mapped while the Arc in the finalize
+    // hint is alive, and V8 drops the hint only after the last view is gone.
+    let buffer = unsafe { ArrayBuffer::from_external(env, base, size, region, |_env, region| drop(region)) }
+        .map_err(crate::error::from_napi)?;
+    if buffer.as_ptr() as *mut u8 != base || buffer.len() != size {
+        return Err(invalid(
+            "this JavaScript runtime copies external memory instead of sharing it (no external ArrayBuffers); \
+             afxdp needs Node.js, not a runtime with a V8 memory cage such as Electron",
+        ));
+    }
+    Ok(buffer)
+}
+
+/// Descriptor slots shared with JS: per queue `burst` addresses followed by
+/// `burst` lengths, as u32 (UMEM offsets are < 4 GiB).
+pub struct DescriptorArea {
+    slots: Box<[std::cell::UnsafeCell<u32>]>,
+}
+
+// SAFETY: the slots are only touched from the JS thread (by JS through the
+// ArrayBuffer, and by the port's methods called from JS); never concurrently.
+unsafe impl Send for DescriptorArea {}
+unsafe impl Sync for DescriptorArea {}
+
+impl DescriptorArea {
+    pub fn new(slots: usize) -> Self {
+        DescriptorArea { slots: (0..slots).map(|_| std::cell::UnsafeCell::new(0)).collect() }
+    }
+
+    /// # Safety
+    /// The caller must be on the JS thread and must not hold another slice
+    /// of the same range.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice_mut(&self, start: usize, len: usize) -> &mut [u32] {
+        std::slice::from_raw_parts_mut(self.slots[start].get(), len)
+    }
+}
+
+impl Region for DescriptorArea {
+    fn base(&self) -> *mut u8 {
+        self.slots.as_ptr() as *mut u8
+    }
+    fn size(&self) -> usize {
+        self.slots.len() * 4
+    }
+}
