@@ -11,6 +11,7 @@
 pub mod error;
 pub mod netns;
 pub mod ring;
+pub mod socket;
 pub mod umem;
 
 pub use error::{Code, Error, Result};

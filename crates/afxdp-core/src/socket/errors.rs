@@ -1,0 +1,195 @@
+//! Turning the kernel's terse errnos from XDP_UMEM_REG and bind() into
+//! errors that say what is wrong and how to fix it.
+
+use super::BindMode;
+use crate::{Code, Error};
+
+fn kib(bytes: u64) -> u64 {
+    bytes.div_ceil(1024)
+}
+
+/// The soft RLIMIT_MEMLOCK in bytes, None when unlimited.
+pub(crate) fn memlock_limit() -> Option<u64> {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: r is a valid out-parameter.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    Some(r.rlim_cur)
+}
+
+pub(super) fn umem_reg_error(errno: i32, umem_bytes: usize) -> Error {
+    match errno {
+        // xdp_umem_account_pages(): locked pages would exceed RLIMIT_MEMLOCK.
+        libc::ENOBUFS => {
+            let limit = match memlock_limit() {
+                Some(l) => format!("{} KiB", kib(l)),
+                None => "unlimited".to_string(),
+            };
+            Error::with_errno(
+                Code::Memlock,
+                errno,
+                format!(
+                    "registering a UMEM of {kib} KiB exceeds the locked-memory limit RLIMIT_MEMLOCK \
+                     (currently {limit}; every UMEM of this user counts against it): raise it to at \
+                     least {kib} KiB plus what other UMEMs use, e.g. `ulimit -l unlimited` \
+                     (systemd/containerd: LimitMEMLOCK=infinity; docker: --ulimit memlock=-1), \
+                     or grant CAP_IPC_LOCK",
+                    kib = kib(umem_bytes as u64),
+                ),
+            )
+        }
+        libc::ENOMEM => Error::with_errno(
+            Code::Memlock,
+            errno,
+            format!("the kernel could not pin a UMEM of {} KiB (out of memory): use a smaller UMEM", kib(umem_bytes as u64)),
+        ),
+        libc::EINVAL => Error::with_errno(
+            Code::InvalidArgument,
+            errno,
+            format!(
+                "XDP_UMEM_REG rejected the UMEM ({} bytes): the area must be page aligned, the frame size a \
+                 power of two between 2048 and the page size, and headroom smaller than the frame",
+                umem_bytes
+            ),
+        ),
+        libc::EBUSY => Error::with_errno(Code::InvalidArgument, errno, "this socket already has a UMEM"),
+        _ => Error::sys(format!("setsockopt(XDP_UMEM_REG, {umem_bytes} bytes)"), errno),
+    }
+}
+
+/// Queues usable for an XSK with rx and tx rings on `ifname`, from
+/// ETHTOOL_GCHANNELS; None when the driver does not report channels.
+pub(crate) fn queue_count(ifname: &str) -> Option<u32> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct EthtoolChannels {
+        cmd: u32,
+        max_rx: u32,
+        max_tx: u32,
+        max_other: u32,
+        max_combined: u32,
+        rx_count: u32,
+        tx_count: u32,
+        other_count: u32,
+        combined_count: u32,
+    }
+    const ETHTOOL_GCHANNELS: u32 = 0x3c; // linux/ethtool.h; not in libc
+    if ifname.is_empty() || ifname.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    let mut ch = EthtoolChannels { cmd: ETHTOOL_GCHANNELS, ..Default::default() };
+    // SAFETY: all-zero ifreq is valid.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(ifname.bytes()) {
+        *d = s as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_data = (&mut ch as *mut EthtoolChannels).cast();
+    // SAFETY: plain syscalls; ifr points at `ch`, alive for the call. The
+    // datagram socket is only a handle for the ioctl, in this thread's netns.
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return None;
+        }
+        let rc = libc::ioctl(s, libc::SIOCETHTOOL as _, &mut ifr);
+        libc::close(s);
+        if rc != 0 {
+            return None;
+        }
+    }
+    // An XSK with rx and tx rings needs the queue in both directions.
+    let rx = ch.rx_count + ch.combined_count;
+    let tx = ch.tx_count + ch.combined_count;
+    let n = rx.min(tx);
+    (n > 0).then_some(n)
+}
+
+fn interface_exists(ifindex: u32) -> bool {
+    let mut buf = [0 as libc::c_char; libc::IFNAMSIZ];
+    // SAFETY: buf has IFNAMSIZ bytes as if_indextoname requires.
+    !unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) }.is_null()
+}
+
+pub(super) fn bind_error(errno: i32, ifname: &str, ifindex: u32, queue: u32, mode: BindMode) -> Error {
+    let what = format!("bind(AF_XDP socket, {ifname} queue {queue})");
+    match errno {
+        libc::EBUSY => Error::with_errno(
+            Code::QueueBusy,
+            errno,
+            format!(
+                "another AF_XDP socket is bound to {ifname} queue {queue}; close it or choose another start_queue"
+            ),
+        ),
+        libc::ENODEV | libc::ENXIO | libc::EINVAL => {
+            if !interface_exists(ifindex) {
+                return Error::with_errno(
+                    Code::NoSuchInterface,
+                    errno,
+                    format!("{what}: interface {ifname} (ifindex {ifindex}) does not exist in this network namespace"),
+                );
+            }
+            if let Some(n) = queue_count(ifname) {
+                if queue >= n {
+                    return Error::with_errno(
+                        Code::QueueOutOfRange,
+                        errno,
+                        format!(
+                            "{ifname} has {n} queue(s) (0..{}); queue {queue} is out of range: lower \
+                             start_queue/queue_count or add channels (ethtool -L {ifname} combined N)",
+                            n - 1
+                        ),
+                    );
+                }
+            }
+            let hint = match mode {
+                BindMode::SharedWith(_) => {
+                    "; sharing a UMEM with a socket on another queue needs own fill/completion rings (Linux >= 5.10)"
+                }
+                BindMode::Owner { .. } => "",
+            };
+            let mut e = Error::sys(&what, errno);
+            e.message.push_str(hint);
+            e
+        }
+        libc::EOPNOTSUPP => Error::with_errno(
+            Code::NotSupported,
+            errno,
+            format!("{what}: the driver of {ifname} does not support this AF_XDP mode; try force_copy"),
+        ),
+        _ => Error::sys(what, errno),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memlock_error_names_limit_size_and_fixes() {
+        let e = umem_reg_error(libc::ENOBUFS, 16 << 20);
+        assert_eq!(e.code, Code::Memlock);
+        assert!(e.message.contains("16384 KiB"), "{}", e.message);
+        assert!(e.message.contains("RLIMIT_MEMLOCK") && e.message.contains("CAP_IPC_LOCK"));
+        assert!(e.message.contains("LimitMEMLOCK=infinity"));
+    }
+
+    #[test]
+    fn busy_names_interface_and_queue() {
+        let e = bind_error(libc::EBUSY, "eth7", 99, 3, BindMode::Owner { need_wakeup: true, force_copy: false });
+        assert_eq!(e.code, Code::QueueBusy);
+        assert!(e.message.contains("eth7 queue 3"), "{}", e.message);
+    }
+
+    #[test]
+    fn missing_interface_is_reported_as_such() {
+        let e = bind_error(libc::ENODEV, "nope0", 0x7fff_fff0, 0, BindMode::SharedWith(3));
+        assert_eq!(e.code, Code::NoSuchInterface, "{}", e.message);
+    }
+
+    #[test]
+    fn loopback_has_no_channel_report() {
+        // lo implements no get_channels: the helper must say "unknown", not 0.
+        assert_eq!(queue_count("lo"), None);
+    }
+}

@@ -1,0 +1,111 @@
+//! Per-socket knobs and wakeups: XDP_OPTIONS, tx kicks, rx wakeups and
+//! preferred busy polling.
+
+use super::{errno, getsockopt, setsockopt, XskSocket};
+use crate::{Code, Error, Result};
+
+/// What a tx kick achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// The kernel took the request (in copy mode it transmitted a batch).
+    Done,
+    /// The kernel could not make progress now (EAGAIN/EBUSY/ENOBUFS/EINTR:
+    /// completion ring full, another sender, device queue full): reap
+    /// completions and try again.
+    Again,
+}
+
+impl XskSocket {
+    /// XDP_OPTIONS: whether the kernel bound this socket in zero-copy mode.
+    pub fn zero_copy(&self) -> Result<bool> {
+        let mut opts = libc::xdp_options { flags: 0 };
+        getsockopt(self.fd(), libc::SOL_XDP, libc::XDP_OPTIONS, &mut opts)
+            .map_err(|e| Error::sys("getsockopt(XDP_OPTIONS)", e))?;
+        Ok(opts.flags & libc::XDP_OPTIONS_ZEROCOPY != 0)
+    }
+
+    /// sendto(fd, NULL, 0, MSG_DONTWAIT): start transmission of the tx
+    /// ring. In copy mode this transmits synchronously, at most a small
+    /// batch per call (32 in current kernels), and answers EAGAIN if more is
+    /// left. ENETDOWN (interface down) is not an error: the descriptors stay
+    /// on the ring.
+    pub fn kick_tx(&self) -> Result<Kick> {
+        // SAFETY: a zero-length send with no buffer and no address.
+        let rc = unsafe { libc::sendto(self.fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+        if rc >= 0 {
+            return Ok(Kick::Done);
+        }
+        match errno() {
+            libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::EINTR => Ok(Kick::Again),
+            libc::ENETDOWN => Ok(Kick::Done),
+            e => Err(Error::sys("sendto(AF_XDP tx kick)", e)),
+        }
+    }
+
+    /// recvfrom(fd, NULL, 0, MSG_DONTWAIT): let the driver pick up fill
+    /// ring entries (zero-copy need_wakeup) or busy-poll its NAPI context.
+    pub fn wake_rx(&self) -> Result<()> {
+        // SAFETY: a zero-length receive with no buffer and no address.
+        let rc = unsafe {
+            libc::recvfrom(self.fd(), std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut())
+        };
+        if rc >= 0 {
+            return Ok(());
+        }
+        match errno() {
+            libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::EINTR | libc::ENETDOWN => Ok(()),
+            e => Err(Error::sys("recvfrom(AF_XDP rx wakeup)", e)),
+        }
+    }
+
+    /// poll() for `events` (POLLIN/POLLOUT) up to `timeout_ms`; true when ready.
+    pub fn poll(&self, events: libc::c_short, timeout_ms: i32) -> Result<bool> {
+        let mut p = libc::pollfd { fd: self.fd(), events, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+        match rc {
+            0 => Ok(false),
+            n if n > 0 => Ok(p.revents & events != 0),
+            _ if errno() == libc::EINTR => Ok(false),
+            _ => Err(Error::last_os("poll(AF_XDP socket)")),
+        }
+    }
+
+    /// Preferred busy polling (Linux >= 5.11): the application's syscalls
+    /// drive the driver's NAPI loop instead of interrupts. `timeout_us` 0
+    /// turns it off. SO_PREFER_BUSY_POLL and a budget above the default need
+    /// CAP_NET_ADMIN.
+    pub fn set_busy_poll(&self, timeout_us: u32, budget: u32) -> Result<()> {
+        if budget > u16::MAX as u32 {
+            return Err(Error::invalid(format!("busy poll budget {budget} must be at most 65535")));
+        }
+        if timeout_us > i32::MAX as u32 {
+            return Err(Error::invalid(format!("busy poll timeout {timeout_us} us is too large")));
+        }
+        let on = (timeout_us > 0) as libc::c_int;
+        let steps: [(libc::c_int, &str, libc::c_int); 3] = [
+            (libc::SO_PREFER_BUSY_POLL, "SO_PREFER_BUSY_POLL", on),
+            (libc::SO_BUSY_POLL, "SO_BUSY_POLL", timeout_us as libc::c_int),
+            (libc::SO_BUSY_POLL_BUDGET, "SO_BUSY_POLL_BUDGET", if on == 1 { budget as libc::c_int } else { 0 }),
+        ];
+        for (opt, name, val) in steps {
+            if opt == libc::SO_BUSY_POLL_BUDGET && on == 0 {
+                continue; // nothing to undo; 0 would be refused as a budget
+            }
+            setsockopt(self.fd(), libc::SOL_SOCKET, opt, &val).map_err(|e| match e {
+                libc::EPERM | libc::EACCES => Error::with_errno(
+                    Code::Permission,
+                    e,
+                    format!("setsockopt({name}={val}) was refused: preferred busy polling needs CAP_NET_ADMIN"),
+                ),
+                libc::ENOPROTOOPT | libc::EINVAL => Error::with_errno(
+                    Code::NotSupported,
+                    e,
+                    format!("setsockopt({name}={val}) was refused: busy polling needs Linux >= 5.11 with CONFIG_NET_RX_BUSY_POLL"),
+                ),
+                _ => Error::sys(format!("setsockopt({name}={val})"), e),
+            })?;
+        }
+        Ok(())
+    }
+}
