@@ -8,10 +8,13 @@
 //! per interface queue) → `port` (queues of one port, batch operations).
 //! Nothing here depends on Node; `cargo test` exercises it alone.
 
+pub mod bpf;
 pub mod error;
+pub mod netdev;
 pub mod netns;
 pub mod ring;
 pub mod socket;
+pub mod uds;
 pub mod umem;
 
 pub use error::{Code, Error, Result};

@@ -1,0 +1,798 @@
+//! XDP programs this process attaches: our redirect program
+//! (bpf/redirect.bpf.c, embedded) or a user's `xdp_prog` ELF.
+//!
+//! Attach mechanism: netlink (IFLA_XDP via libbpf's `bpf_xdp_attach`, what
+//! `libbpf_rs::Xdp` wraps), not a bpf_link. Reasons:
+//! - the mode (native = XDP_FLAGS_DRV_MODE, generic = XDP_FLAGS_SKB_MODE)
+//!   and XDP_FLAGS_UPDATE_IF_NOEXIST are explicit flags of the request, so
+//!   "never replace someone else's program" is enforced by the kernel
+//!   atomically, exactly like DPDK's `xdp_prog` devarg;
+//! - detach can be made conditional in the kernel too: XDP_FLAGS_REPLACE with
+//!   our program as the expected one removes it only if it is still ours
+//!   (EEXIST otherwise), with no query-then-detach race;
+//! - the result is visible and removable with the usual tools
+//!   (`ip link set dev X xdp off`), as the error messages suggest; a bpf_link
+//!   would refuse that (EBUSY) and vanish with the process.
+//!
+//! The cost: a crashed process leaves the program attached. That is benign:
+//! the kernel removes a socket's XSKMAP entry when the socket closes, and the
+//! program then passes every packet to the stack (XDP_PASS fallback).
+//!
+//! libbpf-sys is called directly (rather than through `libbpf_rs::Xdp`) for
+//! attach/detach/query so the errno survives for precise error messages, and
+//! so the expected-program fd for REPLACE can be given.
+//!
+//! Sharing: one interface runs one XDP program. Two ports of this process on
+//! different queues of the same interface share it through
+//! `XdpProgram::attach_or_share`, keyed by (network namespace, ifindex) and
+//! reference counted; the last `SharedXdp` dropped detaches.
+
+use super::syscall;
+use super::xskmap::XskMap;
+use crate::netdev::Netdev;
+use crate::netns::NetnsGuard;
+use crate::{Code, Error, Result};
+use libbpf_rs::libbpf_sys;
+use libbpf_rs::MapCore as _;
+use std::cell::RefCell;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Once};
+
+/// The compiled bpf/redirect.bpf.c (an ELF for the BPF target).
+pub static REDIRECT_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/redirect.bpf.o"));
+
+/// Name of the map every program used by afxdp must have.
+pub const XSKS_MAP: &str = "xsks_map";
+const REDIRECT_PROG: &str = "afxdp_redirect";
+const REDIRECT_PROG_FRAGS: &str = "afxdp_redirect_frags";
+/// Entries the redirect program's map gets at least (what the Device Plugin
+/// uses); raised to the interface's max queue count when that is larger.
+pub const MIN_MAP_ENTRIES: u32 = 64;
+/// Above this MTU a packet may not fit one page for native XDP; the
+/// frags-aware program variant is used then.
+const FRAGS_MTU: u32 = 3000;
+
+const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1 << 0;
+const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+
+/// How to attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native (driver) mode if the driver supports it, else generic.
+    Auto,
+    /// Driver mode (XDP_FLAGS_DRV_MODE); fails if the driver lacks XDP.
+    Native,
+    /// Generic/SKB mode (XDP_FLAGS_SKB_MODE): works everywhere, slower.
+    Generic,
+}
+
+impl XdpMode {
+    fn flag(self) -> u32 {
+        match self {
+            XdpMode::Auto => 0,
+            XdpMode::Native => XDP_FLAGS_DRV_MODE,
+            XdpMode::Generic => XDP_FLAGS_SKB_MODE,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XdpMode::Auto => "auto",
+            XdpMode::Native => "native",
+            XdpMode::Generic => "generic",
+        }
+    }
+}
+
+/// The mode a program is attached in, as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachedMode {
+    Native,
+    Generic,
+    /// Offloaded to the NIC.
+    Offload,
+}
+
+impl AttachedMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachedMode::Native => "native",
+            AttachedMode::Generic => "generic",
+            AttachedMode::Offload => "offload",
+        }
+    }
+
+    /// The `ip link` keyword that removes a program in this mode.
+    fn ip_keyword(self) -> &'static str {
+        match self {
+            AttachedMode::Native => "xdpdrv",
+            AttachedMode::Generic => "xdpgeneric",
+            AttachedMode::Offload => "xdpoffload",
+        }
+    }
+}
+
+impl PartialEq<XdpMode> for AttachedMode {
+    fn eq(&self, other: &XdpMode) -> bool {
+        matches!((self, other), (AttachedMode::Native, XdpMode::Native) | (AttachedMode::Generic, XdpMode::Generic))
+    }
+}
+
+/// What `query` found on an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachedXdp {
+    pub prog_id: u32,
+    pub mode: AttachedMode,
+}
+
+/// Which program to attach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgramSource {
+    /// afxdp's own redirect program.
+    Redirect,
+    /// A user ELF (`xdp_prog`): must contain a map named `xsks_map`; the
+    /// program is the named one, or the only XDP program in the file.
+    Object { path: PathBuf, program: Option<String> },
+}
+
+impl ProgramSource {
+    fn describe(&self) -> String {
+        match self {
+            ProgramSource::Redirect => "afxdp's redirect program".into(),
+            ProgramSource::Object { path, program: None } => format!("XDP object {}", path.display()),
+            ProgramSource::Object { path, program: Some(p) } => format!("program {p} of XDP object {}", path.display()),
+        }
+    }
+}
+
+// ---- libbpf log capture: libbpf reports verifier logs and ELF problems
+// through its print callback; keep them for error messages instead of
+// spraying them on stderr.
+
+thread_local! {
+    static LIBBPF_LOG: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn libbpf_print(level: libbpf_rs::PrintLevel, msg: String) {
+    let captured = LIBBPF_LOG.with(|c| match c.borrow_mut().as_mut() {
+        Some(buf) => {
+            if buf.len() < 64 * 1024 {
+                buf.push_str(&msg);
+            }
+            true
+        }
+        None => false,
+    });
+    if !captured && level == libbpf_rs::PrintLevel::Warn {
+        eprint!("{msg}");
+    }
+}
+
+/// Run `f` with libbpf's messages (warnings) collected; returns them too.
+fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, libbpf_print)));
+    });
+    LIBBPF_LOG.with(|c| *c.borrow_mut() = Some(String::new()));
+    let out = f();
+    let log = LIBBPF_LOG.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    (out, log)
+}
+
+fn log_tail(log: &str) -> String {
+    let log = log.trim();
+    if log.is_empty() {
+        return String::new();
+    }
+    const MAX: usize = 3000;
+    let tail = if log.len() > MAX {
+        let mut start = log.len() - MAX;
+        while !log.is_char_boundary(start) {
+            start += 1;
+        }
+        format!("…{}", &log[start..])
+    } else {
+        log.to_string()
+    };
+    format!("\nlibbpf said:\n{tail}")
+}
+
+fn bpf_error(err: &libbpf_rs::Error, what: String, log: &str) -> Error {
+    let code = match err.kind() {
+        libbpf_rs::ErrorKind::PermissionDenied => Code::Permission,
+        _ => Code::Bpf,
+    };
+    let hint = if code == Code::Permission {
+        "; loading XDP programs needs CAP_BPF + CAP_NET_ADMIN (or root) — unprivileged processes must use a pinned map or the Device Plugin"
+    } else {
+        ""
+    };
+    Error::new(code, format!("{what}: {err:#}{hint}{}", log_tail(log)))
+}
+
+// ---- query / attach / detach through libbpf (netlink) ----
+
+fn query_opts() -> libbpf_sys::bpf_xdp_query_opts {
+    libbpf_sys::bpf_xdp_query_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_xdp_query_opts>() as libbpf_sys::size_t,
+        ..Default::default()
+    }
+}
+
+/// What XDP program (if any) runs on `ifindex` in the calling thread's
+/// network namespace. When an offloaded program runs next to a native or
+/// generic one, the latter is reported.
+pub fn query(ifindex: u32) -> Result<Option<AttachedXdp>> {
+    let mut opts = query_opts();
+    // SAFETY: opts is a valid, sized bpf_xdp_query_opts.
+    let r = unsafe { libbpf_sys::bpf_xdp_query(ifindex as i32, 0, &mut opts) };
+    if r < 0 {
+        let mut e = Error::sys(format!("query XDP program of ifindex {ifindex} (bpf_xdp_query)"), -r);
+        if -r == libc::ENODEV || -r == libc::EINVAL {
+            e.code = Code::NoSuchInterface;
+            e.message = format!("no interface with index {ifindex} in this network namespace; list them with `ip link`");
+        }
+        return Err(e);
+    }
+    let found = if opts.drv_prog_id != 0 {
+        Some(AttachedXdp { prog_id: opts.drv_prog_id, mode: AttachedMode::Native })
+    } else if opts.skb_prog_id != 0 {
+        Some(AttachedXdp { prog_id: opts.skb_prog_id, mode: AttachedMode::Generic })
+    } else if opts.hw_prog_id != 0 {
+        Some(AttachedXdp { prog_id: opts.hw_prog_id, mode: AttachedMode::Offload })
+    } else {
+        None
+    };
+    Ok(found)
+}
+
+/// Attach in one explicit mode with UPDATE_IF_NOEXIST. Err = errno.
+fn attach_once(ifindex: u32, prog_fd: &OwnedFd, mode: XdpMode) -> std::result::Result<(), i32> {
+    let opts = libbpf_sys::bpf_xdp_attach_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
+        ..Default::default()
+    };
+    let flags = XDP_FLAGS_UPDATE_IF_NOEXIST | mode.flag();
+    // SAFETY: valid fd and sized opts.
+    let r = unsafe { libbpf_sys::bpf_xdp_attach(ifindex as i32, prog_fd.as_raw_fd(), flags, &opts) };
+    if r < 0 {
+        Err(-r)
+    } else {
+        Ok(())
+    }
+}
+
+fn busy_error(dev: &Netdev, tried: XdpMode, errno: i32) -> Error {
+    let name = &dev.name;
+    let what = match query(dev.ifindex) {
+        Ok(Some(a)) => format!(
+            "XDP program id {} is already attached in {} mode (check it with `bpftool prog show id {}`); \
+             if nothing needs it, remove it with `ip link set dev {name} {} off`",
+            a.prog_id,
+            a.mode.as_str(),
+            a.prog_id,
+            a.mode.ip_keyword()
+        ),
+        _ => format!("another XDP program is already attached; see `ip link show dev {name}`, remove it with `ip link set dev {name} xdp off`"),
+    };
+    Error::with_errno(
+        Code::Bpf,
+        errno,
+        format!(
+            "cannot attach to {name} in {} mode: {what}. afxdp never replaces a program it did not attach; \
+             alternatively load your program with the xdp_prog option, or use a pinned map / the Device Plugin",
+            tried.as_str()
+        ),
+    )
+}
+
+fn attach_error(dev: &Netdev, mode: XdpMode, errno: i32) -> Error {
+    let name = &dev.name;
+    match errno {
+        libc::EBUSY | libc::EEXIST => busy_error(dev, mode, errno),
+        libc::EPERM | libc::EACCES => Error::with_errno(
+            Code::Permission,
+            errno,
+            format!("attaching an XDP program to {name} was refused: it needs CAP_NET_ADMIN and CAP_BPF (or root)"),
+        ),
+        libc::EOPNOTSUPP => Error::with_errno(
+            Code::NotSupported,
+            errno,
+            format!(
+                "{name} (driver {}) does not support XDP in {} mode; use mode generic (or auto)",
+                dev.driver.as_deref().unwrap_or("unknown"),
+                mode.as_str()
+            ),
+        ),
+        libc::ERANGE | libc::EINVAL if mode == XdpMode::Native => Error::with_errno(
+            Code::Bpf,
+            errno,
+            format!(
+                "{name} refused the XDP program in native mode ({}); with MTU {} the driver may need a smaller MTU \
+                 (ip link set dev {name} mtu 1500), more queues, or mode generic",
+                std::io::Error::from_raw_os_error(errno),
+                dev.mtu
+            ),
+        ),
+        libc::ENODEV => Error::with_errno(
+            Code::NoSuchInterface,
+            errno,
+            format!("interface {name} disappeared while attaching XDP"),
+        ),
+        _ => {
+            let mut e = Error::sys(format!("attach XDP program to {name} in {} mode", mode.as_str()), errno);
+            if e.code == Code::System || e.code == Code::InvalidArgument {
+                e.code = Code::Bpf;
+            }
+            e
+        }
+    }
+}
+
+/// Attach `prog_fd` in `mode`; returns the mode actually used.
+fn attach_fd(dev: &Netdev, prog_fd: &OwnedFd, mode: XdpMode) -> Result<XdpMode> {
+    match mode {
+        XdpMode::Native | XdpMode::Generic => {
+            attach_once(dev.ifindex, prog_fd, mode).map_err(|e| attach_error(dev, mode, e))?;
+            Ok(mode)
+        }
+        XdpMode::Auto => match attach_once(dev.ifindex, prog_fd, XdpMode::Native) {
+            Ok(()) => Ok(XdpMode::Native),
+            // Someone else's program or no permission: generic would fail
+            // the same way (or, worse, hide the reason).
+            Err(e @ (libc::EBUSY | libc::EEXIST | libc::EPERM | libc::EACCES | libc::ENODEV)) => {
+                Err(attach_error(dev, XdpMode::Native, e))
+            }
+            Err(native) => match attach_once(dev.ifindex, prog_fd, XdpMode::Generic) {
+                Ok(()) => Ok(XdpMode::Generic),
+                Err(generic) => {
+                    let mut e = attach_error(dev, XdpMode::Generic, generic);
+                    e.message = format!(
+                        "{} (native mode was tried first and failed: {})",
+                        e.message,
+                        std::io::Error::from_raw_os_error(native)
+                    );
+                    Err(e)
+                }
+            },
+        },
+    }
+}
+
+// ---- network namespace identity ----
+
+fn current_netns_id() -> Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/thread-self/ns/net")
+        .map_err(|e| Error::sys("stat /proc/thread-self/ns/net", e.raw_os_error().unwrap_or(libc::EIO)))?;
+    Ok((m.dev(), m.ino()))
+}
+
+#[derive(Debug)]
+struct NetnsRef {
+    file: File,
+    id: (u64, u64),
+}
+
+impl NetnsRef {
+    fn current() -> Result<NetnsRef> {
+        let file = File::open("/proc/thread-self/ns/net")
+            .map_err(|e| Error::sys("open /proc/thread-self/ns/net", e.raw_os_error().unwrap_or(libc::EIO)))?;
+        use std::os::unix::fs::MetadataExt;
+        let m = file
+            .metadata()
+            .map_err(|e| Error::sys("fstat(netns)", e.raw_os_error().unwrap_or(libc::EIO)))?;
+        Ok(NetnsRef { file, id: (m.dev(), m.ino()) })
+    }
+
+    /// Enter this namespace if the calling thread is elsewhere.
+    fn enter_if_needed(&self) -> Result<Option<NetnsGuard>> {
+        if current_netns_id()? == self.id {
+            return Ok(None);
+        }
+        NetnsGuard::enter(format!("/proc/thread-self/fd/{}", self.file.as_raw_fd())).map(Some)
+    }
+}
+
+// ---- loading ----
+
+struct Loaded {
+    prog_fd: OwnedFd,
+    map: XskMap,
+    frags: bool,
+}
+
+fn dup(fd: std::os::fd::BorrowedFd<'_>, what: &str) -> Result<OwnedFd> {
+    fd.try_clone_to_owned().map_err(|e| Error::sys(format!("dup({what})"), e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+/// Take the program and `xsks_map` fds out of a loaded object.
+fn extract(obj: &libbpf_rs::Object, prog_name: &str, origin: &str) -> Result<(OwnedFd, OwnedFd)> {
+    let prog = obj
+        .progs()
+        .find(|p| p.name() == prog_name)
+        .ok_or_else(|| Error::new(Code::Bpf, format!("{origin}: program {prog_name} missing after load")))?;
+    let map = obj
+        .maps()
+        .find(|m| m.name() == XSKS_MAP)
+        .ok_or_else(|| Error::new(Code::Bpf, format!("{origin}: map {XSKS_MAP} missing after load")))?;
+    Ok((dup(prog.as_fd(), "XDP program fd")?, dup(map.as_fd(), "xsks_map fd")?))
+}
+
+fn load_redirect(dev: &Netdev) -> Result<Loaded> {
+    let entries = dev.max_queues.max(MIN_MAP_ENTRIES);
+    let want_frags = dev.mtu > FRAGS_MTU;
+    let attempt = |frags: bool| -> (std::result::Result<libbpf_rs::Object, libbpf_rs::Error>, String) {
+        with_libbpf_log(|| {
+            let mut open = libbpf_rs::ObjectBuilder::default().open_memory(REDIRECT_OBJECT)?;
+            for mut p in open.progs_mut() {
+                let name = p.name().to_string_lossy().into_owned();
+                p.set_autoload(name == if frags { REDIRECT_PROG_FRAGS } else { REDIRECT_PROG });
+            }
+            for mut m in open.maps_mut() {
+                if m.name() == XSKS_MAP {
+                    m.set_max_entries(entries)?;
+                }
+            }
+            open.load()
+        })
+    };
+    let (mut result, mut log) = attempt(want_frags);
+    let mut frags = want_frags;
+    if result.is_err() && want_frags {
+        // Kernels before 5.18 know no frags-aware programs: use the plain one.
+        (result, log) = attempt(false);
+        frags = false;
+    }
+    let obj = result.map_err(|e| bpf_error(&e, "load afxdp's XDP redirect program".into(), &log))?;
+    let (prog_fd, map_fd) = extract(&obj, if frags { REDIRECT_PROG_FRAGS } else { REDIRECT_PROG }, "redirect object")?;
+    Ok(Loaded { prog_fd, map: XskMap::from_fd(map_fd)?, frags })
+}
+
+fn load_object(path: &Path, program: Option<&str>) -> Result<Loaded> {
+    let p = path.display();
+    if let Err(e) = std::fs::metadata(path) {
+        return Err(Error::with_errno(
+            Code::InvalidArgument,
+            e.raw_os_error().unwrap_or(libc::ENOENT),
+            format!("xdp_prog {p} cannot be read: {e}"),
+        ));
+    }
+    let (result, log) = with_libbpf_log(|| -> Result<(libbpf_rs::Object, String, bool)> {
+        let open = libbpf_rs::ObjectBuilder::default()
+            .open_file(path)
+            .map_err(|e| bpf_error(&e, format!("open xdp_prog {p} (is it a BPF ELF object built with clang -target bpf?)"), ""))?;
+        if !open.maps().any(|m| m.name() == XSKS_MAP) {
+            let names: Vec<String> = open.maps().map(|m| m.name().to_string_lossy().into_owned()).collect();
+            return Err(Error::new(
+                Code::Bpf,
+                format!(
+                    "xdp_prog {p} has no map named {XSKS_MAP} (its maps: {}); afxdp inserts its sockets there: declare \
+                     a BPF_MAP_TYPE_XSKMAP named {XSKS_MAP} (u32 key = queue id, u32 value) and redirect with \
+                     bpf_redirect_map(&{XSKS_MAP}, ctx->rx_queue_index, XDP_PASS)",
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                ),
+            ));
+        }
+        let xdp: Vec<(String, bool)> = open
+            .progs()
+            .filter(|pr| pr.prog_type() == libbpf_rs::ProgramType::Xdp)
+            .map(|pr| {
+                (pr.name().to_string_lossy().into_owned(), pr.section().to_string_lossy().starts_with("xdp.frags"))
+            })
+            .collect();
+        let names = || xdp.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+        let (chosen, frags) = match program {
+            Some(want) => xdp.iter().find(|(n, _)| n == want).cloned().ok_or_else(|| {
+                Error::new(
+                    Code::Bpf,
+                    format!("xdp_prog {p} has no XDP program named {want} (XDP programs in it: {})", if xdp.is_empty() { "none".into() } else { names() }),
+                )
+            })?,
+            None => match xdp.len() {
+                0 => return Err(Error::new(Code::Bpf, format!("xdp_prog {p} contains no XDP program (SEC(\"xdp\"))"))),
+                1 => xdp[0].clone(),
+                _ => {
+                    return Err(Error::new(
+                        Code::Bpf,
+                        format!("xdp_prog {p} contains several XDP programs ({}); name the one to attach", names()),
+                    ))
+                }
+            },
+        };
+        let obj = open.load().map_err(|e| bpf_error(&e, format!("load xdp_prog {p}"), ""))?;
+        Ok((obj, chosen, frags))
+    });
+    let (obj, chosen, frags) = result.map_err(|mut e| {
+        e.message.push_str(&log_tail(&log));
+        e
+    })?;
+    let (prog_fd, map_fd) = extract(&obj, &chosen, &format!("xdp_prog {p}"))?;
+    let map = XskMap::from_fd(map_fd).map_err(|mut e| {
+        e.message = format!("xdp_prog {p}: {}", e.message);
+        e
+    })?;
+    Ok(Loaded { prog_fd, map, frags })
+}
+
+// ---- XdpProgram ----
+
+/// An XDP program this process attached to one interface. Dropping it (or
+/// `detach`) removes it from the interface, but only if the interface still
+/// runs this very program.
+#[derive(Debug)]
+pub struct XdpProgram {
+    ifindex: u32,
+    ifname: String,
+    mode: XdpMode,
+    prog_fd: OwnedFd,
+    prog_id: u32,
+    frags: bool,
+    map: XskMap,
+    source: ProgramSource,
+    netns: NetnsRef,
+    attached: Mutex<bool>,
+}
+
+impl XdpProgram {
+    /// Load afxdp's redirect program and attach it to `ifindex` (in the
+    /// calling thread's namespace). Fails, naming the program, if any XDP
+    /// program is attached already.
+    pub fn attach_redirect(ifindex: u32, mode: XdpMode) -> Result<(XdpProgram, XskMap)> {
+        Self::attach(ifindex, mode, &ProgramSource::Redirect)
+    }
+
+    /// Load the user's `xdp_prog` ELF (must contain `xsks_map` and exactly one
+    /// XDP program) and attach it.
+    pub fn attach_object(path: impl AsRef<Path>, ifindex: u32, mode: XdpMode) -> Result<(XdpProgram, XskMap)> {
+        Self::attach(ifindex, mode, &ProgramSource::Object { path: path.as_ref().to_path_buf(), program: None })
+    }
+
+    /// Like `attach_object`, choosing the XDP program by name.
+    pub fn attach_object_named(
+        path: impl AsRef<Path>,
+        program: &str,
+        ifindex: u32,
+        mode: XdpMode,
+    ) -> Result<(XdpProgram, XskMap)> {
+        Self::attach(
+            ifindex,
+            mode,
+            &ProgramSource::Object { path: path.as_ref().to_path_buf(), program: Some(program.to_string()) },
+        )
+    }
+
+    /// Load and attach `source`; returns the program and a handle on its
+    /// `xsks_map`.
+    pub fn attach(ifindex: u32, mode: XdpMode, source: &ProgramSource) -> Result<(XdpProgram, XskMap)> {
+        let dev = Netdev::by_index(ifindex)?;
+        let netns = NetnsRef::current()?;
+        let loaded = match source {
+            ProgramSource::Redirect => load_redirect(&dev)?,
+            ProgramSource::Object { path, program } => load_object(path, program.as_deref())?,
+        };
+        let prog_id = syscall::prog_info(loaded.prog_fd.as_fd())?.id;
+        let actual = attach_fd(&dev, &loaded.prog_fd, mode)?;
+        let map = loaded.map.try_clone()?;
+        let prog = XdpProgram {
+            ifindex,
+            ifname: dev.name.clone(),
+            mode: actual,
+            prog_fd: loaded.prog_fd,
+            prog_id,
+            frags: loaded.frags,
+            map: loaded.map,
+            source: source.clone(),
+            netns,
+            attached: Mutex::new(true),
+        };
+        Ok((prog, map))
+    }
+
+    /// Attach `source` to `ifindex`, or share the program another port of
+    /// this process already attached there (same namespace, same source,
+    /// compatible mode). The program is detached when the last `SharedXdp`
+    /// is dropped.
+    pub fn attach_or_share(ifindex: u32, mode: XdpMode, source: &ProgramSource) -> Result<(SharedXdp, XskMap)> {
+        let key = (current_netns_id()?, ifindex);
+        let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pos) = reg.iter().position(|e| e.key == key) {
+            let entry = &reg[pos];
+            let prog = entry.prog.clone();
+            // Still ours? (Someone may have removed it, or the interface was
+            // recreated with the same index.) If not, replace the entry.
+            let live = matches!(query(ifindex), Ok(Some(a)) if a.prog_id == prog.prog_id);
+            if live {
+                if prog.source != *source {
+                    return Err(Error::new(
+                        Code::Bpf,
+                        format!(
+                            "{} already runs {} for another port of this process; all ports on one interface \
+                             must use the same XDP program (requested: {})",
+                            prog.ifname,
+                            prog.source.describe(),
+                            source.describe()
+                        ),
+                    ));
+                }
+                if mode != XdpMode::Auto && mode != prog.mode {
+                    return Err(Error::new(
+                        Code::InvalidArgument,
+                        format!(
+                            "{} already runs afxdp's XDP program in {} mode for another port of this process; \
+                             open this port with mode {} or auto",
+                            prog.ifname,
+                            prog.mode.as_str(),
+                            prog.mode.as_str()
+                        ),
+                    ));
+                }
+                let map = prog.map.try_clone()?;
+                reg[pos].users += 1;
+                return Ok((SharedXdp { prog, key }, map));
+            }
+            reg.remove(pos);
+        }
+        let (prog, map) = XdpProgram::attach(ifindex, mode, source)?;
+        let prog = Arc::new(prog);
+        reg.push(Entry { key, prog: prog.clone(), users: 1 });
+        Ok((SharedXdp { prog, key }, map))
+    }
+
+    /// The mode actually attached in (never `Auto`).
+    pub fn mode(&self) -> XdpMode {
+        self.mode
+    }
+
+    /// The kernel's id of the attached program.
+    pub fn prog_id(&self) -> u32 {
+        self.prog_id
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// True if the frags-aware (multi-buffer) variant was attached.
+    pub fn frags(&self) -> bool {
+        self.frags
+    }
+
+    pub fn source(&self) -> &ProgramSource {
+        &self.source
+    }
+
+    /// The program's `xsks_map`.
+    pub fn map(&self) -> &XskMap {
+        &self.map
+    }
+
+    /// Whether the interface still runs this program.
+    pub fn is_attached(&self) -> Result<bool> {
+        let _guard = self.netns.enter_if_needed()?;
+        Ok(matches!(query(self.ifindex)?, Some(a) if a.prog_id == self.prog_id))
+    }
+
+    /// Remove the program from the interface if the interface still runs it.
+    /// Ok(true): removed; Ok(false): it was no longer attached (someone else
+    /// replaced or removed it, or the interface is gone) and nothing was
+    /// touched. Idempotent.
+    pub fn detach(&self) -> Result<bool> {
+        let mut attached = self.attached.lock().unwrap_or_else(|p| p.into_inner());
+        if !*attached {
+            return Ok(false);
+        }
+        let _guard = self.netns.enter_if_needed()?;
+        // REPLACE with our program as the expected one: the kernel removes it
+        // only if it is still the one attached (EEXIST otherwise).
+        let opts = libbpf_sys::bpf_xdp_attach_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
+            old_prog_fd: self.prog_fd.as_raw_fd(),
+            ..Default::default()
+        };
+        // SAFETY: sized opts, valid fd; prog_fd -1 = detach.
+        let r = unsafe { libbpf_sys::bpf_xdp_detach(self.ifindex as i32, self.mode.flag(), &opts) };
+        match -r {
+            0 => {
+                *attached = false;
+                Ok(true)
+            }
+            libc::EEXIST | libc::ENODEV => {
+                *attached = false;
+                Ok(false)
+            }
+            e => Err(attach_error_detach(&self.ifname, e)),
+        }
+    }
+}
+
+fn attach_error_detach(ifname: &str, errno: i32) -> Error {
+    let mut e = Error::sys(format!("detach afxdp's XDP program from {ifname}"), errno);
+    if e.code == Code::System || e.code == Code::InvalidArgument {
+        e.code = Code::Bpf;
+    }
+    if e.code == Code::Permission {
+        e.message.push_str(": detaching needs CAP_NET_ADMIN");
+    }
+    e
+}
+
+impl Drop for XdpProgram {
+    fn drop(&mut self) {
+        let _ = self.detach();
+    }
+}
+
+// ---- sharing within the process ----
+
+type Key = ((u64, u64), u32);
+
+struct Entry {
+    key: Key,
+    prog: Arc<XdpProgram>,
+    users: usize,
+}
+
+static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+/// One port's share of an XDP program attached by this process (see
+/// `XdpProgram::attach_or_share`). The last share dropped detaches.
+#[derive(Debug)]
+pub struct SharedXdp {
+    prog: Arc<XdpProgram>,
+    key: Key,
+}
+
+impl SharedXdp {
+    pub fn mode(&self) -> XdpMode {
+        self.prog.mode
+    }
+    pub fn prog_id(&self) -> u32 {
+        self.prog.prog_id
+    }
+    pub fn ifindex(&self) -> u32 {
+        self.prog.ifindex
+    }
+    pub fn ifname(&self) -> &str {
+        &self.prog.ifname
+    }
+    pub fn frags(&self) -> bool {
+        self.prog.frags
+    }
+    pub fn map(&self) -> &XskMap {
+        &self.prog.map
+    }
+    pub fn is_attached(&self) -> Result<bool> {
+        self.prog.is_attached()
+    }
+    /// How many shares of this program exist in the process.
+    pub fn users(&self) -> usize {
+        let reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+        reg.iter().find(|e| Arc::ptr_eq(&e.prog, &self.prog)).map(|e| e.users).unwrap_or(1)
+    }
+}
+
+impl Drop for SharedXdp {
+    fn drop(&mut self) {
+        // Detach (via XdpProgram's Drop) while holding the lock, so that a
+        // concurrent attach_or_share never sees a half-dead program.
+        let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pos) = reg.iter().position(|e| e.key == self.key && Arc::ptr_eq(&e.prog, &self.prog)) {
+            reg[pos].users -= 1;
+            if reg[pos].users == 0 {
+                let entry = reg.remove(pos);
+                let _ = entry.prog.detach();
+            }
+        }
+        // If the entry had been replaced (our program was found no longer
+        // attached), the last Arc's Drop runs a detach that is a no-op.
+    }
+}

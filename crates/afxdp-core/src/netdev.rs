@@ -1,0 +1,490 @@
+//! What an interface is, as seen from the calling thread's network namespace.
+//!
+//! Everything here goes through ioctls on a socket created on the calling
+//! thread, so it answers for the namespace that thread is in (a `NetnsGuard`
+//! works). /sys/class/net is deliberately not used: it shows the namespace
+//! of whoever mounted /sys, which is wrong after `setns`.
+//!
+//! Queue counts come from ETHTOOL_GCHANNELS; drivers without it fall back to
+//! the allocated queue counts from rtnetlink (IFLA_NUM_RX/TX_QUEUES), again
+//! on a socket created in the current namespace.
+
+use crate::{Code, Error, Result};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const IFNAMSIZ: usize = 16;
+
+const SIOCGIFNAME: libc::c_ulong = 0x8910;
+const SIOCGIFFLAGS: libc::c_ulong = 0x8913;
+const SIOCGIFMTU: libc::c_ulong = 0x8921;
+const SIOCGIFHWADDR: libc::c_ulong = 0x8927;
+const SIOCGIFINDEX: libc::c_ulong = 0x8933;
+const SIOCETHTOOL: libc::c_ulong = 0x8946;
+
+const ETHTOOL_GDRVINFO: u32 = 0x03;
+const ETHTOOL_GLINK: u32 = 0x0a;
+const ETHTOOL_GCHANNELS: u32 = 0x3c;
+
+const IFF_UP: i16 = 0x1;
+const IFF_RUNNING: i16 = 0x40;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+union IfrU {
+    ifindex: libc::c_int,
+    mtu: libc::c_int,
+    flags: libc::c_short,
+    hwaddr: libc::sockaddr,
+    data: *mut libc::c_void,
+    _size: [u8; 24],
+}
+
+/// `struct ifreq`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct IfReq {
+    name: [u8; IFNAMSIZ],
+    u: IfrU,
+}
+
+impl IfReq {
+    fn new(name: &str) -> IfReq {
+        let mut r = IfReq { name: [0; IFNAMSIZ], u: IfrU { _size: [0; 24] } };
+        r.name[..name.len()].copy_from_slice(name.as_bytes());
+        r
+    }
+}
+
+/// `struct ethtool_channels`.
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct EthtoolChannels {
+    cmd: u32,
+    max_rx: u32,
+    max_tx: u32,
+    max_other: u32,
+    max_combined: u32,
+    rx_count: u32,
+    tx_count: u32,
+    other_count: u32,
+    combined_count: u32,
+}
+
+/// `struct ethtool_drvinfo`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct EthtoolDrvinfo {
+    cmd: u32,
+    driver: [u8; 32],
+    version: [u8; 32],
+    fw_version: [u8; 32],
+    bus_info: [u8; 32],
+    erom_version: [u8; 32],
+    reserved2: [u8; 12],
+    n_priv_flags: u32,
+    n_stats: u32,
+    testinfo_len: u32,
+    eedump_len: u32,
+    regdump_len: u32,
+}
+
+/// `struct ethtool_value`.
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// Channel (queue) counts reported by ETHTOOL_GCHANNELS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Channels {
+    pub rx: u32,
+    pub tx: u32,
+    pub other: u32,
+    pub combined: u32,
+    pub max_rx: u32,
+    pub max_tx: u32,
+    pub max_other: u32,
+    pub max_combined: u32,
+}
+
+/// Where the queue counts came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueSource {
+    /// ETHTOOL_GCHANNELS.
+    Ethtool,
+    /// rtnetlink IFLA_NUM_RX_QUEUES / IFLA_NUM_TX_QUEUES (allocated queues).
+    Netlink,
+    /// Neither answered: assume one queue.
+    Assumed,
+}
+
+/// A network interface in the calling thread's namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Netdev {
+    pub name: String,
+    pub ifindex: u32,
+    /// Hardware address; all zeros for devices without one (loopback, tun).
+    pub mac: [u8; 6],
+    /// ARPHRD_* type of the hardware address (1 = Ethernet).
+    pub hw_type: u16,
+    pub mtu: u32,
+    /// IFF_UP: administratively up.
+    pub up: bool,
+    /// IFF_RUNNING: up and with carrier (operationally up).
+    pub running: bool,
+    /// Link detected (ETHTOOL_GLINK), or `running` when the driver lacks it.
+    pub carrier: bool,
+    /// ETHTOOL_GCHANNELS, when the driver supports it.
+    pub channels: Option<Channels>,
+    /// RX/TX queues: from `channels` (rx + combined style counts), else from
+    /// rtnetlink, else 1.
+    pub rx_queues: u32,
+    pub tx_queues: u32,
+    /// Upper bound the queue counts can be raised to (`ethtool -L`).
+    pub max_queues: u32,
+    pub queue_source: QueueSource,
+    /// Driver name (ETHTOOL_GDRVINFO), e.g. "veth", "ice", "mlx5_core".
+    pub driver: Option<String>,
+}
+
+fn ioctl_socket() -> Result<OwnedFd> {
+    // Any socket works for these ioctls (the kernel falls through to the
+    // device ioctls); its namespace is the creating thread's. AF_UNIX needs
+    // no protocol stack, so it works even where IPv4 is absent.
+    // SAFETY: plain syscall; result checked.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(Error::last_os("socket(AF_UNIX, SOCK_DGRAM) for interface ioctls"));
+    }
+    // SAFETY: fresh fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn ioctl(sock: &OwnedFd, req: libc::c_ulong, ifr: &mut IfReq) -> std::result::Result<(), i32> {
+    // SAFETY: ifr is a valid struct ifreq; for SIOCETHTOOL its data pointer
+    // was set by the caller to a live ethtool struct of the right type.
+    let r = unsafe { libc::ioctl(sock.as_raw_fd(), req as _, ifr as *mut IfReq) };
+    if r < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+    } else {
+        Ok(())
+    }
+}
+
+fn ethtool<T>(sock: &OwnedFd, name: &str, cmd: &mut T) -> std::result::Result<(), i32> {
+    let mut ifr = IfReq::new(name);
+    ifr.u.data = cmd as *mut T as *mut libc::c_void;
+    ioctl(sock, SIOCETHTOOL, &mut ifr)
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() >= IFNAMSIZ || name.contains(['/', '\0']) || name.chars().any(char::is_whitespace) {
+        return Err(Error::new(
+            Code::InvalidArgument,
+            format!(
+                "'{name}' is not a valid interface name: it must be 1 to {} bytes without '/', NUL or whitespace",
+                IFNAMSIZ - 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn no_such(name: &str) -> Error {
+    Error::with_errno(
+        Code::NoSuchInterface,
+        libc::ENODEV,
+        format!("no interface named {name} in this network namespace; list them with `ip link`"),
+    )
+}
+
+impl Netdev {
+    /// Look the interface up by name in the calling thread's namespace.
+    pub fn lookup(name: &str) -> Result<Netdev> {
+        validate_name(name)?;
+        let sock = ioctl_socket()?;
+        let mut ifr = IfReq::new(name);
+        match ioctl(&sock, SIOCGIFINDEX, &mut ifr) {
+            Ok(()) => {}
+            Err(libc::ENODEV) | Err(libc::ENXIO) => return Err(no_such(name)),
+            Err(e) => return Err(Error::sys(format!("ioctl(SIOCGIFINDEX, {name})"), e)),
+        }
+        // SAFETY: SIOCGIFINDEX filled the ifindex member.
+        let ifindex = unsafe { ifr.u.ifindex } as u32;
+        Netdev::describe(&sock, name, ifindex)
+    }
+
+    /// Look the interface up by index in the calling thread's namespace.
+    pub fn by_index(ifindex: u32) -> Result<Netdev> {
+        let sock = ioctl_socket()?;
+        let mut ifr = IfReq::new("");
+        ifr.u.ifindex = ifindex as libc::c_int;
+        match ioctl(&sock, SIOCGIFNAME, &mut ifr) {
+            Ok(()) => {}
+            Err(libc::ENODEV) | Err(libc::ENXIO) => {
+                return Err(Error::with_errno(
+                    Code::NoSuchInterface,
+                    libc::ENODEV,
+                    format!("no interface with index {ifindex} in this network namespace; list them with `ip link`"),
+                ))
+            }
+            Err(e) => return Err(Error::sys(format!("ioctl(SIOCGIFNAME, ifindex {ifindex})"), e)),
+        }
+        let end = ifr.name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
+        let name = String::from_utf8_lossy(&ifr.name[..end]).into_owned();
+        Netdev::describe(&sock, &name, ifindex)
+    }
+
+    fn describe(sock: &OwnedFd, name: &str, ifindex: u32) -> Result<Netdev> {
+        // The interface can vanish between calls: report that as missing.
+        let map = |what: &str, e: i32| {
+            if e == libc::ENODEV || e == libc::ENXIO {
+                no_such(name)
+            } else {
+                Error::sys(format!("ioctl({what}, {name})"), e)
+            }
+        };
+
+        let mut ifr = IfReq::new(name);
+        ioctl(sock, SIOCGIFMTU, &mut ifr).map_err(|e| map("SIOCGIFMTU", e))?;
+        // SAFETY: filled by SIOCGIFMTU.
+        let mtu = unsafe { ifr.u.mtu } as u32;
+
+        let mut ifr = IfReq::new(name);
+        ioctl(sock, SIOCGIFFLAGS, &mut ifr).map_err(|e| map("SIOCGIFFLAGS", e))?;
+        // SAFETY: filled by SIOCGIFFLAGS (the short flags; IFF_LOWER_UP does not fit).
+        let flags = unsafe { ifr.u.flags };
+
+        let mut ifr = IfReq::new(name);
+        ioctl(sock, SIOCGIFHWADDR, &mut ifr).map_err(|e| map("SIOCGIFHWADDR", e))?;
+        // SAFETY: filled by SIOCGIFHWADDR.
+        let hw = unsafe { ifr.u.hwaddr };
+        let mut mac = [0u8; 6];
+        for (m, b) in mac.iter_mut().zip(hw.sa_data.iter()) {
+            *m = *b as u8;
+        }
+
+        let running = flags & IFF_RUNNING != 0;
+        let mut link = EthtoolValue { cmd: ETHTOOL_GLINK, data: 0 };
+        let carrier = match ethtool(sock, name, &mut link) {
+            Ok(()) => link.data != 0,
+            Err(_) => running,
+        };
+
+        let mut ch = EthtoolChannels { cmd: ETHTOOL_GCHANNELS, ..Default::default() };
+        let channels = ethtool(sock, name, &mut ch).ok().map(|()| Channels {
+            rx: ch.rx_count,
+            tx: ch.tx_count,
+            other: ch.other_count,
+            combined: ch.combined_count,
+            max_rx: ch.max_rx,
+            max_tx: ch.max_tx,
+            max_other: ch.max_other,
+            max_combined: ch.max_combined,
+        });
+
+        let (rx_queues, tx_queues, max_queues, queue_source) = match channels {
+            Some(c) if c.rx.max(c.combined) > 0 => (
+                c.rx.max(c.combined),
+                c.tx.max(c.combined),
+                c.max_rx.max(c.max_tx).max(c.max_combined).max(c.rx.max(c.combined)),
+                QueueSource::Ethtool,
+            ),
+            _ => match rtnl_queue_counts(ifindex) {
+                Some((rx, tx)) if rx > 0 => (rx, tx.max(1), rx.max(tx), QueueSource::Netlink),
+                _ => (1, 1, 1, QueueSource::Assumed),
+            },
+        };
+
+        // SAFETY: all-zero is a valid EthtoolDrvinfo.
+        let mut drv: EthtoolDrvinfo = unsafe { std::mem::zeroed() };
+        drv.cmd = ETHTOOL_GDRVINFO;
+        let driver = ethtool(sock, name, &mut drv).ok().and_then(|()| {
+            let end = drv.driver.iter().position(|&b| b == 0).unwrap_or(drv.driver.len());
+            (end > 0).then(|| String::from_utf8_lossy(&drv.driver[..end]).into_owned())
+        });
+
+        Ok(Netdev {
+            name: name.to_string(),
+            ifindex,
+            mac,
+            hw_type: hw.sa_family,
+            mtu,
+            up: flags & IFF_UP != 0,
+            running,
+            carrier,
+            channels,
+            rx_queues,
+            tx_queues,
+            max_queues,
+            queue_source,
+            driver,
+        })
+    }
+
+    /// How many queues an XSK can bind to: max(rx, combined) channels, at
+    /// least 1.
+    pub fn queue_count(&self) -> u32 {
+        self.rx_queues.max(1)
+    }
+
+    /// The MAC as `aa:bb:cc:dd:ee:ff`.
+    pub fn mac_string(&self) -> String {
+        self.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    }
+}
+
+// ---- rtnetlink fallback for queue counts ----
+
+const NETLINK_ROUTE: libc::c_int = 0;
+const RTM_GETLINK: u16 = 18;
+const NLM_F_REQUEST: u16 = 1;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const IFLA_NUM_TX_QUEUES: u16 = 31;
+const IFLA_NUM_RX_QUEUES: u16 = 32;
+
+#[repr(C)]
+struct LinkRequest {
+    // struct nlmsghdr
+    len: u32,
+    ty: u16,
+    flags: u16,
+    seq: u32,
+    pid: u32,
+    // struct ifinfomsg
+    family: u8,
+    _pad: u8,
+    if_type: u16,
+    index: i32,
+    if_flags: u32,
+    change: u32,
+}
+
+/// (num_rx_queues, num_tx_queues) of `ifindex` via RTM_GETLINK, or None.
+fn rtnl_queue_counts(ifindex: u32) -> Option<(u32, u32)> {
+    // SAFETY: plain syscall; result checked.
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_ROUTE) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fresh fd.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    // SAFETY: valid option buffer.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+    let req = LinkRequest {
+        len: std::mem::size_of::<LinkRequest>() as u32,
+        ty: RTM_GETLINK,
+        flags: NLM_F_REQUEST,
+        seq: 1,
+        pid: 0,
+        family: libc::AF_UNSPEC as u8,
+        _pad: 0,
+        if_type: 0,
+        index: ifindex as i32,
+        if_flags: 0,
+        change: 0,
+    };
+    // SAFETY: req is a live buffer of the given length.
+    let sent = unsafe {
+        libc::send(sock.as_raw_fd(), &req as *const _ as *const libc::c_void, std::mem::size_of::<LinkRequest>(), 0)
+    };
+    if sent < 0 {
+        return None;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    // One reply message (plus possibly NLMSG_DONE); bounded attempts.
+    for _ in 0..4 {
+        // SAFETY: buf is writable for its length.
+        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+        if n <= 0 {
+            return None;
+        }
+        let data = &buf[..n as usize];
+        let mut off = 0usize;
+        while off + 16 <= data.len() {
+            let len = u32::from_ne_bytes(data[off..off + 4].try_into().ok()?) as usize;
+            let ty = u16::from_ne_bytes(data[off + 4..off + 6].try_into().ok()?);
+            if len < 16 || off + len > data.len() {
+                return None;
+            }
+            match ty {
+                NLMSG_ERROR | NLMSG_DONE => return None,
+                RTM_NEWLINK => {
+                    let msg = &data[off + 16..off + len];
+                    return parse_queue_attrs(msg);
+                }
+                _ => {}
+            }
+            off += (len + 3) & !3;
+        }
+    }
+    None
+}
+
+const RTM_NEWLINK: u16 = 16;
+
+fn parse_queue_attrs(msg: &[u8]) -> Option<(u32, u32)> {
+    const IFINFOMSG_LEN: usize = 16;
+    let mut off = IFINFOMSG_LEN;
+    let (mut rx, mut tx) = (None, None);
+    while off + 4 <= msg.len() {
+        let alen = u16::from_ne_bytes(msg[off..off + 2].try_into().ok()?) as usize;
+        let aty = u16::from_ne_bytes(msg[off + 2..off + 4].try_into().ok()?) & 0x3fff;
+        if alen < 4 || off + alen > msg.len() {
+            break;
+        }
+        let payload = &msg[off + 4..off + alen];
+        if payload.len() >= 4 {
+            let v = u32::from_ne_bytes(payload[..4].try_into().ok()?);
+            match aty {
+                IFLA_NUM_RX_QUEUES => rx = Some(v),
+                IFLA_NUM_TX_QUEUES => tx = Some(v),
+                _ => {}
+            }
+        }
+        off += (alen + 3) & !3;
+    }
+    Some((rx?, tx.unwrap_or(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_sizes_match_the_uapi() {
+        assert_eq!(std::mem::size_of::<IfReq>(), 40);
+        assert_eq!(std::mem::size_of::<EthtoolChannels>(), 36);
+        assert_eq!(std::mem::size_of::<EthtoolDrvinfo>(), 196);
+        assert_eq!(std::mem::size_of::<LinkRequest>(), 32);
+    }
+
+    #[test]
+    fn bad_names_are_rejected_before_any_syscall() {
+        for bad in ["", "0123456789abcdef", "a/b", "a b"] {
+            let e = Netdev::lookup(bad).unwrap_err();
+            assert_eq!(e.code, Code::InvalidArgument, "{bad:?}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn loopback_is_found() {
+        let lo = Netdev::lookup("lo").expect("lo exists in every namespace");
+        assert_eq!(lo.ifindex, 1);
+        assert_eq!(lo.mac, [0; 6]);
+        assert!(lo.queue_count() >= 1);
+        assert_eq!(Netdev::by_index(lo.ifindex).unwrap().name, "lo");
+    }
+}
