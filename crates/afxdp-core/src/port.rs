@@ -1,0 +1,350 @@
+//! A port: `queue_count` consecutive queues of one interface, each with an
+//! AF_XDP socket, over one UMEM per queue (like DPDK) or one shared UMEM.
+//!
+//! The port only creates and binds sockets; steering packets into them (an
+//! XSKMAP entry per queue) is the caller's `insert` callback, so the same
+//! code serves our own redirect program, a user's program and a map handed
+//! over by the Device Plugin. Used from one thread at a time; Send so the
+//! binding can move it.
+
+use crate::queue::{Queue, QueueStats};
+use crate::socket::{BindMode, RingSizes, XskSocket};
+use crate::umem::{Umem, UmemConfig};
+use crate::{Code, Error, Result};
+use std::os::fd::RawFd;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConfig {
+    /// Interface name (messages) and index (bind); both in the caller's netns.
+    pub ifname: String,
+    pub ifindex: u32,
+    pub start_queue: u32,
+    pub queue_count: u32,
+    /// One UMEM for all queues (XDP_SHARED_UMEM) instead of one per queue.
+    pub shared_umem: bool,
+    /// Bind with XDP_COPY; otherwise the kernel picks zero-copy if it can.
+    pub force_copy: bool,
+    /// XDP_USE_NEED_WAKEUP: syscalls only when the kernel asks for them.
+    pub need_wakeup: bool,
+    pub rx_size: u32,
+    pub tx_size: u32,
+    pub umem: UmemConfig,
+}
+
+impl Default for PortConfig {
+    fn default() -> Self {
+        PortConfig {
+            ifname: String::new(),
+            ifindex: 0,
+            start_queue: 0,
+            queue_count: 1,
+            shared_umem: false,
+            force_copy: false,
+            need_wakeup: true,
+            rx_size: 2048,
+            tx_size: 2048,
+            umem: UmemConfig::default(),
+        }
+    }
+}
+
+impl PortConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.ifname.is_empty() || self.ifindex == 0 {
+            return Err(Error::invalid("a port needs an interface name and its ifindex"));
+        }
+        if self.queue_count == 0 || self.queue_count > 1024 {
+            return Err(Error::invalid(format!("queue_count {} must be between 1 and 1024", self.queue_count)));
+        }
+        if self.start_queue.checked_add(self.queue_count).is_none() {
+            return Err(Error::new(
+                Code::QueueOutOfRange,
+                format!("start_queue {} + queue_count {} overflows", self.start_queue, self.queue_count),
+            ));
+        }
+        for (name, v) in [("rx_size", self.rx_size), ("tx_size", self.tx_size)] {
+            if !v.is_power_of_two() || v > (1 << 20) {
+                return Err(Error::invalid(format!("{name} {v} must be a power of two between 1 and 1048576")));
+            }
+        }
+        self.umem.validate()
+    }
+
+    /// Sockets drawing receive frames from one UMEM.
+    fn sharers(&self) -> u32 {
+        if self.shared_umem { self.queue_count } else { 1 }
+    }
+}
+
+/// Where the frames of one UMEM are. The parts always sum to `total`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameCounts {
+    pub total: u32,
+    /// In the pool, available for fill or alloc.
+    pub free: u32,
+    /// Posted on fill rings, not yet taken by the kernel.
+    pub fill_ring: u32,
+    /// Received, waiting on rx rings.
+    pub rx_ring: u32,
+    /// Held by the application.
+    pub app: u32,
+    /// Posted on tx rings, not yet taken by the kernel.
+    pub tx_ring: u32,
+    /// Transmitted, waiting on completion rings.
+    pub completion_ring: u32,
+    /// Held by the kernel between rings (being received or transmitted, or
+    /// parked in its internal free list after a drop).
+    pub in_kernel: u32,
+}
+
+impl FrameCounts {
+    pub fn sum(&self) -> u32 {
+        self.free + self.fill_ring + self.rx_ring + self.app + self.tx_ring + self.completion_ring + self.in_kernel
+    }
+}
+
+pub struct Port {
+    // Declared before `umems`: sockets close (releasing their UMEM
+    // references) before the memory is unmapped.
+    queues: Vec<Queue>,
+    umems: Vec<Umem>,
+    config: PortConfig,
+}
+
+impl Port {
+    /// Create the UMEM(s) and sockets, bind every queue, pre-fill the fill
+    /// rings, then call `insert(queue_id, fd)` for each socket (the caller
+    /// puts it into an XSKMAP). Must run in the interface's network namespace.
+    pub fn open(cfg: &PortConfig, insert: &mut dyn FnMut(u32, RawFd) -> Result<()>) -> Result<Port> {
+        cfg.validate()?;
+        // At most half of a UMEM is lent to the kernel for receive, so that
+        // `alloc` (transmit-only use) always finds frames.
+        let fill_target = cfg.umem.fill_size.min((cfg.umem.frame_count / (2 * cfg.sharers())).max(1));
+        let sizes = RingSizes { rx: cfg.rx_size, tx: cfg.tx_size, fill: Some(cfg.umem.fill_size), comp: Some(cfg.umem.comp_size) };
+        let mut queues: Vec<Queue> = Vec::with_capacity(cfg.queue_count as usize);
+        let mut umems: Vec<Umem> = Vec::new();
+        for i in 0..cfg.queue_count {
+            let queue_id = cfg.start_queue + i;
+            let mut sock = XskSocket::new()?;
+            let (umem, mode) = if cfg.shared_umem && i > 0 {
+                // Another queue of the same interface: the kernel creates a
+                // separate buffer pool over the same UMEM, fed by this
+                // socket's own fill ring.
+                (0, BindMode::SharedWith(queues[0].fd()))
+            } else {
+                let u = Umem::new(&cfg.umem)?;
+                sock.register_umem(&u)?;
+                umems.push(u);
+                (umems.len() - 1, BindMode::Owner { need_wakeup: cfg.need_wakeup, force_copy: cfg.force_copy })
+            };
+            let rings = sock.create_rings(&sizes)?;
+            sock.bind(&cfg.ifname, cfg.ifindex, queue_id, mode)?;
+            queues.push(Queue::new(sock, rings, umem, fill_target, cfg.need_wakeup)?);
+        }
+        for q in queues.iter_mut() {
+            q.refill(&mut umems[q.umem()]);
+        }
+        for q in &queues {
+            insert(q.queue_id(), q.fd())?;
+        }
+        Ok(Port { queues, umems, config: cfg.clone() })
+    }
+
+    pub fn config(&self) -> &PortConfig {
+        &self.config
+    }
+
+    pub fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// An error unless `q` is a valid queue index (the burst methods panic
+    /// on a bad index; bindings should check first).
+    pub fn check_queue(&self, q: usize) -> Result<()> {
+        if q < self.queues.len() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                Code::QueueOutOfRange,
+                format!("queue index {q} out of range: this port has {} queue(s)", self.queues.len()),
+            ))
+        }
+    }
+
+    pub fn queue_id(&self, q: usize) -> u32 {
+        self.queues[q].queue_id()
+    }
+
+    pub fn fd(&self, q: usize) -> RawFd {
+        self.queues[q].fd()
+    }
+
+    pub fn umem_count(&self) -> usize {
+        self.umems.len()
+    }
+
+    /// Which UMEM queue `q` uses.
+    pub fn umem_of(&self, q: usize) -> usize {
+        self.queues[q].umem()
+    }
+
+    /// Base pointer and length of UMEM `u` (for a view over it).
+    pub fn umem_area(&self, u: usize) -> (*mut u8, usize) {
+        let a = self.umems[u].area();
+        (a.as_ptr(), a.len())
+    }
+
+    pub fn umem(&self, u: usize) -> &Umem {
+        &self.umems[u]
+    }
+
+    /// Whether every UMEM of the port is backed by hugepages.
+    pub fn hugepages(&self) -> bool {
+        self.umems.iter().all(|u| u.area().hugepages())
+    }
+
+    pub fn zero_copy(&self, q: usize) -> bool {
+        self.queues[q].zero_copy()
+    }
+
+    fn split(&mut self, q: usize) -> (&mut Queue, &mut Umem) {
+        let queue = &mut self.queues[q];
+        let umem = &mut self.umems[queue.umem()];
+        (queue, umem)
+    }
+
+    /// Receive up to `addrs.len()` packets on queue `q`; see `Queue::rx_burst`.
+    pub fn rx_burst(&mut self, q: usize, addrs: &mut [u32], lens: &mut [u32]) -> usize {
+        let (queue, umem) = self.split(q);
+        queue.rx_burst(umem, addrs, lens)
+    }
+
+    /// Transmit App-owned frames on queue `q`; returns how many were posted
+    /// (a prefix). See `Queue::tx_burst`.
+    pub fn tx_burst(&mut self, q: usize, addrs: &[u32], lens: &[u32]) -> Result<usize> {
+        self.check_queue(q)?;
+        let (queue, umem) = self.split(q);
+        queue.tx_burst(umem, addrs, lens)
+    }
+
+    /// Give App-owned frames back to the pool of queue `q`'s UMEM.
+    pub fn release(&mut self, q: usize, addrs: &[u32]) -> Result<()> {
+        self.check_queue(q)?;
+        let (queue, umem) = self.split(q);
+        queue.release(umem, addrs)
+    }
+
+    /// Take free frames for the application (transmit-only use).
+    pub fn alloc(&mut self, q: usize, out: &mut [u32]) -> usize {
+        let (queue, umem) = self.split(q);
+        queue.alloc(umem, out)
+    }
+
+    /// Move completed tx frames back to the pool.
+    pub fn reap(&mut self, q: usize) -> usize {
+        let (queue, umem) = self.split(q);
+        queue.reap(umem)
+    }
+
+    /// Bytes of an App-owned frame of queue `q`'s UMEM.
+    pub fn packet(&self, q: usize, addr: u32, len: u32) -> Result<&[u8]> {
+        self.check_queue(q)?;
+        self.umems[self.queues[q].umem()].packet(addr, len)
+    }
+
+    pub fn packet_mut(&mut self, q: usize, addr: u32, len: u32) -> Result<&mut [u8]> {
+        self.check_queue(q)?;
+        let (_, umem) = self.split(q);
+        umem.packet_mut(addr, len)
+    }
+
+    /// Frame accounting of UMEM `u`.
+    pub fn frames(&self, u: usize) -> FrameCounts {
+        let pool = self.umems[u].frames();
+        let owners = pool.counts();
+        let (mut fill, mut rx, mut tx, mut comp) = (0u32, 0u32, 0u32, 0u32);
+        for q in self.queues.iter().filter(|q| q.umem() == u) {
+            let o = q.occupancy();
+            fill += o.fill;
+            rx += o.rx;
+            tx += o.tx;
+            comp += o.completion;
+        }
+        // Clamp against the owner counts so the parts always add up even if
+        // the kernel moved frames while we were reading.
+        let rx_ring = rx.min(owners.fill);
+        let fill_ring = fill.min(owners.fill - rx_ring);
+        let completion_ring = comp.min(owners.tx);
+        let tx_ring = tx.min(owners.tx - completion_ring);
+        FrameCounts {
+            total: pool.frame_count(),
+            free: owners.free,
+            fill_ring,
+            rx_ring,
+            app: owners.app,
+            tx_ring,
+            completion_ring,
+            in_kernel: (owners.fill - rx_ring - fill_ring) + (owners.tx - completion_ring - tx_ring),
+        }
+    }
+
+    pub fn stats(&self, q: usize) -> QueueStats {
+        self.queues[q].stats()
+    }
+
+    /// Preferred busy polling on every queue (see `XskSocket::set_busy_poll`).
+    pub fn set_busy_poll(&self, timeout_us: u32, budget: u32) -> Result<()> {
+        for q in &self.queues {
+            q.set_busy_poll(timeout_us, budget)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn port_is_send() {
+        assert_send::<Port>();
+    }
+
+    #[test]
+    fn config_validation() {
+        let ok = PortConfig { ifname: "eth0".into(), ifindex: 2, ..Default::default() };
+        ok.validate().unwrap();
+        assert!(PortConfig { ifindex: 0, ..ok.clone() }.validate().is_err());
+        assert!(PortConfig { queue_count: 0, ..ok.clone() }.validate().is_err());
+        assert!(PortConfig { rx_size: 1000, ..ok.clone() }.validate().is_err());
+        assert_eq!(
+            PortConfig { start_queue: u32::MAX, queue_count: 2, ..ok.clone() }.validate().unwrap_err().code,
+            Code::QueueOutOfRange
+        );
+        let bad_umem = UmemConfig { frame_size: 1000, ..Default::default() };
+        assert!(PortConfig { umem: bad_umem, ..ok }.validate().is_err());
+    }
+
+    #[test]
+    fn open_on_missing_interface_fails_cleanly() {
+        let cfg = PortConfig {
+            ifname: "afxdp-none".into(),
+            ifindex: 0x7fff_0000,
+            umem: UmemConfig { frame_count: 64, fill_size: 32, comp_size: 32, ..Default::default() },
+            rx_size: 32,
+            tx_size: 32,
+            ..Default::default()
+        };
+        let mut called = false;
+        let e = Port::open(&cfg, &mut |_, _| {
+            called = true;
+            Ok(())
+        })
+        .err()
+        .expect("binding to a missing ifindex must fail");
+        assert_eq!(e.code, Code::NoSuchInterface, "{e}");
+        assert!(!called);
+    }
+}

@@ -1,0 +1,339 @@
+//! One queue of a port: an XSK bound to one (interface, queue) with its four
+//! rings, its share of a UMEM and software counters. Every operation works
+//! on a batch and moves frames between owners in the UMEM's `FramePool`;
+//! nothing here allocates.
+
+use crate::ring::{CompletionRing, FillRing, RxRing, TxRing};
+use crate::socket::options::Kick;
+use crate::socket::{XskRings, XskSocket};
+use crate::umem::{Owner, Umem};
+use crate::{Error, Result};
+use std::cell::Cell;
+use std::os::fd::RawFd;
+use std::sync::atomic::{fence, Ordering};
+
+/// Software counters plus the kernel's XDP_STATISTICS for one queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    /// Packets posted to the tx ring.
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Tx frames the kernel returned on the completion ring.
+    pub tx_completed: u64,
+    /// sendto() kicks and recvfrom() wakeups issued.
+    pub tx_kicks: u64,
+    pub rx_wakeups: u64,
+    /// Descriptors from the kernel naming a frame we had not lent it;
+    /// always 0 unless something is badly wrong. Such frames are not used.
+    pub ring_anomalies: u64,
+    /// Kicks/wakeups that failed with an unexpected errno.
+    pub wakeup_errors: u64,
+    // XDP_STATISTICS
+    pub rx_dropped: u64,
+    pub rx_invalid_descs: u64,
+    pub tx_invalid_descs: u64,
+    pub rx_ring_full: u64,
+    pub rx_fill_ring_empty_descs: u64,
+    pub tx_ring_empty_descs: u64,
+}
+
+/// Ring occupancies of one queue, read downstream-first (rx before fill,
+/// completion before tx) so a frame moving between the two rings during the
+/// reads is never counted twice.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RingOccupancy {
+    pub fill: u32,
+    pub rx: u32,
+    pub tx: u32,
+    pub completion: u32,
+}
+
+pub struct Queue {
+    rx: RxRing,
+    tx: TxRing,
+    fill: FillRing,
+    comp: CompletionRing,
+    socket: XskSocket,
+    queue_id: u32,
+    umem: usize,
+    zero_copy: bool,
+    need_wakeup: bool,
+    busy_poll: Cell<bool>,
+    /// Most frames this queue keeps lent to the kernel for receive.
+    fill_target: u32,
+    /// Frames lent for receive and not yet received (fill ring, kernel, rx ring).
+    fill_owned: u32,
+    stats: QueueStats,
+}
+
+impl Queue {
+    /// Wrap a bound socket. `rings` must include fill and completion rings.
+    pub fn new(socket: XskSocket, rings: XskRings, umem: usize, fill_target: u32, need_wakeup: bool) -> Result<Queue> {
+        let binding = socket.binding().ok_or_else(|| Error::invalid("queue socket is not bound"))?.clone();
+        let (Some(fill), Some(comp)) = (rings.fill, rings.comp) else {
+            return Err(Error::invalid("a queue needs its own fill and completion rings"));
+        };
+        let zero_copy = socket.zero_copy()?;
+        Ok(Queue {
+            rx: rings.rx,
+            tx: rings.tx,
+            fill_target: fill_target.min(fill.size()),
+            fill,
+            comp,
+            socket,
+            queue_id: binding.queue_id,
+            umem,
+            zero_copy,
+            need_wakeup,
+            busy_poll: Cell::new(false),
+            fill_owned: 0,
+            stats: QueueStats::default(),
+        })
+    }
+
+    pub fn queue_id(&self) -> u32 {
+        self.queue_id
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.socket.fd()
+    }
+
+    pub fn socket(&self) -> &XskSocket {
+        &self.socket
+    }
+
+    /// Index of the UMEM (in the port) this queue uses.
+    pub fn umem(&self) -> usize {
+        self.umem
+    }
+
+    pub fn zero_copy(&self) -> bool {
+        self.zero_copy
+    }
+
+    /// Top the fill ring up to `fill_target` frames from the free pool.
+    pub fn refill(&mut self, umem: &mut Umem) -> u32 {
+        let want = self.fill_target.saturating_sub(self.fill_owned).min(umem.frames().free_count());
+        if want == 0 {
+            return 0;
+        }
+        let n = self.fill.reserve(want);
+        let fill = &mut self.fill;
+        let mut i = 0;
+        let taken = umem.frames_mut().take(Owner::Fill, n, |addr| {
+            fill.set(i, addr as u64);
+            i += 1;
+        });
+        debug_assert_eq!(taken, n);
+        self.fill.submit(taken);
+        self.fill_owned += taken;
+        taken
+    }
+
+    /// Receive up to `min(addrs.len(), lens.len())` packets. Refills the fill
+    /// ring first and wakes the kernel when it asks for it. Received frames
+    /// become App-owned; `addrs` point at the packet data.
+    pub fn rx_burst(&mut self, umem: &mut Umem, addrs: &mut [u32], lens: &mut [u32]) -> usize {
+        let max = addrs.len().min(lens.len()).min(u32::MAX as usize) as u32;
+        self.refill(umem);
+        if self.need_wakeup && self.fill.needs_wakeup() {
+            self.wake_rx();
+        }
+        let mut n = self.rx.peek(max);
+        if n == 0 && self.busy_poll.get() {
+            // Busy polling: our syscall is what runs the driver's NAPI loop.
+            self.wake_rx();
+            n = self.rx.peek(max);
+        }
+        if n == 0 {
+            return 0;
+        }
+        let pool = umem.frames_mut();
+        let mut out = 0usize;
+        let mut bytes = 0u64;
+        for i in 0..n {
+            let d = self.rx.desc(i);
+            if pool.move_one(d.addr, Owner::Fill, Owner::App).is_ok() {
+                addrs[out] = d.addr as u32;
+                lens[out] = d.len;
+                bytes += d.len as u64;
+                out += 1;
+            } else {
+                self.stats.ring_anomalies += 1;
+            }
+        }
+        self.rx.release(n);
+        self.fill_owned = self.fill_owned.saturating_sub(out as u32);
+        self.stats.rx_packets += out as u64;
+        self.stats.rx_bytes += bytes;
+        out
+    }
+
+    /// Post frames for transmission. All addresses must be App-owned and
+    /// each `len` must fit in its frame, or nothing happens and the error
+    /// names the culprit. Then completions are reaped, as many frames as the
+    /// tx ring takes are posted (a prefix of the batch; the rest stay
+    /// App-owned) and the kernel is kicked if it needs it.
+    pub fn tx_burst(&mut self, umem: &mut Umem, addrs: &[u32], lens: &[u32]) -> Result<usize> {
+        if addrs.len() != lens.len() {
+            return Err(Error::invalid(format!(
+                "tx_burst got {} addresses but {} lengths",
+                addrs.len(),
+                lens.len()
+            )));
+        }
+        let fs = umem.config().frame_size;
+        for (i, (&a, &l)) in addrs.iter().zip(lens).enumerate() {
+            // The kernel silently drops (and never completes) descriptors
+            // that leave their frame: that would leak the frame, so refuse.
+            if l == 0 || (a & (fs - 1)) as u64 + l as u64 > fs as u64 {
+                return Err(Error::invalid(format!(
+                    "tx_burst packet {i}: length {l} at address {a:#x} does not fit in its {fs}-byte frame"
+                )));
+            }
+        }
+        umem.frames_mut().move_all(addrs, Owner::App, Owner::Tx)?;
+        self.reap(umem);
+        let total = addrs.len().min(u32::MAX as usize) as u32;
+        let mut posted = self.post(addrs, lens, 0, total);
+        if posted < total {
+            // Tx ring full: let the kernel drain it once, then try again.
+            self.kick(umem);
+            posted += self.post(addrs, lens, posted, total);
+        }
+        if posted < total {
+            umem.frames_mut()
+                .move_all(&addrs[posted as usize..], Owner::Tx, Owner::App)
+                .expect("frames moved to Tx a moment ago must move back");
+        }
+        if posted > 0 {
+            self.kick(umem);
+        }
+        Ok(posted as usize)
+    }
+
+    /// Write descriptors `from..total` into free tx slots; returns how many.
+    fn post(&mut self, addrs: &[u32], lens: &[u32], from: u32, total: u32) -> u32 {
+        let n = self.tx.reserve(total - from);
+        let mut bytes = 0u64;
+        for i in 0..n {
+            let k = (from + i) as usize;
+            self.tx.set(i, addrs[k] as u64, lens[k]);
+            bytes += lens[k] as u64;
+        }
+        self.tx.submit(n);
+        self.stats.tx_packets += n as u64;
+        self.stats.tx_bytes += bytes;
+        n
+    }
+
+    /// Kick the kernel to transmit, when it wants a kick. In copy mode each
+    /// sendto() transmits a small batch and says EAGAIN if more is left, so
+    /// kick (reaping in between) until done, a bounded number of times.
+    fn kick(&mut self, umem: &mut Umem) {
+        if self.need_wakeup {
+            // Order our producer store before the flag load (StoreLoad): the
+            // kernel sets the flag and then re-checks the ring, we publish
+            // and then check the flag; without a full fence both could miss.
+            fence(Ordering::SeqCst);
+            if !self.tx.needs_wakeup() {
+                return;
+            }
+        }
+        let max_kicks = 2 + self.tx.size() / 16;
+        for _ in 0..max_kicks {
+            self.stats.tx_kicks += 1;
+            match self.socket.kick_tx() {
+                Ok(Kick::Done) => break,
+                Err(_) => {
+                    self.stats.wakeup_errors += 1;
+                    break;
+                }
+                Ok(Kick::Again) => {
+                    self.reap(umem);
+                    if self.tx.occupancy() == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn wake_rx(&mut self) {
+        self.stats.rx_wakeups += 1;
+        if self.socket.wake_rx().is_err() {
+            self.stats.wakeup_errors += 1;
+        }
+    }
+
+    /// Completion ring → free pool; returns frames reaped.
+    pub fn reap(&mut self, umem: &mut Umem) -> usize {
+        let n = self.comp.peek(self.comp.size());
+        if n == 0 {
+            return 0;
+        }
+        let pool = umem.frames_mut();
+        let mut ok = 0u64;
+        for i in 0..n {
+            if pool.move_one(self.comp.addr(i), Owner::Tx, Owner::Free).is_ok() {
+                ok += 1;
+            } else {
+                self.stats.ring_anomalies += 1;
+            }
+        }
+        self.comp.release(n);
+        self.stats.tx_completed += ok;
+        ok as usize
+    }
+
+    /// Free → App: fill `out` with frame addresses pointing past the
+    /// headroom (where rx packets start too). Reaps first when short.
+    pub fn alloc(&mut self, umem: &mut Umem, out: &mut [u32]) -> usize {
+        let want = out.len().min(u32::MAX as usize) as u32;
+        if umem.frames().free_count() < want {
+            self.reap(umem);
+        }
+        let off = umem.data_offset();
+        let mut i = 0;
+        umem.frames_mut().take(Owner::App, want, |a| {
+            out[i] = a + off;
+            i += 1;
+        }) as usize
+    }
+
+    /// App → Free for a batch (all or nothing).
+    pub fn release(&mut self, umem: &mut Umem, addrs: &[u32]) -> Result<()> {
+        umem.frames_mut().move_all(addrs, Owner::App, Owner::Free)
+    }
+
+    pub fn occupancy(&self) -> RingOccupancy {
+        let rx = self.rx.occupancy();
+        let fill = self.fill.occupancy();
+        let completion = self.comp.occupancy();
+        let tx = self.tx.occupancy();
+        RingOccupancy { fill, rx, tx, completion }
+    }
+
+    /// Software counters plus XDP_STATISTICS (zeros if the kernel refuses).
+    pub fn stats(&self) -> QueueStats {
+        let mut s = self.stats;
+        if let Ok(x) = self.socket.statistics() {
+            s.rx_dropped = x.rx_dropped;
+            s.rx_invalid_descs = x.rx_invalid_descs;
+            s.tx_invalid_descs = x.tx_invalid_descs;
+            s.rx_ring_full = x.rx_ring_full;
+            s.rx_fill_ring_empty_descs = x.rx_fill_ring_empty_descs;
+            s.tx_ring_empty_descs = x.tx_ring_empty_descs;
+        }
+        s
+    }
+
+    pub fn set_busy_poll(&self, timeout_us: u32, budget: u32) -> Result<()> {
+        self.socket.set_busy_poll(timeout_us, budget)?;
+        self.busy_poll.set(timeout_us > 0);
+        Ok(())
+    }
+}
