@@ -85,7 +85,7 @@ impl XskMap {
                 libc::EOPNOTSUPP | libc::ENOTSOCK | libc::EBADF => Error::with_errno(
                     Code::Bpf,
                     errno,
-                    format!("{what} failed: {}: the value must be an AF_XDP socket that is already bound with an RX ring", e.message),
+                    format!("{what} failed: {}: the value must be an AF_XDP socket (bound to this queue)", e.message),
                 ),
                 libc::EPERM | libc::EACCES => Error::with_errno(
                     Code::Permission,
