@@ -252,13 +252,20 @@ function unknownNameError(spec: string, name: string): AfxdpError {
   const hints: string[] = [];
   if (suggestion !== undefined) hints.push(`did you mean ${suggestion}?`);
   if (retired !== undefined) hints.push(`(${retired.note})`);
-  const list = `valid arguments: ${DEVARG_NAMES.join(', ')}`;
   return devargsError(
     spec,
     `unknown argument ${quoteInput(name)}`,
-    hints.length === 0 ? list : `${hints.join(' ')}; ${list}`,
+    withValidNames(hints, 'arguments', DEVARG_NAMES),
     name,
   );
+}
+
+/** `did you mean x? Valid <what>: a, b` or just `valid <what>: a, b`. */
+export function withValidNames(hints: readonly string[], what: string, names: readonly string[]): string {
+  const list = names.join(', ');
+  if (hints.length === 0) return `valid ${what}: ${list}`;
+  const lead = hints.join(' ');
+  return `${lead}${lead.endsWith('?') ? '' : '.'} Valid ${what}: ${list}`;
 }
 
 function missingValueError(spec: string, name: string): AfxdpError {
