@@ -305,7 +305,7 @@ function countQuotes(text: string): number {
 function describeType(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  return `${typeof value}`;
+  return typeof value;
 }
 
 // Levenshtein distance; inputs are short (names are checked for length first).
