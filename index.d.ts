@@ -9,6 +9,118 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeFd {
+  /** Close the fd now; idempotent. */
+  close(): void
+  get closed(): boolean
+}
+
+export declare class NativePort {
+  /**
+   * Open sockets on the interface's queues and steer packets to them.
+   * `map_fd`: an XSKMAP fd from the Device Plugin (taken over).
+   */
+  static open(options: NativeOpenOptions, mapFd?: NativeFd | undefined | null): NativePort
+  /**
+   * The ArrayBuffer over UMEM `u`; exactly once per UMEM (V8 allows one
+   * external buffer per address).
+   */
+  umemBuffer(u: number): ArrayBuffer
+  /**
+   * The ArrayBuffer of descriptor slots: per queue `burst` addresses then
+   * `burst` lengths (u32). Exactly once.
+   */
+  descriptorBuffer(): ArrayBuffer
+  umemOf(q: number): number
+  /** Receive up to `max` packets into the queue's slots [0, n). */
+  rxBurst(q: number, max: number): number
+  /**
+   * Transmit slots [start, start+count); returns how many were posted.
+   * With `drop_unsent`, frames the tx ring had no room for are released.
+   */
+  txBurst(q: number, start: number, count: number, dropUnsent: boolean): number
+  /** Give slots [start, start+count) back to the free pool. */
+  release(q: number, start: number, count: number): void
+  /** Take free frames into slots [start, start+count); returns how many. */
+  alloc(q: number, start: number, count: number): number
+  reap(q: number): number
+  stats(q: number): NativeQueueStats
+  frames(u: number): NativeFrameCounts
+  info(): NativePortInfo
+  /**
+   * Detach the given buffers (the UMEM and descriptor ArrayBuffers), then
+   * close the sockets, detach the program this port attached and unmap
+   * the memory. Idempotent.
+   */
+  close(buffers: Array<ArrayBuffer>): void
+}
+
 export declare function coreVersion(): string
 
-export declare function probe(): boolean
+export interface NativeFrameCounts {
+  total: number
+  free: number
+  fillRing: number
+  rxRing: number
+  app: number
+  txRing: number
+  completionRing: number
+  inKernel: number
+}
+
+export interface NativeOpenOptions {
+  ifname: string
+  netns?: string
+  startQueue: number
+  queueCount: number
+  sharedUmem: boolean
+  forceCopy: boolean
+  frameSize: number
+  frameCount: number
+  headroom: number
+  rxSize: number
+  txSize: number
+  fillSize: number
+  compSize: number
+  /** "auto" | "require" | "never" */
+  hugepages: string
+  /** "auto" | "native" | "generic" */
+  xdpMode: string
+  xdpProg?: string
+  pinnedMap?: string
+  /** Descriptor slots per queue. */
+  burstSize: number
+}
+
+export interface NativePortInfo {
+  ifname: string
+  ifindex: number
+  mac: string
+  mtu: number
+  linkUp: boolean
+  queueIds: Array<number>
+  interfaceQueues: number
+  driver: string
+  /** "native" | "generic" for a program this port attached, else "external". */
+  xdpMode: string
+  xdpProgramId: number
+  zeroCopy: Array<boolean>
+  hugepages: boolean
+  umemCount: number
+  frameSize: number
+  dataOffset: number
+}
+
+export interface NativeQueueStats {
+  queueId: number
+  rxPackets: number
+  rxBytes: number
+  txPackets: number
+  txBytes: number
+  rxDropped: number
+  rxInvalidDescs: number
+  txInvalidDescs: number
+  rxRingFull: number
+  rxFillRingEmptyDescs: number
+  txRingEmptyDescs: number
+}

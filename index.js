@@ -835,5 +835,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeFd = nativeBinding.NativeFd
+module.exports.NativePort = nativeBinding.NativePort
 module.exports.coreVersion = nativeBinding.coreVersion
-module.exports.probe = nativeBinding.probe

@@ -1,1 +1,10 @@
-export const version = "0.1.0";
+// afxdp: fast packet I/O for Node.js over Linux AF_XDP sockets.
+export { openPort, Port, Queue } from './port';
+export type { PortInfo, PortStats, FrameAccounting, QueueStats } from './port';
+export { resolvePortConfig, defaults as portDefaults } from './config/port-config';
+export type { PortOptions, PortConfig } from './config/port-config';
+export { parseDevargs } from './config/devargs';
+export { defaultDpPath, DP_BASE_PATH, LEGACY_UDS_PATH, LEGACY_PINNED_PATH } from './config/dp-path';
+export { devicesFromEnv } from './config/devices-env';
+export { AfxdpError, codes } from './errors';
+export type { AfxdpErrorCode } from './errors';

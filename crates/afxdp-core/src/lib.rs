@@ -18,6 +18,7 @@ pub mod queue;
 pub mod ring;
 pub mod socket;
 pub mod uds;
+pub mod xdp_port;
 pub mod umem;
 
 pub use error::{Code, Error, Result};

@@ -3,7 +3,9 @@
 
 use afxdp_core::Error;
 
-pub type JsResult<T> = std::result::Result<T, napi::Error<String>>;
+// Named `Result` on purpose: napi-derive recognises fallible functions by
+// that name, and a JS error takes its `code` from the String status.
+pub type Result<T> = std::result::Result<T, napi::Error<String>>;
 
 pub fn to_js(e: Error) -> napi::Error<String> {
     napi::Error::new(e.code.as_str().to_string(), e.message)

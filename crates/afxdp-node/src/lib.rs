@@ -1,3 +1,12 @@
+//! napi-rs binding of afxdp-core: a thin, batch-oriented skin. All logic
+//! lives in the core crate; this crate converts arguments, shares memory
+//! with JS and maps errors to coded JS errors.
+
+mod error;
+mod fd;
+mod port;
+mod shared_memory;
+
 use napi_derive::napi;
 
 #[napi]

@@ -4,12 +4,13 @@
 //! outlives every JS view even if the port is dropped first; `close()`
 //! detaches the buffers so stale views read as empty instead of dangling.
 
+use std::cell::UnsafeCell;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::ArrayBuffer;
 use napi::Env;
 
-use crate::error::{invalid, JsResult};
+use crate::error::{invalid, Result};
 
 /// Memory that may be exposed to JS: stable address, known length.
 pub trait Region: Send + Sync + 'static {
@@ -20,7 +21,7 @@ pub trait Region: Send + Sync + 'static {
 /// Wrap `region` in an external ArrayBuffer and refuse to go on unless the
 /// engine really aliases our memory: a runtime without external buffers
 /// would silently hand JS a copy, and packets would never reach the rings.
-pub fn external_buffer<'env, R: Region>(env: &'env Env, region: Arc<R>) -> JsResult<ArrayBuffer<'env>> {
+pub fn external_buffer<'env, R: Region>(env: &'env Env, region: Arc<R>) -> Result<ArrayBuffer<'env>> {
     let base = region.base();
     let size = region.size();
     // SAFETY: `base..base+size` stays mapped while the Arc in the finalize
@@ -39,7 +40,7 @@ pub fn external_buffer<'env, R: Region>(env: &'env Env, region: Arc<R>) -> JsRes
 /// Descriptor slots shared with JS: per queue `burst` addresses followed by
 /// `burst` lengths, as u32 (UMEM offsets are < 4 GiB).
 pub struct DescriptorArea {
-    slots: Box<[std::cell::UnsafeCell<u32>]>,
+    slots: Box<[UnsafeCell<u32>]>,
 }
 
 // SAFETY: the slots are only touched from the JS thread (by JS through the
@@ -49,7 +50,7 @@ unsafe impl Sync for DescriptorArea {}
 
 impl DescriptorArea {
     pub fn new(slots: usize) -> Self {
-        DescriptorArea { slots: (0..slots).map(|_| std::cell::UnsafeCell::new(0)).collect() }
+        DescriptorArea { slots: (0..slots).map(|_| UnsafeCell::new(0)).collect() }
     }
 
     /// # Safety
@@ -57,7 +58,8 @@ impl DescriptorArea {
     /// of the same range.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn slice_mut(&self, start: usize, len: usize) -> &mut [u32] {
-        std::slice::from_raw_parts_mut(self.slots[start].get(), len)
+        assert!(start + len <= self.slots.len());
+        std::slice::from_raw_parts_mut(UnsafeCell::raw_get(self.slots.as_ptr().add(start)), len)
     }
 }
 

@@ -1,0 +1,154 @@
+//! A port with its packet steering: the interface, the XSKMAP the sockets
+//! sit in, and (in privileged mode) the XDP program this port attached.
+//!
+//! Three ways to get the XSKMAP, as in DPDK's AF_XDP driver:
+//! attach our redirect program or the user's `xdp_prog` (privileged), take
+//! the fd the Device Plugin sent (`use_cni`), or open the map it pinned
+//! (`use_pinned_map`). In the last two the socket is created without
+//! loading any program and only inserts itself at its queue id.
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+
+use crate::bpf::{ProgramSource, SharedXdp, XdpMode, XdpProgram, XskMap};
+use crate::netdev::Netdev;
+use crate::netns;
+use crate::port::{Port, PortConfig};
+use crate::umem::UmemConfig;
+use crate::{Code, Error, Result};
+
+/// Where the XSKMAP comes from.
+#[derive(Debug)]
+pub enum MapSource {
+    /// Attach afxdp's redirect program, or the user's ELF (`xdp_prog`).
+    Attach { xdp_prog: Option<PathBuf>, mode: XdpMode },
+    /// An XSKMAP fd received from the Device Plugin (`use_cni`).
+    Received(OwnedFd),
+    /// A map pinned on bpffs (`use_pinned_map`).
+    Pinned(PathBuf),
+}
+
+#[derive(Debug)]
+pub struct OpenRequest {
+    pub ifname: String,
+    /// Open inside this network namespace (name under /run/netns, or a path).
+    pub netns: Option<String>,
+    pub start_queue: u32,
+    pub queue_count: u32,
+    pub shared_umem: bool,
+    pub force_copy: bool,
+    pub rx_size: u32,
+    pub tx_size: u32,
+    pub umem: UmemConfig,
+    pub map: MapSource,
+}
+
+pub struct XdpPort {
+    // Field order is drop order: sockets close before the program detaches,
+    // so no packet is redirected to a socket mid-teardown.
+    port: Port,
+    map: XskMap,
+    program: Option<SharedXdp>,
+    netdev: Netdev,
+    netns: Option<String>,
+}
+
+impl XdpPort {
+    pub fn open(req: OpenRequest) -> Result<XdpPort> {
+        let netns = req.netns.clone();
+        netns::within(netns.as_deref(), || Self::open_here(req))
+    }
+
+    fn open_here(req: OpenRequest) -> Result<XdpPort> {
+        let netns = req.netns.clone();
+        let netdev = Netdev::lookup(&req.ifname)?;
+        check_queue_range(&netdev, req.start_queue, req.queue_count)?;
+        let (program, map) = match req.map {
+            MapSource::Attach { xdp_prog, mode } => {
+                let source = match xdp_prog {
+                    None => ProgramSource::Redirect,
+                    Some(path) => ProgramSource::Object { path, program: None },
+                };
+                let (program, map) = XdpProgram::attach_or_share(netdev.ifindex, mode, &source)?;
+                (Some(program), map)
+            }
+            MapSource::Received(fd) => (None, XskMap::from_fd(fd)?),
+            MapSource::Pinned(path) => (None, XskMap::open_pinned(path)?),
+        };
+        let last_queue = req.start_queue + req.queue_count - 1;
+        if last_queue >= map.max_entries() {
+            return Err(Error::new(
+                Code::QueueOutOfRange,
+                format!(
+                    "queue {last_queue} does not fit the XSKMAP {} ({} entries, queues 0..{}); use lower queues",
+                    map.name(),
+                    map.max_entries(),
+                    map.max_entries() - 1
+                ),
+            ));
+        }
+        let config = PortConfig {
+            ifname: netdev.name.clone(),
+            ifindex: netdev.ifindex,
+            start_queue: req.start_queue,
+            queue_count: req.queue_count,
+            shared_umem: req.shared_umem,
+            force_copy: req.force_copy,
+            need_wakeup: true,
+            rx_size: req.rx_size,
+            tx_size: req.tx_size,
+            umem: req.umem,
+        };
+        let port = Port::open(&config, &mut |queue_id, fd| {
+            // SAFETY: `fd` is the port's live socket for the whole call.
+            map.insert(queue_id, unsafe { BorrowedFd::borrow_raw(fd) })
+        })?;
+        Ok(XdpPort { port, map, program, netdev, netns })
+    }
+
+    pub fn port(&self) -> &Port {
+        &self.port
+    }
+
+    pub fn port_mut(&mut self) -> &mut Port {
+        &mut self.port
+    }
+
+    pub fn netdev(&self) -> &Netdev {
+        &self.netdev
+    }
+
+    /// The interface as the kernel sees it now (link state, MTU).
+    pub fn refresh_netdev(&self) -> Result<Netdev> {
+        netns::within(self.netns.as_deref(), || Netdev::by_index(self.netdev.ifindex))
+    }
+
+    pub fn map(&self) -> &XskMap {
+        &self.map
+    }
+
+    /// The program this port attached (privileged mode), if any.
+    pub fn program(&self) -> Option<&SharedXdp> {
+        self.program.as_ref()
+    }
+}
+
+fn check_queue_range(netdev: &Netdev, start: u32, count: u32) -> Result<()> {
+    let available = netdev.queue_count();
+    let end = start.checked_add(count).unwrap_or(u32::MAX);
+    if count == 0 || end > available {
+        return Err(Error::new(
+            Code::QueueOutOfRange,
+            format!(
+                "{} has {available} queue(s) (0..{}), but start_queue={start} queue_count={count} needs queues \
+                 {start}..{}; lower start_queue/queue_count, or add queues (`ethtool -L {} combined N`; \
+                 for veth: `ip link add ... numrxqueues N numtxqueues N`)",
+                netdev.name,
+                available.saturating_sub(1),
+                end.saturating_sub(1),
+                netdev.name
+            ),
+        ));
+    }
+    Ok(())
+}

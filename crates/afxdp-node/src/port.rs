@@ -1,0 +1,416 @@
+//! `NativePort`: the binding of `XdpPort`. Hot methods take only small
+//! integers; descriptors live in a shared ArrayBuffer and packets in the
+//! UMEM's ArrayBuffer, so one burst is one call with no marshalling.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use afxdp_core::bpf::XdpMode;
+use afxdp_core::umem::{HugepagePolicy, UmemConfig};
+use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
+use afxdp_core::Error;
+use napi::bindgen_prelude::ArrayBuffer;
+use napi::Env;
+use napi_derive::napi;
+
+use crate::error::{invalid, to_js, Result};
+use crate::fd::NativeFd;
+use crate::shared_memory::{external_buffer, DescriptorArea, Region};
+
+#[napi(object)]
+pub struct NativeOpenOptions {
+    pub ifname: String,
+    pub netns: Option<String>,
+    pub start_queue: u32,
+    pub queue_count: u32,
+    pub shared_umem: bool,
+    pub force_copy: bool,
+    pub frame_size: u32,
+    pub frame_count: u32,
+    pub headroom: u32,
+    pub rx_size: u32,
+    pub tx_size: u32,
+    pub fill_size: u32,
+    pub comp_size: u32,
+    /// "auto" | "require" | "never"
+    pub hugepages: String,
+    /// "auto" | "native" | "generic"
+    pub xdp_mode: String,
+    pub xdp_prog: Option<String>,
+    pub pinned_map: Option<String>,
+    /// Descriptor slots per queue.
+    pub burst_size: u32,
+}
+
+#[napi(object)]
+pub struct NativeQueueStats {
+    pub queue_id: u32,
+    pub rx_packets: f64,
+    pub rx_bytes: f64,
+    pub tx_packets: f64,
+    pub tx_bytes: f64,
+    pub rx_dropped: f64,
+    pub rx_invalid_descs: f64,
+    pub tx_invalid_descs: f64,
+    pub rx_ring_full: f64,
+    pub rx_fill_ring_empty_descs: f64,
+    pub tx_ring_empty_descs: f64,
+}
+
+#[napi(object)]
+pub struct NativeFrameCounts {
+    pub total: u32,
+    pub free: u32,
+    pub fill_ring: u32,
+    pub rx_ring: u32,
+    pub app: u32,
+    pub tx_ring: u32,
+    pub completion_ring: u32,
+    pub in_kernel: u32,
+}
+
+#[napi(object)]
+pub struct NativePortInfo {
+    pub ifname: String,
+    pub ifindex: u32,
+    pub mac: String,
+    pub mtu: u32,
+    pub link_up: bool,
+    pub queue_ids: Vec<u32>,
+    pub interface_queues: u32,
+    pub driver: String,
+    /// "native" | "generic" for a program this port attached, else "external".
+    pub xdp_mode: String,
+    pub xdp_program_id: u32,
+    pub zero_copy: Vec<bool>,
+    pub hugepages: bool,
+    pub umem_count: u32,
+    pub frame_size: u32,
+    pub data_offset: u32,
+}
+
+/// Port state shared with the finalizers of the UMEM ArrayBuffers: the
+/// sockets and memory live until `close()` or until the last buffer is
+/// collected, whichever is later for the memory.
+struct Shared {
+    port: Mutex<Option<XdpPort>>,
+}
+
+struct UmemRegion {
+    shared: Arc<Shared>,
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the pointer is only handed to V8 once; the region itself is
+// never dereferenced from Rust through this struct.
+unsafe impl Send for UmemRegion {}
+unsafe impl Sync for UmemRegion {}
+
+impl Region for UmemRegion {
+    fn base(&self) -> *mut u8 {
+        self.base
+    }
+    fn size(&self) -> usize {
+        self.len
+    }
+}
+
+#[napi]
+pub struct NativePort {
+    shared: Arc<Shared>,
+    descriptors: Arc<DescriptorArea>,
+    burst: usize,
+    queue_count: usize,
+    umem_exposed: Vec<bool>,
+    descriptors_exposed: bool,
+    closed: bool,
+}
+
+fn parse_hugepages(s: &str) -> Result<HugepagePolicy> {
+    match s {
+        "auto" => Ok(HugepagePolicy::Auto),
+        "require" => Ok(HugepagePolicy::Require),
+        "never" => Ok(HugepagePolicy::Never),
+        other => Err(invalid(format!("hugepages must be auto, require or never, not {other:?}"))),
+    }
+}
+
+fn parse_xdp_mode(s: &str) -> Result<XdpMode> {
+    match s {
+        "auto" => Ok(XdpMode::Auto),
+        "native" => Ok(XdpMode::Native),
+        "generic" => Ok(XdpMode::Generic),
+        other => Err(invalid(format!("xdpMode must be auto, native or generic, not {other:?}"))),
+    }
+}
+
+const MAX_BURST: u32 = 8192;
+
+#[napi]
+impl NativePort {
+    /// Open sockets on the interface's queues and steer packets to them.
+    /// `map_fd`: an XSKMAP fd from the Device Plugin (taken over).
+    #[napi(factory)]
+    pub fn open(options: NativeOpenOptions, map_fd: Option<&NativeFd>) -> Result<NativePort> {
+        if options.burst_size == 0 || options.burst_size > MAX_BURST {
+            return Err(invalid(format!("burstSize {} must be between 1 and {MAX_BURST}", options.burst_size)));
+        }
+        let map = match (map_fd, options.pinned_map) {
+            (Some(fd), None) => MapSource::Received(fd.take()?),
+            (None, Some(path)) => MapSource::Pinned(PathBuf::from(path)),
+            (None, None) => MapSource::Attach {
+                xdp_prog: options.xdp_prog.map(PathBuf::from),
+                mode: parse_xdp_mode(&options.xdp_mode)?,
+            },
+            (Some(_), Some(_)) => return Err(invalid("give either a received map fd or a pinned map path, not both")),
+        };
+        let request = OpenRequest {
+            ifname: options.ifname,
+            netns: options.netns,
+            start_queue: options.start_queue,
+            queue_count: options.queue_count,
+            shared_umem: options.shared_umem,
+            force_copy: options.force_copy,
+            rx_size: options.rx_size,
+            tx_size: options.tx_size,
+            umem: UmemConfig {
+                frame_size: options.frame_size,
+                frame_count: options.frame_count,
+                headroom: options.headroom,
+                fill_size: options.fill_size,
+                comp_size: options.comp_size,
+                hugepages: parse_hugepages(&options.hugepages)?,
+            },
+            map,
+        };
+        let xdp_port = XdpPort::open(request).map_err(to_js)?;
+        let queue_count = xdp_port.port().queue_count();
+        let umem_count = xdp_port.port().umem_count();
+        let burst = options.burst_size as usize;
+        Ok(NativePort {
+            shared: Arc::new(Shared { port: Mutex::new(Some(xdp_port)) }),
+            descriptors: Arc::new(DescriptorArea::new(queue_count * 2 * burst)),
+            burst,
+            queue_count,
+            umem_exposed: vec![false; umem_count],
+            descriptors_exposed: false,
+            closed: false,
+        })
+    }
+
+    fn port(&self) -> Result<MutexGuard<'_, Option<XdpPort>>> {
+        let guard = self.shared.port.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed || guard.is_none() {
+            return Err(to_js(Error::closed("this port")));
+        }
+        Ok(guard)
+    }
+
+    fn check_queue(&self, q: u32) -> Result<usize> {
+        let q = q as usize;
+        if q >= self.queue_count {
+            return Err(invalid(format!("queue index {q} out of range (port has {} queues)", self.queue_count)));
+        }
+        Ok(q)
+    }
+
+    fn check_slots(&self, start: u32, count: u32) -> Result<(usize, usize)> {
+        let (start, count) = (start as usize, count as usize);
+        if start.checked_add(count).is_none_or(|end| end > self.burst) {
+            return Err(invalid(format!(
+                "descriptor slots {start}..{} exceed the burst size {}",
+                start.saturating_add(count),
+                self.burst
+            )));
+        }
+        Ok((start, count))
+    }
+
+    /// Address and length slots of queue `q`, slots [start, start+count).
+    fn slots(&self, q: usize, start: usize, count: usize) -> (&mut [u32], &mut [u32]) {
+        let base = q * 2 * self.burst;
+        // SAFETY: called on the JS thread during a native call, so JS is not
+        // running; the two ranges are disjoint (addresses, then lengths).
+        unsafe {
+            (
+                self.descriptors.slice_mut(base + start, count),
+                self.descriptors.slice_mut(base + self.burst + start, count),
+            )
+        }
+    }
+
+    /// The ArrayBuffer over UMEM `u`; exactly once per UMEM (V8 allows one
+    /// external buffer per address).
+    #[napi]
+    pub fn umem_buffer<'env>(&mut self, env: &'env Env, u: u32) -> Result<ArrayBuffer<'env>> {
+        let (base, len) = {
+            let guard = self.port()?;
+            let port = guard.as_ref().expect("checked").port();
+            if u as usize >= port.umem_count() {
+                return Err(invalid(format!("UMEM index {u} out of range")));
+            }
+            port.umem_area(u as usize)
+        };
+        if std::mem::replace(&mut self.umem_exposed[u as usize], true) {
+            return Err(invalid(format!("the buffer of UMEM {u} was already created; reuse it")));
+        }
+        external_buffer(env, Arc::new(UmemRegion { shared: self.shared.clone(), base, len }))
+    }
+
+    /// The ArrayBuffer of descriptor slots: per queue `burst` addresses then
+    /// `burst` lengths (u32). Exactly once.
+    #[napi]
+    pub fn descriptor_buffer<'env>(&mut self, env: &'env Env) -> Result<ArrayBuffer<'env>> {
+        if std::mem::replace(&mut self.descriptors_exposed, true) {
+            return Err(invalid("the descriptor buffer was already created; reuse it"));
+        }
+        external_buffer(env, self.descriptors.clone())
+    }
+
+    #[napi]
+    pub fn umem_of(&self, q: u32) -> Result<u32> {
+        let q = self.check_queue(q)?;
+        Ok(self.port()?.as_ref().expect("checked").port().umem_of(q) as u32)
+    }
+
+    /// Receive up to `max` packets into the queue's slots [0, n).
+    #[napi]
+    pub fn rx_burst(&self, q: u32, max: u32) -> Result<u32> {
+        let q = self.check_queue(q)?;
+        let (_, max) = self.check_slots(0, max)?;
+        let mut guard = self.port()?;
+        let (addrs, lens) = self.slots(q, 0, max);
+        Ok(guard.as_mut().expect("checked").port_mut().rx_burst(q, addrs, lens) as u32)
+    }
+
+    /// Transmit slots [start, start+count); returns how many were posted.
+    /// With `drop_unsent`, frames the tx ring had no room for are released.
+    #[napi]
+    pub fn tx_burst(&self, q: u32, start: u32, count: u32, drop_unsent: bool) -> Result<u32> {
+        let q = self.check_queue(q)?;
+        let (start, count) = self.check_slots(start, count)?;
+        let mut guard = self.port()?;
+        let port = guard.as_mut().expect("checked").port_mut();
+        let (addrs, lens) = self.slots(q, start, count);
+        let sent = port.tx_burst(q, addrs, lens).map_err(to_js)?;
+        if drop_unsent && sent < count {
+            port.release(q, &addrs[sent..]).map_err(to_js)?;
+        }
+        Ok(sent as u32)
+    }
+
+    /// Give slots [start, start+count) back to the free pool.
+    #[napi]
+    pub fn release(&self, q: u32, start: u32, count: u32) -> Result<()> {
+        let q = self.check_queue(q)?;
+        let (start, count) = self.check_slots(start, count)?;
+        let mut guard = self.port()?;
+        let (addrs, _) = self.slots(q, start, count);
+        guard.as_mut().expect("checked").port_mut().release(q, addrs).map_err(to_js)
+    }
+
+    /// Take free frames into slots [start, start+count); returns how many.
+    #[napi]
+    pub fn alloc(&self, q: u32, start: u32, count: u32) -> Result<u32> {
+        let q = self.check_queue(q)?;
+        let (start, count) = self.check_slots(start, count)?;
+        let mut guard = self.port()?;
+        let (addrs, lens) = self.slots(q, start, count);
+        let got = guard.as_mut().expect("checked").port_mut().alloc(q, addrs);
+        lens[..got].fill(0);
+        Ok(got as u32)
+    }
+
+    #[napi]
+    pub fn reap(&self, q: u32) -> Result<u32> {
+        let q = self.check_queue(q)?;
+        let mut guard = self.port()?;
+        Ok(guard.as_mut().expect("checked").port_mut().reap(q) as u32)
+    }
+
+    #[napi]
+    pub fn stats(&self, q: u32) -> Result<NativeQueueStats> {
+        let q = self.check_queue(q)?;
+        let guard = self.port()?;
+        let port = guard.as_ref().expect("checked").port();
+        let s = port.stats(q);
+        Ok(NativeQueueStats {
+            queue_id: port.queue_id(q),
+            rx_packets: s.rx_packets as f64,
+            rx_bytes: s.rx_bytes as f64,
+            tx_packets: s.tx_packets as f64,
+            tx_bytes: s.tx_bytes as f64,
+            rx_dropped: s.rx_dropped as f64,
+            rx_invalid_descs: s.rx_invalid_descs as f64,
+            tx_invalid_descs: s.tx_invalid_descs as f64,
+            rx_ring_full: s.rx_ring_full as f64,
+            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs as f64,
+            tx_ring_empty_descs: s.tx_ring_empty_descs as f64,
+        })
+    }
+
+    #[napi]
+    pub fn frames(&self, u: u32) -> Result<NativeFrameCounts> {
+        let guard = self.port()?;
+        let port = guard.as_ref().expect("checked").port();
+        if u as usize >= port.umem_count() {
+            return Err(invalid(format!("UMEM index {u} out of range")));
+        }
+        let f = port.frames(u as usize);
+        Ok(NativeFrameCounts {
+            total: f.total,
+            free: f.free,
+            fill_ring: f.fill_ring,
+            rx_ring: f.rx_ring,
+            app: f.app,
+            tx_ring: f.tx_ring,
+            completion_ring: f.completion_ring,
+            in_kernel: f.in_kernel,
+        })
+    }
+
+    #[napi]
+    pub fn info(&self) -> Result<NativePortInfo> {
+        let guard = self.port()?;
+        let xdp_port = guard.as_ref().expect("checked");
+        let port = xdp_port.port();
+        let netdev = xdp_port.refresh_netdev().unwrap_or_else(|_| xdp_port.netdev().clone());
+        let umem = port.umem(0).config();
+        Ok(NativePortInfo {
+            ifname: netdev.name.clone(),
+            ifindex: netdev.ifindex,
+            mac: netdev.mac_string(),
+            mtu: netdev.mtu,
+            link_up: netdev.carrier,
+            queue_ids: (0..port.queue_count()).map(|q| port.queue_id(q)).collect(),
+            interface_queues: netdev.queue_count(),
+            driver: netdev.driver.clone().unwrap_or_default(),
+            xdp_mode: xdp_port.program().map_or("external", |p| p.mode().as_str()).to_string(),
+            xdp_program_id: xdp_port.program().map_or(0, |p| p.prog_id()),
+            zero_copy: (0..port.queue_count()).map(|q| port.zero_copy(q)).collect(),
+            hugepages: port.hugepages(),
+            umem_count: port.umem_count() as u32,
+            frame_size: umem.frame_size,
+            data_offset: umem.data_offset(),
+        })
+    }
+
+    /// Detach the given buffers (the UMEM and descriptor ArrayBuffers), then
+    /// close the sockets, detach the program this port attached and unmap
+    /// the memory. Idempotent.
+    #[napi]
+    pub fn close(&mut self, buffers: Vec<ArrayBuffer>) -> Result<()> {
+        let mut all_detached = true;
+        for buffer in buffers {
+            all_detached &= buffer.detach().is_ok();
+        }
+        self.closed = true;
+        if all_detached {
+            drop(self.shared.port.lock().unwrap_or_else(|p| p.into_inner()).take());
+        }
+        // Otherwise JS may still see the UMEM: the port stays in `shared`
+        // and goes away with the last buffer's finalizer.
+        Ok(())
+    }
+}

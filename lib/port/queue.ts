@@ -1,0 +1,135 @@
+// One AF_XDP socket of a port: the burst API.
+//
+// Descriptors travel through two preallocated Uint32Arrays shared with the
+// native side (`addrs`, `lengths`), packet bytes through one Uint8Array over
+// the whole UMEM (`umem`). A burst is one native call; nothing is allocated
+// per packet (hot methods avoid even a closure per burst). Frame ownership: after `receive(n)` or `alloc(n)` the frames in
+// slots [0, n) belong to the application until it passes them to
+// `transmit` or `release`; the native side refuses (ERR_AFXDP_FRAME_OWNERSHIP)
+// any address the application does not own.
+import type { NativePort, NativeQueueStats } from '../native';
+import { fromNative } from '../errors';
+import { call } from './native-call';
+
+export interface QueueStats {
+  queueId: number;
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  /** The kernel's XDP_STATISTICS for this socket. */
+  xdp: {
+    rxDropped: number;
+    rxInvalidDescs: number;
+    txInvalidDescs: number;
+    rxRingFull: number;
+    rxFillRingEmptyDescs: number;
+    txRingEmptyDescs: number;
+  };
+}
+
+export class Queue {
+  /** Kernel queue id the socket is bound to. */
+  readonly id: number;
+  /** Position of this queue in its port. */
+  readonly index: number;
+  /** The whole UMEM this queue's frames live in. */
+  readonly umem: Uint8Array;
+  /** Which of the port's UMEMs that is (queues share one with shared_umem). */
+  readonly umemIndex: number;
+  /** Descriptor slots: frame addresses (byte offsets into `umem`). */
+  readonly addrs: Uint32Array;
+  /** Descriptor slots: packet lengths. */
+  readonly lengths: Uint32Array;
+  /** Slots per burst. */
+  readonly burstSize: number;
+  readonly #port: NativePort;
+
+  /** @internal */
+  constructor(port: NativePort, index: number, id: number, umem: Uint8Array, umemIndex: number,
+    descriptors: ArrayBuffer, burstSize: number) {
+    this.#port = port;
+    this.index = index;
+    this.id = id;
+    this.umem = umem;
+    this.umemIndex = umemIndex;
+    this.burstSize = burstSize;
+    const base = index * 2 * burstSize * 4;
+    this.addrs = new Uint32Array(descriptors, base, burstSize);
+    this.lengths = new Uint32Array(descriptors, base + burstSize * 4, burstSize);
+  }
+
+  /** Take up to `max` received packets into slots [0, n); returns n. */
+  receive(max: number = this.burstSize): number {
+    try {
+      return this.#port.rxBurst(this.index, max);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /**
+   * Post slots [start, start + count) for transmission; returns how many
+   * the tx ring took (a prefix). With `dropUnsent` the rest are released,
+   * otherwise they stay with the application.
+   */
+  transmit(count: number, start = 0, dropUnsent = false): number {
+    try {
+      return this.#port.txBurst(this.index, start, count, dropUnsent);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /** Give slots [start, start + count) back to the free pool. */
+  release(count: number, start = 0): void {
+    try {
+      this.#port.release(this.index, start, count);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /** Take up to `count` free frames into slots [start, start + count) for
+   * building packets; returns how many were available. */
+  alloc(count: number, start = 0): number {
+    try {
+      return this.#port.alloc(this.index, start, count);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /** Move completed transmissions back to the free pool now (transmit and
+   * receive also do this). */
+  reap(): number {
+    return call(() => this.#port.reap(this.index));
+  }
+
+  /** A view of the packet in slot `slot` (allocates a view: not for hot loops). */
+  packet(slot: number): Uint8Array {
+    return this.umem.subarray(this.addrs[slot], this.addrs[slot] + this.lengths[slot]);
+  }
+
+  stats(): QueueStats {
+    return toQueueStats(call(() => this.#port.stats(this.index)));
+  }
+}
+
+export function toQueueStats(s: NativeQueueStats): QueueStats {
+  return {
+    queueId: s.queueId,
+    rxPackets: s.rxPackets,
+    rxBytes: s.rxBytes,
+    txPackets: s.txPackets,
+    txBytes: s.txBytes,
+    xdp: {
+      rxDropped: s.rxDropped,
+      rxInvalidDescs: s.rxInvalidDescs,
+      txInvalidDescs: s.txInvalidDescs,
+      rxRingFull: s.rxRingFull,
+      rxFillRingEmptyDescs: s.rxFillRingEmptyDescs,
+      txRingEmptyDescs: s.txRingEmptyDescs,
+    },
+  };
+}
