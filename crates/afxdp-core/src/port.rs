@@ -12,6 +12,7 @@ use crate::socket::{BindMode, RingSizes, XskSocket};
 use crate::umem::{Umem, UmemConfig};
 use crate::{Code, Error, Result};
 use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortConfig {
@@ -103,6 +104,28 @@ impl FrameCounts {
     }
 }
 
+/// Bind, retrying EBUSY for a short while. Closing an XSK releases its
+/// (interface, queue) slot asynchronously: the kernel defers the buffer
+/// pool teardown to a workqueue that also needs rtnl_lock, so a port
+/// reopened right after a close (or while other namespaces are being torn
+/// down) can briefly see the queue as busy. A queue that stays busy is
+/// reported after ~1 s.
+fn bind_retrying_busy(sock: &mut XskSocket, cfg: &PortConfig, queue_id: u32, mode: BindMode) -> Result<()> {
+    let deadline = Instant::now() + BUSY_RETRY;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match sock.bind(&cfg.ifname, cfg.ifindex, queue_id, mode) {
+            Err(e) if e.code == Code::QueueBusy && Instant::now() + pause < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+const BUSY_RETRY: Duration = Duration::from_millis(1000);
+
 pub struct Port {
     // Declared before `umems`: sockets close (releasing their UMEM
     // references) before the memory is unmapped.
@@ -117,9 +140,15 @@ impl Port {
     /// puts it into an XSKMAP). Must run in the interface's network namespace.
     pub fn open(cfg: &PortConfig, insert: &mut dyn FnMut(u32, RawFd) -> Result<()>) -> Result<Port> {
         cfg.validate()?;
-        // At most half of a UMEM is lent to the kernel for receive, so that
-        // `alloc` (transmit-only use) always finds frames.
-        let fill_target = cfg.umem.fill_size.min((cfg.umem.frame_count / (2 * cfg.sharers())).max(1));
+        // Frames each queue lends the kernel for receive:
+        // - at most half the fill ring: the kernel publishes its fill
+        //   consumer index lazily (only when its cached batch runs out), so
+        //   a ring filled to the brim could not be refilled until the kernel
+        //   ran dry and dropped packets; with half the ring lent, the slots
+        //   it has consumed but not yet published never block a refill;
+        // - at most half of the UMEM (split among sharing queues), so that
+        //   `alloc` (transmit-only use) always finds frames.
+        let fill_target = (cfg.umem.fill_size / 2).min(cfg.umem.frame_count / (2 * cfg.sharers())).max(1);
         let sizes = RingSizes { rx: cfg.rx_size, tx: cfg.tx_size, fill: Some(cfg.umem.fill_size), comp: Some(cfg.umem.comp_size) };
         let mut queues: Vec<Queue> = Vec::with_capacity(cfg.queue_count as usize);
         let mut umems: Vec<Umem> = Vec::new();
@@ -138,7 +167,7 @@ impl Port {
                 (umems.len() - 1, BindMode::Owner { need_wakeup: cfg.need_wakeup, force_copy: cfg.force_copy })
             };
             let rings = sock.create_rings(&sizes)?;
-            sock.bind(&cfg.ifname, cfg.ifindex, queue_id, mode)?;
+            bind_retrying_busy(&mut sock, cfg, queue_id, mode)?;
             queues.push(Queue::new(sock, rings, umem, fill_target, cfg.need_wakeup)?);
         }
         for q in queues.iter_mut() {

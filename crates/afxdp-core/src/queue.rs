@@ -134,7 +134,7 @@ impl Queue {
     }
 
     /// Receive up to `min(addrs.len(), lens.len())` packets. Refills the fill
-    /// ring first and wakes the kernel when it asks for it. Received frames
+    /// ring (before and after) and wakes the kernel when it asks for it. Received frames
     /// become App-owned; `addrs` point at the packet data.
     pub fn rx_burst(&mut self, umem: &mut Umem, addrs: &mut [u32], lens: &mut [u32]) -> usize {
         let max = addrs.len().min(lens.len()).min(u32::MAX as usize) as u32;
@@ -167,6 +167,9 @@ impl Queue {
         }
         self.rx.release(n);
         self.fill_owned = self.fill_owned.saturating_sub(out as u32);
+        // Lend replacements right away: until the next call, arriving
+        // packets find a full complement of buffers.
+        self.refill(umem);
         self.stats.rx_packets += out as u64;
         self.stats.rx_bytes += bytes;
         out
