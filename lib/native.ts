@@ -85,9 +85,17 @@ export interface NativePort {
   close(buffers: ArrayBuffer[]): void;
 }
 
+export interface NativePacketSocket {
+  send(frames: Buffer[]): number;
+  recv(max: number, timeoutMs: number): Buffer[];
+  drain(): number;
+  close(): void;
+}
+
 export interface NativeBinding {
   coreVersion(): string;
   NativePort: { open(options: NativeOpenOptions, mapFd?: NativeFd | null): NativePort };
+  NativePacketSocket: { open(ifname: string, netns?: string | null): NativePacketSocket };
 }
 
 let binding: NativeBinding | undefined;

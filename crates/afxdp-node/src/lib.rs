@@ -4,6 +4,7 @@
 
 mod error;
 mod fd;
+mod peer;
 mod port;
 mod shared_memory;
 
