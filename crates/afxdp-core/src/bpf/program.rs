@@ -174,8 +174,6 @@ fn libbpf_print(level: libbpf_rs::PrintLevel, msg: String) {
 /// Run `f` with libbpf's messages (warnings) collected; returns them too.
 fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
     static INSTALL: Once = Once::new();
-    // Keeps libelf's error functions linked in with every libbpf use.
-    std::hint::black_box(libelf_errors::libelf_error_symbols());
     INSTALL.call_once(|| {
         libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, libbpf_print)));
     });
@@ -799,70 +797,3 @@ impl Drop for SharedXdp {
     }
 }
 
-// ---- libelf's error state, made linkable into a shared object ----
-//
-// libbpf parses ELF with libelf, which the `static` feature links from the
-// distribution's libelf.a. Debian/Ubuntu build that archive PIC except for
-// one object, elf_error.o, whose `static __thread int global_error` uses the
-// local-exec TLS model (R_X86_64_TPOFF32): a shared object such as the
-// `.node` addon cannot contain it ("relocation R_X86_64_TPOFF32 against
-// global_error cannot be used with -shared"). elf_error.o defines exactly
-// these three functions; defining them here keeps the linker from ever
-// pulling that member (an archive member is only extracted for a symbol
-// that is still undefined, and this crate comes before libbpf-sys on the
-// link line). `libelf_error_symbols()` is referenced from the code that
-// calls libbpf, so the definitions are always linked together with it, for
-// both lld and GNU ld. Semantics follow libelf: a per-thread error code,
-// read-and-cleared by elf_errno(), described by elf_errmsg().
-mod libelf_errors {
-    use std::cell::Cell;
-    use std::ffi::{c_char, c_int};
-
-    thread_local! {
-        static ERROR: Cell<c_int> = const { Cell::new(0) };
-    }
-
-    #[no_mangle]
-    extern "C" fn __libelf_seterrno(value: c_int) {
-        ERROR.with(|e| e.set(value));
-    }
-
-    #[no_mangle]
-    extern "C" fn elf_errno() -> c_int {
-        ERROR.with(|e| e.replace(0))
-    }
-
-    /// `error` 0: the pending error's text, or NULL if none; -1: the pending
-    /// error's text; otherwise the text for that code.
-    #[no_mangle]
-    extern "C" fn elf_errmsg(error: c_int) -> *const c_char {
-        let pending = ERROR.with(|e| e.get());
-        let code = match error {
-            0 if pending == 0 => return std::ptr::null(),
-            0 | -1 => pending,
-            n => n,
-        };
-        // The first codes have been stable in elfutils for decades; later
-        // ones shift between releases, so they get a generic text.
-        let text: &'static [u8] = match code {
-            0 => b"no error\0",
-            1 => b"unknown libelf error\0",
-            2 => b"unknown ELF version\0",
-            3 => b"unknown ELF type\0",
-            4 => b"invalid libelf handle\0",
-            5 => b"invalid size of source operand\0",
-            6 => b"invalid size of destination operand\0",
-            7 => b"invalid ELF data encoding\0",
-            8 => b"out of memory\0",
-            9 => b"invalid file descriptor\0",
-            10 => b"invalid ELF file data\0",
-            _ => b"ELF data is malformed or unsupported (libelf error)\0",
-        };
-        text.as_ptr() as *const c_char
-    }
-
-    /// Addresses of the three definitions; see the comment above.
-    pub(super) fn libelf_error_symbols() -> [usize; 3] {
-        [__libelf_seterrno as usize, elf_errno as usize, elf_errmsg as usize]
-    }
-}
