@@ -19,9 +19,10 @@
  *  - `afxdp_redirect`        SEC("xdp"): the default.
  *  - `afxdp_redirect_frags`  SEC("xdp.frags"): multi-buffer aware (kernel
  *    >= 5.18). Needed to attach in native mode when the MTU exceeds what
- *    fits one page; the loader picks it only then, because in generic mode
- *    a frags-aware program makes the kernel hand over non-linear skbs as
- *    multi-buffer frames, which an XSK bound without XDP_USE_SG drops.
+ *    fits one page; the loader picks it only then (and never for generic
+ *    mode), because in generic mode a frags-aware program makes the kernel
+ *    hand over non-linear skbs as multi-buffer frames, which an XSK bound
+ *    without XDP_USE_SG drops, where a plain program gets them linearised.
  */
 #include <linux/bpf.h>
 

@@ -344,7 +344,7 @@ impl SeqpacketConn {
                     format!("no record from {} within {timeout:?}", self.peer),
                 ));
             }
-            let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: limit };
+            let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
             let mut cmsg = CmsgBuf([0; 128]);
             let space = cmsg_space(MAX_FDS_PER_RECORD * std::mem::size_of::<RawFd>());
             debug_assert!(space <= cmsg.0.len());
@@ -383,7 +383,7 @@ impl SeqpacketConn {
             if n == 0 && fd.is_none() && !truncated && !ctrunc && peer_hung_up(self.fd.as_fd()) {
                 return Ok(None);
             }
-            buf.truncate(n.min(limit));
+            buf.truncate(n.min(buf.len()));
             return Ok(Some(Received { bytes: buf, fd, truncated, fds_dropped }));
         }
     }

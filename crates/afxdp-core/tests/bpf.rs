@@ -158,9 +158,15 @@ fn map_is_sized_to_large_queue_counts_and_jumbo_mtu_uses_frags() {
     drop(prog);
 
     ip(&["link", "set", "dev", &lab.port_if, "mtu", "9000"]);
-    let (prog, _map) = XdpProgram::attach_redirect(dev.ifindex, XdpMode::Generic).unwrap();
-    assert!(prog.frags(), "MTU 9000 takes the frags-aware variant");
-    assert_eq!(query(dev.ifindex).unwrap().unwrap().prog_id, prog.prog_id());
+    for mode in [XdpMode::Generic, XdpMode::Native] {
+        let (prog, _map) = XdpProgram::attach_redirect(dev.ifindex, mode).unwrap();
+        // Native needs the frags-aware variant at MTU 9000; generic keeps
+        // the plain one (the kernel linearises packets for it).
+        assert_eq!(prog.frags(), mode == XdpMode::Native);
+        assert_eq!(prog.mode(), mode);
+        assert_eq!(query(dev.ifindex).unwrap().unwrap().prog_id, prog.prog_id());
+    }
+    assert_eq!(query(dev.ifindex).unwrap(), None);
 }
 
 #[test]

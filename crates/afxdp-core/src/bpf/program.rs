@@ -51,7 +51,7 @@ const REDIRECT_PROG_FRAGS: &str = "afxdp_redirect_frags";
 /// uses); raised to the interface's max queue count when that is larger.
 pub const MIN_MAP_ENTRIES: u32 = 64;
 /// Above this MTU a packet may not fit one page for native XDP; the
-/// frags-aware program variant is used then.
+/// frags-aware program variant is used then (native and auto modes).
 const FRAGS_MTU: u32 = 3000;
 
 const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1 << 0;
@@ -423,9 +423,11 @@ fn extract(obj: &libbpf_rs::Object, prog_name: &str, origin: &str) -> Result<(Ow
     Ok((dup(prog.as_fd(), "XDP program fd")?, dup(map.as_fd(), "xsks_map fd")?))
 }
 
-fn load_redirect(dev: &Netdev) -> Result<Loaded> {
+fn load_redirect(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
     let entries = dev.max_queues.max(MIN_MAP_ENTRIES);
-    let want_frags = dev.mtu > FRAGS_MTU;
+    // Generic mode linearises skbs for a plain program, so an XSK without
+    // multi-buffer support still gets whole packets: frags only for drivers.
+    let want_frags = dev.mtu > FRAGS_MTU && mode != XdpMode::Generic;
     let attempt = |frags: bool| -> (std::result::Result<libbpf_rs::Object, libbpf_rs::Error>, String) {
         with_libbpf_log(|| {
             let mut open = libbpf_rs::ObjectBuilder::default().open_memory(REDIRECT_OBJECT)?;
@@ -572,7 +574,7 @@ impl XdpProgram {
         let dev = Netdev::by_index(ifindex)?;
         let netns = NetnsRef::current()?;
         let loaded = match source {
-            ProgramSource::Redirect => load_redirect(&dev)?,
+            ProgramSource::Redirect => load_redirect(&dev, mode)?,
             ProgramSource::Object { path, program } => load_object(path, program.as_deref())?,
         };
         let prog_id = syscall::prog_info(loaded.prog_fd.as_fd())?.id;
