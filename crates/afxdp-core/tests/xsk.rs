@@ -27,7 +27,7 @@ fn config(lab: &Lab) -> PortConfig {
     PortConfig {
         ifname: dev.name,
         ifindex: dev.ifindex,
-        umem: UmemConfig { frame_count: 1024, fill_size: 512, comp_size: 512, ..Default::default() },
+        umem: UmemConfig { frame_size: 2048, frame_count: 1024, fill_size: 512, comp_size: 512, ..Default::default() },
         rx_size: 512,
         tx_size: 512,
         ..Default::default()

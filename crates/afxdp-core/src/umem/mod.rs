@@ -39,12 +39,14 @@ pub struct UmemConfig {
 }
 
 impl Default for UmemConfig {
-    /// 2048-byte frames: in copy mode (veth, generic XDP) the kernel copies
-    /// only the packet, so half-size frames halve the UMEM, its memlock
-    /// charge and its cache/TLB footprint at no cost for MTU 1500.
+    /// 4096-byte frames (one per page, the libxdp default): measured on veth
+    /// copy mode (64-byte macswap, 2 cores) ~15% more forwarded packets than
+    /// 2048, transmit-only equal. 2048 halves the UMEM and its
+    /// RLIMIT_MEMLOCK charge (16 MiB -> 8 MiB at 4096 frames), which matters
+    /// for unprivileged users without CAP_IPC_LOCK.
     fn default() -> Self {
         UmemConfig {
-            frame_size: 2048,
+            frame_size: 4096,
             frame_count: 4096,
             headroom: 0,
             fill_size: 2048,
@@ -189,19 +191,21 @@ mod tests {
             UmemConfig { frame_size: 1024, ..d.clone() },
             UmemConfig { frame_size: 3000, ..d.clone() },
             UmemConfig { frame_count: 0, ..d.clone() },
-            UmemConfig { headroom: 2048 - 256 - 63, ..d.clone() },
+            UmemConfig { headroom: 4096 - 256 - 63, ..d.clone() },
+            UmemConfig { frame_size: 2048, headroom: 2048 - 256 - 63, ..d.clone() },
             UmemConfig { fill_size: 1000, ..d.clone() },
             UmemConfig { comp_size: 0, ..d.clone() },
             UmemConfig { frame_size: 4096, frame_count: 1 << 20, ..d.clone() },
         ] {
             assert_eq!(bad.validate().unwrap_err().code, Code::InvalidArgument, "{bad:?}");
         }
-        UmemConfig { headroom: 2048 - 256 - 64, ..d }.validate().unwrap();
+        UmemConfig { headroom: 4096 - 256 - 64, ..d.clone() }.validate().unwrap();
+        UmemConfig { frame_size: 2048, headroom: 2048 - 256 - 64, ..d }.validate().unwrap();
     }
 
     #[test]
     fn packet_views_need_app_ownership() {
-        let cfg = UmemConfig { frame_count: 8, hugepages: HugepagePolicy::Never, ..Default::default() };
+        let cfg = UmemConfig { frame_size: 2048, frame_count: 8, hugepages: HugepagePolicy::Never, ..Default::default() };
         let mut u = Umem::new(&cfg).unwrap();
         assert_eq!(u.area().len(), 8 * 2048);
         assert_eq!(u.packet(0, 10).unwrap_err().code, Code::FrameOwnership);
