@@ -9,6 +9,7 @@ use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
 use afxdp_core::port::{FrameCounts, Port, PortConfig};
+use afxdp_core::socket::{BindMode, RingSizes, XskSocket};
 use afxdp_core::umem::{HugepagePolicy, UmemConfig};
 use afxdp_core::{Code, Result};
 use common::{is_root, Lab};
@@ -284,6 +285,25 @@ fn per_queue_and_shared_umems_over_two_queues() {
     assert_eq!(peer.recv_count_matching(is_seq_in(5000, 5001), 1, Duration::from_secs(5)), 1);
     assert_eq!(settle(&mut port, 0, &initial), initial);
     assert_eq!(port.stats(0).tx_completed + port.stats(1).tx_completed, 2001);
+}
+
+#[test]
+fn a_second_socket_shares_the_umem_on_the_same_queue() {
+    let lab = lab(1);
+    let cfg = config(&lab);
+    let port = open_tx_port(&lab, &cfg).unwrap();
+    let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+    // Same (interface, queue): the owner's fill/completion rings are used.
+    let mut s = XskSocket::new().unwrap();
+    let rings = s.create_rings(&RingSizes { rx: 64, tx: 64, fill: None, comp: None }).unwrap();
+    assert!(rings.fill.is_none() && rings.comp.is_none());
+    s.bind(&cfg.ifname, cfg.ifindex, 0, BindMode::SharedWith(port.fd(0))).unwrap();
+    assert_eq!(s.binding().unwrap().queue_id, 0);
+    // The kernel refuses own fill/completion rings on the same queue.
+    let mut t = XskSocket::new().unwrap();
+    t.create_rings(&RingSizes { rx: 64, tx: 64, fill: Some(64), comp: Some(64) }).unwrap();
+    let e = t.bind(&cfg.ifname, cfg.ifindex, 0, BindMode::SharedWith(port.fd(0))).unwrap_err();
+    assert_eq!(e.code, Code::InvalidArgument, "{e}");
 }
 
 #[test]
