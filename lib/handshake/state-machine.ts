@@ -515,7 +515,7 @@ function checkOptions(options: HandshakeOptions): void {
   if (byteLength(connect) > MAX_REQUEST_BYTES) {
     throw invalid('podName', `Device Plugin handshake: ${from} ${quoteInput(podName)} is ${byteLength(podName)} bytes; ` +
       `"/connect,<name>" must fit the Device Plugin's ${MAX_REQUEST_BYTES}-byte record, so the name may have at most ` +
-      `${MAX_REQUEST_BYTES - byteLength(requests.connect(''))}; ${fix}`);
+      `${MAX_REQUEST_BYTES - byteLength(requests.connect(''))} bytes; ${fix}`);
   }
   if (!Array.isArray(interfaces) || interfaces.length === 0) {
     throw invalid('interfaces', 'Device Plugin handshake: interfaces must list at least one netdev name');
