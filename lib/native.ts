@@ -66,7 +66,35 @@ export interface NativePortInfo {
   dataOffset: number;
 }
 
+/** A file descriptor held by native code (e.g. a received XSKMAP). */
 export interface NativeFd {
+  /** Close now; idempotent. NativePort.open() takes the fd over (it then reads as closed). */
+  close(): void;
+  readonly closed: boolean;
+}
+
+/** One record from the Device Plugin socket. */
+export interface NativeDpRecord {
+  data: Buffer;
+  /** The first fd that came with it (close-on-exec); null when none did. */
+  fd: NativeFd | null;
+  /** Longer than the receive limit: `data` is its start (MSG_TRUNC). */
+  truncated: boolean;
+  /** Surplus fds (closed by the transport) or cut control data (MSG_CTRUNC). */
+  fdsDropped: number | boolean;
+}
+
+/**
+ * A connected SOCK_SEQPACKET socket to the Device Plugin (dp-protocol.md §1).
+ * Every call is bounded: recv by its timeout, send by a send timeout.
+ */
+export interface NativeDpConnection {
+  send(record: Buffer): void;
+  /** Send `record` with queue `queue`'s XSK fd of `port` attached (SCM_RIGHTS). */
+  sendWithSocket(record: Buffer, port: NativePort, queue: number): void;
+  /** One record of at most `limit` bytes; null on EOF. Throws (ETIMEDOUT) after `timeoutMs` without one. */
+  recv(timeoutMs: number, limit: number): NativeDpRecord | null;
+  /** Idempotent. */
   close(): void;
 }
 
@@ -83,6 +111,11 @@ export interface NativePort {
   frames(umem: number): NativeFrameCounts;
   info(): NativePortInfo;
   close(buffers: ArrayBuffer[]): void;
+  /**
+   * Preferred busy polling on every socket (SO_PREFER_BUSY_POLL, SO_BUSY_POLL,
+   * SO_BUSY_POLL_BUDGET; needs CAP_NET_ADMIN). Optional: not in every build.
+   */
+  setBusyPoll?(timeoutUs: number, budget: number): void;
 }
 
 export interface NativePacketSocket {
@@ -96,6 +129,7 @@ export interface NativeBinding {
   coreVersion(): string;
   NativePort: { open(options: NativeOpenOptions, mapFd?: NativeFd | null): NativePort };
   NativePacketSocket: { open(ifname: string, netns?: string | null): NativePacketSocket };
+  NativeDpConnection: { connect(path: string, timeoutMs: number): NativeDpConnection };
 }
 
 let binding: NativeBinding | undefined;

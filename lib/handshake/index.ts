@@ -13,3 +13,5 @@ export type {
   XskRef,
 } from './state-machine';
 export { HANDSHAKE_VERSION, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, decodeReply, isFdAck, replies, requests } from './messages';
+export { DpSession, fetchXskMaps, withPath } from './client';
+export type { DpSessionOptions, XskResolver } from './client';

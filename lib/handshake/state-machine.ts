@@ -39,8 +39,8 @@ export interface XskRef {
 export interface BusyPollRequest {
   /** SO_BUSY_POLL, microseconds. */
   timeoutUs: number;
-  /** SO_BUSY_POLL_BUDGET. */
-  budget: number;
+  /** SO_BUSY_POLL_BUDGET (one number: the same for all entries of `interfaces`). */
+  budget: number | readonly number[];
   /** Sockets per entry of `interfaces` (one number: the same for all). */
   queues: number | readonly number[];
 }
@@ -189,15 +189,12 @@ class HandshakeMachine implements Handshake {
     if (this.#phase !== 'sockets') {
       throw new Error(`socketsReady() called in phase ${this.#phase}; call it after a 'sockets' action`);
     }
-    const { busyPoll } = this.#o;
+    const busyPoll = this.#o.busyPoll!;
     for (const [map] of this.#o.interfaces.entries()) {
-      const count = typeof busyPoll!.queues === 'number' ? busyPoll!.queues : busyPoll!.queues[map];
+      const count = perMap(busyPoll.queues, map);
+      const record = requests.configBusyPoll(busyPoll.timeoutUs, perMap(busyPoll.budget, map));
       for (let queue = 0; queue < count; queue++) {
-        this.#plan.push({
-          step: 'config_busy_poll',
-          record: requests.configBusyPoll(busyPoll!.timeoutUs, busyPoll!.budget),
-          xsk: { map, queue },
-        });
+        this.#plan.push({ step: 'config_busy_poll', record, xsk: { map, queue } });
       }
     }
     this.#plan.push({ step: 'fin', record: requests.fin });
@@ -464,6 +461,10 @@ class HandshakeMachine implements Handshake {
   }
 }
 
+function perMap(value: number | readonly number[], map: number): number {
+  return typeof value === 'number' ? value : value[map];
+}
+
 function describeStep(request: Request, options: HandshakeOptions): string {
   switch (request.step) {
     case 'connect':
@@ -532,12 +533,15 @@ function checkOptions(options: HandshakeOptions): void {
     if (!Number.isInteger(timeoutUs) || timeoutUs < 0 || timeoutUs > 0x7fffffff) {
       throw invalid('busyPoll.timeoutUs', `Device Plugin handshake: busy poll timeout ${String(timeoutUs)} must be an integer in 0..2147483647 µs`);
     }
-    if (!Number.isInteger(budget) || budget < 0 || budget > 65_535) {
-      throw invalid('busyPoll.budget', `Device Plugin handshake: busy poll budget ${String(budget)} must be an integer in 0..65535`);
+    const valid = (value: number | readonly number[]): boolean => {
+      const list = typeof value === 'number' ? [value] : value;
+      return (typeof value === 'number' || (Array.isArray(value) && value.length === interfaces.length)) &&
+        list.every((n) => Number.isInteger(n) && n >= 0 && n <= 65_535);
+    };
+    if (!valid(budget)) {
+      throw invalid('busyPoll.budget', 'Device Plugin handshake: busyPoll.budget must be an integer in 0..65535, or one per interface');
     }
-    const counts = typeof queues === 'number' ? [queues] : queues;
-    if ((typeof queues !== 'number' && (!Array.isArray(queues) || queues.length !== interfaces.length)) ||
-        !counts.every((n) => Number.isInteger(n) && n >= 0 && n <= 65_535)) {
+    if (!valid(queues)) {
       throw invalid('busyPoll.queues', 'Device Plugin handshake: busyPoll.queues must be a socket count, or one count per interface');
     }
   }

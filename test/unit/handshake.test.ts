@@ -128,11 +128,11 @@ test('CNDP quirks: /fd_ack,<n> and trailing NULs are accepted', (t) => {
 });
 
 test('busy poll: a sockets pause, then one /config_busy_poll per queue with that XSK attached, then /fin', (t) => {
-  const trace = drive({ interfaces: ['veth1', 'veth3'], busyPoll: { timeoutUs: 20, budget: 64, queues: [2, 1] } }, dp());
+  const trace = drive({ interfaces: ['veth1', 'veth3'], busyPoll: { timeoutUs: 20, budget: [64, 8], queues: [2, 1] } }, dp());
   t.is(trace.socketsPhases, 1);
   t.deepEqual(trace.sent, [
     '/connect,pod-a', '/version', '/xsk_map_fd,veth1', '/xsk_map_fd,veth3',
-    '/config_busy_poll,20,64', '/config_busy_poll,20,64', '/config_busy_poll,20,64', '/fin',
+    '/config_busy_poll,20,64', '/config_busy_poll,20,64', '/config_busy_poll,20,8', '/fin',
   ]);
   t.deepEqual(trace.attached.slice(4), [{ map: 0, queue: 0 }, { map: 0, queue: 1 }, { map: 1, queue: 0 }, undefined]);
   t.deepEqual(trace.result!.busyPoll, [
