@@ -9,6 +9,7 @@
 //! Nothing here depends on Node; `cargo test` exercises it alone.
 
 pub mod bpf;
+pub mod dp;
 pub mod error;
 pub mod netdev;
 pub mod netns;
