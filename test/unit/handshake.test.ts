@@ -492,3 +492,200 @@ test('fuzz: random replies end in done or an ERR_AFXDP_DEVICE_PLUGIN failure; on
   }
   t.true(done > 100 && failed > 100, `done ${done}, failed ${failed}`);
 });
+
+// ----------------------------------------------------------------- driver (fake transport)
+
+import os from 'node:os';
+import { DpSession, fetchXskMaps } from '../../lib/handshake';
+import type { NativeDpConnection, NativeDpRecord, NativePort } from '../../lib/native';
+
+class FakeFd {
+  closed = false;
+  close(): void {
+    this.closed = true;
+  }
+}
+
+type Scripted = { text: string; fd?: boolean } | 'eof' | 'timeout' | 'slow-timeout';
+
+interface FakeServer {
+  conn: NativeDpConnection;
+  sent: { record: string; port?: NativePort; queue?: number }[];
+  waits: number[];
+  fds: FakeFd[];
+  closed: boolean;
+}
+
+function fakeServer(answer: (record: string) => Scripted[]): FakeServer {
+  const queue: Scripted[] = [];
+  let eof = false;
+  const server: FakeServer = {
+    sent: [],
+    waits: [],
+    fds: [],
+    closed: false,
+    conn: {
+      send(record: Buffer) {
+        server.conn.sendWithSocket(record, undefined as unknown as NativePort, undefined as unknown as number);
+      },
+      sendWithSocket(record: Buffer, port: NativePort, q: number) {
+        if (eof) throw Object.assign(new Error('sending failed: the peer closed the connection'), { code: 'ERR_AFXDP_DEVICE_PLUGIN' });
+        server.sent.push({ record: record.toString('latin1'), port, queue: q });
+        // 'eof' in an answer: the server closes right after the records before it.
+        for (const item of answer(record.toString('latin1'))) {
+          if (item === 'eof') eof = true;
+          else queue.push(item);
+        }
+      },
+      recv(timeoutMs: number, limit: number): NativeDpRecord | null {
+        t0.is(limit, 128);
+        server.waits.push(timeoutMs);
+        const next = queue.shift() ?? (eof ? 'eof' : 'timeout');
+        if (next === 'eof') return null;
+        if (next === 'timeout') {
+          throw Object.assign(new Error(`no record within ${timeoutMs} ms`), { code: 'ERR_AFXDP_DEVICE_PLUGIN', errno: 110 });
+        }
+        if (next === 'slow-timeout') {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, timeoutMs);
+          throw Object.assign(new Error('no record'), { code: 'ERR_AFXDP_DEVICE_PLUGIN' });
+        }
+        const fd = next.fd ? new FakeFd() : null;
+        if (fd) server.fds.push(fd);
+        return { data: Buffer.from(next.text, 'latin1'), fd, truncated: false, fdsDropped: 0 };
+      },
+      close() {
+        server.closed = true;
+      },
+    },
+  };
+  return server;
+}
+// recv() asserts through this (set per test).
+let t0: { is(a: unknown, b: unknown): void } = { is() {} };
+
+function dpScript(overrides: Record<string, Scripted[]> = {}) {
+  return (record: string): Scripted[] => {
+    if (record in overrides) return overrides[record];
+    if (record.startsWith('/connect,')) return [{ text: '/host_ok' }];
+    if (record === '/version') return [{ text: '0.1' }];
+    if (record.startsWith('/xsk_map_fd,')) return [{ text: '/fd_ack', fd: true }];
+    if (record.startsWith('/config_busy_poll,')) return [{ text: '/config_busy_poll_ack' }];
+    if (record === '/fin') return [{ text: '/fin_ack' }];
+    return [{ text: '/nak' }];
+  };
+}
+
+test.serial('driver: fetchXskMaps returns the kept fds, closes the others and the connection', async (t) => {
+  t0 = t;
+  const server = fakeServer(dpScript({ '/connect,web-0': [{ text: '/host_ok', fd: true }] }));
+  const { maps, result } = await fetchXskMaps({
+    dpPath: DP, podName: 'web-0', interfaces: ['veth1', 'veth3'], timeoutMs: 500, connect: (path, ms) => {
+      t.is(path, DP);
+      t.is(ms, 500);
+      return server.conn;
+    },
+  });
+  t.deepEqual(server.sent.map((s) => s.record), ['/connect,web-0', '/version', '/xsk_map_fd,veth1', '/xsk_map_fd,veth3', '/fin']);
+  t.is(maps.length, 2);
+  t.is(server.fds.length, 3);
+  t.true(server.fds[0].closed, 'the fd that came with /host_ok was closed');
+  t.is(maps[0], server.fds[1] as never);
+  t.is(maps[1], server.fds[2] as never);
+  t.false(server.fds[1].closed);
+  t.true(server.closed);
+  t.deepEqual(result.maps, ['veth1', 'veth3']);
+  t.is(result.notes.length, 1);
+  t.true(server.waits.every((w) => w === 500));
+});
+
+test.serial('driver: the pod name defaults to the host name', async (t) => {
+  t0 = t;
+  const host = os.hostname();
+  const server = fakeServer(dpScript());
+  const valid = /^[\x21-\x7e]{1,55}$/.test(host) && !host.includes(',');
+  if (!valid) {
+    await t.throwsAsync(fetchXskMaps({ dpPath: DP, interfaces: ['veth1'], connect: () => server.conn }), { message: /host name/ });
+    return;
+  }
+  const { maps } = await fetchXskMaps({ dpPath: DP, interfaces: ['veth1'], connect: () => server.conn });
+  t.is(server.sent[0].record, `/connect,${host}`);
+  maps.forEach((m) => m.close());
+});
+
+test.serial('driver: a failure closes every fd received so far and the connection', async (t) => {
+  t0 = t;
+  const server = fakeServer(dpScript({ '/xsk_map_fd,veth9': [{ text: '/fd_nak', fd: true }] }));
+  const e = await t.throwsAsync(DpSession.start({ dpPath: DP, podName: 'p', interfaces: ['veth1', 'veth9'], allocatedDevices: ['veth1'], connect: () => server.conn }), { instanceOf: AfxdpError });
+  t.is(e!.code, 'ERR_AFXDP_DEVICE_PLUGIN');
+  t.regex(e!.message, /interface "veth9" is not one of the devices allocated to this pod.*lists "veth1"/);
+  t.is(server.fds.length, 2);
+  t.true(server.fds.every((fd) => fd.closed));
+  t.true(server.closed);
+});
+
+test.serial('driver: busy poll sends each XSK, survives the Device Plugin closing after a nak', async (t) => {
+  t0 = t;
+  let naks = 0;
+  const server = fakeServer(dpScript({ '/config_busy_poll,20,64': [{ text: '/config_busy_poll_nak' }, 'eof'] }));
+  const session = await DpSession.start({
+    dpPath: DP, podName: 'p', interfaces: ['veth1'], busyPoll: { timeoutUs: 20, budget: 64, queues: 2 }, connect: () => server.conn,
+  });
+  try {
+    t.deepEqual(server.sent.map((s) => s.record), ['/connect,p', '/version', '/xsk_map_fd,veth1'], 'paused before busy poll');
+    const fakePort = {} as NativePort;
+    const [map] = session.takeMaps();
+    map.close();
+    const result = await session.finish((xsk) => ({ port: fakePort, queue: xsk.queue }));
+    naks = result.busyPoll.filter((o) => !o.enabled).length;
+    t.is(server.sent[3].port, fakePort);
+    t.is(server.sent[3].queue, 0);
+    t.is(server.sent.length, 4, 'the second request failed to send: the peer had closed');
+    t.regex(result.busyPoll[1].reason!, /not requested/);
+  } finally {
+    session.close();
+  }
+  t.is(naks, 2);
+  t.true(server.closed);
+});
+
+test.serial('driver: busy poll acknowledged for each socket, then /fin', async (t) => {
+  t0 = t;
+  const server = fakeServer(dpScript());
+  const session = await DpSession.start({
+    dpPath: DP, podName: 'p', interfaces: ['veth1'], busyPoll: { timeoutUs: 20, budget: 64, queues: 2 }, connect: () => server.conn,
+  });
+  const port = {} as NativePort;
+  await t.throwsAsync(session.finish(), { instanceOf: AfxdpError });
+  const result = await session.finish(({ queue }) => ({ port, queue }));
+  session.close();
+  t.deepEqual(server.sent.slice(3).map((s) => [s.record, s.queue]), [['/config_busy_poll,20,64', 0], ['/config_busy_poll,20,64', 1], ['/fin', undefined]]);
+  t.true(result.busyPoll.every((o) => o.enabled));
+  t.true(server.fds[0].closed, 'the map fd not taken was closed by close()');
+});
+
+test.serial('driver: timeouts (errno or a full wait) become the step\'s timeout error', async (t) => {
+  t0 = t;
+  for (const kind of ['timeout', 'slow-timeout'] as const) {
+    const server = fakeServer(dpScript({ '/version': [kind] }));
+    const e = await t.throwsAsync(DpSession.start({ dpPath: DP, podName: 'p', interfaces: ['veth1'], timeoutMs: 30, connect: () => server.conn }));
+    t.regex(e!.message, /step \/version: no reply within 30 ms/);
+    t.true(server.closed);
+  }
+});
+
+test.serial('driver: /error waits only briefly for the /host_nak', async (t) => {
+  t0 = t;
+  const server = fakeServer(dpScript({ '/connect,p': [{ text: '/error' }] }));
+  const e = await t.throwsAsync(DpSession.start({ dpPath: DP, podName: 'p', interfaces: ['veth1'], timeoutMs: 60_000, connect: () => server.conn }));
+  t.regex(e!.message, /pod-resources API/);
+  t.deepEqual(server.waits, [60_000, 1000]);
+});
+
+test.serial('driver: transport errors keep their code and gain the dp_path', async (t) => {
+  t0 = t;
+  const refused = Object.assign(new Error('nothing is listening at /x (connection refused)'), { code: 'ERR_AFXDP_DEVICE_PLUGIN' });
+  const e = await t.throwsAsync(DpSession.start({ dpPath: DP, podName: 'p', interfaces: ['veth1'], connect: () => { throw refused; } }), { instanceOf: AfxdpError });
+  t.is(e!.code, 'ERR_AFXDP_DEVICE_PLUGIN');
+  t.is(e!.path, DP);
+  t.regex(e!.message, new RegExp(`connection refused\\) \\(Device Plugin dp_path ${DP.replace(/\//g, '\\/')}\\)`));
+});
