@@ -1,6 +1,26 @@
 // afxdp: fast packet I/O for Node.js over Linux AF_XDP sockets.
-export { openPort, Port, Queue } from './port';
-export type { PortInfo, PortStats, FrameAccounting, QueueStats } from './port';
+export { openPort, openPorts, Port, Queue } from './port';
+export type { PortInfo, PortStats, FrameAccounting, QueueStats, BusyPollStatus } from './port';
+export {
+  createHandshake,
+  DpSession,
+  fetchXskMaps,
+  HANDSHAKE_VERSION,
+} from './handshake';
+export type {
+  Handshake,
+  HandshakeAction,
+  HandshakeOptions,
+  HandshakeReply,
+  HandshakeResult,
+  HandshakeStep,
+  BusyPollOutcome,
+  BusyPollRequest,
+  FdDisposition,
+  XskRef,
+  DpSessionOptions,
+  XskResolver,
+} from './handshake';
 export { resolvePortConfig, defaults as portDefaults } from './config/port-config';
 export type { PortOptions, PortConfig } from './config/port-config';
 export { parseDevargs } from './config/devargs';

@@ -1,5 +1,5 @@
-export { openPort } from './open';
+export { openPort, openPorts } from './open';
 export { Port } from './port';
-export type { PortInfo, PortStats, FrameAccounting } from './port';
+export type { PortInfo, PortStats, FrameAccounting, BusyPollStatus } from './port';
 export { Queue } from './queue';
 export type { QueueStats } from './queue';

@@ -1,10 +1,28 @@
-// openPort(): devargs or options → resolved config → XSKMAP source →
-// native sockets → Port.
+// openPort() / openPorts(): devargs or options → resolved config → XSKMAP
+// source → native sockets → Port.
+//
+// XSKMAP sources (PortConfig.source):
+//   attach  afxdp attaches its redirect program (or xdp_prog) itself;
+//   pinned  the native side opens the map the Device Plugin pinned at dp_path;
+//   cni     one handshake session with the Device Plugin at dp_path gives the
+//           map fd; the sockets are created without loading any program and
+//           inserted at their queue ids; then, if busy_budget > 0, the Device
+//           Plugin is asked to set busy polling on each socket; then /fin.
+// The Device Plugin accepts one connection per allocation, so ports whose
+// dp_path is the same socket must share one session: openPorts() does that.
+import fs from 'node:fs';
+import path from 'node:path';
+
 import { resolvePortConfig, PortConfig, PortOptions } from '../config/port-config';
-import { native, NativeOpenOptions } from '../native';
-import { AfxdpError, codes } from '../errors';
-import { Port } from './port';
+import { native, NativeFd, NativeOpenOptions, NativePort } from '../native';
+import { AfxdpError, codes, fromNative, quoteInput } from '../errors';
+import { DpSession, withPath } from '../handshake/client';
+import type { HandshakeResult } from '../handshake/state-machine';
+import { Port, BusyPollStatus } from './port';
 import { call } from './native-call';
+
+/** SO_BUSY_POLL in µs when busy polling is on (DPDK's default). */
+export const BUSY_POLL_TIMEOUT_US = 20;
 
 export function nativeOptions(config: PortConfig): NativeOpenOptions {
   return {
@@ -38,12 +56,208 @@ export async function openPort(spec: string | PortOptions): Promise<Port> {
   return openResolved(config);
 }
 
-export async function openResolved(config: PortConfig): Promise<Port> {
-  if (config.source === 'cni') {
-    throw new AfxdpError(codes.NOT_SUPPORTED,
-      'use_cni is not supported yet in this build; use use_pinned_map=1 with the Device Plugin\'s pinned map');
+/**
+ * Open several ports at once. Ports with use_cni whose dp_path is the same
+ * Device Plugin socket (the same file, also through different mounts) share
+ * one handshake session that fetches each interface's XSKMAP, as the Device
+ * Plugin serves one connection per allocation. All or nothing: if one port
+ * fails, the ones already open are closed. Ports come back in spec order.
+ */
+export async function openPorts(specs: readonly (string | PortOptions)[]): Promise<Port[]> {
+  if (!Array.isArray(specs)) {
+    throw new AfxdpError(codes.INVALID_ARGUMENT, 'openPorts() takes an array of devargs strings or options objects');
   }
+  const configs = specs.map((spec) => resolvePortConfig(spec));
+  const ports: (Port | undefined)[] = new Array(configs.length).fill(undefined);
+  try {
+    for (const group of groupBySocket(configs)) {
+      if (group.length === 1 && configs[group[0]].source !== 'cni') {
+        ports[group[0]] = await openResolved(configs[group[0]]);
+        continue;
+      }
+      const opened = await openCniGroup(group.map((i) => configs[i]));
+      group.forEach((index, k) => {
+        ports[index] = opened[k];
+      });
+    }
+  } catch (err) {
+    for (const port of ports) port?.close();
+    throw err;
+  }
+  return ports as Port[];
+}
+
+export async function openResolved(config: PortConfig): Promise<Port> {
+  if (config.source === 'cni') return (await openCniGroup([config]))[0];
   const binding = native();
-  const nativePort = call(() => binding.NativePort.open(nativeOptions(config)));
-  return new Port(nativePort, config);
+  const nativePort = call(() => {
+    try {
+      return binding.NativePort.open(nativeOptions(config));
+    } catch (err) {
+      throw config.dpPath === undefined ? err : withPath(fromNative(err), config.dpPath);
+    }
+  });
+  try {
+    return new Port(nativePort, config, { busyPoll: localBusyPoll(nativePort, config) });
+  } catch (err) {
+    nativePort.close([]);
+    throw err;
+  }
+}
+
+// ------------------------------------------------------------- use_cni
+
+// One session for every port of one socket.
+async function openCniGroup(configs: readonly PortConfig[]): Promise<Port[]> {
+  const first = configs[0];
+  const dpPath = first.dpPath!;
+  const podName = sessionPodName(configs);
+  const busy = configs.map((c) => c.busyBudget > 0);
+  const session = await DpSession.start({
+    dpPath,
+    interfaces: configs.map((c) => c.iface),
+    podName,
+    timeoutMs: Math.max(...configs.map((c) => c.handshakeTimeoutMs)),
+    busyPoll: busy.some(Boolean)
+      ? {
+          timeoutUs: BUSY_POLL_TIMEOUT_US,
+          budget: configs.map((c) => c.busyBudget),
+          queues: configs.map((c, i) => (busy[i] ? c.queueCount : 0)),
+        }
+      : undefined,
+  });
+  const natives: NativePort[] = [];
+  const ports: Port[] = [];
+  try {
+    const maps: readonly NativeFd[] = session.maps;
+    const binding = native();
+    configs.forEach((config, i) => {
+      natives.push(call(() => {
+        try {
+          // Takes the fd over: no program load, each XSK inserted at its queue id.
+          return binding.NativePort.open(nativeOptions(config), maps[i]);
+        } catch (err) {
+          throw withPath(fromNative(err), dpPath);
+        }
+      }));
+    });
+    const result = busy.some(Boolean)
+      ? await session.finish(({ map, queue }) => ({ port: natives[map], queue }))
+      : await session.finish();
+    configs.forEach((config, i) => {
+      ports.push(new Port(natives[i], config, { busyPoll: cniBusyPoll(result, i, config) }));
+    });
+    return ports;
+  } catch (err) {
+    for (const port of ports) port.close();
+    for (const nativePort of natives.slice(ports.length)) {
+      try {
+        nativePort.close([]);
+      } catch {
+        // already failing; keep the first error
+      }
+    }
+    throw err;
+  } finally {
+    session.close();
+  }
+}
+
+// All ports of one session send one pod name.
+function sessionPodName(configs: readonly PortConfig[]): string | undefined {
+  const names = [...new Set(configs.map((c) => c.podName).filter((n): n is string => n !== undefined))];
+  if (names.length > 1) {
+    throw new AfxdpError(
+      codes.INVALID_ARGUMENT,
+      `ports sharing the Device Plugin socket ${configs[0].dpPath} give different podName values ` +
+        `(${names.map((n) => quoteInput(n)).join(', ')}); one session sends one pod name: give them the same podName`,
+      { argument: 'podName', path: configs[0].dpPath },
+    );
+  }
+  return names[0];
+}
+
+function cniBusyPoll(result: HandshakeResult, map: number, config: PortConfig): BusyPollStatus {
+  if (config.busyBudget === 0) {
+    return {
+      enabled: false,
+      reason: 'busy_budget is 0 (the default with use_cni); set busy_budget (e.g. 64) to ask the Device Plugin for preferred busy polling',
+    };
+  }
+  const outcomes = result.busyPoll.filter((o) => o.map === map);
+  const refused = outcomes.filter((o) => !o.enabled);
+  if (outcomes.length === config.queueCount && refused.length === 0) {
+    return { enabled: true, timeoutUs: BUSY_POLL_TIMEOUT_US, budget: config.busyBudget, via: 'device-plugin' };
+  }
+  const first = refused[0];
+  const on = outcomes.filter((o) => o.enabled).map((o) => o.queue);
+  return {
+    enabled: false,
+    reason: `${first === undefined ? 'busy polling was not confirmed' : `queue ${first.queue}: ${first.reason}`}` +
+      (on.length > 0 ? ` (on for queue ${on.join(', ')} only)` : ''),
+    via: 'device-plugin',
+  };
+}
+
+// ------------------------------------------------------------- attach / pinned
+
+// Busy polling set by afxdp itself (needs CAP_NET_ADMIN); never fatal.
+function localBusyPoll(nativePort: NativePort, config: PortConfig): BusyPollStatus {
+  if (config.busyBudget === 0) {
+    return {
+      enabled: false,
+      reason: config.source === 'pinned'
+        ? 'busy_budget is 0 (the default with use_pinned_map); set busy_budget to try preferred busy polling (needs CAP_NET_ADMIN)'
+        : 'busy_budget is 0',
+    };
+  }
+  if (typeof nativePort.setBusyPoll !== 'function') {
+    return { enabled: false, reason: 'this build of the native addon cannot set preferred busy polling on its sockets' };
+  }
+  try {
+    nativePort.setBusyPoll(BUSY_POLL_TIMEOUT_US, config.busyBudget);
+    return { enabled: true, timeoutUs: BUSY_POLL_TIMEOUT_US, budget: config.busyBudget, via: 'socket-options' };
+  } catch (err) {
+    const e = fromNative(err) as Error;
+    return {
+      enabled: false,
+      reason: `setting preferred busy polling failed: ${e.message}` +
+        (config.source === 'pinned' ? '; in a pod, use use_cni=1 so the Device Plugin sets it' : ''),
+      via: 'socket-options',
+    };
+  }
+}
+
+// ------------------------------------------------------------- grouping
+
+// Groups of spec indexes: use_cni ports by socket file, every other port alone.
+function groupBySocket(configs: readonly PortConfig[]): number[][] {
+  const groups: number[][] = [];
+  const byKey = new Map<string, number[]>();
+  configs.forEach((config, i) => {
+    if (config.source !== 'cni') {
+      groups.push([i]);
+      return;
+    }
+    const key = socketKey(config.dpPath!);
+    let group = byKey.get(key);
+    if (group === undefined) {
+      group = [];
+      byKey.set(key, group);
+      groups.push(group);
+    }
+    group.push(i);
+  });
+  return groups;
+}
+
+// The Device Plugin mounts one host socket at /tmp/afxdp_dp/<netdev>/afxdp.sock
+// for every netdev of an allocation: same file, different paths.
+function socketKey(dpPath: string): string {
+  try {
+    const st = fs.statSync(dpPath, { bigint: true });
+    return `inode:${st.dev}:${st.ino}`;
+  } catch {
+    return `path:${path.resolve(dpPath)}`;
+  }
 }

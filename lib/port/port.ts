@@ -30,6 +30,26 @@ export interface PortInfo {
   frameSize: number;
   /** Offset of packet data inside a frame (kernel headroom + configured headroom). */
   dataOffset: number;
+  /** Preferred busy polling: on, or off and why. */
+  busyPoll: BusyPollStatus;
+}
+
+/** Whether preferred busy polling is on for the port's sockets, and why not. */
+export interface BusyPollStatus {
+  /** On for every socket of the port. */
+  enabled: boolean;
+  /** Why it is off (or only partly on). */
+  reason?: string;
+  /** SO_BUSY_POLL in µs and SO_BUSY_POLL_BUDGET, when on. */
+  timeoutUs?: number;
+  budget?: number;
+  /** Who set it up: the Device Plugin (use_cni) or afxdp's own socket options. */
+  via?: 'device-plugin' | 'socket-options';
+}
+
+/** @internal what openPort learned besides the native port. */
+export interface PortExtras {
+  busyPoll?: BusyPollStatus;
 }
 
 export interface PortStats extends Omit<QueueStats, 'queueId'> {
@@ -46,7 +66,7 @@ export class Port extends EventEmitter {
   #info: PortInfo;
 
   /** @internal use openPort() */
-  constructor(nativePort: NativePort, config: PortConfig) {
+  constructor(nativePort: NativePort, config: PortConfig, extras: PortExtras = {}) {
     super();
     this.#native = nativePort;
     this.config = config;
@@ -74,6 +94,7 @@ export class Port extends EventEmitter {
       hugepages: info.hugepages,
       frameSize: info.frameSize,
       dataOffset: info.dataOffset,
+      busyPoll: Object.freeze({ ...(extras.busyPoll ?? { enabled: false, reason: 'not configured' }) }),
     };
   }
 
