@@ -17,7 +17,7 @@ import { AfxdpError, codes, fromNative } from '../errors';
 import { devicesFromEnv } from '../config/devices-env';
 import { defaults } from '../config/port-config';
 import { native } from '../native';
-import type { NativeDpConnection, NativeDpRecord, NativeFd, NativePort } from '../native';
+import type { NativeBinding, NativeDpConnection, NativeDpRecord, NativeFd, NativePort } from '../native';
 import { MAX_REPLY_BYTES } from './messages';
 import { createHandshake } from './state-machine';
 import type { BusyPollRequest, Handshake, HandshakeResult, XskRef } from './state-machine';
@@ -92,7 +92,7 @@ export class DpSession {
       busyPoll: options.busyPoll,
       allocatedDevices: options.allocatedDevices ?? devicesFromEnv(process.env).flatMap((pool) => pool.devices),
     });
-    const connect = options.connect ?? ((path: string, ms: number) => native().NativeDpConnection.connect(path, ms));
+    const connect = options.connect ?? nativeConnect;
     let conn: NativeDpConnection;
     try {
       conn = connect(options.dpPath, timeoutMs);
@@ -255,6 +255,15 @@ export class DpSession {
     }
     return this.#conn;
   }
+}
+
+function nativeConnect(path: string, timeoutMs: number): NativeDpConnection {
+  const transport = (native() as Partial<NativeBinding>).NativeDpConnection;
+  if (transport === undefined) {
+    throw new AfxdpError(codes.NOT_SUPPORTED,
+      'this build of the afxdp native addon has no Device Plugin transport (NativeDpConnection); rebuild it, or use use_pinned_map=1');
+  }
+  return transport.connect(path, timeoutMs);
 }
 
 function isTimeout(err: unknown, elapsedMs: number, waitMs: number): boolean {

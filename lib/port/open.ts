@@ -163,8 +163,8 @@ async function openCniGroup(configs: readonly PortConfig[]): Promise<Port[]> {
   }
 }
 
-// All ports of one session send one pod name.
-function sessionPodName(configs: readonly PortConfig[]): string | undefined {
+/** @internal All ports of one session send one pod name. */
+export function sessionPodName(configs: readonly PortConfig[]): string | undefined {
   const names = [...new Set(configs.map((c) => c.podName).filter((n): n is string => n !== undefined))];
   if (names.length > 1) {
     throw new AfxdpError(
@@ -177,7 +177,8 @@ function sessionPodName(configs: readonly PortConfig[]): string | undefined {
   return names[0];
 }
 
-function cniBusyPoll(result: HandshakeResult, map: number, config: PortConfig): BusyPollStatus {
+/** @internal */
+export function cniBusyPoll(result: HandshakeResult, map: number, config: PortConfig): BusyPollStatus {
   if (config.busyBudget === 0) {
     return {
       enabled: false,
@@ -230,8 +231,8 @@ function localBusyPoll(nativePort: NativePort, config: PortConfig): BusyPollStat
 
 // ------------------------------------------------------------- grouping
 
-// Groups of spec indexes: use_cni ports by socket file, every other port alone.
-function groupBySocket(configs: readonly PortConfig[]): number[][] {
+/** @internal Groups of spec indexes: use_cni ports by socket file, every other port alone. */
+export function groupBySocket(configs: readonly PortConfig[]): number[][] {
   const groups: number[][] = [];
   const byKey = new Map<string, number[]>();
   configs.forEach((config, i) => {
