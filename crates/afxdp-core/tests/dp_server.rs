@@ -1,0 +1,799 @@
+//! The Device-Plugin-compatible server, driven by `uds::SeqpacketClient` on
+//! veth labs in private namespaces: the full handshake (and the XSKMAP it
+//! hands out carrying packets), every fault mode byte for byte, the state
+//! machine's edge cases, deadlines, one accept per allocation, re-arm, the
+//! uid allowlist, pinned maps opened by an unprivileged uid, and cleanup.
+//! Needs root; fails (never skips) without it. Every wait is bounded.
+
+mod common;
+
+use afxdp_core::bpf::syscall::{map_create, BPF_MAP_TYPE_XSKMAP};
+use afxdp_core::bpf::{query, XskMap};
+use afxdp_core::dp::faults::{GARBAGE, OVERLONG_LEN};
+use afxdp_core::dp::{
+    DpConfig, DpDevice, DpServer, Fault, PinConfig, PodPolicy, PodVerdict, StreamListener, UdsConfig,
+};
+use afxdp_core::netdev::Netdev;
+use afxdp_core::netns::NetnsGuard;
+use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
+use afxdp_core::uds::{Received, SeqpacketClient};
+use afxdp_core::umem::UmemConfig;
+use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
+use afxdp_core::Code;
+use common::{is_root, Lab};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+const T: Duration = Duration::from_secs(5);
+
+fn lab() -> Lab {
+    assert!(is_root(), "Device Plugin server tests attach XDP programs and create namespaces: run them as root");
+    Lab::new(1)
+}
+
+/// A scratch directory, removed (recursively) on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(base: &str, tag: &str) -> TempDir {
+        let p = PathBuf::from(base).join(format!("afxdp-dp-{tag}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// UDS mode in `dir` (host sockets in dir/host, pod paths in dir/pod) for
+/// the lab's port interface.
+fn config(lab: &Lab, dir: &Path) -> DpConfig {
+    let mut c = DpConfig::new(vec![DpDevice::in_netns(&lab.port_if, lab.port_ns_path())]);
+    c.uds = Some(UdsConfig { host_dir: dir.join("host"), pod_dir: Some(dir.join("pod")), socket_mode: 0o660 });
+    c.accept_timeout = Some(Duration::from_secs(20));
+    c.read_timeout = Some(Duration::from_secs(20));
+    c
+}
+
+fn pod_sock(lab: &Lab, dir: &Path) -> PathBuf {
+    dir.join("pod").join(&lab.port_if).join("afxdp.sock")
+}
+
+fn connect(path: &Path) -> SeqpacketClient {
+    SeqpacketClient::connect(path, T).unwrap_or_else(|e| panic!("connect {}: {}", path.display(), e.message))
+}
+
+fn recv(c: &SeqpacketClient) -> Received {
+    c.recv(T).unwrap().expect("a reply, not EOF")
+}
+
+/// Send `req`, return the one reply (no fd expected unless asked).
+fn ask(c: &SeqpacketClient, req: &[u8]) -> Received {
+    c.send(req, None).unwrap();
+    recv(c)
+}
+
+fn ask_text(c: &SeqpacketClient, req: &str) -> Vec<u8> {
+    let r = ask(c, req.as_bytes());
+    assert!(r.fd.is_none(), "no fd expected with the reply to {req}");
+    assert!(!r.truncated);
+    r.bytes
+}
+
+fn expect_eof(c: &SeqpacketClient) {
+    match c.recv(T) {
+        Ok(None) => {}
+        Ok(Some(r)) => panic!("expected EOF, got {:?}", String::from_utf8_lossy(&r.bytes)),
+        Err(e) => panic!("expected EOF, got error {}", e.message),
+    }
+}
+
+fn handshake(c: &SeqpacketClient, pod: &str) {
+    assert_eq!(ask_text(c, &format!("/connect,{pod}")), b"/host_ok");
+}
+
+fn prog_on(lab: &Lab, ifindex: u32) -> Option<u32> {
+    let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+    query(ifindex).unwrap().map(|a| a.prog_id)
+}
+
+fn exists(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+fn getsockopt_int(fd: BorrowedFd<'_>, opt: libc::c_int) -> i32 {
+    let mut v: libc::c_int = -1;
+    let mut len = 4 as libc::socklen_t;
+    let r = unsafe { libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, opt, &mut v as *mut _ as *mut libc::c_void, &mut len) };
+    assert_eq!(r, 0, "getsockopt({opt}): {}", std::io::Error::last_os_error());
+    v
+}
+
+#[test]
+fn full_session_hands_out_the_xskmap_and_the_socket_is_gone_after_one_accept() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "full");
+    let server = DpServer::start(config(&lab, &dir.0)).unwrap();
+    let info = server.info();
+    let dev = &info.devices[0];
+    assert_eq!(prog_on(&lab, dev.ifindex), Some(dev.program_id), "the redirect program is attached");
+    let host = info.socket_path.clone().expect("listening when start returns");
+    assert!(host.starts_with(dir.0.join("host")) && host.to_str().unwrap().ends_with(".sock"));
+    assert_eq!(std::fs::metadata(dir.0.join("host")).unwrap().mode() & 0o777, 0o700);
+    let pod = pod_sock(&lab, &dir.0);
+    assert_eq!(dev.pod_socket_path.as_deref(), Some(pod.as_path()));
+    // The pod path is the host socket's inode (as a bind mount would be).
+    assert_eq!(std::fs::metadata(&pod).unwrap().ino(), std::fs::metadata(&host).unwrap().ino());
+    assert_eq!(std::fs::metadata(&host).unwrap().mode() & 0o777, 0o660);
+
+    let c = connect(&pod);
+    // Spaces in the argument are stripped (the Device Plugin's goclient sends "/connect, <name>").
+    assert_eq!(ask_text(&c, "/connect, my pod"), b"/host_ok");
+    // One accept: the listener and its host file are gone now; the pod path
+    // stays, with nobody listening.
+    assert!(!exists(&host), "host socket removed after the one accept");
+    assert!(exists(&pod));
+    let e = SeqpacketClient::connect(&pod, T).unwrap_err();
+    assert_eq!(e.errno, Some(libc::ECONNREFUSED), "{}", e.message);
+    let e = SeqpacketClient::connect(&host, T).unwrap_err();
+    assert_eq!(e.errno, Some(libc::ENOENT), "{}", e.message);
+
+    assert_eq!(ask_text(&c, "/version"), b"0.1");
+    let r = ask(&c, format!("/xsk_map_fd,{}", lab.port_if).as_bytes());
+    assert_eq!(r.bytes, b"/fd_ack");
+    let map = XskMap::from_fd(r.fd.expect("the XSKMAP fd with /fd_ack")).unwrap();
+    assert_eq!(map.id(), dev.map_id);
+    assert_eq!(map.name(), "xsks_map");
+    // Again (same map), with the goclient's space.
+    let r = ask(&c, format!("/xsk_map_fd, {}", lab.port_if).as_bytes());
+    assert_eq!(r.bytes, b"/fd_ack");
+    assert_eq!(XskMap::from_fd(r.fd.unwrap()).unwrap().id(), dev.map_id);
+    // Unknown interface, wrong shape, near misses.
+    assert_eq!(ask_text(&c, "/xsk_map_fd,lo"), b"/fd_nak");
+    assert_eq!(ask_text(&c, &format!("/xsk_map_fd,{}\n", lab.port_if)), b"/fd_nak");
+    assert_eq!(ask_text(&c, "/xsk_map_fd"), b"/nak");
+    assert_eq!(ask_text(&c, "/xsk_map_fd,a,b"), b"/nak");
+    assert_eq!(ask_text(&c, "/version\n"), b"/nak");
+    assert_eq!(ask_text(&c, "/fin\0"), b"/nak");
+    assert_eq!(ask_text(&c, "/hello"), b"/nak");
+    assert_eq!(ask_text(&c, ""), b"/nak");
+    // A record over 64 bytes is processed truncated, as the Device Plugin
+    // does: here the cut falls in trailing spaces, which are stripped.
+    let long = format!("/xsk_map_fd,{}{}", lab.port_if, " ".repeat(80));
+    let r = ask(&c, long.as_bytes());
+    assert_eq!(r.bytes, b"/fd_ack");
+    drop(r.fd);
+    assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
+    expect_eof(&c);
+    assert!(server.wait_sessions(1, T));
+    assert!(server.wait_finished(T), "one allocation only: the thread ends");
+    let info = server.info();
+    assert_eq!((info.sessions_served, info.allocations, info.listening), (1, 1, false));
+    assert!(server.log().iter().any(|l| l.contains("truncated")), "{:#?}", server.log());
+
+    // The program stays attached after the session (CNI DEL removes it in
+    // Kubernetes); stop removes it and every file.
+    assert_eq!(prog_on(&lab, dev.ifindex), Some(dev.program_id));
+    server.stop();
+    assert_eq!(prog_on(&lab, dev.ifindex), None);
+    assert!(!exists(&pod) && !exists(&dir.0.join("pod")) && !exists(&dir.0.join("host")));
+    server.stop(); // idempotent
+}
+
+/// The use_cni flow end to end: the received XSKMAP steers packets to a
+/// port opened on it, and the server sets busy polling on the port's XSK.
+#[test]
+fn received_map_carries_packets_and_busy_poll_is_set_on_the_real_xsk() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "cni");
+    let server = DpServer::start(config(&lab, &dir.0)).unwrap();
+    let c = connect(&pod_sock(&lab, &dir.0));
+    handshake(&c, "pod");
+    let r = ask(&c, format!("/xsk_map_fd,{}", lab.port_if).as_bytes());
+    assert_eq!(r.bytes, b"/fd_ack");
+    let map_fd = r.fd.unwrap();
+
+    let mut port = XdpPort::open(OpenRequest {
+        ifname: lab.port_if.clone(),
+        netns: Some(lab.port_ns_path()),
+        start_queue: 0,
+        queue_count: 1,
+        shared_umem: false,
+        force_copy: false,
+        rx_size: 512,
+        tx_size: 512,
+        umem: UmemConfig { frame_size: 2048, frame_count: 1024, fill_size: 512, comp_size: 512, ..Default::default() },
+        map: MapSource::Received(map_fd),
+    })
+    .unwrap();
+    assert!(port.program().is_none(), "use_cni: the port attaches nothing");
+    let xsk = unsafe { BorrowedFd::borrow_raw(port.port().fd(0)) };
+
+    // Busy poll: wrong shape, no fd, non-integers, a non-XDP fd, then the XSK.
+    assert_eq!(ask_text(&c, "/config_busy_poll,20"), b"/nak");
+    assert_eq!(ask_text(&c, "/config_busy_poll,20,64"), b"/config_busy_poll_nak");
+    c.send(b"/config_busy_poll,x,64", Some(xsk)).unwrap();
+    assert_eq!(recv(&c).bytes, b"/config_busy_poll_nak");
+    let (other, _peer) = SeqpacketClient::pair().unwrap();
+    c.send(b"/config_busy_poll,20,64", Some(other.as_fd())).unwrap();
+    assert_eq!(recv(&c).bytes, b"/config_busy_poll_nak");
+    assert_eq!(getsockopt_int(xsk, libc::SO_BUSY_POLL), 0);
+    c.send(b"/config_busy_poll, 25, 48", Some(xsk)).unwrap();
+    assert_eq!(recv(&c).bytes, b"/config_busy_poll_ack");
+    assert_eq!(getsockopt_int(xsk, libc::SO_PREFER_BUSY_POLL), 1);
+    assert_eq!(getsockopt_int(xsk, libc::SO_BUSY_POLL), 25);
+    // (SO_BUSY_POLL_BUDGET cannot be read back: getsockopt gives ENOPROTOOPT.)
+    assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
+    expect_eof(&c);
+    // The session is over and our XSK is untouched by the server closing its copy.
+    assert_eq!(getsockopt_int(xsk, libc::SO_BUSY_POLL), 25);
+
+    let peer = {
+        let _ns = NetnsGuard::enter(lab.peer_ns_path()).unwrap();
+        PacketSocket::open(&lab.peer_if).unwrap()
+    };
+    let pmac = port.netdev().mac;
+    let frames: Vec<Vec<u8>> = (0..32).map(|s| test_frame(pmac, peer.mac().unwrap(), s, 64)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+    assert_eq!(peer.send_batch(&refs).unwrap(), 32);
+    let (mut addrs, mut lens) = ([0u32; 64], [0u32; 64]);
+    let mut got = 0;
+    let deadline = Instant::now() + T;
+    while got < 32 && Instant::now() < deadline {
+        let p = port.port_mut();
+        let n = p.rx_burst(0, &mut addrs, &mut lens);
+        for i in 0..n {
+            let seq = test_frame_seq(p.packet(0, addrs[i], lens[i]).unwrap()).expect("a test frame");
+            assert!(seq < 32);
+        }
+        p.release(0, &addrs[..n]).unwrap();
+        got += n;
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert_eq!(got, 32, "packets reach the port through the XSKMAP the server sent");
+    drop(port);
+    server.stop();
+}
+
+/// Run one client script against a fresh server with `fault`.
+fn with_fault(lab: &Lab, fault: Fault, script: impl FnOnce(&SeqpacketClient, &DpServer)) {
+    let dir = TempDir::new("/tmp", "fault");
+    let mut cfg = config(lab, &dir.0);
+    cfg.fault = fault;
+    let server = DpServer::start(cfg).unwrap();
+    let c = connect(&pod_sock(lab, &dir.0));
+    script(&c, &server);
+    let t = Instant::now();
+    server.stop();
+    assert!(t.elapsed() < Duration::from_secs(2), "stop wakes the session promptly ({fault})");
+}
+
+#[test]
+fn every_fault_mode_sends_exactly_the_promised_bytes() {
+    let lab = lab();
+    let fd_req = format!("/xsk_map_fd,{}", lab.port_if);
+    let fd_req = fd_req.as_str();
+
+    with_fault(&lab, Fault::Silent, |c, _| {
+        c.send(b"/connect,pod", None).unwrap();
+        let e = c.recv(Duration::from_millis(300)).unwrap_err();
+        assert_eq!(e.errno, Some(libc::ETIMEDOUT), "{}", e.message);
+        c.send(b"/version", None).unwrap();
+        assert_eq!(c.recv(Duration::from_millis(200)).unwrap_err().errno, Some(libc::ETIMEDOUT));
+    });
+    with_fault(&lab, Fault::CloseAfterConnect, |c, _| {
+        c.send(b"/connect,pod", None).unwrap();
+        expect_eof(c);
+    });
+    with_fault(&lab, Fault::HostNak, |c, _| {
+        assert_eq!(ask_text(c, "/connect,pod"), b"/host_nak");
+        expect_eof(c);
+    });
+    with_fault(&lab, Fault::ErrorThenHostNak, |c, _| {
+        assert_eq!(ask_text(c, "/connect,pod"), b"/error");
+        assert_eq!(recv(c).bytes, b"/host_nak");
+        expect_eof(c);
+    });
+    with_fault(&lab, Fault::FdNak, |c, _| {
+        handshake(c, "pod");
+        assert_eq!(ask_text(c, fd_req), b"/fd_nak");
+        assert_eq!(ask_text(c, "/fin"), b"/fin_ack");
+        expect_eof(c);
+    });
+    with_fault(&lab, Fault::Nak, |c, _| {
+        assert_eq!(ask_text(c, "/connect,pod"), b"/nak");
+        assert_eq!(ask_text(c, "/version"), b"/nak");
+        assert_eq!(ask_text(c, fd_req), b"/nak");
+        assert_eq!(ask_text(c, "/fin"), b"/nak");
+    });
+    with_fault(&lab, Fault::FdAckWithoutFd, |c, _| {
+        handshake(c, "pod");
+        let r = ask(c, fd_req.as_bytes());
+        assert_eq!(r.bytes, b"/fd_ack");
+        assert!(r.fd.is_none() && !r.fds_dropped);
+        assert_eq!(ask_text(c, "/xsk_map_fd,lo"), b"/fd_nak");
+    });
+    with_fault(&lab, Fault::Garbage, |c, _| {
+        let r = ask(c, b"/connect,pod");
+        assert_eq!(r.bytes, GARBAGE);
+        assert_eq!(r.bytes, [0xff, 0xfe, 0x00, 0x01, 0x80, 0xc3, 0x28, 0x7f]);
+    });
+    with_fault(&lab, Fault::OverlongRecord, |c, _| {
+        // A 128-byte client buffer sees it truncated ...
+        let r = ask(c, b"/connect,pod");
+        assert!(r.truncated, "200-byte record into a 128-byte buffer");
+        assert_eq!(r.bytes.len(), 128);
+        assert!(r.bytes.starts_with(b"/host_ok") && r.bytes[8..].iter().all(|&b| b == b'x'));
+        // ... a larger buffer sees all 200 bytes.
+        c.send(b"/version", None).unwrap();
+        let r = c.recv_with_limit(T, 512).unwrap().unwrap();
+        assert!(!r.truncated);
+        assert_eq!(r.bytes.len(), OVERLONG_LEN);
+        assert_eq!(&r.bytes[..3], b"0.1");
+        assert!(r.bytes[3..].iter().all(|&b| b == b'x'));
+    });
+    with_fault(&lab, Fault::Stall(Duration::from_millis(800)), |c, _| {
+        c.send(b"/connect,pod", None).unwrap();
+        let t = Instant::now();
+        assert_eq!(c.recv(Duration::from_millis(300)).unwrap_err().errno, Some(libc::ETIMEDOUT));
+        let r = recv(c);
+        assert_eq!(r.bytes, b"/host_ok");
+        assert!(t.elapsed() >= Duration::from_millis(750), "{:?}", t.elapsed());
+        // A stalled reply does not hold up stop().
+        c.send(b"/version", None).unwrap();
+    });
+    with_fault(&lab, Fault::FdAckWithSuffix, |c, server| {
+        handshake(c, "pod");
+        let r = ask(c, fd_req.as_bytes());
+        let text = String::from_utf8(r.bytes.clone()).unwrap();
+        let n = text.strip_prefix("/fd_ack,").expect("/fd_ack,<n>");
+        assert!(!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()), "{text}");
+        let map = XskMap::from_fd(r.fd.expect("fd attached")).unwrap();
+        assert_eq!(map.id(), server.devices()[0].map_id);
+    });
+    with_fault(&lab, Fault::TrailingNul, |c, server| {
+        assert_eq!(ask_text(c, "/connect,pod"), b"/host_ok\0");
+        assert_eq!(ask_text(c, "/version"), b"0.1\0");
+        let r = ask(c, fd_req.as_bytes());
+        assert_eq!(r.bytes, b"/fd_ack\0");
+        assert_eq!(XskMap::from_fd(r.fd.unwrap()).unwrap().id(), server.devices()[0].map_id);
+        assert_eq!(ask_text(c, "/fin"), b"/fin_ack\0");
+        expect_eof(c);
+    });
+}
+
+#[test]
+fn handshake_state_machine_follows_the_device_plugin() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "sm");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.sessions = 0; // re-arm for every case
+    cfg.pods = PodPolicy::Custom(Arc::new(|pod: &str| match pod {
+        "good" | "goodpod" => PodVerdict::Valid,
+        "broken" => PodVerdict::Error,
+        _ => PodVerdict::Invalid,
+    }));
+    let server = DpServer::start(cfg).unwrap();
+    let pod = pod_sock(&lab, &dir.0);
+    let session = || connect(&pod);
+
+    // First record without /connect: closed without a reply.
+    let c = session();
+    c.send(b"/version", None).unwrap();
+    expect_eof(&c);
+    // Contains /connect but malformed: /host_nak, close.
+    for bad in ["/connect", "/connect,a,b", "/connect ,good", "x/connect,good"] {
+        let c = session();
+        assert_eq!(ask_text(&c, bad), b"/host_nak", "{bad}");
+        expect_eof(&c);
+    }
+    // Validator: invalid, error (two records), valid with spaces stripped.
+    let c = session();
+    assert_eq!(ask_text(&c, "/connect,stranger"), b"/host_nak");
+    expect_eof(&c);
+    let c = session();
+    assert_eq!(ask_text(&c, "/connect,broken"), b"/error");
+    assert_eq!(recv(&c).bytes, b"/host_nak");
+    expect_eof(&c);
+    let c = session();
+    assert_eq!(ask_text(&c, "/connect, good pod "), b"/host_ok");
+    // An fd on an unrelated record is closed by the server, not kept.
+    let (x, _y) = SeqpacketClient::pair().unwrap();
+    c.send(b"/version", Some(x.as_fd())).unwrap();
+    assert_eq!(recv(&c).bytes, b"0.1");
+    drop(c); // client goes away without /fin: the session ends on EOF
+    assert!(server.wait_sessions(8, T), "{:#?}", server.log());
+    // Each session had its own host socket.
+    let info = server.info();
+    assert!(info.allocations >= 9 && info.listening, "{info:?}");
+    server.stop();
+    assert!(!exists(&pod));
+}
+
+#[test]
+fn accept_and_read_deadlines_end_the_allocation() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "deadline");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.accept_timeout = Some(Duration::from_millis(300));
+    let server = DpServer::start(cfg).unwrap();
+    let host = server.socket_path().unwrap();
+    assert!(server.wait_finished(T), "accept deadline ends the only allocation");
+    assert!(!exists(&host));
+    let e = SeqpacketClient::connect(pod_sock(&lab, &dir.0), T).unwrap_err();
+    assert_eq!(e.errno, Some(libc::ECONNREFUSED));
+    assert_eq!(e.code, Code::DevicePlugin);
+    assert!(server.log().iter().any(|l| l.contains("Listener timed out")));
+    assert_eq!(server.sessions_served(), 0);
+    server.stop();
+
+    let dir = TempDir::new("/tmp", "deadline2");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.read_timeout = Some(Duration::from_millis(300));
+    let server = DpServer::start(cfg).unwrap();
+    let c = connect(&pod_sock(&lab, &dir.0));
+    let t = Instant::now();
+    expect_eof(&c); // nothing sent: closed after the read deadline
+    assert!(t.elapsed() >= Duration::from_millis(250) && t.elapsed() < Duration::from_secs(3));
+    // The deadline is per read: a slow but steady client is served.
+    let dir = TempDir::new("/tmp", "deadline3");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.read_timeout = Some(Duration::from_millis(400));
+    drop(server);
+    let server = DpServer::start(cfg).unwrap();
+    let c = connect(&pod_sock(&lab, &dir.0));
+    handshake(&c, "pod");
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(ask_text(&c, "/version"), b"0.1");
+    }
+    assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
+    server.stop();
+}
+
+#[test]
+fn second_client_is_refused_and_rearm_serves_sessions_back_to_back() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "rearm");
+    let server = DpServer::start(config(&lab, &dir.0)).unwrap();
+    let pod = pod_sock(&lab, &dir.0);
+    let c = connect(&pod);
+    handshake(&c, "pod");
+    // Only one client per allocation: a second one is refused at once.
+    let e = SeqpacketClient::connect(&pod, T).unwrap_err();
+    assert_eq!(e.errno, Some(libc::ECONNREFUSED));
+    assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
+    server.stop();
+
+    let dir = TempDir::new("/tmp", "rearm2");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.sessions = 3;
+    let server = DpServer::start(cfg).unwrap();
+    let pod = pod_sock(&lab, &dir.0);
+    let mut hosts = Vec::new();
+    for i in 0..3 {
+        hosts.push(server.socket_path().unwrap());
+        let c = connect(&pod);
+        handshake(&c, &format!("pod{i}"));
+        let r = ask(&c, format!("/xsk_map_fd,{}", lab.port_if).as_bytes());
+        assert_eq!((r.bytes.as_slice(), r.fd.is_some()), (&b"/fd_ack"[..], true));
+        assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
+        expect_eof(&c);
+    }
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts.len(), 3, "a new host socket per allocation");
+    assert!(server.wait_finished(T));
+    assert_eq!(server.info().sessions_served, 3);
+    assert!(hosts.iter().all(|h| !exists(h)));
+    assert_eq!(SeqpacketClient::connect(&pod, T).unwrap_err().errno, Some(libc::ECONNREFUSED));
+    server.stop();
+}
+
+/// Run `f` in a forked child as `uid`/`gid` and return the line it reports.
+fn as_user(uid: u32, f: impl FnOnce() -> String) -> String {
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: the child only runs `f` and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // Raw syscalls: this child has one thread, so per-thread ids are the process's.
+            unsafe {
+                if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
+                    || libc::syscall(libc::SYS_setresgid, uid, uid, uid) != 0
+                    || libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0
+                {
+                    return format!("setresuid failed: {}", std::io::Error::last_os_error());
+                }
+            }
+            f()
+        }))
+        .unwrap_or_else(|_| "child panicked".to_string());
+        unsafe {
+            libc::write(fds[1], report.as_ptr().cast(), report.len());
+            libc::_exit(0);
+        }
+    }
+    unsafe { libc::close(fds[1]) };
+    let mut reader = unsafe { std::fs::File::from_raw_fd(fds[0]) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    while Instant::now() < deadline {
+        let mut p = libc::pollfd { fd: fds[0], events: libc::POLLIN, revents: 0 };
+        if unsafe { libc::poll(&mut p, 1, 100) } <= 0 {
+            continue;
+        }
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let mut status = 0;
+    unsafe {
+        if libc::waitpid(pid, &mut status, libc::WNOHANG) == 0 {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, &mut status, 0);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn uid_allowlist_rejects_other_peers_before_reading() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "uid");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.owner_uid = Some(65534);
+    cfg.allowed_uids = Some(vec![0]);
+    let server = DpServer::start(cfg).unwrap();
+    let pod = pod_sock(&lab, &dir.0);
+    assert_eq!(std::fs::metadata(&pod).unwrap().uid(), 65534, "socket file handed to the client uid");
+
+    // uid 65534 may open the socket file but is not on the allowlist.
+    let pod2 = pod.clone();
+    let report = as_user(65534, move || {
+        let c = match SeqpacketClient::connect(&pod2, T) {
+            Ok(c) => c,
+            Err(e) => return format!("connect failed: {}", e.message),
+        };
+        let _ = c.send(b"/connect,pod", None); // may fail: the server closes at once
+        match c.recv(T) {
+            Ok(None) => "EOF".into(),
+            Ok(Some(r)) => format!("reply {:?}", String::from_utf8_lossy(&r.bytes)),
+            Err(e) => format!("error {}", e.message),
+        }
+    });
+    assert_eq!(report, "EOF");
+    assert_eq!(server.info().rejected_peers, 1);
+    assert!(server.log().iter().any(|l| l.contains("rejected client") && l.contains("uid 65534")), "{:#?}", server.log());
+    // The rejected peer did not use up the allocation: root still gets in.
+    let c = connect(&pod);
+    handshake(&c, "pod");
+    assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
+    server.stop();
+
+    // The other way round: only 65534 allowed, which is served; root is not.
+    let dir = TempDir::new("/tmp", "uid2");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.owner_uid = Some(65534);
+    cfg.allowed_uids = Some(vec![65534]);
+    let server = DpServer::start(cfg).unwrap();
+    let pod = pod_sock(&lab, &dir.0);
+    let c = connect(&pod);
+    let _ = c.send(b"/connect,pod", None);
+    expect_eof(&c);
+    let pod2 = pod.clone();
+    let report = as_user(65534, move || {
+        let c = match SeqpacketClient::connect(&pod2, T) {
+            Ok(c) => c,
+            Err(e) => return format!("connect failed: {}", e.message),
+        };
+        let mut out = String::new();
+        for req in ["/connect,pod", "/version", "/fin"] {
+            c.send(req.as_bytes(), None).unwrap();
+            match c.recv(T) {
+                Ok(Some(r)) => out.push_str(&format!("{} ", String::from_utf8_lossy(&r.bytes))),
+                other => return format!("{out} then {other:?}"),
+            }
+        }
+        out
+    });
+    assert_eq!(report, "/host_ok 0.1 /fin_ack ");
+    assert!(server.wait_sessions(1, T));
+    assert_eq!(server.info().rejected_peers, 1);
+    server.stop();
+}
+
+// ---- pinned mode ----
+
+const PIN_HELPER: &str = "dp_pinned_map_unprivileged_helper";
+
+fn is_mountpoint(p: &Path) -> bool {
+    let m = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let s = p.to_str().unwrap();
+    m.lines().any(|l| l.split(' ').nth(4) == Some(s))
+}
+
+#[test]
+fn pinned_map_is_mounted_owned_and_usable_unprivileged_and_stop_cleans_up() {
+    let lab = lab();
+    let base = PathBuf::from(format!("/run/afxdp-dp-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+    let mut cfg = DpConfig::new(vec![DpDevice::in_netns(&lab.port_if, lab.port_ns_path())]);
+    cfg.uds = None;
+    cfg.pinned = Some(PinConfig { pin_dir: base.clone() });
+    cfg.owner_uid = Some(65534);
+    let server = DpServer::start(cfg).unwrap();
+    let info = server.info();
+    assert_eq!(info.bpffs_mounted.as_deref(), Some(base.as_path()));
+    assert!(is_mountpoint(&base));
+    let pin = base.join(&lab.port_if).join("xsks_map");
+    assert_eq!(info.devices[0].pin_path.as_deref(), Some(pin.as_path()));
+    let meta = std::fs::metadata(&pin).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (65534, 0o600));
+    assert_eq!(XskMap::open_pinned(&pin).unwrap().id(), info.devices[0].map_id);
+
+    // uid 65534 with only CAP_NET_RAW + CAP_IPC_LOCK opens a port on the pin.
+    let bin = TempDir::new("/run", "bin");
+    let exe = bin.0.join("dp-test");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &lab.port_ns, "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .args(["--inh-caps=-all,+net_raw,+ipc_lock", "--ambient-caps=-all,+net_raw,+ipc_lock"])
+        .args(["--bounding-set=-all,+net_raw,+ipc_lock"])
+        .arg(&exe)
+        .args([PIN_HELPER, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("AFXDP_HELPER_PIN", &pin)
+        .env("AFXDP_HELPER_IF", &lab.port_if)
+        .env("AFXDP_HELPER_MAP_ID", info.devices[0].map_id.to_string())
+        .output()
+        .expect("run ip netns exec … setpriv");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("HELPER-DONE") && text.contains("1 passed"), "helper:\n{text}");
+
+    let ifindex = info.devices[0].ifindex;
+    assert!(prog_on(&lab, ifindex).is_some());
+    server.stop();
+    assert!(!exists(&pin));
+    assert!(!is_mountpoint(&base), "the bpffs it mounted is unmounted");
+    assert!(!exists(&base), "the directory it created is removed");
+    assert_eq!(prog_on(&lab, ifindex), None);
+}
+
+/// Runs only inside the test above, as uid 65534 with CAP_NET_RAW + CAP_IPC_LOCK.
+#[test]
+#[ignore = "helper: run by pinned_map_is_mounted_owned_and_usable_unprivileged_and_stop_cleans_up"]
+fn dp_pinned_map_unprivileged_helper() {
+    let pin = std::env::var("AFXDP_HELPER_PIN").expect("run by the parent test only");
+    assert_ne!(unsafe { libc::geteuid() }, 0, "the helper must run unprivileged");
+    let map = XskMap::open_pinned(&pin).unwrap();
+    assert_eq!(map.id().to_string(), std::env::var("AFXDP_HELPER_MAP_ID").unwrap());
+    // The unprivileged DPDK use_pinned_map flow: a port on the pinned map.
+    let port = XdpPort::open(OpenRequest {
+        ifname: std::env::var("AFXDP_HELPER_IF").unwrap(),
+        netns: None,
+        start_queue: 0,
+        queue_count: 1,
+        shared_umem: false,
+        force_copy: false,
+        rx_size: 256,
+        tx_size: 256,
+        umem: UmemConfig { frame_size: 2048, frame_count: 512, fill_size: 256, comp_size: 256, ..Default::default() },
+        map: MapSource::Pinned(pin.into()),
+    })
+    .unwrap();
+    assert!(port.program().is_none());
+    // Privileged operations stay refused.
+    assert_eq!(map_create(BPF_MAP_TYPE_XSKMAP, 4, 4, 4, "nope").unwrap_err().code, Code::Permission);
+    println!("HELPER-DONE");
+}
+
+#[test]
+fn both_modes_on_an_existing_bpffs_and_stop_from_another_thread() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "both");
+    let fs = PathBuf::from(format!("/run/afxdp-dp-fs-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&fs).unwrap();
+    let out = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&fs).output().unwrap();
+    assert!(out.status.success(), "mount -t bpf: {}", String::from_utf8_lossy(&out.stderr));
+
+    let mut cfg = config(&lab, &dir.0);
+    cfg.pinned = Some(PinConfig { pin_dir: fs.clone() });
+    cfg.fault = Fault::Silent;
+    cfg.read_timeout = Some(Duration::from_secs(30));
+    let server = Arc::new(DpServer::start(cfg).unwrap());
+    let info = server.info();
+    assert_eq!(info.bpffs_mounted, None, "an existing bpffs is used as is");
+    let pin = info.devices[0].pin_path.clone().unwrap();
+    // The map behind the pin and behind the socket is the same.
+    assert_eq!(XskMap::open_pinned(&pin).unwrap().id(), info.devices[0].map_id);
+
+    // A session blocked in a 30 s read; stop() from another thread ends it at once.
+    let c = connect(&pod_sock(&lab, &dir.0));
+    c.send(b"/connect,pod", None).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let s2 = server.clone();
+    let t = Instant::now();
+    std::thread::spawn(move || s2.stop()).join().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2), "stop took {:?}", t.elapsed());
+    expect_eof(&c);
+    assert!(server.info().stopped && server.info().finished);
+    assert!(!exists(&pin) && !exists(&fs.join(&lab.port_if)));
+    assert!(is_mountpoint(&fs), "a bpffs it did not mount stays mounted");
+    assert_eq!(prog_on(&lab, info.devices[0].ifindex), None);
+    server.stop();
+    let _ = Command::new("umount").arg(&fs).output();
+    let _ = std::fs::remove_dir(&fs);
+}
+
+#[test]
+fn start_failures_leave_nothing_behind() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "fail");
+    // Missing interface: a coded error naming it; no directories created.
+    let mut cfg = config(&lab, &dir.0);
+    cfg.devices.push(DpDevice::in_netns("nosuchif0", lab.port_ns_path()));
+    let e = DpServer::start(cfg).unwrap_err();
+    assert_eq!(e.code, Code::NoSuchInterface, "{}", e.message);
+    assert!(e.message.contains("nosuchif0"), "{}", e.message);
+    let ifindex = {
+        let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+        Netdev::lookup(&lab.port_if).unwrap().ifindex
+    };
+    assert_eq!(prog_on(&lab, ifindex), None, "the first device's program was detached again");
+    assert!(!exists(&dir.0.join("host")) && !exists(&dir.0.join("pod")));
+
+    // Stale pod socket path: refused, program detached, created dirs removed.
+    let stale = pod_sock(&lab, &dir.0);
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, b"").unwrap();
+    let e = DpServer::start(config(&lab, &dir.0)).unwrap_err();
+    assert!(e.message.contains("already exists"), "{}", e.message);
+    assert!(exists(&stale), "someone else's file is never removed");
+    assert!(!exists(&dir.0.join("host")));
+    assert_eq!(prog_on(&lab, ifindex), None);
+
+    // A non-empty pin directory that is not a bpffs is not mounted over.
+    let full = TempDir::new("/run", "full");
+    std::fs::write(full.0.join("keep"), b"x").unwrap();
+    let mut cfg = config(&lab, &dir.0.join("other"));
+    cfg.pinned = Some(PinConfig { pin_dir: full.0.clone() });
+    let e = DpServer::start(cfg).unwrap_err();
+    assert!(e.message.contains("not a bpffs and not empty"), "{}", e.message);
+    assert!(!is_mountpoint(&full.0) && exists(&full.0.join("keep")));
+
+    // Names that could escape their directory are refused up front.
+    let mut cfg = config(&lab, &dir.0);
+    cfg.devices = vec![DpDevice::new("../../etc")];
+    assert_eq!(DpServer::start(cfg).unwrap_err().code, Code::InvalidArgument);
+}
+
+#[test]
+fn nothing_listening_and_stream_listeners_are_distinct_client_errors() {
+    let dir = TempDir::new("/tmp", "stream");
+    let e = SeqpacketClient::connect(dir.0.join("none.sock"), T).unwrap_err();
+    assert_eq!((e.code, e.errno), (Code::DevicePlugin, Some(libc::ENOENT)));
+    let s = StreamListener::bind(dir.0.join("stream.sock")).unwrap();
+    let e = SeqpacketClient::connect(s.path(), T).unwrap_err();
+    assert_eq!((e.code, e.errno), (Code::DevicePlugin, Some(libc::EPROTOTYPE)), "{}", e.message);
+    assert!(e.message.contains("SOCK_SEQPACKET"), "{}", e.message);
+    let p = s.path().to_path_buf();
+    drop(s);
+    assert!(!exists(&p));
+}
