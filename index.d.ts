@@ -9,10 +9,99 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A connection to a Device Plugin's Unix socket (AF_UNIX,
+ * SOCK_SEQPACKET): one protocol record per `send`/`recv`. The handshake
+ * itself (which record when) is up to the caller.
+ *
+ * Errors: every I/O and protocol failure throws an error with code
+ * `ERR_AFXDP_DEVICE_PLUGIN` whose message names the socket path and the
+ * cause (no such socket, nothing listening, wrong socket type, permission,
+ * timeout, peer closed). Use after `close()` throws `ERR_AFXDP_CLOSED`; a
+ * bad argument throws `ERR_AFXDP_INVALID_ARGUMENT`.
+ */
+export declare class NativeDpConnection {
+  /**
+   * Connect to the Device Plugin socket at `path` (e.g.
+   * `/tmp/afxdp_dp/<iface>/afxdp.sock`). `timeoutMs` bounds the wait when
+   * the server's accept queue is full; connect itself does not wait for
+   * the server to accept.
+   */
+  static connect(path: string, timeoutMs: number): NativeDpConnection
+  /**
+   * Send `record` as one SOCK_SEQPACKET record, exactly these bytes (no
+   * terminator is added). Blocks at most 5 s if the server does not read.
+   */
+  send(record: Buffer): void
+  /**
+   * Send `record` with the AF_XDP socket of `port`'s queue index `queue`
+   * attached as SCM_RIGHTS (for `/config_busy_poll,<timeout>,<budget>`).
+   * The port keeps its socket; the server gets a duplicate.
+   */
+  sendWithSocket(record: Buffer, port: NativePort, queue: number): void
+  /**
+   * Receive one record of at most `limit` bytes (use 128, DPDK's reply
+   * buffer), waiting at most `timeoutMs` (0 = only what is already
+   * queued, at most 1 ms). Returns null when the server closed the
+   * connection (EOF). Throws `ERR_AFXDP_DEVICE_PLUGIN` on timeout (the
+   * message says "no record ... within").
+   */
+  recv(timeoutMs: number, limit: number): NativeDpRecord | null
+  /** Close the connection (the server sees EOF). Idempotent. */
+  close(): void
+  get closed(): boolean
+  /** The socket path this connection was made to. */
+  get path(): string
+}
+
+/**
+ * afxdp's Device-Plugin-compatible server (needs root: it attaches XDP
+ * programs, may mount a bpffs). It serves on its own thread; JS is never
+ * blocked by a client. Errors carry the core's codes
+ * (ERR_AFXDP_NO_SUCH_INTERFACE, ERR_AFXDP_BPF, ERR_AFXDP_PERMISSION,
+ * ERR_AFXDP_INVALID_ARGUMENT, ...).
+ */
+export declare class NativeDpServer {
+  /**
+   * Attach, pin and/or start listening; the first allocation's socket
+   * exists when this returns. On error nothing is left behind.
+   */
+  static start(options: NativeDpServerOptions): NativeDpServer
+  /**
+   * Stop serving and undo everything: sockets, pod paths, pins, the
+   * bpffs it mounted, directories it created, the programs it attached.
+   * Idempotent; also happens when the object is garbage collected.
+   */
+  stop(): void
+  info(): NativeDpServerInfo
+  /** Sessions (allowed clients) that have ended so far. */
+  sessionsServed(): number
+  /**
+   * The server's recent log lines (at most 512): every record in and
+   * out, accepts, rejections, deadlines.
+   */
+  log(): Array<string>
+}
+
 export declare class NativeFd {
   /** Close the fd now; idempotent. */
   close(): void
   get closed(): boolean
+}
+
+export declare class NativePacketSocket {
+  /** Open on `ifname`, inside network namespace `netns` when given. */
+  static open(ifname: string, netns?: string | undefined | null): NativePacketSocket
+  /** Send every frame; returns how many the kernel took. */
+  send(frames: Array<Buffer>): number
+  /**
+   * Receive up to `max` frames, returning early once `max` arrived or
+   * `timeout_ms` passed since the call.
+   */
+  recv(max: number, timeoutMs: number): Array<Buffer>
+  /** Drop whatever is queued; returns how many frames that was. */
+  drain(): number
+  close(): void
 }
 
 export declare class NativePort {
@@ -56,6 +145,158 @@ export declare class NativePort {
 }
 
 export declare function coreVersion(): string
+
+/** One interface the server provides. */
+export interface NativeDpDevice {
+  /** Interface name (1-15 bytes; no '/', ':', ',', whitespace). */
+  iface: string
+  /**
+   * Network namespace to find it in: a name under /run/netns or a path
+   * such as /proc/<pid>/ns/net. Default: the server's own.
+   */
+  netns?: string
+}
+
+/** One served interface, as started. */
+export interface NativeDpDeviceInfo {
+  iface: string
+  netns: string | null
+  ifindex: number
+  /** Kernel id of the attached redirect program. */
+  programId: number
+  /** Kernel id of the XSKMAP that `/fd_ack` sends and the pin holds. */
+  mapId: number
+  /** native or generic. */
+  xdpMode: string
+  /** `<podDir>/<iface>/afxdp.sock`, or null. */
+  podSocketPath: string | null
+  /** `<pinDir>/<iface>/xsks_map`, or null. */
+  pinPath: string | null
+}
+
+/** One record received from the Device Plugin. */
+export interface NativeDpRecord {
+  /**
+   * The record's bytes: at most `limit` of them (see `truncated`).
+   * Replies are bare ASCII without a terminator; some servers (CNDP) add
+   * a trailing NUL.
+   */
+  data: Buffer
+  /**
+   * The file descriptor that came with the record (SCM_RIGHTS; with
+   * `/fd_ack` it is the XSKMAP), owned natively and close-on-exec, or
+   * null. Pass it to `NativePort.open` or `close()` it.
+   */
+  fd: NativeFd | null
+  /**
+   * The record was longer than `limit`: `data` holds only its start and
+   * the rest is lost (SOCK_SEQPACKET). Treat as a protocol error.
+   */
+  truncated: boolean
+  /**
+   * 0, or 1 when the record carried more than one fd or its control data
+   * was cut (MSG_CTRUNC): every fd beyond the first was closed (the exact
+   * number is not known). The protocol never sends more than one.
+   */
+  fdsDropped: number
+}
+
+export interface NativeDpServerInfo {
+  /** The host socket listening now, or null (allocations used up, stopped). */
+  socketPath: string | null
+  listening: boolean
+  devices: Array<NativeDpDeviceInfo>
+  /** Every device's pod socket path (UDS mode with a pod dir). */
+  podSocketPaths: Array<string>
+  /** Every device's pin (pinned mode). */
+  pinPaths: Array<string>
+  /** Every device's attached program id. */
+  programIds: Array<number>
+  /** The bpffs the server mounted, or null. */
+  bpffsMounted: string | null
+  /** Sessions (allowed clients) that have ended. */
+  sessionsServed: number
+  /** Clients closed by the uid allowlist. */
+  rejectedPeers: number
+  /** Listeners created so far. */
+  allocations: number
+  /** The server thread has exited (allocations used up, or stopped). */
+  finished: boolean
+  stopped: boolean
+  fault: string
+  lastError: string | null
+}
+
+/**
+ * Options of `NativeDpServer.start`, mirroring the Device Plugin's pool
+ * settings where it has one.
+ */
+export interface NativeDpServerOptions {
+  /**
+   * The interfaces to serve. The server attaches afxdp's redirect
+   * program to each (it must have none) and hands out its XSKMAP.
+   */
+  devices: Array<NativeDpDevice>
+  /** Serve the UDS handshake. Default true. */
+  uds?: boolean
+  /**
+   * Host socket directory: each allocation listens at
+   * `<udsDir>/<uuid>.sock` (created 0700). Default `/tmp/afxdp_dp/afxdp_pool`.
+   */
+  udsDir?: string
+  /**
+   * Pod-visible paths `<podDir>/<iface>/afxdp.sock` (hard links to the
+   * host socket, like the Device Plugin's bind mounts; DPDK's and afxdp's
+   * default `dp_path`). Default `/tmp/afxdp_dp`; `""` = no pod paths.
+   */
+  podDir?: string
+  /** Mode of the socket file. Default 0o660. */
+  socketMode?: number
+  /**
+   * Pinned-map mode: pin each XSKMAP at `<pinDir>/<iface>/xsks_map`,
+   * mounting a bpffs on `pinDir` unless it is one (it must then be empty
+   * or missing). Default: no pinning.
+   */
+  pinDir?: string
+  /**
+   * Owner given to socket files and pins (the pool's `uid`), so that a
+   * non-root client can connect / open the pin.
+   */
+  ownerUid?: number
+  ownerGid?: number
+  /**
+   * SO_PEERCRED allowlist: clients with another uid are closed before
+   * anything is read (afxdp hardening). Default: any uid.
+   */
+  allowedUids?: Array<number>
+  /** Pod names `/connect,<pod>` may give; null or absent = any. */
+  allowedPods?: Array<string> | null
+  /**
+   * How long each allocation waits for its client, like UdsTimeout:
+   * absent or 0 = 30000, -1 = forever.
+   */
+  acceptTimeoutMs?: number
+  /** Deadline of every read (re-armed per read): absent or 0 = 30000, -1 = none. */
+  readTimeoutMs?: number
+  /**
+   * Allocations to serve (one client each): 1 (default) = the Device
+   * Plugin; N = re-arm a fresh socket after each; 0 = until stopped.
+   */
+  sessions?: number
+  /**
+   * Fault injection for client tests: none (default), silent,
+   * close-after-connect, host-nak, error-then-host-nak, fd-nak, nak,
+   * fd-ack-without-fd, garbage, overlong-record, stall,
+   * fd-ack-with-suffix, trailing-nul.
+   */
+  fault?: string
+  /** Delay of the `stall` fault. Default 5000. */
+  stallMs?: number
+  /** auto (default), native or generic. */
+  xdpMode?: string
+  /** Also print the server's log on stderr. Default false. */
+  logToStderr?: boolean
+}
 
 export interface NativeFrameCounts {
   total: number

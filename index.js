@@ -835,6 +835,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeDpConnection = nativeBinding.NativeDpConnection
+module.exports.NativeDpServer = nativeBinding.NativeDpServer
 module.exports.NativeFd = nativeBinding.NativeFd
+module.exports.NativePacketSocket = nativeBinding.NativePacketSocket
 module.exports.NativePort = nativeBinding.NativePort
 module.exports.coreVersion = nativeBinding.coreVersion

@@ -2,6 +2,7 @@
 //! lives in the core crate; this crate converts arguments, shares memory
 //! with JS and maps errors to coded JS errors.
 
+mod dp;
 mod error;
 mod fd;
 mod peer;

@@ -414,3 +414,13 @@ impl NativePort {
         Ok(())
     }
 }
+
+impl NativePort {
+    /// The AF_XDP socket fd of queue index `queue` (for sending it to the
+    /// Device Plugin with `/config_busy_poll`). Valid while the port is open.
+    pub(crate) fn socket_fd(&self, queue: u32) -> Result<std::os::fd::RawFd> {
+        let q = self.check_queue(queue)?;
+        let guard = self.port()?;
+        Ok(guard.as_ref().expect("checked").port().fd(q))
+    }
+}

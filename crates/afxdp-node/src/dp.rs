@@ -1,0 +1,385 @@
+//! The Device Plugin from JS: `NativeDpConnection`, the client transport
+//! (one SOCK_SEQPACKET record per call, fds as SCM_RIGHTS) on which the
+//! TypeScript handshake runs, and `NativeDpServer`, afxdp's
+//! Device-Plugin-compatible server (core `dp::DpServer`) for running
+//! unprivileged ports without Kubernetes, demos and tests.
+
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use afxdp_core::bpf::XdpMode;
+use afxdp_core::dp::{DpConfig, DpDevice, DpServer, Fault, PinConfig, PodPolicy, UdsConfig, DEFAULT_HOST_DIR, DEFAULT_POD_DIR, DEFAULT_TIMEOUT};
+use afxdp_core::uds::SeqpacketConn;
+use afxdp_core::{Code, Error};
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+
+use crate::error::{invalid, to_js, Result};
+use crate::fd::NativeFd;
+use crate::port::NativePort;
+
+/// Largest record `recv` accepts as `limit` (the protocol's replies are
+/// under 32 bytes; the DPDK client buffer is 128).
+const MAX_RECV_LIMIT: u32 = 65536;
+
+/// A Device Plugin transport error: always ERR_AFXDP_DEVICE_PLUGIN, and the
+/// message names the socket path.
+fn dp_error(path: &str, mut e: Error) -> napi::Error<String> {
+    if !e.message.contains(path) {
+        e.message = format!("Device Plugin socket {path}: {}", e.message);
+    }
+    e.code = Code::DevicePlugin;
+    to_js(e)
+}
+
+/// One record received from the Device Plugin.
+#[napi(object, object_from_js = false, use_nullable = true)]
+pub struct NativeDpRecord {
+    /// The record's bytes: at most `limit` of them (see `truncated`).
+    /// Replies are bare ASCII without a terminator; some servers (CNDP) add
+    /// a trailing NUL.
+    pub data: Buffer,
+    /// The file descriptor that came with the record (SCM_RIGHTS; with
+    /// `/fd_ack` it is the XSKMAP), owned natively and close-on-exec, or
+    /// null. Pass it to `NativePort.open` or `close()` it.
+    pub fd: Option<NativeFd>,
+    /// The record was longer than `limit`: `data` holds only its start and
+    /// the rest is lost (SOCK_SEQPACKET). Treat as a protocol error.
+    pub truncated: bool,
+    /// 0, or 1 when the record carried more than one fd or its control data
+    /// was cut (MSG_CTRUNC): every fd beyond the first was closed (the exact
+    /// number is not known). The protocol never sends more than one.
+    pub fds_dropped: u32,
+}
+
+/// A connection to a Device Plugin's Unix socket (AF_UNIX,
+/// SOCK_SEQPACKET): one protocol record per `send`/`recv`. The handshake
+/// itself (which record when) is up to the caller.
+///
+/// Errors: every I/O and protocol failure throws an error with code
+/// `ERR_AFXDP_DEVICE_PLUGIN` whose message names the socket path and the
+/// cause (no such socket, nothing listening, wrong socket type, permission,
+/// timeout, peer closed). Use after `close()` throws `ERR_AFXDP_CLOSED`; a
+/// bad argument throws `ERR_AFXDP_INVALID_ARGUMENT`.
+#[napi]
+pub struct NativeDpConnection {
+    conn: Option<SeqpacketConn>,
+    path: String,
+}
+
+#[napi]
+impl NativeDpConnection {
+    /// Connect to the Device Plugin socket at `path` (e.g.
+    /// `/tmp/afxdp_dp/<iface>/afxdp.sock`). `timeoutMs` bounds the wait when
+    /// the server's accept queue is full; connect itself does not wait for
+    /// the server to accept.
+    #[napi(factory)]
+    pub fn connect(path: String, timeout_ms: u32) -> Result<NativeDpConnection> {
+        let timeout = Duration::from_millis(timeout_ms.max(1) as u64);
+        let conn = SeqpacketConn::connect(&path, timeout).map_err(|e| dp_error(&path, e))?;
+        Ok(NativeDpConnection { conn: Some(conn), path })
+    }
+
+    fn conn(&self) -> Result<&SeqpacketConn> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| to_js(Error::closed(&format!("the Device Plugin connection to {}", self.path))))
+    }
+
+    /// Send `record` as one SOCK_SEQPACKET record, exactly these bytes (no
+    /// terminator is added). Blocks at most 5 s if the server does not read.
+    #[napi]
+    pub fn send(&self, record: Buffer) -> Result<()> {
+        self.conn()?.send(record.as_ref(), None).map_err(|e| dp_error(&self.path, e))
+    }
+
+    /// Send `record` with the AF_XDP socket of `port`'s queue index `queue`
+    /// attached as SCM_RIGHTS (for `/config_busy_poll,<timeout>,<budget>`).
+    /// The port keeps its socket; the server gets a duplicate.
+    #[napi]
+    pub fn send_with_socket(&self, record: Buffer, port: &NativePort, queue: u32) -> Result<()> {
+        let conn = self.conn()?;
+        let fd = port.socket_fd(queue)?;
+        // SAFETY: the port is open (socket_fd checked it) and cannot close
+        // during this synchronous call, so the fd stays valid while sent.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        conn.send(record.as_ref(), Some(fd)).map_err(|e| dp_error(&self.path, e))
+    }
+
+    /// Receive one record of at most `limit` bytes (use 128, DPDK's reply
+    /// buffer), waiting at most `timeoutMs` (0 = only what is already
+    /// queued, at most 1 ms). Returns null when the server closed the
+    /// connection (EOF). Throws `ERR_AFXDP_DEVICE_PLUGIN` on timeout (the
+    /// message says "no record ... within").
+    #[napi]
+    pub fn recv(&self, timeout_ms: u32, limit: u32) -> Result<Option<NativeDpRecord>> {
+        if limit == 0 || limit > MAX_RECV_LIMIT {
+            return Err(invalid(format!("recv limit {limit} must be between 1 and {MAX_RECV_LIMIT} bytes")));
+        }
+        let conn = self.conn()?;
+        let timeout = Duration::from_millis(timeout_ms.max(1) as u64);
+        let received = conn.recv_with_limit(timeout, limit as usize).map_err(|e| dp_error(&self.path, e))?;
+        Ok(received.map(|r| NativeDpRecord {
+            data: Buffer::from(r.bytes),
+            fd: r.fd.map(NativeFd::new),
+            truncated: r.truncated,
+            fds_dropped: r.fds_dropped as u32,
+        }))
+    }
+
+    /// Close the connection (the server sees EOF). Idempotent.
+    #[napi]
+    pub fn close(&mut self) {
+        self.conn = None;
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.conn.is_none()
+    }
+
+    /// The socket path this connection was made to.
+    #[napi(getter)]
+    pub fn path(&self) -> String {
+        self.path.clone()
+    }
+}
+
+// ---- the server ----
+
+/// One interface the server provides.
+#[napi(object)]
+pub struct NativeDpDevice {
+    /// Interface name (1-15 bytes; no '/', ':', ',', whitespace).
+    pub iface: String,
+    /// Network namespace to find it in: a name under /run/netns or a path
+    /// such as /proc/<pid>/ns/net. Default: the server's own.
+    pub netns: Option<String>,
+}
+
+/// Options of `NativeDpServer.start`, mirroring the Device Plugin's pool
+/// settings where it has one.
+#[napi(object)]
+pub struct NativeDpServerOptions {
+    /// The interfaces to serve. The server attaches afxdp's redirect
+    /// program to each (it must have none) and hands out its XSKMAP.
+    pub devices: Vec<NativeDpDevice>,
+    /// Serve the UDS handshake. Default true.
+    pub uds: Option<bool>,
+    /// Host socket directory: each allocation listens at
+    /// `<udsDir>/<uuid>.sock` (created 0700). Default `/tmp/afxdp_dp/afxdp_pool`.
+    pub uds_dir: Option<String>,
+    /// Pod-visible paths `<podDir>/<iface>/afxdp.sock` (hard links to the
+    /// host socket, like the Device Plugin's bind mounts; DPDK's and afxdp's
+    /// default `dp_path`). Default `/tmp/afxdp_dp`; `""` = no pod paths.
+    pub pod_dir: Option<String>,
+    /// Mode of the socket file. Default 0o660.
+    pub socket_mode: Option<u32>,
+    /// Pinned-map mode: pin each XSKMAP at `<pinDir>/<iface>/xsks_map`,
+    /// mounting a bpffs on `pinDir` unless it is one (it must then be empty
+    /// or missing). Default: no pinning.
+    pub pin_dir: Option<String>,
+    /// Owner given to socket files and pins (the pool's `uid`), so that a
+    /// non-root client can connect / open the pin.
+    pub owner_uid: Option<u32>,
+    pub owner_gid: Option<u32>,
+    /// SO_PEERCRED allowlist: clients with another uid are closed before
+    /// anything is read (afxdp hardening). Default: any uid.
+    pub allowed_uids: Option<Vec<u32>>,
+    /// Pod names `/connect,<pod>` may give; null or absent = any.
+    #[napi(ts_type = "Array<string> | null")]
+    pub allowed_pods: Option<Vec<String>>,
+    /// How long each allocation waits for its client, like UdsTimeout:
+    /// absent or 0 = 30000, -1 = forever.
+    pub accept_timeout_ms: Option<i64>,
+    /// Deadline of every read (re-armed per read): absent or 0 = 30000, -1 = none.
+    pub read_timeout_ms: Option<i64>,
+    /// Allocations to serve (one client each): 1 (default) = the Device
+    /// Plugin; N = re-arm a fresh socket after each; 0 = until stopped.
+    pub sessions: Option<u32>,
+    /// Fault injection for client tests: none (default), silent,
+    /// close-after-connect, host-nak, error-then-host-nak, fd-nak, nak,
+    /// fd-ack-without-fd, garbage, overlong-record, stall,
+    /// fd-ack-with-suffix, trailing-nul.
+    pub fault: Option<String>,
+    /// Delay of the `stall` fault. Default 5000.
+    pub stall_ms: Option<u32>,
+    /// auto (default), native or generic.
+    pub xdp_mode: Option<String>,
+    /// Also print the server's log on stderr. Default false.
+    pub log_to_stderr: Option<bool>,
+}
+
+/// One served interface, as started.
+#[napi(object, object_from_js = false, use_nullable = true)]
+pub struct NativeDpDeviceInfo {
+    pub iface: String,
+    pub netns: Option<String>,
+    pub ifindex: u32,
+    /// Kernel id of the attached redirect program.
+    pub program_id: u32,
+    /// Kernel id of the XSKMAP that `/fd_ack` sends and the pin holds.
+    pub map_id: u32,
+    /// native or generic.
+    pub xdp_mode: String,
+    /// `<podDir>/<iface>/afxdp.sock`, or null.
+    pub pod_socket_path: Option<String>,
+    /// `<pinDir>/<iface>/xsks_map`, or null.
+    pub pin_path: Option<String>,
+}
+
+#[napi(object, object_from_js = false, use_nullable = true)]
+pub struct NativeDpServerInfo {
+    /// The host socket listening now, or null (allocations used up, stopped).
+    pub socket_path: Option<String>,
+    pub listening: bool,
+    pub devices: Vec<NativeDpDeviceInfo>,
+    /// Every device's pod socket path (UDS mode with a pod dir).
+    pub pod_socket_paths: Vec<String>,
+    /// Every device's pin (pinned mode).
+    pub pin_paths: Vec<String>,
+    /// Every device's attached program id.
+    pub program_ids: Vec<u32>,
+    /// The bpffs the server mounted, or null.
+    pub bpffs_mounted: Option<String>,
+    /// Sessions (allowed clients) that have ended.
+    pub sessions_served: u32,
+    /// Clients closed by the uid allowlist.
+    pub rejected_peers: u32,
+    /// Listeners created so far.
+    pub allocations: u32,
+    /// The server thread has exited (allocations used up, or stopped).
+    pub finished: bool,
+    pub stopped: bool,
+    pub fault: String,
+    pub last_error: Option<String>,
+}
+
+/// afxdp's Device-Plugin-compatible server (needs root: it attaches XDP
+/// programs, may mount a bpffs). It serves on its own thread; JS is never
+/// blocked by a client. Errors carry the core's codes
+/// (ERR_AFXDP_NO_SUCH_INTERFACE, ERR_AFXDP_BPF, ERR_AFXDP_PERMISSION,
+/// ERR_AFXDP_INVALID_ARGUMENT, ...).
+#[napi]
+pub struct NativeDpServer {
+    server: DpServer,
+    fault: String,
+}
+
+fn timeout_from(ms: Option<i64>, what: &str) -> Result<Option<Duration>> {
+    match ms {
+        None | Some(0) => Ok(Some(DEFAULT_TIMEOUT)),
+        Some(-1) => Ok(None),
+        Some(n) if n > 0 => Ok(Some(Duration::from_millis(n as u64))),
+        Some(n) => Err(invalid(format!("{what} {n} must be -1 (none), 0 (default 30000) or positive"))),
+    }
+}
+
+#[napi]
+impl NativeDpServer {
+    /// Attach, pin and/or start listening; the first allocation's socket
+    /// exists when this returns. On error nothing is left behind.
+    #[napi(factory)]
+    pub fn start(options: NativeDpServerOptions) -> Result<NativeDpServer> {
+        let devices = options
+            .devices
+            .into_iter()
+            .map(|d| DpDevice { iface: d.iface, netns: d.netns })
+            .collect::<Vec<_>>();
+        let mut config = DpConfig::new(devices);
+        config.xdp_mode = match options.xdp_mode.as_deref().unwrap_or("auto") {
+            "auto" => XdpMode::Auto,
+            "native" => XdpMode::Native,
+            "generic" => XdpMode::Generic,
+            other => return Err(invalid(format!("xdpMode must be auto, native or generic, not {other:?}"))),
+        };
+        config.uds = if options.uds.unwrap_or(true) {
+            let pod_dir = match options.pod_dir.as_deref() {
+                None => Some(PathBuf::from(DEFAULT_POD_DIR)),
+                Some("") => None,
+                Some(p) => Some(PathBuf::from(p)),
+            };
+            Some(UdsConfig {
+                host_dir: PathBuf::from(options.uds_dir.as_deref().unwrap_or(DEFAULT_HOST_DIR)),
+                pod_dir,
+                socket_mode: options.socket_mode.unwrap_or(0o660),
+            })
+        } else {
+            None
+        };
+        config.pinned = options.pin_dir.map(|p| PinConfig { pin_dir: PathBuf::from(p) });
+        config.owner_uid = options.owner_uid;
+        config.owner_gid = options.owner_gid;
+        config.allowed_uids = options.allowed_uids;
+        config.pods = match options.allowed_pods {
+            None => PodPolicy::Any,
+            Some(names) => PodPolicy::Names(names),
+        };
+        config.accept_timeout = timeout_from(options.accept_timeout_ms, "acceptTimeoutMs")?;
+        config.read_timeout = timeout_from(options.read_timeout_ms, "readTimeoutMs")?;
+        config.sessions = options.sessions.unwrap_or(1);
+        let stall = options.stall_ms.map(|ms| Duration::from_millis(ms as u64));
+        config.fault = Fault::parse(options.fault.as_deref().unwrap_or("none"), stall).map_err(to_js)?;
+        config.log_to_stderr = options.log_to_stderr.unwrap_or(false);
+        let fault = config.fault.name().to_string();
+        let server = DpServer::start(config).map_err(to_js)?;
+        Ok(NativeDpServer { server, fault })
+    }
+
+    /// Stop serving and undo everything: sockets, pod paths, pins, the
+    /// bpffs it mounted, directories it created, the programs it attached.
+    /// Idempotent; also happens when the object is garbage collected.
+    #[napi]
+    pub fn stop(&self) {
+        self.server.stop();
+    }
+
+    #[napi]
+    pub fn info(&self) -> NativeDpServerInfo {
+        let i = self.server.info();
+        let s = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        NativeDpServerInfo {
+            socket_path: s(&i.socket_path),
+            listening: i.listening,
+            pod_socket_paths: i.devices.iter().filter_map(|d| s(&d.pod_socket_path)).collect(),
+            pin_paths: i.devices.iter().filter_map(|d| s(&d.pin_path)).collect(),
+            program_ids: i.devices.iter().map(|d| d.program_id).collect(),
+            devices: i
+                .devices
+                .iter()
+                .map(|d| NativeDpDeviceInfo {
+                    iface: d.iface.clone(),
+                    netns: d.netns.clone(),
+                    ifindex: d.ifindex,
+                    program_id: d.program_id,
+                    map_id: d.map_id,
+                    xdp_mode: d.xdp_mode.as_str().to_string(),
+                    pod_socket_path: s(&d.pod_socket_path),
+                    pin_path: s(&d.pin_path),
+                })
+                .collect(),
+            bpffs_mounted: s(&i.bpffs_mounted),
+            sessions_served: i.sessions_served.min(u32::MAX as u64) as u32,
+            rejected_peers: i.rejected_peers.min(u32::MAX as u64) as u32,
+            allocations: i.allocations.min(u32::MAX as u64) as u32,
+            finished: i.finished,
+            stopped: i.stopped,
+            fault: self.fault.clone(),
+            last_error: i.last_error,
+        }
+    }
+
+    /// Sessions (allowed clients) that have ended so far.
+    #[napi]
+    pub fn sessions_served(&self) -> u32 {
+        self.server.sessions_served().min(u32::MAX as u64) as u32
+    }
+
+    /// The server's recent log lines (at most 512): every record in and
+    /// out, accepts, rejections, deadlines.
+    #[napi]
+    pub fn log(&self) -> Vec<String> {
+        self.server.log()
+    }
+}
