@@ -99,6 +99,26 @@ fn expect_eof(c: &SeqpacketClient) {
     }
 }
 
+/// Connecting to `path` is refused (nobody listens). A listener fd copied
+/// into a child of this multi-threaded test process (any test's fork or
+/// spawn) keeps a closed listener alive for a moment, so a connect that
+/// succeeds is retried, boundedly.
+fn assert_refused(path: &Path) -> afxdp_core::Error {
+    for _ in 0..100 {
+        match SeqpacketClient::connect(path, T) {
+            Err(e) => {
+                assert_eq!(e.errno, Some(libc::ECONNREFUSED), "{}", e.message);
+                return e;
+            }
+            Ok(c) => {
+                drop(c);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    panic!("{} still accepts connections", path.display());
+}
+
 fn handshake(c: &SeqpacketClient, pod: &str) {
     assert_eq!(ask_text(c, &format!("/connect,{pod}")), b"/host_ok");
 }
@@ -144,8 +164,7 @@ fn full_session_hands_out_the_xskmap_and_the_socket_is_gone_after_one_accept() {
     // stays, with nobody listening.
     assert!(!exists(&host), "host socket removed after the one accept");
     assert!(exists(&pod));
-    let e = SeqpacketClient::connect(&pod, T).unwrap_err();
-    assert_eq!(e.errno, Some(libc::ECONNREFUSED), "{}", e.message);
+    assert_refused(&pod);
     let e = SeqpacketClient::connect(&host, T).unwrap_err();
     assert_eq!(e.errno, Some(libc::ENOENT), "{}", e.message);
 
@@ -433,8 +452,7 @@ fn accept_and_read_deadlines_end_the_allocation() {
     let host = server.socket_path().unwrap();
     assert!(server.wait_finished(T), "accept deadline ends the only allocation");
     assert!(!exists(&host));
-    let e = SeqpacketClient::connect(pod_sock(&lab, &dir.0), T).unwrap_err();
-    assert_eq!(e.errno, Some(libc::ECONNREFUSED));
+    let e = assert_refused(&pod_sock(&lab, &dir.0));
     assert_eq!(e.code, Code::DevicePlugin);
     assert!(server.log().iter().any(|l| l.contains("Listener timed out")));
     assert_eq!(server.sessions_served(), 0);
@@ -473,8 +491,7 @@ fn second_client_is_refused_and_rearm_serves_sessions_back_to_back() {
     let c = connect(&pod);
     handshake(&c, "pod");
     // Only one client per allocation: a second one is refused at once.
-    let e = SeqpacketClient::connect(&pod, T).unwrap_err();
-    assert_eq!(e.errno, Some(libc::ECONNREFUSED));
+    assert_refused(&pod);
     assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
     server.stop();
 
@@ -499,7 +516,7 @@ fn second_client_is_refused_and_rearm_serves_sessions_back_to_back() {
     assert!(server.wait_finished(T));
     assert_eq!(server.info().sessions_served, 3);
     assert!(hosts.iter().all(|h| !exists(h)));
-    assert_eq!(SeqpacketClient::connect(&pod, T).unwrap_err().errno, Some(libc::ECONNREFUSED));
+    assert_refused(&pod);
     server.stop();
 }
 
@@ -511,6 +528,13 @@ fn as_user(uid: u32, f: impl FnOnce() -> String) -> String {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0);
     if pid == 0 {
+        // Drop every fd inherited from the (multi-threaded) test process but
+        // the pipe: a copy of another test's listener held open here would
+        // let clients connect to a socket its server has already closed.
+        unsafe {
+            libc::syscall(libc::SYS_close_range, 3u32, (fds[1] - 1) as u32, 0u32);
+            libc::syscall(libc::SYS_close_range, (fds[1] + 1) as u32, u32::MAX, 0u32);
+        }
         let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             // Raw syscalls: this child has one thread, so per-thread ids are the process's.
             unsafe {
