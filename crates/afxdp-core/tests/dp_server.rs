@@ -821,3 +821,35 @@ fn nothing_listening_and_stream_listeners_are_distinct_client_errors() {
     drop(s);
     assert!(!exists(&p));
 }
+
+/// Pod paths on another file system than the host socket are symlinks
+/// (a socket cannot be hard-linked across file systems); a pod dir inside
+/// the pin dir is refused up front (bpffs refuses names with a '.').
+#[test]
+fn pod_paths_across_file_systems_are_symlinks_and_bpffs_pod_dirs_are_refused() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "xfs");
+    let shm = TempDir::new("/dev/shm", "xfs-host");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.uds.as_mut().unwrap().host_dir = shm.0.join("host");
+    let server = DpServer::start(cfg).unwrap();
+    let sock = pod_sock(&lab, &dir.0);
+    assert!(std::fs::symlink_metadata(&sock).unwrap().file_type().is_symlink());
+    assert!(server.log().iter().any(|l| l.contains("is a symlink")), "{:#?}", server.log());
+    let c = connect(&sock);
+    handshake(&c, "pod");
+    assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
+    // Dangling once the host socket is gone: ENOENT rather than ECONNREFUSED.
+    assert_eq!(SeqpacketClient::connect(&sock, T).unwrap_err().errno, Some(libc::ENOENT));
+    server.stop();
+    assert!(!exists(&sock) && !exists(&shm.0.join("host")));
+
+    let base = PathBuf::from("/run/afxdp-dp-never-created");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.uds.as_mut().unwrap().pod_dir = Some(base.clone());
+    cfg.pinned = Some(PinConfig { pin_dir: base.clone() });
+    let e = DpServer::start(cfg).unwrap_err();
+    assert_eq!(e.code, Code::InvalidArgument);
+    assert!(e.message.contains("bpffs"), "{}", e.message);
+    assert!(!exists(&base));
+}

@@ -93,8 +93,10 @@ pub struct UdsConfig {
     /// a hard link to the host socket (the same inode, as the Device
     /// Plugin's bind mount is): after the session the link stays and
     /// connecting to it gives ECONNREFUSED, exactly as inside a pod. Falls
-    /// back to a symlink where a hard link is impossible (other filesystem,
-    /// bpffs); a dangling symlink gives ENOENT instead. None = host socket only.
+    /// back to a symlink where a hard link is impossible (another file
+    /// system; the client must then be able to reach `host_dir`); a dangling
+    /// symlink gives ENOENT instead. Must not lie inside the pin directory
+    /// (a bpffs refuses names with a '.'). None = host socket only.
     pub pod_dir: Option<PathBuf>,
     /// Mode of the socket file (the Device Plugin relies on an ACL; the
     /// socket file's owner is `DpConfig::owner_uid`/`owner_gid`).

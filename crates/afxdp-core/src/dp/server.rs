@@ -266,7 +266,14 @@ impl Shared {
         let listener = SeqpacketListener::bind(&host, uds.socket_mode, None)?;
         chown(&host, self.owner)?;
         for link in &self.pod_links {
-            relink(&host, link)?;
+            if !relink(&host, link)? {
+                self.log(format!(
+                    "{} is a symlink (no hard link possible across file systems): clients must be able to \
+                     reach {} (created 0700: root only)",
+                    link.display(),
+                    uds.host_dir.display()
+                ));
+            }
         }
         self.update(|s| {
             s.socket = Some(host.clone());
@@ -691,17 +698,20 @@ fn mkdirs(path: &Path, leaf_mode: u32, undo: &mut Vec<Undo>) -> Result<()> {
 
 /// Point `link` at `host` atomically: a hard link (same inode, as a bind
 /// mount would give) or, where impossible, a symlink; renamed into place.
-fn relink(host: &Path, link: &Path) -> Result<()> {
+/// Ok(true) = hard link, Ok(false) = symlink.
+fn relink(host: &Path, link: &Path) -> Result<bool> {
     let tmp = link.with_file_name(format!(".{POD_SOCKET_NAME}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    if std::fs::hard_link(host, &tmp).is_err() {
+    let hard = std::fs::hard_link(host, &tmp).is_ok();
+    if !hard {
         std::os::unix::fs::symlink(host, &tmp)
             .map_err(|e| io_err(format!("link {} -> {}", tmp.display(), host.display()), e))?;
     }
     std::fs::rename(&tmp, link).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io_err(format!("rename({}, {})", tmp.display(), link.display()), e)
-    })
+    })?;
+    Ok(hard)
 }
 
 fn is_bpffs(dir: &Path) -> Result<bool> {
@@ -832,6 +842,16 @@ fn check_config(config: &DpConfig) -> Result<()> {
                     return Err(Error::invalid(format!("pod socket path {} exceeds sun_path (107 bytes)", p.display())));
                 }
             }
+        }
+    }
+    if let (Some(UdsConfig { pod_dir: Some(pod), .. }), Some(pins)) = (&config.uds, &config.pinned) {
+        if pod.starts_with(&pins.pin_dir) {
+            return Err(Error::invalid(format!(
+                "pod socket directory {} is inside the pin directory {} (a bpffs, which refuses file names \
+                 with a '.' such as afxdp.sock): use separate directories",
+                pod.display(),
+                pins.pin_dir.display()
+            )));
         }
     }
     if config.fault != Fault::None && config.uds.is_none() {
