@@ -1,0 +1,146 @@
+// A pod-like client process for the Device Plugin lab tests: it runs with
+// reduced privileges (the parent starts it under setpriv) and obeys JSON
+// commands, one per stdin line, answering one JSON line each on stdout.
+//
+//   {op:'fds'}                                   → {fds}
+//   {op:'open', specs, warmup?}                  → {ok, info[], fdsBefore, fdsAfter, elapsedMs} | {ok:false, code, message, ...}
+//   {op:'receive', port, n, timeoutMs}           → {got, perQueue, wrong}
+//   {op:'transmit', port, n, dst, src, udp?}     → {sent, perQueue}
+//   {op:'close'}                                 → {fds}
+//   {op:'exit'}
+import fs from 'node:fs';
+import readline from 'node:readline';
+import { openPorts, Port } from '../../lib/index';
+import { native } from '../../lib/native';
+import { frameSeq, testFrame } from './frames';
+import { udpFrame, udpSeq } from './udp-frames';
+
+const ports: Port[] = [];
+
+function countFds(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+function reply(value: object): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function open(specs: object[], warmup: boolean): Promise<object> {
+  if (warmup) {
+    // Load everything lazily loaded on the failure path before counting fds.
+    native();
+    try {
+      await openPorts([{ iface: 'lo', useCni: true, dpPath: '/nonexistent/afxdp.sock', handshakeTimeoutMs: 100 }]);
+    } catch {
+      // expected
+    }
+    await sleep(20);
+  }
+  const fdsBefore = countFds();
+  const started = Date.now();
+  try {
+    const opened = await openPorts(specs as never);
+    ports.push(...opened);
+    return { ok: true, info: opened.map((p) => p.info()), elapsedMs: Date.now() - started, fdsBefore, fdsAfter: countFds() };
+  } catch (err) {
+    const elapsedMs = Date.now() - started;
+    await sleep(20);
+    const e = err as { code?: string; message?: string; path?: string; name?: string };
+    return { ok: false, code: e.code, message: e.message, path: e.path, name: e.name, elapsedMs, fdsBefore, fdsAfter: countFds() };
+  }
+}
+
+async function receive(index: number, n: number, timeoutMs: number): Promise<object> {
+  const port = ports[index];
+  const perQueue = port.queues.map(() => 0);
+  let wrong = 0;
+  const deadline = Date.now() + timeoutMs;
+  let got = 0;
+  while (got < n && Date.now() < deadline) {
+    let any = 0;
+    for (const q of port.queues) {
+      const count = q.receive();
+      for (let i = 0; i < count; i++) if (frameSeq(q.packet(i)) === undefined && udpSeq(q.packet(i)) === undefined) wrong++;
+      if (count > 0) q.release(count);
+      perQueue[q.index] += count;
+      got += count;
+      any += count;
+    }
+    if (any === 0) await sleep(1);
+  }
+  // Anything beyond n?
+  await sleep(50);
+  for (const q of port.queues) {
+    const count = q.receive();
+    if (count > 0) q.release(count);
+    perQueue[q.index] += count;
+    got += count;
+  }
+  return { got, perQueue, wrong };
+}
+
+async function transmit(index: number, n: number, dst: string, src: string, udp: boolean): Promise<object> {
+  const port = ports[index];
+  const perQueue = port.queues.map(() => 0);
+  let sent = 0;
+  const deadline = Date.now() + 5000;
+  while (sent < n && Date.now() < deadline) {
+    // Alternate queues: every socket of the port transmits.
+    const q = port.queues[sent % port.queues.length];
+    const k = q.alloc(1);
+    if (k === 1) {
+      const frame = udp ? udpFrame(dst, src, sent, 1000 + sent) : testFrame(dst, src, sent);
+      q.umem.set(frame, q.addrs[0]);
+      q.lengths[0] = frame.length;
+      const posted = q.transmit(1, 0, false);
+      if (posted === 1) {
+        perQueue[q.index]++;
+        sent++;
+        continue;
+      }
+      q.release(1);
+    }
+    q.reap();
+    await sleep(1);
+  }
+  for (let i = 0; i < 20; i++) {
+    for (const q of port.queues) q.reap();
+    await sleep(5);
+  }
+  return { sent, perQueue };
+}
+
+const rl = readline.createInterface({ input: process.stdin });
+rl.on('line', async (line) => {
+  const cmd = JSON.parse(line);
+  try {
+    switch (cmd.op) {
+      case 'fds':
+        reply({ fds: countFds() });
+        break;
+      case 'open':
+        reply(await open(cmd.specs, cmd.warmup ?? false));
+        break;
+      case 'receive':
+        reply(await receive(cmd.port, cmd.n, cmd.timeoutMs));
+        break;
+      case 'transmit':
+        reply(await transmit(cmd.port, cmd.n, cmd.dst, cmd.src, cmd.udp ?? false));
+        break;
+      case 'close':
+        for (const port of ports.splice(0)) port.close();
+        await sleep(20);
+        reply({ fds: countFds() });
+        break;
+      case 'exit':
+        rl.close();
+        process.exit(0);
+    }
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    reply({ error: true, code: e.code, message: e.message });
+  }
+});
+reply({ ready: true, uid: process.getuid?.(), pid: process.pid });
