@@ -28,3 +28,5 @@ export { defaultDpPath, DP_BASE_PATH, LEGACY_UDS_PATH, LEGACY_PINNED_PATH } from
 export { devicesFromEnv } from './config/devices-env';
 export { AfxdpError, codes } from './errors';
 export type { AfxdpErrorCode } from './errors';
+export { startDpServer, DpServer } from './dp-server';
+export type { DpServerOptions, DpServerInfo } from './dp-server';
