@@ -21,8 +21,7 @@ use afxdp_core::umem::UmemConfig;
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
 use afxdp_core::Code;
 use common::{is_root, Lab};
-use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -522,60 +521,19 @@ fn second_client_is_refused_and_rearm_serves_sessions_back_to_back() {
 
 /// Run `f` in a forked child as `uid`/`gid` and return the line it reports.
 fn as_user(uid: u32, f: impl FnOnce() -> String) -> String {
-    let mut fds = [0; 2];
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: the child only runs `f` and leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        // Drop every fd inherited from the (multi-threaded) test process but
-        // the pipe: a copy of another test's listener held open here would
-        // let clients connect to a socket its server has already closed.
+    common::run_in_child(move || {
+        // Raw syscalls: the child has one thread, so per-thread ids are the process's.
+        // SAFETY: plain syscalls with valid arguments.
         unsafe {
-            libc::syscall(libc::SYS_close_range, 3u32, (fds[1] - 1) as u32, 0u32);
-            libc::syscall(libc::SYS_close_range, (fds[1] + 1) as u32, u32::MAX, 0u32);
-        }
-        let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            // Raw syscalls: this child has one thread, so per-thread ids are the process's.
-            unsafe {
-                if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
-                    || libc::syscall(libc::SYS_setresgid, uid, uid, uid) != 0
-                    || libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0
-                {
-                    return format!("setresuid failed: {}", std::io::Error::last_os_error());
-                }
+            if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
+                || libc::syscall(libc::SYS_setresgid, uid, uid, uid) != 0
+                || libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0
+            {
+                return format!("setresuid failed: {}", std::io::Error::last_os_error());
             }
-            f()
-        }))
-        .unwrap_or_else(|_| "child panicked".to_string());
-        unsafe {
-            libc::write(fds[1], report.as_ptr().cast(), report.len());
-            libc::_exit(0);
         }
-    }
-    unsafe { libc::close(fds[1]) };
-    let mut reader = unsafe { std::fs::File::from_raw_fd(fds[0]) };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    while Instant::now() < deadline {
-        let mut p = libc::pollfd { fd: fds[0], events: libc::POLLIN, revents: 0 };
-        if unsafe { libc::poll(&mut p, 1, 100) } <= 0 {
-            continue;
-        }
-        match reader.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    let mut status = 0;
-    unsafe {
-        if libc::waitpid(pid, &mut status, libc::WNOHANG) == 0 {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, &mut status, 0);
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        f()
+    })
 }
 
 #[test]

@@ -7,9 +7,6 @@ mod common;
 use afxdp_core::socket::XskSocket;
 use afxdp_core::umem::{HugepagePolicy, Umem, UmemConfig};
 use afxdp_core::Code;
-use std::io::Read;
-use std::os::fd::FromRawFd;
-use std::time::{Duration, Instant};
 
 // linux/capability.h (libc does not export these).
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
@@ -52,52 +49,10 @@ fn drop_caps(caps: &[u32]) -> Result<(), String> {
     Ok(())
 }
 
-/// Run `f` in a forked child and return the line it reports. The child
-/// only reports and exits; it never returns into the test harness.
+/// Run `f` in a forked child and return the line it reports.
 fn in_child(f: fn() -> String) -> String {
     assert!(common::is_root(), "privilege tests need root (they drop capabilities in a child)");
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two descriptors.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: the child runs only `f` (malloc is fork-safe in glibc; no
-    // locks of the harness are taken) and leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let report = std::panic::catch_unwind(f).unwrap_or_else(|_| "child panicked".to_string());
-        // SAFETY: writing a buffer to our pipe end, then leaving at once.
-        unsafe {
-            libc::write(fds[1], report.as_ptr().cast(), report.len());
-            libc::_exit(0);
-        }
-    }
-    // SAFETY: closing our copy of the write end; taking ownership of the read end.
-    unsafe { libc::close(fds[1]) };
-    let mut reader = unsafe { std::fs::File::from_raw_fd(fds[0]) };
-    // Read until EOF (the child exited), bounded by a deadline.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        let mut p = libc::pollfd { fd: fds[0], events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd.
-        if unsafe { libc::poll(&mut p, 1, 100) } <= 0 {
-            continue;
-        }
-        match reader.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    let mut status = 0;
-    // SAFETY: our own child; kill it if it overran the deadline.
-    unsafe {
-        if libc::waitpid(pid, &mut status, libc::WNOHANG) == 0 {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, &mut status, 0);
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    common::run_in_child(f)
 }
 
 #[test]

@@ -71,3 +71,61 @@ impl Drop for Lab {
         let _ = Command::new("ip").args(["netns", "del", &self.peer_ns]).output();
     }
 }
+
+/// Run `f` in a forked child and return the text it reports through a
+/// pipe. The child drops every fd inherited from the (multi-threaded) test
+/// process but the pipe (a copy of another test's listener held open there
+/// would keep that socket connectable), never returns into the harness and
+/// is killed if it overruns 20 s.
+pub fn run_in_child(f: impl FnOnce() -> String) -> String {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    use std::time::{Duration, Instant};
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: the child runs only `f` (malloc is fork-safe in glibc) and
+    // leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: closing fd ranges in our own single-threaded child.
+        unsafe {
+            libc::syscall(libc::SYS_close_range, 3u32, (fds[1] - 1) as u32, 0u32);
+            libc::syscall(libc::SYS_close_range, (fds[1] + 1) as u32, u32::MAX, 0u32);
+        }
+        let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or_else(|_| "child panicked".to_string());
+        // SAFETY: writing a buffer to our pipe end, then leaving at once.
+        unsafe {
+            libc::write(fds[1], report.as_ptr().cast(), report.len());
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: closing our copy of the write end; taking ownership of the read end.
+    unsafe { libc::close(fds[1]) };
+    let mut reader = unsafe { std::fs::File::from_raw_fd(fds[0]) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        let mut p = libc::pollfd { fd: fds[0], events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut p, 1, 100) } <= 0 {
+            continue;
+        }
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let mut status = 0;
+    // SAFETY: our own child; kill it if it overran the deadline.
+    unsafe {
+        if libc::waitpid(pid, &mut status, libc::WNOHANG) == 0 {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, &mut status, 0);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
