@@ -7,20 +7,7 @@ export {
   fetchXskMaps,
   HANDSHAKE_VERSION,
 } from './handshake';
-export type {
-  Handshake,
-  HandshakeAction,
-  HandshakeOptions,
-  HandshakeReply,
-  HandshakeResult,
-  HandshakeStep,
-  BusyPollOutcome,
-  BusyPollRequest,
-  FdDisposition,
-  XskRef,
-  DpSessionOptions,
-  XskResolver,
-} from './handshake';
+export type * from './handshake';
 export { resolvePortConfig, defaults as portDefaults } from './config/port-config';
 export type { PortOptions, PortConfig } from './config/port-config';
 export { parseDevargs } from './config/devargs';
