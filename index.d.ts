@@ -146,6 +146,18 @@ export declare class NativePort {
 
 export declare function coreVersion(): string
 
+/** Outcome of `socket(AF_XDP, SOCK_RAW, 0)`. */
+export interface NativeAfXdpProbe {
+  /** The socket was created (and closed again). */
+  ok: boolean
+  /**
+   * errno when it failed: EAFNOSUPPORT = no AF_XDP in this kernel,
+   * EPERM/EACCES = no CAP_NET_RAW (or a seccomp/LSM denial).
+   */
+  errno: number
+  message: string
+}
+
 /** One interface the server provides. */
 export interface NativeDpDevice {
   /** Interface name (1-15 bytes; no '/', ':', ',', whitespace). */
@@ -309,6 +321,34 @@ export interface NativeFrameCounts {
   inKernel: number
 }
 
+/** What the kernel reports about one interface. */
+export interface NativeInterfaceProbe {
+  name: string
+  ifindex: number
+  mac: string
+  mtu: number
+  up: boolean
+  carrier: boolean
+  /** ETHTOOL_GDRVINFO driver, if the driver answers. */
+  driver?: string
+  rxQueues: number
+  txQueues: number
+  /** What `ethtool -L` could raise the queue count to. */
+  maxQueues: number
+  /** "ethtool", "netlink" or "assumed". */
+  queueSource: string
+  /**
+   * The netdev genl family's NETDEV_A_DEV_XDP_FEATURES (kernel >= 6.3),
+   * as names: basic, redirect, ndo-xmit, xsk-zerocopy, hw-offload,
+   * rx-sg, ndo-xmit-sg. Null when the kernel cannot say.
+   */
+  xdpFeatures?: Array<string>
+  /** NETDEV_A_DEV_XDP_ZC_MAX_SEGS, when reported. */
+  xdpZcMaxSegs?: number
+  /** Why `xdp_features` is null. */
+  xdpFeaturesError?: string
+}
+
 export interface NativeOpenOptions {
   ifname: string
   netns?: string
@@ -365,3 +405,9 @@ export interface NativeQueueStats {
   rxFillRingEmptyDescs: number
   txRingEmptyDescs: number
 }
+
+/** Try to create an AF_XDP socket (in `netns` when given), close it at once. */
+export declare function probeAfXdpSocket(netns?: string | undefined | null): NativeAfXdpProbe
+
+/** Look up `ifname` (in `netns` when given); throws ERR_AFXDP_NO_SUCH_INTERFACE. */
+export declare function probeInterface(ifname: string, netns?: string | undefined | null): NativeInterfaceProbe

@@ -841,3 +841,5 @@ module.exports.NativeFd = nativeBinding.NativeFd
 module.exports.NativePacketSocket = nativeBinding.NativePacketSocket
 module.exports.NativePort = nativeBinding.NativePort
 module.exports.coreVersion = nativeBinding.coreVersion
+module.exports.probeAfXdpSocket = nativeBinding.probeAfXdpSocket
+module.exports.probeInterface = nativeBinding.probeInterface

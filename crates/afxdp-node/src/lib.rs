@@ -7,6 +7,7 @@ mod error;
 mod fd;
 mod peer;
 mod port;
+mod probe;
 mod shared_memory;
 
 use napi_derive::napi;
