@@ -1,0 +1,2 @@
+export const doctorUsage = 'Usage: afxdp doctor';
+export async function doctor(_argv: string[]): Promise<number> { return 2; }
