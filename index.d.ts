@@ -133,6 +133,18 @@ export declare class NativePort {
   /** Take free frames into slots [start, start+count); returns how many. */
   alloc(q: number, start: number, count: number): number
   reap(q: number): number
+  /** Packets waiting on the rx ring of queue `q` (nothing consumed). */
+  rxPending(q: number): number
+  /** Free tx ring slots of queue `q`. */
+  txRoom(q: number): number
+  /** Reap queue `q`'s completions, then count the free frames of its UMEM. */
+  freeFrames(q: number): number
+  /**
+   * Preferred busy polling on every socket of the port (SO_PREFER_BUSY_POLL,
+   * SO_BUSY_POLL = `timeout_us`, SO_BUSY_POLL_BUDGET = `budget`); needs
+   * CAP_NET_ADMIN. `timeout_us` 0 turns it off.
+   */
+  setBusyPoll(timeoutUs: number, budget: number): void
   stats(q: number): NativeQueueStats
   frames(u: number): NativeFrameCounts
   info(): NativePortInfo
@@ -142,6 +154,27 @@ export declare class NativePort {
    * the memory. Idempotent.
    */
   close(buffers: Array<ArrayBuffer>): void
+}
+
+export declare class NativeWaiter {
+  /**
+   * Watch every socket of `port`. `callback(queue, events)` runs on the
+   * JS thread with READABLE (1), WRITABLE (2) and/or ERROR (4). `mode`:
+   * "uv" (default where libuv is available) or "thread".
+   */
+  static create(port: NativePort, callback: (arg0: number, arg1: number) => void, mode?: string | undefined | null): NativeWaiter
+  /** "uv" or "thread" ("closed" after close()). */
+  get mode(): string
+  /**
+   * Set the events wanted on queue `queue` (READABLE | WRITABLE; 0 stops
+   * watching it). Level-triggered, until changed.
+   */
+  arm(queue: number, events: number): void
+  /**
+   * Stop watching and release the fds (and the thread); idempotent. No
+   * callback runs after this returns.
+   */
+  close(): void
 }
 
 export declare function coreVersion(): string

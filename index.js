@@ -840,6 +840,7 @@ module.exports.NativeDpServer = nativeBinding.NativeDpServer
 module.exports.NativeFd = nativeBinding.NativeFd
 module.exports.NativePacketSocket = nativeBinding.NativePacketSocket
 module.exports.NativePort = nativeBinding.NativePort
+module.exports.NativeWaiter = nativeBinding.NativeWaiter
 module.exports.coreVersion = nativeBinding.coreVersion
 module.exports.probeAfXdpSocket = nativeBinding.probeAfXdpSocket
 module.exports.probeInterface = nativeBinding.probeInterface

@@ -107,6 +107,12 @@ export interface NativePort {
   release(queue: number, start: number, count: number): void;
   alloc(queue: number, start: number, count: number): number;
   reap(queue: number): number;
+  /** Packets waiting on the rx ring (nothing consumed, no syscall). */
+  rxPending(queue: number): number;
+  /** Free tx ring slots. */
+  txRoom(queue: number): number;
+  /** Reap completions, then count the free frames of the queue's UMEM. */
+  freeFrames(queue: number): number;
   stats(queue: number): NativeQueueStats;
   frames(umem: number): NativeFrameCounts;
   info(): NativePortInfo;
@@ -116,6 +122,18 @@ export interface NativePort {
    * SO_BUSY_POLL_BUDGET; needs CAP_NET_ADMIN). Optional: not in every build.
    */
   setBusyPoll?(timeoutUs: number, budget: number): void;
+}
+
+/**
+ * Event-driven wakeups for a port's sockets (crates/afxdp-node/src/wakeup.rs).
+ * `arm(queue, events)` sets the wanted events (1 readable, 2 writable; 0
+ * stops); level-triggered and persistent. The callback gets (queue, events)
+ * with 4 for a socket error.
+ */
+export interface NativeWaiter {
+  readonly mode: 'uv' | 'thread' | 'closed';
+  arm(queue: number, events: number): void;
+  close(): void;
 }
 
 export interface NativePacketSocket {
@@ -129,6 +147,7 @@ export interface NativeBinding {
   coreVersion(): string;
   NativePort: { open(options: NativeOpenOptions, mapFd?: NativeFd | null): NativePort };
   NativePacketSocket: { open(ifname: string, netns?: string | null): NativePacketSocket };
+  NativeWaiter: { create(port: NativePort, callback: (queue: number, events: number) => void, mode?: string | null): NativeWaiter };
   NativeDpConnection: { connect(path: string, timeoutMs: number): NativeDpConnection };
 }
 

@@ -7,6 +7,7 @@ import type { PortConfig } from '../config/port-config';
 import { AfxdpError, codes } from '../errors';
 import { Queue, QueueStats, toQueueStats } from './queue';
 import { call } from './native-call';
+import { PortWaiter, READABLE, Watch, WakeupMode } from './waiter';
 
 export interface PortInfo {
   ifname: string;
@@ -64,6 +65,9 @@ export class Port extends EventEmitter {
   #native: NativePort | null;
   #buffers: ArrayBuffer[];
   #info: PortInfo;
+  #waiter: PortWaiter | null = null;
+  #readableWatches: Watch[] | null = null;
+  #onClose: (() => void)[] = [];
 
   /** @internal use openPort() */
   constructor(nativePort: NativePort, config: PortConfig, extras: PortExtras = {}) {
@@ -76,7 +80,8 @@ export class Port extends EventEmitter {
     this.#buffers = [...umems, descriptors];
     this.queues = info.queueIds.map((id, index) => {
       const u = nativePort.umemOf(index);
-      return new Queue(nativePort, index, id, new Uint8Array(umems[u]), u, descriptors, config.burstSize);
+      return new Queue(nativePort, index, id, new Uint8Array(umems[u]), u, descriptors, config.burstSize,
+        () => this.waiter());
     });
     this.#info = {
       ifname: info.ifname,
@@ -96,6 +101,47 @@ export class Port extends EventEmitter {
       dataOffset: info.dataOffset,
       busyPoll: Object.freeze({ ...(extras.busyPoll ?? { enabled: false, reason: 'not configured' }) }),
     };
+    // 'readable' listeners arm rx wakeups on every queue; the last one gone disarms.
+    this.on('newListener', (event: string | symbol) => {
+      if (event === 'readable' && this.#native !== null && this.#readableWatches === null) {
+        this.#readableWatches = this.queues.map((q) => {
+          const w = this.waiter().watch(q.index, (ev) => {
+            if (ev & READABLE) this.emit('readable', q);
+          });
+          w.set(READABLE);
+          return w;
+        });
+      }
+    });
+    this.on('removeListener', (event: string | symbol) => {
+      if (event === 'readable' && this.listenerCount('readable') === 0 && this.#readableWatches !== null) {
+        for (const w of this.#readableWatches) w.close();
+        this.#readableWatches = null;
+      }
+    });
+  }
+
+  /**
+   * @internal The port's wakeup source (created on first use). Queues,
+   * 'readable' listeners and streams subscribe to it.
+   */
+  waiter(mode?: WakeupMode): PortWaiter {
+    if (this.#waiter === null) {
+      const port = this.#port();
+      this.#waiter = new PortWaiter(port, this.queues.length, mode);
+    }
+    return this.#waiter;
+  }
+
+  /** @internal run `fn` when the port closes (before its memory goes away). */
+  onClosing(fn: () => void): void {
+    this.#onClose.push(fn);
+  }
+
+  /** @internal */
+  offClosing(fn: () => void): void {
+    const i = this.#onClose.indexOf(fn);
+    if (i >= 0) this.#onClose.splice(i, 1);
   }
 
   get closed(): boolean {
@@ -144,11 +190,29 @@ export class Port extends EventEmitter {
   close(): void {
     const port = this.#native;
     if (port === null) return;
+    // Streams first (they release their batches), then wakeups, then memory.
+    let first: unknown;
+    for (const fn of this.#onClose.splice(0)) {
+      try {
+        fn();
+      } catch (err) {
+        first ??= err;
+      }
+    }
     this.#native = null;
+    this.#readableWatches = null;
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    try {
+      waiter?.close();
+    } catch (err) {
+      first ??= err;
+    }
     // Detaches the UMEM and descriptor buffers first, so views made from
     // them read as empty instead of pointing at unmapped memory.
     call(() => port.close(this.#buffers));
     this.#buffers = [];
     process.nextTick(() => this.emit('close'));
+    if (first !== undefined) throw first;
   }
 }

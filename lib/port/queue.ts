@@ -8,8 +8,18 @@
 // `transmit` or `release`; the native side refuses (ERR_AFXDP_FRAME_OWNERSHIP)
 // any address the application does not own.
 import type { NativePort, NativeQueueStats } from '../native';
-import { fromNative } from '../errors';
+import { AfxdpError, codes, fromNative } from '../errors';
 import { call } from './native-call';
+import { PortWaiter, READABLE, WRITABLE, WaitOptions, waitFor } from './waiter';
+
+export interface WritableWaitOptions extends WaitOptions {
+  /**
+   * Also wait until this many frames are free (after reaping completions),
+   * for senders that `alloc()` their frames. The kernel raises no event for
+   * completions, so this part of the wait reaps on a 1 ms timer.
+   */
+  frames?: number;
+}
 
 export interface QueueStats {
   queueId: number;
@@ -44,11 +54,15 @@ export class Queue {
   /** Slots per burst. */
   readonly burstSize: number;
   readonly #port: NativePort;
+  readonly #waiter: () => PortWaiter;
 
   /** @internal */
   constructor(port: NativePort, index: number, id: number, umem: Uint8Array, umemIndex: number,
-    descriptors: ArrayBuffer, burstSize: number) {
+    descriptors: ArrayBuffer, burstSize: number, waiter?: () => PortWaiter) {
     this.#port = port;
+    this.#waiter = waiter ?? (() => {
+      throw new AfxdpError(codes.NOT_SUPPORTED, 'this queue has no waiter');
+    });
     this.index = index;
     this.id = id;
     this.umem = umem;
@@ -104,6 +118,48 @@ export class Queue {
    * receive also do this). */
   reap(): number {
     return call(() => this.#port.reap(this.index));
+  }
+
+  /** Packets waiting on the rx ring now (no syscall, nothing consumed). */
+  pending(): number {
+    return call(() => this.#port.rxPending(this.index));
+  }
+
+  /** Free tx ring slots now. */
+  txRoom(): number {
+    return call(() => this.#port.txRoom(this.index));
+  }
+
+  /** Reap completions, then the number of free frames in this queue's UMEM. */
+  freeFrames(): number {
+    return call(() => this.#port.freeFrames(this.index));
+  }
+
+  /**
+   * Resolves `true` once the rx ring has packets (at once if it has some
+   * now), without spinning: the process sleeps in the event loop on the
+   * socket's fd. `false` after `timeoutMs`; rejects with an AbortError when
+   * `signal` aborts, ERR_AFXDP_CLOSED when the port closes.
+   */
+  readable(options?: WaitOptions): Promise<boolean> {
+    return waitFor(this.#waiter, this.index, () => READABLE, () => this.pending() > 0, () => undefined, options);
+  }
+
+  /**
+   * Resolves `true` once a transmit can make progress: the tx ring has a
+   * free slot (POLLOUT; a 5 ms retry covers copy-mode rings that only drain
+   * when kicked) and, with `frames`, that many frames are free (completions
+   * reaped on a 1 ms timer: the kernel posts no event for them). Use it
+   * when `transmit()` posted only a prefix or `alloc()` came back short.
+   */
+  writable(options: WritableWaitOptions = {}): Promise<boolean> {
+    const frames = options.frames ?? 0;
+    const ringFull = () => this.txRoom() === 0;
+    return waitFor(this.#waiter, this.index,
+      () => (ringFull() ? WRITABLE : 0),
+      () => !ringFull() && (frames === 0 || this.freeFrames() >= frames),
+      () => (ringFull() ? 5 : 1),
+      options);
   }
 
   /** A view of the packet in slot `slot` (allocates a view: not for hot loops). */

@@ -317,6 +317,32 @@ impl Port {
         }
     }
 
+    /// Packets waiting on queue `q`'s rx ring (nothing consumed, no syscall).
+    pub fn rx_pending(&self, q: usize) -> u32 {
+        self.queues[q].rx_pending()
+    }
+
+    /// Free tx ring slots of queue `q`.
+    pub fn tx_room(&self, q: usize) -> u32 {
+        self.queues[q].tx_room()
+    }
+
+    /// Reap queue `q`'s completions, then the free frames of its UMEM (what
+    /// `alloc` and refills can take now).
+    pub fn free_frames(&mut self, q: usize) -> u32 {
+        let (queue, umem) = self.split(q);
+        queue.reap(umem);
+        umem.frames().free_count()
+    }
+
+    /// Block up to `timeout_ms` until queue `q` is readable/writable (see
+    /// `Queue::wait`). For threads that own the port; event loops watch
+    /// `fd(q)` instead.
+    pub fn wait(&self, q: usize, events: libc::c_short, timeout_ms: i32) -> Result<libc::c_short> {
+        self.check_queue(q)?;
+        self.queues[q].wait(events, timeout_ms)
+    }
+
     pub fn stats(&self, q: usize) -> QueueStats {
         self.queues[q].stats()
     }

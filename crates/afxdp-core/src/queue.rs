@@ -312,6 +312,27 @@ impl Queue {
         umem.frames_mut().move_all(addrs, Owner::App, Owner::Free)
     }
 
+    /// Packets waiting on the rx ring (a cheap read of the producer index;
+    /// no syscall, nothing consumed).
+    pub fn rx_pending(&self) -> u32 {
+        self.rx.occupancy()
+    }
+
+    /// Free slots on the tx ring: how many descriptors a transmit could post now.
+    pub fn tx_room(&self) -> u32 {
+        self.tx.size() - self.tx.occupancy().min(self.tx.size())
+    }
+
+    /// Wait up to `timeout_ms` (-1: forever) until the socket is readable
+    /// (POLLIN: the rx ring has packets) and/or writable (POLLOUT: the tx
+    /// ring is at most half full) as asked by `events`; returns the events
+    /// that are ready (empty on timeout). In copy mode the kernel's poll
+    /// also drives transmission when it needs a kick. Completions raise no
+    /// event: a sender waiting for frames must reap on a timer.
+    pub fn wait(&self, events: libc::c_short, timeout_ms: i32) -> Result<libc::c_short> {
+        self.socket.wait(events, timeout_ms)
+    }
+
     pub fn occupancy(&self) -> RingOccupancy {
         let rx = self.rx.occupancy();
         let fill = self.fill.occupancy();

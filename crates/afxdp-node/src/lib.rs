@@ -9,6 +9,7 @@ mod peer;
 mod port;
 mod probe;
 mod shared_memory;
+mod wakeup;
 
 use napi_derive::napi;
 

@@ -329,6 +329,37 @@ impl NativePort {
         Ok(guard.as_mut().expect("checked").port_mut().reap(q) as u32)
     }
 
+    /// Packets waiting on the rx ring of queue `q` (nothing consumed).
+    #[napi]
+    pub fn rx_pending(&self, q: u32) -> Result<u32> {
+        let q = self.check_queue(q)?;
+        Ok(self.port()?.as_ref().expect("checked").port().rx_pending(q))
+    }
+
+    /// Free tx ring slots of queue `q`.
+    #[napi]
+    pub fn tx_room(&self, q: u32) -> Result<u32> {
+        let q = self.check_queue(q)?;
+        Ok(self.port()?.as_ref().expect("checked").port().tx_room(q))
+    }
+
+    /// Reap queue `q`'s completions, then count the free frames of its UMEM.
+    #[napi]
+    pub fn free_frames(&self, q: u32) -> Result<u32> {
+        let q = self.check_queue(q)?;
+        let mut guard = self.port()?;
+        Ok(guard.as_mut().expect("checked").port_mut().free_frames(q))
+    }
+
+    /// Preferred busy polling on every socket of the port (SO_PREFER_BUSY_POLL,
+    /// SO_BUSY_POLL = `timeout_us`, SO_BUSY_POLL_BUDGET = `budget`); needs
+    /// CAP_NET_ADMIN. `timeout_us` 0 turns it off.
+    #[napi]
+    pub fn set_busy_poll(&self, timeout_us: u32, budget: u32) -> Result<()> {
+        let guard = self.port()?;
+        guard.as_ref().expect("checked").port().set_busy_poll(timeout_us, budget).map_err(to_js)
+    }
+
     #[napi]
     pub fn stats(&self, q: u32) -> Result<NativeQueueStats> {
         let q = self.check_queue(q)?;
@@ -416,6 +447,10 @@ impl NativePort {
 }
 
 impl NativePort {
+    pub(crate) fn queue_count(&self) -> usize {
+        self.queue_count
+    }
+
     /// The AF_XDP socket fd of queue index `queue` (for sending it to the
     /// Device Plugin with `/config_busy_poll`). Valid while the port is open.
     pub(crate) fn socket_fd(&self, queue: u32) -> Result<std::os::fd::RawFd> {

@@ -71,6 +71,21 @@ impl XskSocket {
         }
     }
 
+    /// poll() for `events` up to `timeout_ms` (-1: no limit); returns the
+    /// ready subset of `events` plus POLLERR/POLLHUP/POLLNVAL if the kernel
+    /// reports them, or 0 on timeout or EINTR.
+    pub fn wait(&self, events: libc::c_short, timeout_ms: i32) -> Result<libc::c_short> {
+        let mut p = libc::pollfd { fd: self.fd(), events, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+        match rc {
+            0 => Ok(0),
+            n if n > 0 => Ok(p.revents & (events | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL)),
+            _ if errno() == libc::EINTR => Ok(0),
+            _ => Err(Error::last_os("poll(AF_XDP socket)")),
+        }
+    }
+
     /// Preferred busy polling (Linux >= 5.11): the application's syscalls
     /// drive the driver's NAPI loop instead of interrupts. `timeout_us` 0
     /// turns it off. SO_PREFER_BUSY_POLL and a budget above the default need
