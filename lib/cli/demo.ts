@@ -286,6 +286,10 @@ export async function demo(argv: string[]): Promise<number> {
       return 1;
     }
     const fwdMac = start.ports[0].mac as string;
+    if (options.json) {
+      console.log(JSON.stringify({ type: 'start', forwardMode: options.mode, namespaces: [fwdNs, peerNs], interfaces: [fwdIf, peerIf],
+        dpPath, uid, forwarderPid: start.pid, forwarder: start.ports[0] }));
+    }
     say(`forwarder ready: ${fwdIf} ${fwdMac}, ${start.ports[0].source}, XDP ${start.ports[0].xdpMode}, ` +
       `${start.ports[0].zeroCopy[0] ? 'zero-copy' : 'copy mode'}, pid ${start.pid}`);
 

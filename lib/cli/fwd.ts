@@ -10,7 +10,7 @@
 // transmitted (zero copies).
 import { parseArgs } from 'node:util';
 import { openPorts, Port, Queue } from '../port';
-import { devargsToOptions } from '../config/port-config';
+import { devargsToOptions, resolvePortConfig } from '../config/port-config';
 import type { PortOptions } from '../config/port-config';
 import { AfxdpError, codes } from '../errors';
 import { UsageError } from './usage';
@@ -135,6 +135,7 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
   const specs = vdevs.map((vdev, i): PortOptions => {
     let options: PortOptions;
     try {
+      resolvePortConfig(vdev); // DPDK's rules, worded with devargs names
       options = devargsToOptions(vdev);
     } catch (err) {
       if (err instanceof AfxdpError) throw new UsageError(`--vdev ${JSON.stringify(vdev)}: ${err.message}`, fwdUsage);
@@ -512,7 +513,7 @@ function startLine(ports: Port[], options: FwdOptions, metrics: MetricsServer | 
     return `port ${i} ${info.ifname} (${info.mac}, ${info.source}, ${info.xdpMode}, ${zc}, queues ${info.queues.join(',')})`;
   });
   return `afxdp fwd: forward-mode ${options.mode}; ${parts.join('; ')}` +
-    (metrics ? `; metrics at ${metrics.url}` : '') + '. Ctrl-C to stop.';
+    (metrics ? `; metrics at ${metrics.url}` : '') + ' (Ctrl-C to stop)';
 }
 
 function snapshotJson(type: 'stats' | 'final', s: Snapshot, extra: object = {}): string {
