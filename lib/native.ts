@@ -153,6 +153,71 @@ export interface NativeBinding {
 
 let binding: NativeBinding | undefined;
 
+/** Targets published as prebuilt packages `afxdp-<target>` (optionalDependencies). */
+export const PREBUILT_TARGETS = ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl', 'linux-arm64-musl'] as const;
+
+/** This process's target in napi-rs naming, e.g. `linux-x64-gnu` or `linux-arm64-musl`. */
+export function platformTarget(): string {
+  if (process.platform !== 'linux') return `${process.platform}-${process.arch}`;
+  return `linux-${process.arch}-${isMusl() ? 'musl' : 'gnu'}`;
+}
+
+// Same evidence as the napi-rs loader: glibc reports its runtime version in
+// the process report; a musl process maps libc.musl-* / ld-musl-*.
+function isMusl(): boolean {
+  try {
+    const report = process.report?.getReport() as
+      { header?: { glibcVersionRuntime?: string }; sharedObjects?: string[] } | undefined;
+    if (report?.header?.glibcVersionRuntime) return false;
+    if (report?.sharedObjects?.some((f) => f.includes('libc.musl-') || f.includes('ld-musl-'))) return true;
+  } catch { /* fall through */ }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('node:fs').readFileSync('/usr/bin/ldd', 'utf8').includes('musl');
+  } catch {
+    return false;
+  }
+}
+
+function causeMessages(err: unknown): string[] {
+  const out: string[] = [];
+  for (let e = err as { message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
+    if (typeof e.message === 'string') out.push(e.message.split('\n')[0]);
+  }
+  return out;
+}
+
+/** The error for "the addon did not load", naming the package and the fix. */
+export function nativeLoadError(err: unknown, target = platformTarget()): AfxdpError {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const version = (require('../package.json') as { version: string }).version;
+  const pkg = `afxdp-${target}`;
+  // The napi-rs loader's own summary and its WebAssembly fallbacks are noise here.
+  const causes = causeMessages(err).filter((m) => !m.startsWith('Cannot find native binding') && !/wasi/.test(m));
+  const detail = causes.length > 0 ? ` Load errors: ${causes.join('; ')}` : '';
+  if (!(PREBUILT_TARGETS as readonly string[]).includes(target)) {
+    return new AfxdpError(codes.NOT_SUPPORTED,
+      `afxdp has no prebuilt native addon for ${target}; prebuilt targets are ${PREBUILT_TARGETS.join(', ')}. ` +
+      'Build it from source in a clone of the repository (README "Build from source": npm install builds ' +
+      `afxdp.${target}.node next to index.js), or point NAPI_RS_NATIVE_LIBRARY_PATH at a built .node file.${detail}`,
+      { cause: err });
+  }
+  let installed = false;
+  try {
+    require.resolve(`${pkg}/package.json`);
+    installed = true;
+  } catch { /* not installed */ }
+  const message = installed
+    ? `afxdp's native addon for ${target} is installed (${pkg}) but did not load. ` +
+      `Check that it matches afxdp ${version} (npm ls ${pkg}) and that this system's libc is new enough ` +
+      '(linux-*-gnu builds need glibc >= 2.34).'
+    : `afxdp's native addon for ${target} is missing: it ships in the optional dependency ${pkg}@${version}, ` +
+      'which is not installed. Reinstall without omitting optional dependencies (no --omit=optional / ' +
+      `--no-optional), or add it explicitly: npm install ${pkg}@${version}. A lockfile written on another ` +
+      'platform can leave it out (npm/cli#4828): remove node_modules and package-lock.json and install again.';
+  return new AfxdpError(codes.NOT_SUPPORTED, message + detail, { cause: err });
+}
+
 /** The addon, loaded on first use so config parsing works without it. */
 export function native(): NativeBinding {
   if (binding) return binding;
@@ -160,7 +225,11 @@ export function native(): NativeBinding {
     throw new AfxdpError(codes.NOT_SUPPORTED,
       `afxdp needs Linux (AF_XDP sockets); this is ${process.platform}/${process.arch}`);
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  binding = require('../index.js') as NativeBinding;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    binding = require('../index.js') as NativeBinding;
+  } catch (err) {
+    throw nativeLoadError(err);
+  }
   return binding;
 }

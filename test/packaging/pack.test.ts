@@ -1,0 +1,376 @@
+// The package as users get it. Pack the root and this platform's package
+// exactly as a release publishes them (scripts/pack-local.js), install both
+// into an empty project from the npm cache only (--offline) with no Rust
+// toolchain on PATH, then use what got installed: require and import (one
+// module instance), the types under tsc, the `afxdp` command, ldd of the
+// addon, the error when the addon package is missing, and packets through a
+// port on a veth lab (as root).
+//
+// The platform package reaches the project the way it does from the
+// registry: as afxdp's optionalDependency. The consumer only pins that
+// dependency to the local tarball with `overrides`; the other three
+// platform packages are not in the cache, and npm skips optional
+// dependencies it cannot fetch. The root's runtime dependencies must be in
+// the npm cache: `npm install` in this checkout puts them there.
+import anyTest from 'ava';
+import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { privileged } from '../helpers/privileged';
+import { createLab, Lab } from '../helpers/lab';
+import { frameSeq, macBytes, sleep, testFrame } from '../helpers/frames';
+import { PacketSocket } from '../../lib/peer/packet-socket';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { packLocal, INSTALL_SCRIPTS } = require('../../scripts/pack-local.js') as {
+  packLocal(o: { dest: string }): { root: string; rootFiles: string[]; platform: string; platformFiles: string[]; target: string; version: string };
+  INSTALL_SCRIPTS: string[];
+};
+
+const test = anyTest.serial;
+const privilegedTest = privileged().serial;
+const repo = path.resolve(__dirname, '../..');
+const repoPkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
+
+interface Setup {
+  work: string;
+  app: string;
+  packed: ReturnType<typeof packLocal>;
+  platformPkg: string;
+  addon: string;
+  env: NodeJS.ProcessEnv;
+  installLog: string;
+}
+
+let setup: Setup | undefined;
+let setupError: unknown;
+
+/** PATH without any directory holding a Rust toolchain. */
+function pathWithoutRust(): string {
+  return (process.env.PATH ?? '')
+    .split(':')
+    .filter((d) => d && !['cargo', 'rustc', 'rustup'].some((b) => fs.existsSync(path.join(d, b))))
+    .join(':');
+}
+
+/** A consumer's environment: no npm lifecycle variables, no Rust, no loader overrides, no tsx. */
+function consumerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(npm_|CARGO|RUSTUP|RUSTC|NAPI_RS_)/i.test(k) && k !== 'npm_config_cache') continue;
+    if (k === 'NODE_OPTIONS' || k === 'NODE_PATH') continue;
+    env[k] = v;
+  }
+  env.PATH = pathWithoutRust();
+  return env;
+}
+
+function run(s: Setup, cmd: string, args: string[], timeout = 60_000): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, { cwd: s.app, env: s.env, encoding: 'utf8', timeout });
+}
+
+function ok(s: Setup, cmd: string, args: string[], timeout?: number): string {
+  const r = run(s, cmd, args, timeout);
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}\n${r.stdout}\n${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+anyTest.before(() => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-pack-test-'));
+  try {
+    const packed = packLocal({ dest: path.join(work, 'tarballs') });
+    const platformPkg = `afxdp-${packed.target}`;
+    const app = path.join(work, 'app');
+    fs.mkdirSync(app);
+    const dev = (name: string) => JSON.parse(fs.readFileSync(path.join(repo, 'node_modules', name, 'package.json'), 'utf8')).version;
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({
+      name: 'afxdp-consumer',
+      version: '1.0.0',
+      private: true,
+      dependencies: { afxdp: `file:${packed.root}` },
+      // Exact versions the checkout installed, so they are in the cache.
+      devDependencies: { typescript: dev('typescript'), '@types/node': dev('@types/node') },
+      overrides: { [platformPkg]: `file:${packed.platform}` },
+    }, null, 2));
+    const s: Setup = { work, app, packed, platformPkg, addon: '', env: consumerEnv(), installLog: '' };
+    const r = run(s, 'npm', ['install', '--offline', '--no-audit', '--no-fund'], 90_000);
+    if (r.status !== 0) {
+      throw new Error(`npm install --offline failed (${r.status ?? r.signal}). ENOTCACHED means a dependency is ` +
+        `not in the npm cache yet: run npm install in the checkout first.\n${r.stdout}\n${r.stderr}`);
+    }
+    s.installLog = r.stdout + r.stderr;
+    s.addon = path.join(app, 'node_modules', platformPkg, `afxdp.${packed.target}.node`);
+    setup = s;
+  } catch (err) {
+    setupError = err;
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});
+
+anyTest.after.always(() => {
+  if (setup) fs.rmSync(setup.work, { recursive: true, force: true });
+});
+
+function ready(): Setup {
+  if (!setup) throw setupError;
+  return setup;
+}
+
+function write(s: Setup, name: string, text: string): void {
+  fs.writeFileSync(path.join(s.app, name), text);
+}
+
+test('the tarballs hold the loader, dist/, esm/ and bin/, no sources, no install scripts', (t) => {
+  const { packed } = ready();
+  const files = packed.rootFiles;
+  for (const f of ['package.json', 'README.md', 'index.js', 'index.d.ts', 'dist/index.js', 'dist/index.d.ts',
+    'dist/native.js', 'esm/index.mjs', 'esm/index.d.mts', 'bin/afxdp.js', 'dist/cli/main.js']) {
+    t.true(files.includes(f), `${f} missing from the root tarball`);
+  }
+  const unwanted = files.filter((f) =>
+    /^(lib|crates|test|target|bench|npm|scripts|examples|docs|\.ci|\.github|node_modules)\//.test(f) ||
+    /\.node$|Cargo\.|\.rs$|\.tgz$|Dockerfile/.test(f) ||
+    (/\.m?ts$/.test(f) && !/\.d\.m?ts$/.test(f)));
+  t.deepEqual(unwanted, []);
+  t.deepEqual([...packed.platformFiles].sort(), ['README.md', `afxdp.${packed.target}.node`, 'package.json'].sort());
+
+  const manifest = JSON.parse(spawnSync('tar', ['-xzOf', packed.root, 'package/package.json'], { encoding: 'utf8' }).stdout);
+  t.deepEqual(INSTALL_SCRIPTS.filter((k) => manifest.scripts?.[k] !== undefined), [], 'install-time scripts in the published manifest');
+  t.deepEqual(manifest.os, ['linux']);
+  t.truthy(manifest.engines?.node);
+  t.deepEqual(manifest.optionalDependencies, Object.fromEntries(
+    ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl', 'linux-arm64-musl'].map((p) => [`afxdp-${p}`, repoPkg.version])));
+  t.deepEqual(Object.keys(manifest.exports['.']), ['import', 'require']);
+
+  const platform = JSON.parse(spawnSync('tar', ['-xzOf', packed.platform, 'package/package.json'], { encoding: 'utf8' }).stdout);
+  t.is(platform.name, `afxdp-${packed.target}`);
+  t.is(platform.version, repoPkg.version);
+  t.is(platform.main, `afxdp.${packed.target}.node`);
+  t.deepEqual(platform.os, ['linux']);
+  t.deepEqual(platform.cpu, [packed.target.split('-')[1]]);
+  t.deepEqual(platform.libc, [packed.target.endsWith('musl') ? 'musl' : 'glibc']);
+});
+
+test('installed offline with no Rust toolchain on PATH; the addon arrives as the optional dependency', (t) => {
+  const s = ready();
+  t.not(run(s, 'sh', ['-c', 'command -v cargo || command -v rustc || command -v rustup']).status, 0, 'a Rust toolchain is on PATH');
+  t.true(fs.existsSync(s.addon), `${s.addon} not installed`);
+  // Resolved from inside afxdp, as its loader does, to the one top-level copy.
+  const resolved = ok(s, 'node', ['-p', `require.resolve(${JSON.stringify(s.platformPkg)}, { paths: [require.resolve('afxdp')] })`]).trim();
+  t.is(resolved, s.addon);
+  t.false(fs.existsSync(path.join(s.app, 'node_modules/afxdp/node_modules', s.platformPkg)));
+  t.notRegex(s.installLog, /install-scripts|prepare/);
+  // The platform packages that do not fit this machine were skipped, not fetched.
+  const lock = JSON.parse(fs.readFileSync(path.join(s.app, 'package-lock.json'), 'utf8'));
+  const platformPackages = Object.keys(lock.packages).filter((k) => /node_modules\/afxdp-linux-/.test(k));
+  t.deepEqual(platformPackages, [`node_modules/${s.platformPkg}`]);
+});
+
+test('require and import give one module instance, and the addon loads from the platform package', (t) => {
+  const s = ready();
+  write(s, 'load.cjs', `
+const afxdp = require('afxdp');
+afxdp.openPort('net_af_xdp0,iface=afxdp-none0').then(() => { throw new Error('opened a missing interface'); }, (err) => {
+  const fs = require('fs');
+  const addons = [...new Set(fs.readFileSync('/proc/self/maps', 'utf8').split('\\n')
+    .map((l) => l.split(/\\s+/).pop()).filter((f) => f.endsWith('.node')))];
+  console.log(JSON.stringify({ keys: Object.keys(afxdp).sort(), code: err.code, addons, entry: require.resolve('afxdp') }));
+});
+`);
+  write(s, 'load.mjs', `
+import * as ns from 'afxdp';
+import afxdp, { openPort, AfxdpError } from 'afxdp';
+import { createRequire } from 'node:module';
+const cjs = createRequire(import.meta.url)('afxdp');
+const keys = Object.keys(ns).filter((k) => k !== 'default' && k !== '__esModule').sort();
+const same = keys.every((k) => ns[k] === cjs[k]);
+let instanceOk = false;
+try { await openPort('net_af_xdp0,iface=afxdp-none0'); } catch (err) { instanceOk = err instanceof cjs.AfxdpError && err instanceof AfxdpError; }
+console.log(JSON.stringify({ keys, same, defaultIsCjs: afxdp === cjs, instanceOk, entry: import.meta.resolve('afxdp') }));
+`);
+  const c = JSON.parse(ok(s, 'node', ['load.cjs']));
+  const m = JSON.parse(ok(s, 'node', ['load.mjs']));
+  t.is(c.entry, path.join(s.app, 'node_modules/afxdp/dist/index.js'));
+  t.is(m.entry, `file://${path.join(s.app, 'node_modules/afxdp/esm/index.mjs')}`);
+  t.true(c.keys.includes('openPort') && c.keys.includes('devicesFromEnv') && c.keys.includes('AfxdpError'));
+  t.deepEqual(m.keys, c.keys, 'the ESM entry exports what the CommonJS entry does');
+  t.true(m.same, 'import and require return the same objects');
+  t.true(m.defaultIsCjs, 'default import is module.exports');
+  t.true(m.instanceOk, 'an error thrown through one entry is instanceof the other entry\'s AfxdpError');
+  t.is(c.code, 'ERR_AFXDP_NO_SUCH_INTERFACE');
+  t.deepEqual(c.addons, [s.addon]);
+});
+
+test('types resolve for import (.mts) and require (.cts) under tsc', (t) => {
+  const s = ready();
+  write(s, 'use.mts', `
+import afxdp, { openPort, devicesFromEnv, AfxdpError, codes, type PortInfo, type PortOptions } from 'afxdp';
+type IsAny<T> = 0 extends 1 & T ? true : false;
+const typed: [IsAny<typeof openPort>, IsAny<typeof afxdp>] = [false, false];
+const options: PortOptions = { iface: 'veth0', queueCount: 1 };
+export async function f(): Promise<PortInfo> {
+  const port = await openPort(options);
+  const n: number = port.queues[0].receive();
+  const devs = devicesFromEnv(process.env, 'myPool');
+  void n; void devs; void typed;
+  if (afxdp.openPort !== openPort) throw new AfxdpError(codes.INVALID_ARGUMENT, 'two instances');
+  return port.info();
+}
+`);
+  write(s, 'use.cts', `
+import afxdp = require('afxdp');
+type IsAny<T> = 0 extends 1 & T ? true : false;
+const typed: IsAny<typeof afxdp.openPort> = false;
+export async function g(): Promise<afxdp.PortInfo> {
+  const port = await afxdp.openPort('net_af_xdp0,iface=veth0');
+  void typed;
+  return port.info();
+}
+`);
+  write(s, 'wrong.mts', `
+import { openPort } from 'afxdp';
+export const s: string = openPort;
+`);
+  const tsc = path.join(s.app, 'node_modules/typescript/bin/tsc');
+  const common = ['--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--strict', '--noEmit', '--types', 'node'];
+  const good = run(s, 'node', [tsc, ...common, 'use.mts', 'use.cts']);
+  t.is(good.status, 0, good.stdout + good.stderr);
+  // And the types are real: a wrong use is an error, not `any`.
+  // (The declarations were checked above; skip them in the next two runs.)
+  const bad = run(s, 'node', [tsc, ...common, '--skipLibCheck', 'wrong.mts']);
+  t.not(bad.status, 0);
+  t.regex(bad.stdout, /wrong\.mts.*TS2322/);
+  // Older resolution (no exports map): the main/types fields.
+  const legacy = run(s, 'node', [tsc, '--module', 'commonjs', '--moduleResolution', 'node10', '--target', 'es2022', '--strict', '--noEmit', '--types', 'node', '--skipLibCheck', 'use.cts']);
+  t.is(legacy.status, 0, legacy.stdout + legacy.stderr);
+});
+
+test('the afxdp command runs from the installed package', (t) => {
+  const s = ready();
+  const bin = path.join(s.app, 'node_modules/.bin/afxdp');
+  t.is(ok(s, bin, ['--version']).trim(), repoPkg.version);
+  t.regex(ok(s, bin, ['fwd', '--help']), /macswap/);
+});
+
+test('ldd: the installed addon needs only libc-family libraries', (t) => {
+  const s = ready();
+  const out = ok(s, 'ldd', [s.addon]);
+  const libs = out.split('\n').map((l) => l.trim()).filter(Boolean);
+  t.true(libs.length > 0);
+  t.notRegex(out, /not found/);
+  const libcFamily = /^(linux-vdso\.so\.1|linux-gate\.so\.1|lib(c|m|dl|pthread|rt|util|resolv)\.so\.\d+|libgcc_s\.so\.1|\S*ld-linux[-\w.]*\.so\.\d+|\S*libc\.musl-[\w.]+\.so\.1|\S*ld-musl-[\w.]+\.so\.1)(\s|$)/;
+  const others = libs.filter((l) => !libcFamily.test(l));
+  t.deepEqual(others, [], out);
+  t.notRegex(out, /libbpf|libelf|libz|libxdp/);
+});
+
+test('without its platform package afxdp says which package to install', (t) => {
+  const s = ready();
+  const dir = path.join(s.app, 'node_modules', s.platformPkg);
+  const aside = `${dir}.aside`;
+  fs.renameSync(dir, aside);
+  try {
+    write(s, 'missing.cjs', `
+require('afxdp').openPort('net_af_xdp0,iface=lo').then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));
+`);
+    const r = JSON.parse(ok(s, 'node', ['missing.cjs']));
+    t.is(r.code, 'ERR_AFXDP_NOT_SUPPORTED');
+    t.true(r.message.includes(`${s.platformPkg}@${repoPkg.version}`), r.message);
+    t.regex(r.message, /optional dependenc/);
+  } finally {
+    fs.renameSync(aside, dir);
+  }
+});
+
+async function lineMatching(child: ChildProcess, pred: (line: string) => boolean, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let err = '';
+    const timer = setTimeout(() => done(new Error(`timed out; stdout: ${buf} stderr: ${err}`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const line = buf.split('\n').find(pred);
+      if (line) done(undefined, line);
+    };
+    const onErr = (d: Buffer) => { err += d.toString(); };
+    const onExit = (code: number | null) => done(new Error(`exited ${code}; stdout: ${buf} stderr: ${err}`));
+    function done(e?: Error, line?: string) {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.stderr!.off('data', onErr);
+      child.off('exit', onExit);
+      if (e) reject(e); else resolve(line!);
+    }
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onErr);
+    child.on('exit', onExit);
+  });
+}
+
+privilegedTest('the installed package moves packets on a veth lab (macswap, exact count)', async (t) => {
+  const s = ready();
+  const total = 2000;
+  // The forwarder is a consumer script on the installed ESM entry.
+  write(s, 'macswap.mjs', `
+import { openPort } from 'afxdp';
+const [iface, netns, total] = [process.argv[2], process.argv[3], Number(process.argv[4])];
+const port = await openPort({ iface, netns });
+const q = port.queues[0];
+console.log(JSON.stringify({ type: 'ready', mac: port.info().mac }));
+let forwarded = 0;
+const deadline = Date.now() + 30000;
+while (forwarded < total && Date.now() < deadline) {
+  const n = q.receive();
+  if (n === 0) { await new Promise((r) => setTimeout(r, 0)); continue; }
+  const u = q.umem;
+  for (let i = 0; i < n; i++) {
+    const a = q.addrs[i];
+    for (let b = 0; b < 6; b++) { const x = u[a + b]; u[a + b] = u[a + 6 + b]; u[a + 6 + b] = x; }
+  }
+  forwarded += q.transmit(n, 0, true);
+}
+await new Promise((r) => setTimeout(r, 100));
+port.close();
+console.log(JSON.stringify({ type: 'done', forwarded }));
+`);
+  let lab: Lab | undefined;
+  let child: ChildProcess | undefined;
+  let peer: PacketSocket | undefined;
+  try {
+    lab = createLab();
+    child = spawn('node', ['macswap.mjs', lab.portIf, lab.portNs, String(total)], { cwd: s.app, env: s.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exit = new Promise<number | null>((r) => child!.on('exit', (code) => r(code)));
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    const readyLine = JSON.parse(await lineMatching(child, (l) => l.includes('"ready"'), 20_000));
+    t.is(readyLine.mac, lab.portMac);
+
+    peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+    const peerMac = macBytes(lab.peerMac);
+    const seen = new Set<number>();
+    let sent = 0;
+    const deadline = Date.now() + 30_000;
+    while (seen.size < total && Date.now() < deadline) {
+      if (sent < total && sent - seen.size < 256) {
+        const n = Math.min(64, total - sent, 256 - (sent - seen.size));
+        sent += peer.send(Array.from({ length: n }, (_, i) => testFrame(lab!.portMac, lab!.peerMac, sent + i)));
+      }
+      for (const f of peer.receive(64, 1)) {
+        const seq = frameSeq(f);
+        if (seq !== undefined && f.subarray(0, 6).equals(peerMac) && f.subarray(6, 12).equals(macBytes(lab.portMac))) seen.add(seq);
+      }
+      if (sent >= total && seen.size < total) await sleep(1);
+    }
+    t.is(seen.size, total, `${seen.size} of ${total} came back (sent ${sent})`);
+    t.is(await exit, 0, out);
+    const done = JSON.parse(out.split('\n').find((l) => l.includes('"done"')) ?? '{}');
+    t.is(done.forwarded, total);
+  } finally {
+    peer?.close();
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    lab?.destroy();
+  }
+});
