@@ -531,12 +531,26 @@ export async function fwd(argv: string[]): Promise<number> {
 }
 
 export async function runForwarder(options: FwdOptions): Promise<number> {
-  const ports = await openPorts(options.specs);
+  let ports: Port[] = [];
   let metrics: MetricsServer | undefined;
   let loop: PollLoop | undefined;
   const signals: [NodeJS.Signals, () => void][] = [];
   const timers: NodeJS.Timeout[] = [];
+  // Signals are handled from the start, so one that arrives while the
+  // ports open still ends in a clean close (an attached XDP program would
+  // otherwise outlive the process).
+  let reason: string | undefined;
+  const stop = (why: string) => {
+    reason ??= why;
+    loop?.stop();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as NodeJS.Signals[]) {
+    const handler = () => stop(signal);
+    process.on(signal, handler);
+    signals.push([signal, handler]);
+  }
   try {
+    ports = await openPorts(options.specs);
     const forwarder = new Forwarder(ports, options.mode, options.tx);
     const tracker = new StatsTracker(forwarder.tracked);
     if (options.metricsPort !== undefined) {
@@ -547,16 +561,7 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
     else console.log(startLine(ports, options, metrics));
 
     loop = new PollLoop(() => forwarder.step());
-    let reason = 'stopped';
-    const stop = (why: string) => {
-      reason = why;
-      loop!.stop();
-    };
-    for (const signal of ['SIGINT', 'SIGTERM'] as NodeJS.Signals[]) {
-      const handler = () => stop(signal);
-      process.once(signal, handler);
-      signals.push([signal, handler]);
-    }
+    if (reason !== undefined) loop.stop();
     if (options.duration !== undefined) timers.push(setTimeout(() => stop('duration'), options.duration * 1000));
     const title = `afxdp fwd ${options.mode}`;
     const report = () => {
@@ -573,11 +578,11 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
     tracker.freeze();
     const final = tracker.snapshot(true);
     if (options.json) {
-      console.log(snapshotJson('final', final, { reason, forwardMode: options.mode }));
+      console.log(snapshotJson('final', final, { reason: reason ?? 'stopped', forwardMode: options.mode }));
     } else {
       if (live) live.draw(table(final, `${title}: final totals, average rates`));
       else {
-        console.log(`afxdp fwd: ${reason}; totals after ${final.elapsed.toFixed(1)} s (average rates):`);
+        console.log(`afxdp fwd: ${reason ?? 'stopped'}; totals after ${final.elapsed.toFixed(1)} s (average rates):`);
         for (const line of plainLines(final)) console.log(line);
       }
     }

@@ -1,0 +1,250 @@
+// `afxdp fwd` as a user runs it, on veth labs: every forward mode with
+// exact counts read from its --json output and seen by an independent
+// AF_PACKET peer, two ports, the metrics endpoint, signals and --duration.
+import { execFileSync } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
+import { privileged } from '../helpers/privileged';
+import { createLab, Lab } from '../helpers/lab';
+import { frameSeq, sleep, testFrame } from '../helpers/frames';
+import { PacketSocket } from '../../lib/peer/packet-socket';
+import { txFrameSeq } from '../../lib/cli/txframe';
+import { Running, runAfxdp } from './helpers';
+
+const test = privileged();
+const N = 1000;
+
+function vdevOf(lab: Lab): string {
+  return `net_af_xdp0,iface=${lab.portIf}`;
+}
+
+function xdpAttached(lab: Lab): boolean {
+  const [link] = JSON.parse(execFileSync('ip', ['-n', lab.portNs, '-j', '-d', 'link', 'show', 'dev', lab.portIf], { encoding: 'utf8' }));
+  return link.xdp !== undefined;
+}
+
+function send(peer: PacketSocket, frames: Buffer[]): number {
+  let sent = 0;
+  for (let i = 0; i < frames.length; i += 100) sent += peer.send(frames.slice(i, i + 100));
+  return sent;
+}
+
+/** Frames the peer receives within `timeoutMs` (stops early at `n`), then anything extra within 200 ms. */
+function collect(peer: PacketSocket, n: number, timeoutMs: number): Buffer[] {
+  const got: Buffer[] = [];
+  const deadline = Date.now() + timeoutMs;
+  while (got.length < n && Date.now() < deadline) got.push(...peer.receive(n - got.length, 100));
+  got.push(...peer.receive(100, 200));
+  return got;
+}
+
+async function withFwd(t: ExecutionContext, labs: Lab[], args: string[],
+  fn: (run: Running, start: any) => Promise<void>): Promise<any> {
+  const run = new Running(['fwd', ...labs.flatMap((l) => ['--vdev', vdevOf(l)]), ...labs.flatMap((l) => ['--netns', l.portNs]),
+    '--json', '--stats-period', '0.2', ...args]);
+  try {
+    const start = await run.waitFor((o) => o.type === 'start');
+    await fn(run, start);
+    const exit = await run.stop('SIGINT');
+    t.is(exit.code, 0, run.stderr);
+    const final = run.objects.find((o) => o.type === 'final');
+    t.truthy(final, 'a final object');
+    t.is(final.reason, 'SIGINT');
+    for (const lab of labs) t.false(xdpAttached(lab), 'the XDP program was detached');
+    return final;
+  } finally {
+    run.kill();
+  }
+}
+
+function withLabs<T>(count: number, fn: (labs: Lab[]) => Promise<T>): Promise<T> {
+  const labs: Lab[] = [];
+  return (async () => {
+    try {
+      for (let i = 0; i < count; i++) labs.push(createLab());
+      return await fn(labs);
+    } finally {
+      for (const lab of labs) lab.destroy();
+    }
+  })();
+}
+
+test.serial('fwd --forward-mode rxonly: the port receives exactly N, sends nothing', async (t) => {
+  await withLabs(1, async ([lab]) => {
+    const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+    try {
+      const final = await withFwd(t, [lab], ['--forward-mode', 'rxonly'], async (run, start) => {
+        t.is(start.forwardMode, 'rxonly');
+        t.is(start.ports[0].iface, lab.portIf);
+        t.is(start.ports[0].source, 'attach');
+        const frames = Array.from({ length: N }, (_, i) => testFrame(lab.portMac, lab.peerMac, i));
+        t.is(send(peer, frames), N);
+        await run.waitFor((o) => o.type === 'stats' && o.ports[0].rxPackets >= N, 10_000);
+        t.is(peer.receive(10, 300).length, 0, 'nothing comes back in rxonly');
+      });
+      t.is(final.ports[0].rxPackets, N);
+      t.is(final.ports[0].rxBytes, N * 64);
+      t.is(final.ports[0].txPackets, 0);
+      t.is(final.ports[0].rxMissed, 0);
+    } finally {
+      peer.close();
+    }
+  });
+});
+
+for (const mode of ['io', 'macswap'] as const) {
+  test.serial(`fwd --forward-mode ${mode} on one port: exactly N back to the peer, ${mode === 'io' ? 'unchanged' : 'MACs swapped'}`, async (t) => {
+    await withLabs(1, async ([lab]) => {
+      const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+      try {
+        const frames = Array.from({ length: N }, (_, i) => testFrame(lab.portMac, lab.peerMac, i, 64 + (i % 100)));
+        const final = await withFwd(t, [lab], [`--forward-mode=${mode}`], async () => {
+          peer.drain();
+          t.is(send(peer, frames), N);
+          const back = collect(peer, N, 10_000);
+          t.is(back.length, N, 'exactly N frames came back');
+          const seqs = new Set(back.map(frameSeq));
+          t.is(seqs.size, N);
+          const wrong = back.filter((f) => {
+            const seq = frameSeq(f)!;
+            const want = Buffer.from(frames[seq]);
+            if (mode === 'macswap') {
+              Buffer.from(frames[seq].subarray(6, 12)).copy(want, 0);
+              Buffer.from(frames[seq].subarray(0, 6)).copy(want, 6);
+            }
+            return !want.equals(f);
+          });
+          t.is(wrong.length, 0, 'bytes as expected');
+        });
+        const bytes = frames.reduce((s, f) => s + f.length, 0);
+        t.like(final.ports[0], { rxPackets: N, txPackets: N, rxBytes: bytes, txBytes: bytes, txDropped: 0, rxMissed: 0 });
+      } finally {
+        peer.close();
+      }
+    });
+  });
+}
+
+test.serial('fwd --forward-mode txonly: --tx-count frames, the peer sees exactly those, 64-byte UDP by default', async (t) => {
+  await withLabs(1, async ([lab]) => {
+    const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+    try {
+      peer.drain();
+      const final = await withFwd(t, [lab], ['--forward-mode', 'txonly', '--tx-count', String(N), '--tx-rate', '20000',
+        '--eth-peer', lab.peerMac, '--tx-ip', '198.51.100.1,198.51.100.2', '--tx-udp', '1234,5678'], async () => {
+        const got = collect(peer, N, 10_000);
+        t.is(got.length, N);
+        const seqs = new Set(got.map(txFrameSeq));
+        t.is(seqs.size, N);
+        t.true([...seqs].every((s) => s !== undefined && s < N));
+        const f = got[0];
+        t.is(f.length, 64);
+        t.is(f.subarray(0, 6).toString('hex'), lab.peerMac.replace(/:/g, ''));
+        t.is(f.subarray(6, 12).toString('hex'), lab.portMac.replace(/:/g, ''));
+        t.deepEqual([...f.subarray(26, 34)], [198, 51, 100, 1, 198, 51, 100, 2]);
+        t.deepEqual([f.readUInt16BE(34), f.readUInt16BE(36)], [1234, 5678]);
+      });
+      t.like(final.ports[0], { txPackets: N, txBytes: N * 64, rxPackets: 0 });
+    } finally {
+      peer.close();
+    }
+  });
+});
+
+test.serial('fwd with two --vdev (io): each port forwards to the other, exact counts both ways', async (t) => {
+  await withLabs(2, async ([a, b]) => {
+    const peerA = new PacketSocket(a.peerIf, { netns: a.peerNs });
+    const peerB = new PacketSocket(b.peerIf, { netns: b.peerNs });
+    const M = 700;
+    try {
+      const final = await withFwd(t, [a, b], ['--forward-mode', 'io'], async (_run, start) => {
+        t.deepEqual(start.ports.map((p: any) => p.iface), [a.portIf, b.portIf]);
+        peerA.drain();
+        peerB.drain();
+        const fa = Array.from({ length: N }, (_, i) => testFrame(a.portMac, a.peerMac, i));
+        t.is(send(peerA, fa), N);
+        const atB = collect(peerB, N, 10_000);
+        t.is(atB.length, N, 'A → B');
+        t.true(atB.every((f, i) => f.equals(fa[frameSeq(f)!]) || i < 0));
+        const fb = Array.from({ length: M }, (_, i) => testFrame(b.portMac, b.peerMac, i, 128));
+        t.is(send(peerB, fb), M);
+        const atA = collect(peerA, M, 10_000);
+        t.is(atA.length, M, 'B → A');
+        t.true(atA.every((f) => f.equals(fb[frameSeq(f)!])));
+      });
+      t.like(final.ports[0], { rxPackets: N, txPackets: M });
+      t.like(final.ports[1], { rxPackets: M, txPackets: N });
+    } finally {
+      peerA.close();
+      peerB.close();
+    }
+  });
+});
+
+test.serial('fwd --metrics-port: Prometheus text over loopback with per-queue counters, XDP statistics and gauges', async (t) => {
+  await withLabs(1, async ([lab]) => {
+    const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+    try {
+      await withFwd(t, [lab], ['--forward-mode', 'macswap', '--metrics-port', '0'], async (run, start) => {
+        t.regex(start.metrics, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+        t.is(send(peer, Array.from({ length: N }, (_, i) => testFrame(lab.portMac, lab.peerMac, i))), N);
+        await run.waitFor((o) => o.type === 'stats' && o.ports[0].txPackets >= N, 10_000);
+        const res = await fetch(start.metrics);
+        t.is(res.status, 200);
+        t.regex(res.headers.get('content-type') ?? '', /text\/plain/);
+        const text = await res.text();
+        const labels = `port="0",iface="${lab.portIf}",queue="0"`;
+        const value = (name: string, l = labels) => Number(new RegExp(`^${name}\\{${l}\\} (\\S+)$`, 'm').exec(text)?.[1]);
+        t.is(value('afxdp_rx_packets_total'), N);
+        t.is(value('afxdp_tx_packets_total'), N);
+        t.is(value('afxdp_rx_bytes_total'), N * 64);
+        t.is(value('afxdp_tx_dropped_total'), 0);
+        for (const x of ['rx_dropped', 'rx_invalid_descs', 'tx_invalid_descs', 'rx_ring_full', 'rx_fill_ring_empty_descs', 'tx_ring_empty_descs']) {
+          t.false(Number.isNaN(value(`afxdp_xdp_${x}_total`)), x);
+        }
+        t.regex(text, /^# TYPE afxdp_rx_packets_total counter$/m);
+        t.is(value('afxdp_zero_copy'), 0, 'veth: copy mode');
+        t.is(value('afxdp_hugepages', `port="0",iface="${lab.portIf}"`), 0);
+        t.is(value('afxdp_link_up', `port="0",iface="${lab.portIf}"`), 1);
+        t.regex(text, /^process_cpu_seconds_total /m);
+        t.is((await fetch(start.metrics.replace('/metrics', '/nope'))).status, 404);
+      });
+    } finally {
+      peer.close();
+    }
+  });
+});
+
+test.serial('fwd --duration ends by itself with exit 0; SIGTERM too; plain lines without --json', async (t) => {
+  await withLabs(1, async ([lab]) => {
+    const r = runAfxdp(['fwd', '--vdev', vdevOf(lab), '--netns', lab.portNs, '--forward-mode', 'io', '--duration', '1', '--stats-period', '0.3'], { timeout: 30_000 });
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stdout, /^afxdp fwd: forward-mode io; port 0 afxp/m);
+    t.regex(r.stdout, /^\[0\.\ds\] port 0 \(afxp\S+\): rx 0 pkts 0 B 0 pps \| tx 0 pkts/m);
+    t.regex(r.stdout, /afxdp fwd: duration; totals after 1\.\d s/);
+    t.false(xdpAttached(lab));
+
+    const run = new Running(['fwd', '--vdev', vdevOf(lab), '--netns', lab.portNs, '--json']);
+    try {
+      await run.waitFor((o) => o.type === 'start');
+      const exit = await run.stop('SIGTERM');
+      t.is(exit.code, 0);
+      t.is(run.objects.at(-1).type, 'final');
+      t.is(run.objects.at(-1).reason, 'SIGTERM');
+    } finally {
+      run.kill();
+    }
+    t.false(xdpAttached(lab));
+  });
+});
+
+test.serial('fwd: a port that cannot open exits 1 with the error', async (t) => {
+  await withLabs(1, async ([lab]) => {
+    const r = runAfxdp(['fwd', '--vdev', 'net_af_xdp0,iface=nosuchif0', '--netns', lab.portNs, '--duration', '1']);
+    t.is(r.status, 1);
+    t.regex(r.stderr, /nosuchif0.*\[ERR_AFXDP_NO_SUCH_INTERFACE\]/);
+    const q = runAfxdp(['fwd', '--vdev', `net_af_xdp0,iface=${lab.portIf},start_queue=5`, '--netns', lab.portNs, '--duration', '1']);
+    t.is(q.status, 1);
+    t.regex(q.stderr, /ERR_AFXDP_QUEUE_OUT_OF_RANGE/);
+    await sleep(10);
+  });
+});
