@@ -1,0 +1,110 @@
+'use strict';
+// afxdp forwarder through the burst API (port.queues[0].receive/transmit/
+// alloc/release over the shared addrs/lengths slots and the UMEM view).
+// Same modes and protocol as bench/c/fwd.c: prints {"ready":true}, reads
+// "T0 T1 TEND [MAC]" (epoch ms) from stdin, counts inside [T0, T1), prints
+// one JSON line at TEND and exits.
+//
+// The loop runs up to TURN bursts, then yields to the event loop with
+// setImmediate (what a real application does so timers and I/O still run).
+// After --idle-spin-us without packets it waits for the socket to become
+// readable (see waitReadable in ./lib/common.js).
+const { parseArgs, readWindow, GcMeter, waitReadable, waitMechanism, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
+
+const TURN = 256;
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const port = await openBenchPort(args);
+  const q = port.queues[0];
+  const { umem, addrs, lengths, burstSize } = q;
+  const info = port.info();
+  const mode = args.mode;
+  const gc = new GcMeter();
+  const idleSpinMs = Number(args['idle-spin-us'] ?? 100) / 1000;
+
+  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: waitMechanism(q) }) + '\n');
+  const w = await readWindow();
+  if (mode === 'txonly') {
+    // Every frame carries the benchmark frame once; alloc() hands out frames
+    // whose data starts at dataOffset.
+    const frame = buildFrame(w.mac, info.mac);
+    for (let a = info.dataOffset; a + FRAME_LEN <= umem.length; a += info.frameSize) umem.set(frame, a);
+  }
+
+  let rx = 0;
+  let tx = 0;
+  let rx0 = 0, tx0 = 0, rx1 = 0, tx1 = 0;
+  let phase = 0;
+  let idleSince = 0;
+  let waits = 0;
+
+  const swap = mode === 'macswap';
+  const drop = mode === 'rxdrop';
+
+  await new Promise((resolve, reject) => {
+    const turn = () => {
+      try {
+        gc.tick(Date.now());
+        for (let i = 0; i < TURN; i++) {
+          const t = Date.now();
+          if (phase === 0 && t >= w.t0) { phase = 1; rx0 = rx; tx0 = tx; gc.mark(0); }
+          if (phase === 1 && t >= w.t1) { phase = 2; rx1 = rx; tx1 = tx; gc.mark(1); }
+          if (t >= w.tend) { resolve(); return; }
+          if (mode === 'txonly') {
+            const n = q.alloc(burstSize);
+            for (let k = 0; k < n; k++) lengths[k] = FRAME_LEN;
+            if (n > 0) tx += q.transmit(n, 0, true);
+            continue;
+          }
+          const n = q.receive(burstSize);
+          if (n === 0) {
+            if (idleSince === 0) idleSince = t;
+            else if (t - idleSince > idleSpinMs) {
+              idleSince = 0;
+              waits++;
+              waitReadable(port, q, Math.min(100, w.tend - t + 1)).then(turn, reject);
+              return;
+            }
+            continue;
+          }
+          idleSince = 0;
+          rx += n;
+          if (drop) {
+            q.release(n);
+            continue;
+          }
+          if (swap) {
+            for (let k = 0; k < n; k++) {
+              const a = addrs[k];
+              let b = umem[a]; umem[a] = umem[a + 6]; umem[a + 6] = b;
+              b = umem[a + 1]; umem[a + 1] = umem[a + 7]; umem[a + 7] = b;
+              b = umem[a + 2]; umem[a + 2] = umem[a + 8]; umem[a + 8] = b;
+              b = umem[a + 3]; umem[a + 3] = umem[a + 9]; umem[a + 9] = b;
+              b = umem[a + 4]; umem[a + 4] = umem[a + 10]; umem[a + 10] = b;
+              b = umem[a + 5]; umem[a + 5] = umem[a + 11]; umem[a + 11] = b;
+            }
+            tx += q.transmit(n, 0, true);
+          }
+        }
+        setImmediate(turn);
+      } catch (err) {
+        reject(err);
+      }
+    };
+    turn();
+  });
+  if (phase < 2) { rx1 = rx; tx1 = tx; gc.mark(1); }
+  if (phase < 1) { rx0 = rx; tx0 = tx; gc.mark(0); }
+  const stats = port.stats();
+  port.close();
+  await result({
+    impl: 'burst', mode, rx, tx, rxWindow: rx1 - rx0, txWindow: tx1 - tx0, waits,
+    xdp: stats.xdp, gc: await gc.report(),
+  });
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err && err.stack || err}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,624 @@
+#!/usr/bin/env node
+'use strict';
+// afxdp benchmark: `npm run bench` (as root). See bench/README.md.
+//
+// Two network namespaces joined by a veth pair. The generator (bench/c/gen.c,
+// raw AF_XDP rings) runs in one, pinned to CPU 0; in the other, pinned to
+// CPU 1, one after another: the C reference forwarder (bench/c/fwd.c), afxdp
+// through the burst API (bench/fwd-burst.js) and through the stream API
+// (bench/fwd-stream.js). Cells: macswap, rxdrop, txonly, idle, plus a V8
+// GC/heap check for the afxdp forwarders. Each cell is repeated (implementations
+// interleaved within a repetition) and the median is reported.
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -- [options])
+  --quick            1 repetition, 2 s windows, 5 s idle, 3 s GC runs (about 1.5 minutes)
+  --reps N           repetitions of each cell (default 3)
+  --window S         measurement window of a traffic cell in seconds (default 5)
+  --idle S           idle window in seconds (default 10)
+  --gc S             window of each GC check run in seconds (default 10; 0 skips)
+  --impl LIST        among c,burst,stream (default all)
+  --mode LIST        among macswap,rxdrop,txonly,idle (default all)
+  --retries N        re-run a cell disturbed by other processes up to N times (default 2)
+  --foreign-max PCT  CPU of other processes (% of a core) above which a cell counts as disturbed (default 15)
+  --no-nice          do not run generator and forwarders at nice -20
+  --json FILE        write every measurement to FILE (default bench/results/last-run.json)
+  --verbose          print every run as it finishes`;
+
+// ------------------------------------------------------------------ options
+
+function parseOptions(argv) {
+  const o = {
+    reps: 3, window: 5, idle: 10, gc: 10, retries: 2, foreignMax: 15, nice: true, verbose: false,
+    impls: ['c', 'burst', 'stream'], modes: ['macswap', 'rxdrop', 'txonly', 'idle'],
+    json: path.join(__dirname, 'results', 'last-run.json'), quick: false,
+  };
+  const num = (v, name) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${name} needs a non-negative number, not ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    switch (a) {
+      case '--quick': Object.assign(o, { quick: true, reps: 1, window: 2, idle: 5, gc: 3 }); break;
+      case '--reps': o.reps = Math.max(1, Math.floor(num(next(), a))); break;
+      case '--window': o.window = num(next(), a); break;
+      case '--idle': o.idle = num(next(), a); break;
+      case '--gc': o.gc = num(next(), a); break;
+      case '--retries': o.retries = Math.floor(num(next(), a)); break;
+      case '--foreign-max': o.foreignMax = num(next(), a); break;
+      case '--impl': o.impls = next().split(','); break;
+      case '--mode': o.modes = next().split(','); break;
+      case '--no-nice': o.nice = false; break;
+      case '--json': o.json = path.resolve(next()); break;
+      case '--verbose': o.verbose = true; break;
+      case '-h': case '--help': console.log(USAGE); process.exit(0); break;
+      default: throw new Error(`unknown option ${a}\n${USAGE}`);
+    }
+  }
+  for (const i of o.impls) if (!['c', 'burst', 'stream'].includes(i)) throw new Error(`unknown implementation ${i}`);
+  for (const m of o.modes) if (!['macswap', 'rxdrop', 'txonly', 'idle'].includes(m)) throw new Error(`unknown mode ${m}`);
+  if (o.window < 0.5 || o.window > 60) throw new Error('--window must be between 0.5 and 60 seconds');
+  if (o.idle < 1 || o.idle > 60) throw new Error('--idle must be between 1 and 60 seconds');
+  if (o.gc > 60) throw new Error('--gc must be at most 60 seconds');
+  if (o.reps > 10) throw new Error('--reps must be at most 10');
+  return o;
+}
+
+// ------------------------------------------------------------------ helpers
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+const sleepUntil = (t) => sleep(t - Date.now());
+const median = (xs) => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+function sh(cmd, args, options = {}) {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options });
+}
+
+const TICK_NS = 1e9 / Number(safe(() => sh('getconf', ['CLK_TCK']).trim(), '100'));
+
+function safe(fn, fallback) {
+  try {
+    return fn();
+  } catch {
+    return fallback;
+  }
+}
+
+/** utime and stime of a whole process (all threads), in clock ticks. */
+function procTimes(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]), sys: Number(f[12]) }; // fields 14 and 15 of proc(5)
+}
+
+function procTicks(pid) {
+  const t = procTimes(pid);
+  return t.user + t.sys;
+}
+
+/** Busy ticks of the whole machine (user nice system irq softirq) and the total. */
+function sysTicks() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
+  return { busy: user + nice + system + irq + softirq, total: user + nice + system + idle + iowait + irq + softirq + steal, steal };
+}
+
+function kernelSoftirqPids() {
+  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))
+    .filter((d) => safe(() => fs.readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('ksoftirqd/'), false)).map(Number);
+}
+
+function machine() {
+  const cpuinfo = safe(() => fs.readFileSync('/proc/cpuinfo', 'utf8'), '');
+  const model = (cpuinfo.match(/^model name\s*:\s*(.*)$/m) || [])[1] || 'unknown';
+  return {
+    nproc: os.cpus().length,
+    cpu: model.trim(),
+    kernel: os.release(),
+    node: process.version,
+    commit: safe(() => sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']).trim(), 'unknown'),
+    date: new Date().toISOString(),
+  };
+}
+
+// ------------------------------------------------------------------ cleanup
+
+const children = new Set();
+let lab = null;
+let tmpDir = null;
+
+function cleanup() {
+  for (const child of children) {
+    try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  children.clear();
+  if (lab) {
+    lab.destroy();
+    lab = null;
+  }
+  if (tmpDir) {
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+    tmpDir = null;
+  }
+}
+
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    process.stderr.write(`\n${sig}: stopping, removing the namespaces\n`);
+    cleanup();
+    process.exit(130);
+  });
+}
+
+// ------------------------------------------------------------------ lab
+
+const NS_PREFIX = 'afxb-';
+
+/** Remove namespaces left behind by a benchmark process that no longer exists. */
+function removeStaleLabs() {
+  const names = safe(() => sh('ip', ['netns', 'list']), '').split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+  for (const ns of names) {
+    const m = ns.match(/^afxb-[gf](\d+)$/);
+    if (m && !fs.existsSync(`/proc/${m[1]}`)) safe(() => sh('ip', ['netns', 'del', ns]));
+  }
+}
+
+function createLab() {
+  const id = process.pid;
+  const l = {
+    genNs: `${NS_PREFIX}g${id}`, fwdNs: `${NS_PREFIX}f${id}`,
+    genIf: `afxbg${id}`.slice(0, 15), fwdIf: `afxbf${id}`.slice(0, 15),
+    genMac: '', fwdMac: '',
+    destroy() {
+      for (const ns of [l.genNs, l.fwdNs]) safe(() => sh('ip', ['netns', 'del', ns]));
+    },
+  };
+  lab = l;
+  sh('ip', ['netns', 'add', l.genNs]);
+  sh('ip', ['netns', 'add', l.fwdNs]);
+  sh('ip', ['link', 'add', l.genIf, 'numtxqueues', '1', 'numrxqueues', '1', 'netns', l.genNs, 'type', 'veth',
+    'peer', 'name', l.fwdIf, 'numtxqueues', '1', 'numrxqueues', '1', 'netns', l.fwdNs]);
+  for (const [ns, dev] of [[l.genNs, l.genIf], [l.fwdNs, l.fwdIf]]) {
+    // No addresses and no IPv6: nothing but benchmark frames on the wire.
+    sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`]);
+    sh('ip', ['-n', ns, 'link', 'set', 'dev', dev, 'up']);
+  }
+  const mac = (ns, dev) => JSON.parse(sh('ip', ['-n', ns, '-j', 'link', 'show', 'dev', dev]))[0].address;
+  l.genMac = mac(l.genNs, l.genIf);
+  l.fwdMac = mac(l.fwdNs, l.fwdIf);
+  return l;
+}
+
+// ------------------------------------------------------------------ processes
+
+/** A child pinned to `cpu`, JSON lines on stdout. */
+function startProc(name, cpu, cmd, nice) {
+  const argv = [...(nice ? ['nice', '-n', '-20'] : []), 'taskset', '-c', String(cpu), ...cmd];
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  const proc = { name, child, pid: child.pid, lines: [], stderr: '', exited: null, waiters: [] };
+  let buf = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        proc.lines.push(JSON.parse(line));
+      } catch {
+        proc.stderr += `${line}\n`;
+      }
+      proc.waiters.forEach((w) => w());
+    }
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => { proc.stderr += d; });
+  child.stdin.on('error', () => { /* the child may exit first */ });
+  proc.done = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      proc.exited = { code, signal };
+      proc.waiters.forEach((w) => w());
+      resolve(proc.exited);
+    });
+  });
+  return proc;
+}
+
+function failure(proc, what) {
+  const how = proc.exited ? `exited (${proc.exited.code ?? proc.exited.signal})` : 'still running';
+  return new Error(`${proc.name}: ${what}; ${how}${proc.stderr ? `:\n${proc.stderr.trim()}` : ''}`);
+}
+
+/** Wait for a JSON line matching `pred`, at most `timeoutMs`. */
+function waitLine(proc, pred, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => done(() => reject(failure(proc, `no expected output within ${timeoutMs} ms`))), timeoutMs);
+    let finished = false;
+    const done = (f) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(deadline);
+      proc.waiters = proc.waiters.filter((w) => w !== check);
+      f();
+    };
+    const check = () => {
+      const hit = proc.lines.find(pred);
+      if (hit) done(() => resolve(hit));
+      else if (proc.exited) done(() => reject(failure(proc, 'ended without the expected output')));
+    };
+    proc.waiters.push(check);
+    check();
+  });
+}
+
+async function finish(proc, timeoutMs) {
+  const timer = setTimeout(() => { try { proc.child.kill('SIGKILL'); } catch { /* gone */ } }, timeoutMs);
+  await proc.done;
+  clearTimeout(timer);
+  const last = proc.lines.filter((l) => !l.ready).pop();
+  if (!last || proc.exited.code !== 0) throw failure(proc, 'no result');
+  return last;
+}
+
+// ------------------------------------------------------------------ cells
+
+const WARMUP_MS = 1000;
+
+let bins;
+let softirqPids = [];
+
+function forwarderCmd(impl, mode) {
+  const m = mode === 'idle' ? 'macswap' : mode;
+  const common = ['--netns', lab.fwdNs, '--iface', lab.fwdIf, '--mode', m];
+  if (impl === 'c') return [bins.fwd, ...common];
+  return [process.execPath, path.join(__dirname, impl === 'burst' ? 'fwd-burst.js' : 'fwd-stream.js'), ...common];
+}
+
+function snapshot(pids) {
+  const ticks = {};
+  for (const [k, pid] of Object.entries(pids)) {
+    const t = pid ? safe(() => procTimes(pid), { user: NaN, sys: NaN }) : { user: 0, sys: 0 };
+    ticks[k] = t.user + t.sys;
+    ticks[`${k}User`] = t.user;
+  }
+  ticks.softirqd = softirqPids.reduce((s, p) => s + safe(() => procTicks(p), 0), 0);
+  ticks.self = procTicks(process.pid);
+  return { at: Date.now(), sys: sysTicks(), ticks };
+}
+
+/** One run of one cell. `rate` 0 = as fast as the generator can. */
+async function runOnce(o, impl, mode, windowMs, rate = 0) {
+  const fwd = startProc(`${impl} forwarder`, 1, forwarderCmd(impl, mode), o.nice);
+  let gen = null;
+  try {
+    const ready = await waitLine(fwd, (l) => l.ready, 30_000);
+    const t0 = Date.now() + WARMUP_MS;
+    const t1 = t0 + windowMs;
+    const tend = t1 + 400;
+    fwd.child.stdin.write(`${t0} ${t1} ${tend} ${lab.genMac}\n`);
+    if (mode !== 'idle') {
+      gen = startProc('generator', 0, [bins.gen, '--netns', lab.genNs, '--iface', lab.genIf,
+        '--mode', mode === 'txonly' ? 'rx' : 'tx', '--peer-mac', lab.fwdMac, '--rate', String(Math.round(rate)),
+        '--t0', String(t0), '--t1', String(t1), '--tend', String(t1 + 250)], o.nice);
+    }
+    const pids = { fwd: fwd.pid, gen: gen?.pid };
+    await sleepUntil(t0);
+    const s0 = snapshot(pids);
+    await sleepUntil(t1);
+    const s1 = snapshot(pids);
+    const fr = await finish(fwd, tend - Date.now() + 15_000);
+    const gr = gen ? await finish(gen, 15_000) : null;
+    return measure(impl, mode, ready, fr, gr, s0, s1, windowMs);
+  } finally {
+    for (const p of [fwd, gen]) if (p && !p.exited) try { p.child.kill('SIGKILL'); } catch { /* gone */ }
+    await Promise.all([fwd.done, gen?.done]);
+  }
+}
+
+function measure(impl, mode, ready, fr, gr, s0, s1, windowMs) {
+  const secs = windowMs / 1000;
+  const d = (k) => s1.ticks[k] - s0.ticks[k];
+  const elapsedTicks = ((s1.at - s0.at) * 1e6) / TICK_NS;
+  const fwdTicks = d('fwd');
+  const cpuPct = (100 * fwdTicks) / elapsedTicks;
+  const busy = s1.sys.busy - s0.sys.busy;
+  const foreignPct = (100 * (busy - fwdTicks - d('gen') - d('softirqd') - d('self'))) / elapsedTicks;
+  const r = {
+    impl, mode, windowS: secs, xdpMode: ready.xdpMode, wait: ready.wait, cpuPct, foreignPct,
+    userPct: (100 * d('fwdUser')) / elapsedTicks,
+    genCpuPct: gr ? (100 * d('gen')) / elapsedTicks : 0,
+    softirqdPct: (100 * d('softirqd')) / elapsedTicks,
+    stealPct: (100 * (s1.sys.steal - s0.sys.steal)) / elapsedTicks,
+    fwd: fr, gen: gr,
+  };
+  if (mode === 'macswap') {
+    r.packets = gr.rxWindow;
+    r.offeredPps = gr.sentWindow / secs;
+  } else if (mode === 'rxdrop') {
+    r.packets = fr.rxWindow;
+    r.offeredPps = gr.sentWindow / secs;
+  } else if (mode === 'txonly') {
+    r.packets = gr.rxWindow;
+    r.postedPps = fr.txWindow / secs;
+  } else {
+    r.packets = 0;
+  }
+  r.pps = r.packets / secs;
+  r.nsPerPacket = r.packets > 0 ? (fwdTicks * TICK_NS) / r.packets : NaN;
+  r.userNsPerPacket = r.packets > 0 ? (d('fwdUser') * TICK_NS) / r.packets : NaN;
+  return r;
+}
+
+/**
+ * Wait (bounded by the run's budget) until other processes use less than
+ * --foreign-max of a core, sampled over 300 ms while nothing of ours runs.
+ */
+async function awaitQuiet(o) {
+  let waited = 0;
+  while (canSpend()) {
+    const a = sysTicks();
+    const self0 = procTicks(process.pid);
+    await sleep(300);
+    const b = sysTicks();
+    const others = (100 * (b.busy - a.busy - (procTicks(process.pid) - self0))) / ((300 * 1e6) / TICK_NS);
+    if (others <= o.foreignMax) break;
+    if (waited === 0 && o.verbose) console.log(`    (other processes use ${others.toFixed(0)} % of a core; waiting for quiet)`);
+    waited += 300;
+    if (waited >= 20_000) break;
+  }
+  return waited;
+}
+
+/**
+ * Retries and quiet-waits only while the rest of the plan still fits before
+ * `limitAt`: the whole run stays bounded.
+ */
+const plan = { limitAt: Infinity, remainingMs: 0 };
+const CELL_OVERHEAD_MS = 2500; // forwarder start, warm-up, wind-down
+const cellCost = (windowMs) => windowMs + CELL_OVERHEAD_MS;
+const canSpend = () => Date.now() + plan.remainingMs < plan.limitAt;
+
+/** A run, repeated while other processes disturbed it (bounded); the least disturbed attempt wins. */
+async function runCell(o, impl, mode, windowMs, rate = 0) {
+  let best = null;
+  // Idle CPU is not disturbed by others using the idle CPUs: no retry.
+  const retries = mode === 'idle' ? 0 : o.retries;
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    const waited = mode === 'idle' ? 0 : await awaitQuiet(o);
+    const r = await runOnce(o, impl, mode, windowMs, rate);
+    r.attempts = attempt + 1;
+    r.quietWaitMs = waited;
+    if (best === null || r.foreignPct < best.foreignPct) best = r;
+    if (r.foreignPct <= o.foreignMax || mode === 'idle') break;
+    if (!canSpend()) break;
+    if (o.verbose) console.log(`    (disturbed: other processes used ${r.foreignPct.toFixed(0)} % of a core; again)`);
+  }
+  best.disturbed = mode !== 'idle' && best.foreignPct > o.foreignMax;
+  plan.remainingMs = Math.max(0, plan.remainingMs - cellCost(windowMs));
+  if (o.verbose) console.log(`  ${describe(best)}`);
+  return best;
+}
+
+function describe(r) {
+  const base = `${r.impl.padEnd(6)} ${r.mode.padEnd(8)}`;
+  const extra = `cpu ${r.cpuPct.toFixed(1)} %, others ${r.foreignPct.toFixed(1)} %${r.disturbed ? ' DISTURBED' : ''}`;
+  if (r.mode === 'idle') return `${base} ${extra}`;
+  const offered = r.offeredPps ? `, offered ${(r.offeredPps / 1e3).toFixed(0)} kpps` : '';
+  const gc = r.fwd.gc ? `, GCs ${r.fwd.gc.count}` : '';
+  return `${base} ${(r.pps / 1e3).toFixed(1)} kpps${offered}, ${r.nsPerPacket.toFixed(0)} ns/pkt, ${extra}${gc}`;
+}
+
+// ------------------------------------------------------------------ report
+
+const TARGETS = {
+  macswap: { burst: 0.95, stream: 0.85 },
+  rxdrop: { burst: 0.95, stream: 0.95 },
+  txonly: { burst: 0.90, stream: 0.90 },
+};
+
+function summarize(runs, impls, modes) {
+  const cells = {};
+  for (const mode of modes) {
+    for (const impl of impls) {
+      const rs = runs.filter((r) => r.impl === impl && r.mode === mode && !r.gcCheck);
+      if (rs.length === 0) continue;
+      cells[`${mode}/${impl}`] = {
+        runs: rs.length,
+        pps: median(rs.map((r) => r.pps)),
+        nsPerPacket: median(rs.map((r) => r.nsPerPacket)),
+        cpuPct: median(rs.map((r) => r.cpuPct)),
+        disturbed: rs.filter((r) => r.disturbed).length,
+        gcs: rs.map((r) => r.fwd.gc?.count).filter((x) => x !== undefined),
+      };
+    }
+  }
+  return cells;
+}
+
+function fmtK(pps) {
+  return Number.isFinite(pps) ? (pps / 1e3).toFixed(0) : '-';
+}
+
+function table(cells, impls, modes, skipped) {
+  const names = { c: 'C reference', burst: 'afxdp burst', stream: 'afxdp stream' };
+  const header = ['cell', ...impls.map((i) => names[i])];
+  const rows = [];
+  for (const mode of modes) {
+    const c = cells[`${mode}/c`];
+    if (mode === 'idle') {
+      rows.push(['idle CPU, % of a core (target < 1)', ...impls.map((i) => {
+        const x = cells[`idle/${i}`];
+        if (!x) return skipped[i] ?? '-';
+        return `${x.cpuPct.toFixed(2)} %${x.disturbed ? '*' : ''}`;
+      })]);
+      continue;
+    }
+    rows.push([`${mode}, kpps (ratio)`, ...impls.map((i) => {
+      const x = cells[`${mode}/${i}`];
+      if (!x) return skipped[i] ?? '-';
+      const ratio = c && i !== 'c' ? ` (${(x.pps / c.pps).toFixed(2)}×${(x.pps / c.pps) >= TARGETS[mode][i] ? '' : ' < ' + TARGETS[mode][i]})` : '';
+      return `${fmtK(x.pps)}${ratio}${x.disturbed ? '*' : ''}`;
+    })]);
+    rows.push([`${mode}, CPU ns/packet`, ...impls.map((i) => {
+      const x = cells[`${mode}/${i}`];
+      if (!x) return skipped[i] ? '' : '-';
+      return `${x.nsPerPacket.toFixed(0)} (${x.cpuPct.toFixed(0)} % CPU)`;
+    })]);
+  }
+  const widths = header.map((h, k) => Math.max(h.length, ...rows.map((r) => String(r[k]).length)));
+  const line = (r) => `| ${r.map((v, k) => String(v).padEnd(widths[k])).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+function gcTable(gcRuns) {
+  if (gcRuns.length === 0) return '';
+  const out = ['| forwarder | offered | window | packets | GCs | GC ms | heap start → end (min..max), KiB |', '|---|---|---|---|---|---|---|'];
+  for (const r of gcRuns) {
+    const g = r.fwd.gc;
+    const kib = (b) => Math.round(b / 1024);
+    out.push(`| ${r.impl} | ${r.gcLabel} | ${r.windowS} s | ${r.packets} | ${g.count} | ${g.ms} | ${kib(g.heapStart)} → ${kib(g.heapEnd)} (${kib(g.heapMin)}..${kib(g.heapMax)}) |`);
+  }
+  return out.join('\n');
+}
+
+// ------------------------------------------------------------------ main
+
+function preflight(o) {
+  if (process.platform !== 'linux' || process.geteuid?.() !== 0) {
+    throw new Error('the benchmark needs root on Linux (network namespaces, XDP, AF_XDP): sudo npm run bench');
+  }
+  if (os.cpus().length < 2) throw new Error('the benchmark pins the generator to CPU 0 and the forwarder to CPU 1: it needs 2 CPUs');
+  for (const tool of ['ip', 'taskset', 'cc']) {
+    if (safe(() => sh('sh', ['-c', `command -v ${tool}`]), '') === '') throw new Error(`${tool} is required (iproute2, util-linux, a C compiler)`);
+  }
+  if (o.impls.some((i) => i !== 'c') && !fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) {
+    throw new Error('dist/index.js is missing: run `npm run build` first');
+  }
+}
+
+function build() {
+  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-bench-'));
+  const out = {};
+  for (const name of ['gen', 'fwd']) {
+    out[name] = path.join(tmpDir, name);
+    try {
+      sh('cc', ['-O2', '-Wall', '-o', out[name], path.join(__dirname, 'c', `${name}.c`)]);
+    } catch (err) {
+      throw new Error(`building bench/c/${name}.c failed (needs a C compiler and linux-libc-dev):\n${err.stderr || err.message}`);
+    }
+  }
+  return out;
+}
+
+function streamAvailable() {
+  const why = safe(() => {
+    require(path.join(__dirname, 'lib', 'stream-api')).check();
+    return null;
+  }, undefined);
+  return why === null ? null : 'stream API not in this build';
+}
+
+async function main() {
+  const o = parseOptions(process.argv.slice(2));
+  preflight(o);
+  const info = machine();
+  bins = build();
+  removeStaleLabs();
+  createLab();
+  softirqPids = kernelSoftirqPids();
+
+  const skipped = {};
+  if (o.impls.includes('stream')) {
+    const why = streamAvailable();
+    if (why) {
+      skipped.stream = `n/a (${why})`;
+      o.impls = o.impls.filter((i) => i !== 'stream');
+    }
+  }
+  const impls = o.impls;
+  const started = Date.now();
+  const gcImpls = o.gc > 0 ? impls.filter((i) => i !== 'c').length : 0;
+  plan.remainingMs = o.reps * impls.length * o.modes.reduce((t, m) => t + cellCost((m === 'idle' ? o.idle : o.window) * 1000), 0)
+    + gcImpls * 2 * cellCost(o.gc * 1000);
+  plan.limitAt = started + Math.max(plan.remainingMs, o.quick ? 120_000 : 540_000);
+  console.log(`afxdp benchmark: ${info.nproc} CPUs (${info.cpu}), Linux ${info.kernel}, Node ${info.node}, commit ${info.commit}`);
+  console.log(`${o.reps} repetition(s), ${o.window} s windows, idle ${o.idle} s; generator on CPU 0, forwarder on CPU 1; veth ${lab.genIf} <-> ${lab.fwdIf}`);
+  if (skipped.stream) console.log(`stream column: ${skipped.stream}`);
+
+  const runs = [];
+  for (let rep = 1; rep <= o.reps; rep++) {
+    if (o.verbose) console.log(`repetition ${rep}/${o.reps}`);
+    for (const mode of o.modes) {
+      for (const impl of impls) {
+        const windowMs = (mode === 'idle' ? o.idle : o.window) * 1000;
+        const r = await runCell(o, impl, mode, windowMs);
+        r.rep = rep;
+        runs.push(r);
+        if (!o.verbose) process.stdout.write('.');
+      }
+    }
+  }
+  if (!o.verbose) process.stdout.write('\n');
+
+  // V8: GC count and heap at full rate and at a fifth of it, same window.
+  const gcRuns = [];
+  if (o.gc > 0) {
+    for (const impl of impls.filter((i) => i !== 'c')) {
+      const full = await runCell(o, impl, 'macswap', o.gc * 1000, 0);
+      Object.assign(full, { gcCheck: true, gcLabel: 'full rate' });
+      const rate = Math.max(1000, full.pps / 5);
+      const fifth = await runCell(o, impl, 'macswap', o.gc * 1000, rate);
+      Object.assign(fifth, { gcCheck: true, gcLabel: `${fmtK(rate)} kpps` });
+      gcRuns.push(full, fifth);
+      runs.push(full, fifth);
+    }
+  }
+
+  const modes = o.modes;
+  const cells = summarize(runs, impls, modes);
+  const allImpls = [...impls, ...(skipped.stream ? ['stream'] : [])];
+  console.log('');
+  console.log(table(cells, allImpls, modes, skipped));
+  const disturbed = runs.filter((r) => r.disturbed).length;
+  console.log('');
+  console.log(`Medians of ${o.reps} run(s) per cell; ratio = afxdp / C reference in this run; "< x" marks a missed target.`);
+  console.log('macswap: frames returned to the generator per second; rxdrop: frames the forwarder received; txonly: forwarder frames the generator received.');
+  console.log('CPU ns/packet: forwarder utime+stime (/proc/<pid>/stat, all threads) over the window / those packets.');
+  if (disturbed) console.log(`* ${disturbed} run(s) stayed disturbed by other processes after ${o.retries} retries (see --json).`);
+  if (gcRuns.length) {
+    console.log('');
+    console.log(`V8 GC check (macswap, ${o.gc} s windows, PerformanceObserver 'gc', v8.getHeapStatistics().used_heap_size):`);
+    console.log(gcTable(gcRuns));
+  }
+  console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+  fs.mkdirSync(path.dirname(o.json), { recursive: true });
+  fs.writeFileSync(o.json, JSON.stringify({ machine: info, options: o, cells, runs, skipped }, null, 2));
+  console.log(`raw results: ${path.relative(process.cwd(), o.json)}`);
+}
+
+main().then(() => {
+  cleanup();
+}, (err) => {
+  process.stderr.write(`bench: ${err.message}\n`);
+  cleanup();
+  process.exitCode = 1;
+});
