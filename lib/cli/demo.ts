@@ -98,9 +98,16 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Namespaces of earlier demos that were killed before they could clean up. */
+/** Namespaces and work directories of earlier demos that were killed before they could clean up. */
 export function removeStaleDemos(): string[] {
   const removed: string[] = [];
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    const m = new RegExp(`^${NS_PREFIX}([0-9]+)-`).exec(entry);
+    if (m && !pidAlive(Number(m[1]))) {
+      fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+      removed.push(path.join(os.tmpdir(), entry));
+    }
+  }
   let list = '';
   try {
     list = ip('netns', 'list');
@@ -189,7 +196,7 @@ export async function demo(argv: string[]): Promise<number> {
     if (!options.json) console.log(text);
   };
   const stale = removeStaleDemos();
-  if (stale.length > 0) say(`removed namespaces left by an earlier demo: ${stale.join(', ')}`);
+  if (stale.length > 0) say(`removed what an earlier demo left: ${stale.join(', ')}`);
 
   const id = process.pid;
   const fwdNs = `${NS_PREFIX}${id}-fwd`;
@@ -222,7 +229,7 @@ export async function demo(argv: string[]): Promise<number> {
       say(`note: uid ${NOBODY} cannot read ${path.dirname(BIN)} or ${process.execPath}; the forwarder runs as uid 0 ` +
         'with the same two capabilities only (install afxdp somewhere world-readable to see uid 65534)');
     }
-    r.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-demo-'));
+    r.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${NS_PREFIX}${id}-`));
     fs.chmodSync(r.dir, 0o755);
     r.server = startDpServer({
       devices: [{ iface: fwdIf, netns: fwdNs }],
@@ -246,7 +253,9 @@ export async function demo(argv: string[]): Promise<number> {
       process.execPath, BIN, 'fwd', '--vdev', vdev, '--forward-mode', options.mode, '--json',
       '--stats-period', String(Math.min(0.25, options.statsPeriod))];
     say(`forwarder: ip ${args.slice(0, 13).join(' ')} \\\n    node ${path.relative(process.cwd(), BIN) || BIN} ${args.slice(15).join(' ')}`);
-    const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: Ctrl-C reaches the demo only, which then stops
+    // the forwarder in order (SIGTERM, final totals) before removing the lab.
+    const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     r.child = child;
     let stderr = '';
     child.stderr!.on('data', (d) => {

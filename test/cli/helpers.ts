@@ -23,9 +23,10 @@ export class Running {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #waiters: (() => void)[] = [];
 
-  constructor(args: string[], prefix: string[] = []) {
+  constructor(args: string[], prefix: string[] = [], options: { group?: boolean } = {}) {
     const [cmd, ...rest] = prefix.length ? [...prefix, process.execPath, BIN, ...args] : [process.execPath, BIN, ...args];
-    this.child = spawn(cmd, rest, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    // group: a process group of its own, like a job in a terminal (see interrupt()).
+    this.child = spawn(cmd, rest, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], detached: options.group ?? false });
     readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
       this.text.push(line);
       try {
@@ -73,6 +74,11 @@ export class Running {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Ctrl-C in a terminal: SIGINT to the whole process group (needs group: true). */
+  interrupt(): void {
+    process.kill(-this.child.pid!, 'SIGINT');
   }
 
   kill(): void {
