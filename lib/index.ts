@@ -1,6 +1,9 @@
 // afxdp: fast packet I/O for Node.js over Linux AF_XDP sockets.
 export { openPort, openPorts, Port, Queue } from './port';
 export type { PortInfo, PortStats, FrameAccounting, QueueStats, BusyPollStatus } from './port';
+export type { WaitOptions, WritableWaitOptions } from './port';
+export { Batch, BatchPool, BatchTransform, batchTransform, macswap, PortReadable, PortWritable } from './stream';
+export type { BatchFunction, BatchPoolOptions, BatchTransformOptions, PortReadableOptions, PortWritableOptions } from './stream';
 export {
   createHandshake,
   DpSession,

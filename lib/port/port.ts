@@ -2,12 +2,16 @@
 // of Node's dgram/net objects (EventEmitter, idempotent close, 'close'
 // event). Use after close throws ERR_AFXDP_CLOSED; it never crashes.
 import { EventEmitter } from 'node:events';
+import { Duplex } from 'node:stream';
 import type { NativePort, NativeFrameCounts } from '../native';
 import type { PortConfig } from '../config/port-config';
 import { AfxdpError, codes } from '../errors';
 import { Queue, QueueStats, toQueueStats } from './queue';
 import { call } from './native-call';
 import { PortWaiter, READABLE, Watch, WakeupMode } from './waiter';
+import { Batch, BatchPool, BatchPoolOptions, BatchState } from '../stream/batch';
+import { PortReadable, PortReadableOptions } from '../stream/readable';
+import { PortWritable, PortWritableOptions } from '../stream/writable';
 
 export interface PortInfo {
   ifname: string;
@@ -68,6 +72,7 @@ export class Port extends EventEmitter {
   #waiter: PortWaiter | null = null;
   #readableWatches: Watch[] | null = null;
   #onClose: (() => void)[] = [];
+  #pool: BatchPool | null = null;
 
   /** @internal use openPort() */
   constructor(nativePort: NativePort, config: PortConfig, extras: PortExtras = {}) {
@@ -131,6 +136,82 @@ export class Port extends EventEmitter {
       this.#waiter = new PortWaiter(port, this.queues.length, mode);
     }
     return this.#waiter;
+  }
+
+  /**
+   * The port's pool of batch objects (created on first use; `options` only
+   * apply then). Streams and allocBatch() draw from it.
+   */
+  batchPool(options: BatchPoolOptions = {}): BatchPool {
+    this.#port();
+    if (this.#pool === null) {
+      this.#pool = new BatchPool(this, options);
+    } else if ((options.batches !== undefined && options.batches !== this.#pool.size) ||
+      (options.recycle !== undefined && options.recycle !== this.#pool.recycling)) {
+      throw new AfxdpError(codes.INVALID_ARGUMENT,
+        `this port's batch pool already exists with batches=${this.#pool.size}, recycle=${this.#pool.recycling}; ` +
+        'pass batches/recycle only with the first stream of the port');
+    }
+    return this.#pool;
+  }
+
+  /**
+   * The receive side as an object-mode Readable of packet batches (see
+   * lib/stream). Each batch is yours until you release() it or write() it
+   * to a port writable.
+   */
+  readable(options: PortReadableOptions & BatchPoolOptions = {}): PortReadable {
+    return new PortReadable(this, this.batchPool(options), options);
+  }
+
+  /** The transmit side as an object-mode Writable of packet batches. */
+  writable(options: PortWritableOptions = {}): PortWritable {
+    this.#port();
+    return new PortWritable(this, options);
+  }
+
+  /** readable() and writable() as one Duplex. */
+  duplex(options: { readable?: PortReadableOptions & BatchPoolOptions; writable?: PortWritableOptions } = {}): Duplex {
+    return Duplex.from({ readable: this.readable(options.readable), writable: this.writable(options.writable) });
+  }
+
+  /** `for await (const batch of port)`: batches from every queue (a readable()). */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Batch> {
+    return this.readable()[Symbol.asyncIterator]() as AsyncIterableIterator<Batch>;
+  }
+
+  /**
+   * A batch of `count` (default burstSize) free frames of queue index
+   * `queue`, for building packets to write(); fewer if fewer are free, null
+   * when none are (await port.queues[queue].writable({ frames }) then) or
+   * every batch object is out. Lengths start at 0: set them.
+   */
+  allocBatch(queue = 0, count?: number): Batch | null {
+    const q = this.queues[queue];
+    if (q === undefined) {
+      throw new AfxdpError(codes.INVALID_ARGUMENT, `queue index ${String(queue)} out of range (port has ${this.queues.length})`,
+        { argument: 'queue' });
+    }
+    const pool = this.batchPool();
+    const want = count ?? pool.capacity;
+    if (!Number.isInteger(want) || want < 1 || want > pool.capacity) {
+      throw new AfxdpError(codes.INVALID_ARGUMENT, `count must be an integer between 1 and ${pool.capacity}`, { argument: 'count' });
+    }
+    const b = pool.take(BatchState.Held, null);
+    if (b === null) return null;
+    let n: number;
+    try {
+      n = q.alloc(want);
+    } catch (err) {
+      pool.recycle(b);
+      throw err;
+    }
+    if (n === 0) {
+      pool.recycle(b);
+      return null;
+    }
+    b.fill(q, n);
+    return b;
   }
 
   /** @internal run `fn` when the port closes (before its memory goes away). */
@@ -199,6 +280,7 @@ export class Port extends EventEmitter {
         first ??= err;
       }
     }
+    this.#pool?.closeAll();
     this.#native = null;
     this.#readableWatches = null;
     const waiter = this.#waiter;

@@ -1,0 +1,210 @@
+// A port's receive side as an object-mode Readable of packet batches.
+//
+// Backpressure reaches the rings: the stream receives only while Node asks
+// for data (`_read`) and a batch object is free. When the consumer stops
+// (push() returns false, or it holds every batch of the pool), the stream
+// stops calling receive(): the rx ring fills up and the kernel drops and
+// counts (XDP_STATISTICS rx_ring_full, or rx_dropped when the fill ring ran
+// dry first). No frame is lost track of: they are on the rings, in the
+// stream's buffer, or with the consumer.
+//
+// Wakeups: with nothing to receive the stream arms READABLE on its queues
+// and the process sleeps in the event loop. Each wakeup receives at most
+// `maxBurstsPerWakeup` bursts and then yields to other I/O; the
+// level-triggered wakeup brings it back on the next loop turn if more is
+// waiting.
+import { Readable } from 'node:stream';
+import type { Port } from '../port/port';
+import type { Queue } from '../port/queue';
+import { AfxdpError, codes } from '../errors';
+import { CLOSED, ERROR, READABLE, socketError, Watch } from '../port/waiter';
+import { Batch, BatchPool, BatchState } from './batch';
+
+export interface PortReadableOptions {
+  /** Queue indexes to receive from (round robin); default every queue of the port. */
+  queues?: readonly number[];
+  /** Batches buffered inside the stream before it stops receiving (default 4). */
+  highWaterMark?: number;
+  /** Packets per batch at most (default and maximum: the port's burstSize). */
+  burst?: number;
+  /** Bursts received per wakeup before yielding to the event loop (default 16). */
+  maxBurstsPerWakeup?: number;
+  /** Destroys the stream with an AbortError when it aborts. */
+  signal?: AbortSignal;
+}
+
+function positiveInt(name: string, v: number | undefined, dflt: number, max: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < 1 || v > max) {
+    throw new AfxdpError(codes.INVALID_ARGUMENT, `${name} must be an integer between 1 and ${max}, not ${String(v)}`,
+      { argument: name });
+  }
+  return v;
+}
+
+export class PortReadable extends Readable {
+  readonly port: Port;
+  readonly #pool: BatchPool;
+  readonly #queues: Queue[];
+  readonly #burst: number;
+  readonly #maxBursts: number;
+  #watches: Watch[] | null = null;
+  #armed = false;
+  #wanting = false;
+  #pumping = false;
+  #again = false;
+  #rr = 0;
+  // The last batches pushed (ring): the newest `readableLength` of them are
+  // still in the stream's buffer and go back to the port on destroy.
+  readonly #pushed: (Batch | null)[];
+  #pushedNext = 0;
+  readonly #onWake = (ev: number): void => {
+    if (ev & CLOSED) this.destroy();
+    else if (ev & ERROR) this.destroy(socketError(this.#queues[0].index));
+    else this.#pump();
+  };
+  readonly #onPoolFree = (): void => this.#pump();
+  readonly #onPortClosing = (): void => {
+    this.destroy();
+  };
+
+  /** @internal use port.readable() */
+  constructor(port: Port, pool: BatchPool, options: PortReadableOptions = {}) {
+    super({
+      objectMode: true,
+      highWaterMark: positiveInt('highWaterMark', options.highWaterMark, 4, 65536),
+      signal: options.signal,
+      emitClose: true,
+      autoDestroy: true,
+    });
+    this.port = port;
+    this.#pool = pool;
+    const indexes = options.queues ?? port.queues.map((q) => q.index);
+    if (indexes.length === 0 || indexes.some((i) => !Number.isInteger(i) || port.queues[i] === undefined)) {
+      throw new AfxdpError(codes.INVALID_ARGUMENT,
+        `queues must list queue indexes of this port (0..${port.queues.length - 1}), not ${JSON.stringify(indexes)}`,
+        { argument: 'queues' });
+    }
+    this.#queues = [...new Set(indexes)].map((i) => port.queues[i]);
+    this.#burst = positiveInt('burst', options.burst, pool.capacity, pool.capacity);
+    this.#maxBursts = positiveInt('maxBurstsPerWakeup', options.maxBurstsPerWakeup, 16, 1 << 20);
+    this.#pushed = new Array<Batch | null>(pool.size).fill(null);
+    port.onClosing(this.#onPortClosing);
+  }
+
+  /** The queues this stream receives from. */
+  get queues(): readonly Queue[] {
+    return this.#queues;
+  }
+
+  /** Whether it is waiting in the event loop for packets right now. */
+  get waiting(): boolean {
+    return this.#armed;
+  }
+
+  override _read(): void {
+    this.#wanting = true;
+    this.#pump();
+  }
+
+  #arm(on: boolean): void {
+    if (on === this.#armed || this.destroyed) return;
+    if (this.#watches === null) {
+      const waiter = this.port.waiter();
+      this.#watches = this.#queues.map((q) => waiter.watch(q.index, this.#onWake));
+    }
+    this.#armed = on;
+    for (const w of this.#watches) w.set(on ? READABLE : 0);
+  }
+
+  #pump(): void {
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#again = false;
+        this.#pumpOnce();
+      } while (this.#again && !this.destroyed);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #pumpOnce(): void {
+    if (!this.#wanting || this.destroyed) return;
+    const queues = this.#queues;
+    const pool = this.#pool;
+    let empty = 0;
+    for (let bursts = 0; ;) {
+      if (bursts >= this.#maxBursts) {
+        // Yield; the level-triggered wakeup calls back next turn if more waits.
+        this.#arm(true);
+        return;
+      }
+      const b = pool.take(BatchState.Held, this);
+      if (b === null) {
+        // The consumer holds every batch: stop receiving until one comes back.
+        this.#arm(false);
+        pool.onFree(this.#onPoolFree);
+        return;
+      }
+      const q = queues[this.#rr];
+      if (++this.#rr === queues.length) this.#rr = 0;
+      let n: number;
+      try {
+        n = q.receive(this.#burst);
+      } catch (err) {
+        pool.recycle(b);
+        this.destroy(err as Error);
+        return;
+      }
+      if (n === 0) {
+        pool.recycle(b);
+        if (++empty >= queues.length) {
+          this.#arm(true);
+          return;
+        }
+        continue;
+      }
+      empty = 0;
+      bursts++;
+      b.fill(q, n);
+      this.#pushed[this.#pushedNext] = b;
+      if (++this.#pushedNext === this.#pushed.length) this.#pushedNext = 0;
+      if (!this.push(b)) {
+        this.#wanting = false;
+        this.#arm(false);
+        return;
+      }
+      if (this.destroyed) return;
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.#wanting = false;
+    this.#pool.offFree(this.#onPoolFree);
+    this.port.offClosing(this.#onPortClosing);
+    if (this.#watches !== null) for (const w of this.#watches) w.close();
+    this.#watches = null;
+    this.#armed = false;
+    // Batches still in the buffer were never handed out: their frames go back.
+    let first: unknown;
+    const ring = this.#pushed;
+    for (let k = 0, i = this.#pushedNext; k < Math.min(this.readableLength, ring.length); k++) {
+      i = i === 0 ? ring.length - 1 : i - 1;
+      const b = ring[i];
+      if (b !== null && b.state === BatchState.Held && b.holder === this) {
+        try {
+          b.reclaim();
+        } catch (e) {
+          first ??= e;
+        }
+      }
+    }
+    ring.fill(null);
+    callback(err ?? (first as Error | undefined) ?? null);
+  }
+}
