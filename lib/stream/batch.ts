@@ -33,7 +33,7 @@ export enum BatchState {
 function ownershipError(what: string, state: BatchState): AfxdpError {
   const why = state === BatchState.Sending
     ? 'it was written to a port writable, which owns its frames now'
-    : 'it was released (or the port closed): its frames went back to the port';
+    : 'it was released or written (its frames went back to the port or out on the tx ring), or the port closed';
   return new AfxdpError(codes.FRAME_OWNERSHIP,
     `cannot ${what} this packet batch: ${why}. A batch is valid from the moment you read it until you ` +
     'release() it or write() it; copy what you need to keep before that');
