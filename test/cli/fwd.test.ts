@@ -2,6 +2,7 @@
 // exact counts read from its --json output and seen by an independent
 // AF_PACKET peer, two ports, the metrics endpoint, signals and --duration.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/privileged';
 import { createLab, Lab } from '../helpers/lab';
@@ -246,5 +247,33 @@ test.serial('fwd: a port that cannot open exits 1 with the error', async (t) => 
     t.is(q.status, 1);
     t.regex(q.stderr, /ERR_AFXDP_QUEUE_OUT_OF_RANGE/);
     await sleep(10);
+  });
+});
+
+function cpuTicks(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime
+}
+
+test.serial('fwd idles on the rings\' readiness: ~0 CPU without traffic, and wakes for the next packet', async (t) => {
+  await withLabs(1, async ([lab]) => {
+    const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+    try {
+      const final = await withFwd(t, [lab], ['--forward-mode', 'macswap', '--stats-period', '1'], async (run) => {
+        await sleep(1500); // a second after the last packet it sleeps on events
+        const hz = 100;
+        const before = cpuTicks(run.child.pid!);
+        await sleep(2000);
+        const used = (cpuTicks(run.child.pid!) - before) / hz / 2;
+        t.log(`idle forwarder CPU: ${(used * 100).toFixed(1)} %`);
+        t.true(used < 0.05, `idle CPU ${(used * 100).toFixed(1)} % of a core`);
+        peer.drain();
+        t.is(send(peer, Array.from({ length: N }, (_, i) => testFrame(lab.portMac, lab.peerMac, i))), N);
+        t.is(collect(peer, N, 10_000).length, N, 'woke up and forwarded every frame');
+      });
+      t.like(final.ports[0], { rxPackets: N, txPackets: N });
+    } finally {
+      peer.close();
+    }
   });
 });
