@@ -63,7 +63,9 @@ async function main() {
             else if (t - idleSince > idleSpinMs) {
               idleSince = 0;
               waits++;
-              waitReadable(port, q, Math.min(100, w.tend - t + 1)).then(turn, reject);
+              // Sleep until packets arrive or the next window edge.
+              const next = phase === 0 ? w.t0 : phase === 1 ? w.t1 : w.tend;
+              waitReadable(port, q, next - t + 1).then(turn, reject);
               return;
             }
             continue;

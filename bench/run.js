@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// afxdp benchmark: `npm run bench` (as root). See bench/README.md.
+// afxdp benchmark: `npm run bench` (as root). README.md, section Benchmark, says what it measures.
 //
 // Two network namespaces joined by a veth pair. The generator (bench/c/gen.c,
 // raw AF_XDP rings) runs in one, pinned to CPU 0; in the other, pinned to
@@ -330,6 +330,11 @@ async function runOnce(o, impl, mode, windowMs, rate = 0) {
   } finally {
     for (const p of [fwd, gen]) if (p && !p.exited) try { p.child.kill('SIGKILL'); } catch { /* gone */ }
     await Promise.all([fwd.done, gen?.done]);
+    // A forwarder that was killed leaves afxdp's netlink-attached program
+    // behind (the C programs use bpf_links, which go with the process).
+    for (const [ns, dev] of [[lab.fwdNs, lab.fwdIf], [lab.genNs, lab.genIf]]) {
+      safe(() => sh('ip', ['-n', ns, 'link', 'set', 'dev', dev, 'xdp', 'off']));
+    }
   }
 }
 
@@ -490,11 +495,16 @@ function table(cells, impls, modes, skipped) {
 
 function gcTable(gcRuns) {
   if (gcRuns.length === 0) return '';
-  const out = ['| forwarder | offered | window | packets | GCs | GC ms | heap start → end (min..max), KiB |', '|---|---|---|---|---|---|---|'];
+  const kib = (b) => (Number.isFinite(b) ? Math.round(b / 1024) : '-');
+  const out = [
+    '| forwarder | offered | window | packets | GCs | allocated KiB (B/packet) | used heap start → end (min..max), KiB |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const r of gcRuns) {
     const g = r.fwd.gc;
-    const kib = (b) => Math.round(b / 1024);
-    out.push(`| ${r.impl} | ${r.gcLabel} | ${r.windowS} s | ${r.packets} | ${g.count} | ${g.ms} | ${kib(g.heapStart)} → ${kib(g.heapEnd)} (${kib(g.heapMin)}..${kib(g.heapMax)}) |`);
+    const perPacket = Number.isFinite(g.allocatedBytes) && r.packets > 0 ? (g.allocatedBytes / r.packets).toFixed(2) : '-';
+    out.push(`| ${r.impl} | ${r.gcLabel} | ${r.windowS} s | ${r.packets} | ${g.count} | ${kib(g.allocatedBytes)} (${perPacket}) | ` +
+      `${kib(g.heapStart)} → ${kib(g.heapEnd)} (${kib(g.heapMin)}..${kib(g.heapMax)}) |`);
   }
   return out.join('\n');
 }
@@ -605,7 +615,7 @@ async function main() {
   if (disturbed) console.log(`* ${disturbed} run(s) stayed disturbed by other processes after ${o.retries} retries (see --json).`);
   if (gcRuns.length) {
     console.log('');
-    console.log(`V8 GC check (macswap, ${o.gc} s windows, PerformanceObserver 'gc', v8.getHeapStatistics().used_heap_size):`);
+    console.log(`V8 check (macswap, ${o.gc} s windows at full rate and at a fifth of it; v8.GCProfiler over the window):`);
     console.log(gcTable(gcRuns));
   }
   console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);

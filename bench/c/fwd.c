@@ -14,7 +14,8 @@
  * Protocol with bench/run.js: prints {"ready":true} once the socket is
  * bound, reads one line "T0 T1 TEND" (epoch ms) from stdin, counts inside
  * [T0, T1), exits at TEND printing one JSON line. When idle for
- * --idle-spin-us it sleeps in poll() until the socket is readable.
+ * --idle-spin-us it sleeps in poll() until the socket is readable (or the
+ * next of T0, T1, TEND).
  */
 #include "xsk.h"
 
@@ -178,9 +179,10 @@ int main(int argc, char **argv)
 			if (!idle_since) {
 				idle_since = t;
 			} else if (t - idle_since > idle_spin_ns) {
-				uint64_t left_ms = (tend - t) / 1000000 + 1;
+				/* Sleep until packets arrive or the next window edge. */
+				uint64_t next = phase == 0 ? t0 : phase == 1 ? t1 : tend;
 				f.polls++;
-				poll(&pfd, 1, left_ms < 100 ? (int)left_ms : 100);
+				poll(&pfd, 1, (int)((next - t) / 1000000 + 1));
 				idle_since = 0;
 			}
 			continue;

@@ -61,7 +61,11 @@ function readWindow() {
   });
 }
 
-/** GC events (PerformanceObserver 'gc') and V8 heap use inside the window. */
+/**
+ * V8 inside the window [mark(0), mark(1)): GCs (v8.GCProfiler, and
+ * PerformanceObserver 'gc' as a cross-check), bytes allocated on the V8 heap
+ * (what the GCs freed plus how much the heap grew) and used heap samples.
+ */
 class GcMeter {
   constructor() {
     this.events = [];
@@ -69,16 +73,20 @@ class GcMeter {
     this.heapMax = 0;
     this.heapMin = Infinity;
     this.nextSample = 0;
+    this.profile = null;
+    this.profiler = typeof v8.GCProfiler === 'function' ? new v8.GCProfiler() : null;
     this.observer = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) this.events.push({ at: performance.timeOrigin + e.startTime, ms: e.duration, kind: e.detail?.kind });
+      for (const e of list.getEntries()) this.events.push({ at: performance.timeOrigin + e.startTime, ms: e.duration });
     });
     this.observer.observe({ entryTypes: ['gc'] });
   }
 
   mark(i) {
+    if (i === 1 && this.profiler) this.profile = this.profiler.stop();
     const heap = v8.getHeapStatistics().used_heap_size;
     this.marks[i] = { at: Date.now(), heap };
     this.sampleHeap(heap);
+    if (i === 0 && this.profiler) this.profiler.start();
   }
 
   /** Called about once per event-loop turn; samples the heap every 250 ms inside the window. */
@@ -98,10 +106,16 @@ class GcMeter {
     await new Promise((r) => setTimeout(r, 20));
     this.observer.disconnect();
     const [m0, m1] = this.marks;
-    const inWindow = this.events.filter((e) => e.at >= m0.at && e.at < m1.at);
+    const observed = this.events.filter((e) => e.at >= m0.at && e.at < m1.at);
+    const stats = this.profile?.statistics;
+    let freed = 0;
+    for (const g of stats ?? []) freed += g.beforeGC.heapStatistics.usedHeapSize - g.afterGC.heapStatistics.usedHeapSize;
     return {
-      count: inWindow.length,
-      ms: Math.round(inWindow.reduce((s, e) => s + e.ms, 0) * 100) / 100,
+      count: stats ? stats.length : observed.length,
+      observed: observed.length,
+      kinds: stats ? [...new Set(stats.map((g) => g.gcType))] : undefined,
+      ms: Math.round(observed.reduce((t, e) => t + e.ms, 0) * 100) / 100,
+      allocatedBytes: stats ? freed + (m1.heap - m0.heap) : undefined,
       heapStart: m0.heap,
       heapEnd: m1.heap,
       heapMin: this.heapMin,
