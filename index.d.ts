@@ -133,6 +133,11 @@ export declare class NativePort {
   /** Take free frames into slots [start, start+count); returns how many. */
   alloc(q: number, start: number, count: number): number
   reap(q: number): number
+  /**
+   * Kick the tx ring of queue `q` if it holds descriptors, then reap;
+   * returns the frames reaped.
+   */
+  flushTx(q: number): number
   /** Packets waiting on the rx ring of queue `q` (nothing consumed). */
   rxPending(q: number): number
   /** Free tx ring slots of queue `q`. */

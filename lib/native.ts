@@ -136,6 +136,18 @@ export interface NativeWaiter {
   close(): void;
 }
 
+/**
+ * Event-driven wakeups for a port's sockets (crates/afxdp-node/src/wakeup.rs).
+ * `arm(queue, events)` sets the wanted events (1 readable, 2 writable; 0
+ * stops); level-triggered and persistent. The callback gets (queue, events)
+ * with 4 for a socket error.
+ */
+export interface NativeWaiter {
+  readonly mode: 'uv' | 'thread' | 'closed';
+  arm(queue: number, events: number): void;
+  close(): void;
+}
+
 export interface NativePacketSocket {
   send(frames: Buffer[]): number;
   recv(max: number, timeoutMs: number): Buffer[];

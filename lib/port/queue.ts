@@ -125,6 +125,15 @@ export class Queue {
     return call(() => this.#port.rxPending(this.index));
   }
 
+  /**
+   * Push out what waits on the tx ring (a kick when the kernel asks for one:
+   * in copy mode nothing else transmits) and reap completions; returns the
+   * frames reaped.
+   */
+  flushTx(): number {
+    return call(() => this.#port.flushTx(this.index));
+  }
+
   /** Free tx ring slots now. */
   txRoom(): number {
     return call(() => this.#port.txRoom(this.index));
@@ -155,11 +164,11 @@ export class Queue {
   writable(options: WritableWaitOptions = {}): Promise<boolean> {
     const frames = options.frames ?? 0;
     const ringFull = () => this.txRoom() === 0;
-    return waitFor(this.#waiter, this.index,
-      () => (ringFull() ? WRITABLE : 0),
-      () => !ringFull() && (frames === 0 || this.freeFrames() >= frames),
-      () => (ringFull() ? 5 : 1),
-      options);
+    const ready = () => {
+      if (ringFull()) this.flushTx();
+      return !ringFull() && (frames === 0 || this.freeFrames() >= frames);
+    };
+    return waitFor(this.#waiter, this.index, () => (ringFull() ? WRITABLE : 0), ready, () => (ringFull() ? 5 : 1), options);
   }
 
   /** A view of the packet in slot `slot` (allocates a view: not for hot loops). */

@@ -9,7 +9,7 @@
 // drain (a bounded amount) or change what they want; nothing is allocated
 // per wakeup.
 import { native, NativePort, NativeWaiter } from '../native';
-import { AfxdpError, codes } from '../errors';
+import { AfxdpError, codes, fromNative } from '../errors';
 import { call } from './native-call';
 
 /** The rx ring has packets (POLLIN). */
@@ -139,8 +139,11 @@ export class PortWaiter {
     for (let i = 0; i < list.length; i++) want |= list[i].events;
     if (want === this.#armed[queue]) return;
     this.#armed[queue] = want;
-    const waiter = this.#native;
-    call(() => waiter.arm(queue, want));
+    try {
+      this.#native.arm(queue, want); // no closure: this runs per wakeup in streams
+    } catch (err) {
+      throw fromNative(err);
+    }
   }
 
   #dispatch(queue: number, events: number): void {

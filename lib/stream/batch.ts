@@ -53,6 +53,8 @@ export class Batch {
   holder: object | null = null;
   /** @internal position in the pool */
   readonly slot: number;
+  /** @internal link in a BatchQueue (a batch is in at most one). */
+  next: Batch | null = null;
 
   /** @internal use a stream or Port.allocBatch() */
   constructor(pool: BatchPool, capacity: number, slot: number) {
@@ -203,6 +205,49 @@ export class Batch {
     this.#length = 0;
     this.start = 0;
     this.holder = null;
+  }
+}
+
+/**
+ * @internal A FIFO of batches linked through `Batch.next`: a stream's
+ * written-but-not-yet-processed batches, without allocating per batch.
+ */
+export class BatchQueue {
+  #head: Batch | null = null;
+  #tail: Batch | null = null;
+
+  push(b: Batch): void {
+    b.next = null;
+    if (this.#tail === null) this.#head = b;
+    else this.#tail.next = b;
+    this.#tail = b;
+  }
+
+  /** Unlink `b` (normally the head). */
+  remove(b: Batch): void {
+    let prev: Batch | null = null;
+    for (let x = this.#head; x !== null; prev = x, x = x.next) {
+      if (x !== b) continue;
+      if (prev === null) this.#head = x.next;
+      else prev.next = x.next;
+      if (this.#tail === x) this.#tail = prev;
+      x.next = null;
+      return;
+    }
+  }
+
+  /** Empty the queue, returning its batches oldest first. */
+  drain(): Batch[] {
+    const out: Batch[] = [];
+    for (let x = this.#head; x !== null;) {
+      const next = x.next;
+      x.next = null;
+      out.push(x);
+      x = next;
+    }
+    this.#head = null;
+    this.#tail = null;
+    return out;
   }
 }
 

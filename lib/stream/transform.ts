@@ -2,9 +2,9 @@
 // written into one is the transform's until it is pushed on; on destroy
 // the batches it still buffers go back to their ports (a plain Transform
 // would strand them until the port closes).
-import { Transform } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { AfxdpError, codes } from '../errors';
-import { Batch, BatchState } from './batch';
+import { Batch, BatchQueue, BatchState } from './batch';
 
 /**
  * `fn(batch)` runs on every batch and returns the batch to pass on (the
@@ -20,15 +20,19 @@ export interface BatchTransformOptions {
   signal?: AbortSignal;
 }
 
-export class BatchTransform extends Transform {
+// A Duplex rather than a stream.Transform: Transform allocates a closure
+// per chunk; this one calls `fn` and pushes from _write, holding the write
+// callback only while the readable side is full.
+export class BatchTransform extends Duplex {
   readonly #fn: BatchFunction;
-  readonly #queued: Batch[] = [];
+  readonly #queued = new BatchQueue();
   readonly #pushed: (Batch | null)[];
   #pushedNext = 0;
+  #blocked: ((error?: Error | null) => void) | null = null;
 
   constructor(fn: BatchFunction, options: BatchTransformOptions = {}) {
     const hwm = options.highWaterMark ?? 4;
-    super({ objectMode: true, highWaterMark: hwm, signal: options.signal });
+    super({ objectMode: true, highWaterMark: hwm, signal: options.signal, allowHalfOpen: true });
     this.#fn = fn;
     this.#pushed = new Array<Batch | null>(Math.max(16, hwm * 4)).fill(null);
   }
@@ -49,12 +53,21 @@ export class BatchTransform extends Transform {
     return super.write(chunk, encoding as BufferEncoding, cb);
   }
 
-  override _transform(b: Batch, _encoding: BufferEncoding, callback: (error?: Error | null, data?: unknown) => void): void {
-    if (this.#queued[0] === b) this.#queued.shift();
-    else {
-      const i = this.#queued.indexOf(b);
-      if (i >= 0) this.#queued.splice(i, 1);
+  override _read(): void {
+    const cb = this.#blocked;
+    if (cb !== null) {
+      this.#blocked = null;
+      cb();
     }
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.push(null);
+    callback();
+  }
+
+  override _write(b: Batch, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#queued.remove(b);
     b.state = BatchState.Held;
     b.holder = this;
     let out: Batch | null | undefined | void;
@@ -75,10 +88,12 @@ export class BatchTransform extends Transform {
     out.holder = this;
     this.#pushed[this.#pushedNext] = out;
     if (++this.#pushedNext === this.#pushed.length) this.#pushedNext = 0;
-    callback(null, out);
+    if (this.push(out)) callback();
+    else this.#blocked = callback;
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.#blocked = null;
     let first: unknown;
     const release = (b: Batch | null) => {
       if (b === null) return;
@@ -88,7 +103,7 @@ export class BatchTransform extends Transform {
         first ??= e;
       }
     };
-    for (const b of this.#queued.splice(0)) release(b);
+    for (const b of this.#queued.drain()) release(b);
     const ring = this.#pushed;
     for (let k = 0, i = this.#pushedNext; k < Math.min(this.readableLength, ring.length); k++) {
       i = i === 0 ? ring.length - 1 : i - 1;

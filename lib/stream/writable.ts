@@ -14,7 +14,7 @@ import type { Port } from '../port/port';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
 import { CLOSED, ERROR, WRITABLE, socketError, Watch } from '../port/waiter';
-import { Batch, BatchState } from './batch';
+import { Batch, BatchQueue, BatchState } from './batch';
 
 export interface PortWritableOptions {
   /** Transmit every batch on this queue index (default: the batch's own queue). */
@@ -35,7 +35,7 @@ export class PortWritable extends Writable {
   readonly #queue: Queue | undefined;
   readonly #drainTimeoutMs: number;
   // Batches written and not yet handed to _write, oldest first.
-  readonly #queued: Batch[] = [];
+  readonly #queued = new BatchQueue();
   #current: Batch | null = null;
   #currentCb: ((error?: Error | null) => void) | null = null;
   #watches: (Watch | undefined)[];
@@ -101,11 +101,7 @@ export class PortWritable extends Writable {
   }
 
   override _write(b: Batch, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#queued[0] === b) this.#queued.shift();
-    else {
-      const i = this.#queued.indexOf(b);
-      if (i >= 0) this.#queued.splice(i, 1);
-    }
+    this.#queued.remove(b);
     this.#current = b;
     this.#currentCb = callback;
     this.#send();
@@ -255,7 +251,7 @@ export class PortWritable extends Writable {
     this.#watches = [];
     this.#waitingOn = null;
     let first: unknown;
-    const pending = this.#current === null ? this.#queued.splice(0) : [this.#current, ...this.#queued.splice(0)];
+    const pending = this.#current === null ? this.#queued.drain() : [this.#current, ...this.#queued.drain()];
     this.#current = null;
     this.#currentCb = null;
     for (const b of pending) {

@@ -317,6 +317,13 @@ impl Port {
         }
     }
 
+    /// Kick queue `q`'s tx ring if it holds descriptors, then reap; see
+    /// `Queue::flush_tx`.
+    pub fn flush_tx(&mut self, q: usize) -> usize {
+        let (queue, umem) = self.split(q);
+        queue.flush_tx(umem)
+    }
+
     /// Packets waiting on queue `q`'s rx ring (nothing consumed, no syscall).
     pub fn rx_pending(&self, q: usize) -> u32 {
         self.queues[q].rx_pending()

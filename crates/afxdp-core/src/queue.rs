@@ -312,6 +312,17 @@ impl Queue {
         umem.frames_mut().move_all(addrs, Owner::App, Owner::Free)
     }
 
+    /// Push out what is on the tx ring (a kick, when the kernel wants one;
+    /// in copy mode that is what transmits) and reap completions. For a
+    /// sender waiting on a full ring: nothing else makes a copy-mode ring
+    /// progress. Returns the frames reaped.
+    pub fn flush_tx(&mut self, umem: &mut Umem) -> usize {
+        if self.tx.occupancy() > 0 {
+            self.kick(umem);
+        }
+        self.reap(umem)
+    }
+
     /// Packets waiting on the rx ring (a cheap read of the producer index;
     /// no syscall, nothing consumed).
     pub fn rx_pending(&self) -> u32 {

@@ -329,6 +329,15 @@ impl NativePort {
         Ok(guard.as_mut().expect("checked").port_mut().reap(q) as u32)
     }
 
+    /// Kick the tx ring of queue `q` if it holds descriptors, then reap;
+    /// returns the frames reaped.
+    #[napi]
+    pub fn flush_tx(&self, q: u32) -> Result<u32> {
+        let q = self.check_queue(q)?;
+        let mut guard = self.port()?;
+        Ok(guard.as_mut().expect("checked").port_mut().flush_tx(q) as u32)
+    }
+
     /// Packets waiting on the rx ring of queue `q` (nothing consumed).
     #[napi]
     pub fn rx_pending(&self, q: u32) -> Result<u32> {
