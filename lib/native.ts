@@ -107,6 +107,8 @@ export interface NativePort {
   release(queue: number, start: number, count: number): void;
   alloc(queue: number, start: number, count: number): number;
   reap(queue: number): number;
+  /** Kick the tx ring if it holds descriptors, then reap; returns frames reaped. */
+  flushTx(queue: number): number;
   /** Packets waiting on the rx ring (nothing consumed, no syscall). */
   rxPending(queue: number): number;
   /** Free tx ring slots. */
@@ -122,18 +124,6 @@ export interface NativePort {
    * SO_BUSY_POLL_BUDGET; needs CAP_NET_ADMIN). Optional: not in every build.
    */
   setBusyPoll?(timeoutUs: number, budget: number): void;
-}
-
-/**
- * Event-driven wakeups for a port's sockets (crates/afxdp-node/src/wakeup.rs).
- * `arm(queue, events)` sets the wanted events (1 readable, 2 writable; 0
- * stops); level-triggered and persistent. The callback gets (queue, events)
- * with 4 for a socket error.
- */
-export interface NativeWaiter {
-  readonly mode: 'uv' | 'thread' | 'closed';
-  arm(queue: number, events: number): void;
-  close(): void;
 }
 
 /**
