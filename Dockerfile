@@ -47,10 +47,9 @@ RUN set -eu; \
     npm cache clean --force; \
     rm -rf /tmp/pack
 
-# ---- final: Node.js and the installed package, no npm, no build tools
+# ---- final: the slim Node.js image plus /app. No compilers, headers or
+# libbpf; npm stays, so `npx afxdp ...` works as well as plain `afxdp ...`.
 FROM node:${NODE_VERSION}-bookworm-slim
-RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
-      /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /opt/yarn* /usr/local/bin/yarn /usr/local/bin/yarnpkg
 COPY --from=build /app /app
 WORKDIR /app
 ENV NODE_ENV=production \
