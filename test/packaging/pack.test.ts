@@ -60,11 +60,16 @@ function pathWithoutRust(): string {
     .join(':');
 }
 
+// npm settings a consumer shares with this run (same cache, same registry
+// or mirror); every other npm_* variable (npm_config_local_prefix above all)
+// would point the consumer's npm at this checkout.
+const SHARED_NPM_CONFIG = /^npm_config_(cache|registry|userconfig|globalconfig|https?_proxy|proxy|noproxy|strict_ssl|cafile|ca)$/i;
+
 /** A consumer's environment: no npm lifecycle variables, no Rust, no loader overrides, no tsx. */
 function consumerEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(npm_|CARGO|RUSTUP|RUSTC|NAPI_RS_)/i.test(k) && k !== 'npm_config_cache') continue;
+    if (/^(npm_|CARGO|RUSTUP|RUSTC|NAPI_RS_)/i.test(k) && !SHARED_NPM_CONFIG.test(k)) continue;
     if (k === 'NODE_OPTIONS' || k === 'NODE_PATH') continue;
     env[k] = v;
   }
@@ -271,7 +276,7 @@ console.log(JSON.stringify({ keys, same, defaultIsCjs: afxdp === cjs, instanceOk
   t.deepEqual(c.addons, [s.addon]);
 });
 
-test('types resolve for import (.mts) and require (.cts) under tsc', (t) => {
+test('types resolve for import (.mts) and require (.cts) under tsc: nodenext, node10, bundler', (t) => {
   const s = ready();
   write(s, 'use.mts', `
 import afxdp, { openPort, devicesFromEnv, AfxdpError, codes, type PortInfo, type PortOptions } from 'afxdp';
@@ -313,6 +318,9 @@ export const s: string = openPort;
   // Older resolution (no exports map): the main/types fields.
   const legacy = run(s, 'node', [tsc, '--module', 'commonjs', '--moduleResolution', 'node10', '--target', 'es2022', '--strict', '--noEmit', '--types', 'node', '--skipLibCheck', 'use.cts']);
   t.is(legacy.status, 0, legacy.stdout + legacy.stderr);
+  // Bundlers: the import condition's types.
+  const bundler = run(s, 'node', [tsc, '--module', 'esnext', '--moduleResolution', 'bundler', '--target', 'es2022', '--strict', '--noEmit', '--types', 'node', '--skipLibCheck', 'use.mts']);
+  t.is(bundler.status, 0, bundler.stdout + bundler.stderr);
 });
 
 test('the afxdp command runs from the installed package', (t) => {
