@@ -156,9 +156,10 @@ export class Queue {
 
   /**
    * Resolves `true` once a transmit can make progress: the tx ring has a
-   * free slot (POLLOUT; a 5 ms retry covers copy-mode rings that only drain
-   * when kicked) and, with `frames`, that many frames are free (completions
-   * reaped on a 1 ms timer: the kernel posts no event for them). Use it
+   * free slot (POLLOUT, plus retries that kick the ring: a copy-mode ring
+   * only drains when kicked) and, with `frames`, that many frames are free
+   * (completions are reaped on the retries: the kernel posts no event for
+   * them). Retries back off from 1 ms to 64 ms while nothing changes. Use it
    * when `transmit()` posted only a prefix or `alloc()` came back short.
    */
   writable(options: WritableWaitOptions = {}): Promise<boolean> {
@@ -168,7 +169,10 @@ export class Queue {
       if (ringFull()) this.flushTx();
       return !ringFull() && (frames === 0 || this.freeFrames() >= frames);
     };
-    return waitFor(this.#waiter, this.index, () => (ringFull() ? WRITABLE : 0), ready, () => (ringFull() ? 5 : 1), options);
+    // Retries back off (1, 2, 4 ... 64 ms) while nothing moves, e.g. with the link down.
+    let retry = 0.5;
+    const nextRetry = () => (retry = Math.min(retry * 2, 64));
+    return waitFor(this.#waiter, this.index, () => (ringFull() ? WRITABLE : 0), ready, nextRetry, options);
   }
 
   /** A view of the packet in slot `slot` (allocates a view: not for hot loops). */

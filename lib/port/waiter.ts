@@ -221,6 +221,7 @@ export function waitFor(waiter: () => PortWaiter, queue: number, events: () => n
   return new Promise<boolean>((resolve, reject) => {
     let timeout: NodeJS.Timeout | undefined;
     let retry: NodeJS.Timeout | undefined;
+    let retryEvery = 0;
     let watch: Watch | undefined;
     const finish = (err: unknown, value: boolean) => {
       watch?.close();
@@ -240,8 +241,12 @@ export function waitFor(waiter: () => PortWaiter, queue: number, events: () => n
         watch!.set(events());
         const ms = retryMs();
         if (ms !== undefined) {
-          if (retry === undefined) retry = setTimeout(check, ms);
-          else retry.refresh();
+          if (retry !== undefined && ms === retryEvery) retry.refresh();
+          else {
+            if (retry !== undefined) clearTimeout(retry);
+            retry = setTimeout(check, ms);
+            retryEvery = ms;
+          }
         }
       } catch (err) {
         finish(err, false);

@@ -27,7 +27,9 @@ export interface PortWritableOptions {
   drainTimeoutMs?: number;
 }
 
-const RING_RETRY_MS = 5;
+// Retry (kick and reap) while waiting; backs off while nothing moves.
+const RETRY_MIN_MS = 1;
+const RETRY_MAX_MS = 64;
 const FRAMES_RETRY_MS = 1;
 
 export class PortWritable extends Writable {
@@ -41,6 +43,7 @@ export class PortWritable extends Writable {
   #watches: (Watch | undefined)[];
   #waitingOn: Watch | null = null;
   #retry: NodeJS.Timeout | undefined;
+  #retryMs = RETRY_MIN_MS;
   readonly #used = new Set<Queue>();
   readonly #bytes = new WeakMap<Uint8Array, Buffer>();
   readonly #onWake = (ev: number): void => {
@@ -130,7 +133,9 @@ export class PortWritable extends Writable {
         const sent = n > 0 ? q.transmit(n, b.start, false) : 0;
         b.start += sent;
         waitRing = b.start < b.rawLength;
+        if (sent > 0) this.#retryMs = RETRY_MIN_MS;
       } else if (!this.#copy(b, q)) {
+        this.#retryMs = FRAMES_RETRY_MS;
         this.#wait(q, false);
         return;
       } else {
@@ -192,9 +197,9 @@ export class PortWritable extends Writable {
     if (this.#waitingOn !== null && this.#waitingOn !== w) this.#waitingOn.set(0);
     this.#waitingOn = w;
     w.set(ring ? WRITABLE : 0);
-    const ms = ring ? RING_RETRY_MS : FRAMES_RETRY_MS;
-    if (this.#retry === undefined) this.#retry = setTimeout(this.#onRetry, ms);
-    else this.#retry.refresh();
+    if (this.#retry !== undefined) clearTimeout(this.#retry);
+    this.#retry = setTimeout(this.#onRetry, this.#retryMs);
+    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
   }
 
   #done(err: Error | null): void {
