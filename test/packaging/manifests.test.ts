@@ -198,7 +198,7 @@ test('ci.yml kind-e2e: DP built with make image, afxdp image from the tarballs, 
   t.is(job.needs, 'test');
   t.regex(job.env.DP_REPO, /redhat-et\/afxdp-plugins-for-kubernetes/);
   const runs = stepRuns(job).join('\n');
-  t.regex(runs, /make -C "\$RUNNER_TEMP\/afxdp-dp" image/);
+  t.regex(runs, /make -C "\$RUNNER_TEMP\/afxdp-dp" image CTR_CMD=docker/, 'docker, not podman: kind loads from docker');
   t.regex(runs, /docker build -t afxdp-app:e2e \./);
   t.regex(runs, /examples\/k8s\/kind\/e2e\.sh "\$RUNNER_TEMP\/afxdp-dp" afxdp-app:e2e/);
   t.true(job.steps.some((s: any) => String(s.uses).startsWith('helm/kind-action')));

@@ -5,7 +5,8 @@
 #   examples/k8s/kind/e2e.sh DP_REPO_DIR [IMAGE]
 #
 # DP_REPO_DIR  a clone of redhat-et/afxdp-plugins-for-kubernetes where
-#              `make image` has built afxdp-device-plugin:latest
+#              `make image CTR_CMD=docker` has built afxdp-device-plugin:latest
+#              (the Makefile prefers podman when both exist; kind loads from docker)
 # IMAGE        the afxdp application image (Dockerfile), default afxdp-app:e2e
 #
 # Needs docker, kind, kubectl and root for nothing but the optional sysctl
