@@ -378,6 +378,7 @@ cat "$LOGS/fwd.log"
   } finally {
     lab.destroy();
     fs.rmSync(bin, { recursive: true, force: true });
-    if (createdMountpoint) fs.rmSync('/tmp/afxdp_dp', { recursive: true, force: true });
+    // Only the empty mountpoint we made; anything else there belongs to someone else.
+    if (createdMountpoint) try { fs.rmdirSync('/tmp/afxdp_dp'); } catch { /* not empty: leave it */ }
   }
 });
