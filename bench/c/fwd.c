@@ -100,6 +100,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--mode")) mode = v;
 		else if (!strcmp(a, "--batch")) f.batch = arg_u64(v);
 		else if (!strcmp(a, "--idle-spin-us")) idle_spin_ns = arg_u64(v) * 1000;
+		else if (!strcmp(a, "--fill-target")) f.fill_target = arg_u64(v);
+		else if (!strcmp(a, "--frame-size")) o.frame_size = arg_u64(v);
 		else if (!strcmp(a, "--xdp")) o.xdp_flags = !strcmp(v, "skb") ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 		else DIE("unknown option %s", a);
 	}
@@ -120,7 +122,8 @@ int main(int argc, char **argv)
 			build_frame(f.x.umem + addr, (const uint8_t[6]){ 0x02, 0, 0, 0, 0, 0 }, f.x.mac);
 		f.stack[f.top++] = addr;
 	}
-	f.fill_target = o.fill_size / 2 < o.frame_count / 2 ? o.fill_size / 2 : o.frame_count / 2;
+	if (!f.fill_target)
+		f.fill_target = o.fill_size / 2 < o.frame_count / 2 ? o.fill_size / 2 : o.frame_count / 2;
 	refill(&f);
 
 	printf("{\"ready\":true}\n");
