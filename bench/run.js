@@ -17,8 +17,10 @@ const path = require('node:path');
 const ROOT = path.join(__dirname, '..');
 const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -- [options])
   --quick            1 repetition, 2 s windows, 5 s idle, 3 s GC runs (about 1.5 minutes)
-  --reps N           repetitions of each cell (default 3)
-  --window S         measurement window of a traffic cell in seconds (default 5)
+                     (default: about 7 minutes)
+  --reps N           repetitions of each traffic cell (default 5)
+  --idle-reps N      repetitions of each idle cell (default 3)
+  --window S         measurement window of a traffic cell in seconds (default 3)
   --idle S           idle window in seconds (default 10)
   --gc S             window of each GC check run in seconds (default 10; 0 skips)
   --impl LIST        among c,burst,stream (default all)
@@ -27,13 +29,14 @@ const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -
   --foreign-max PCT  CPU of other processes (% of a core) above which a cell counts as disturbed (default 15)
   --no-nice          do not run generator and forwarders at nice -20 (process and autogroup)
   --json FILE        write every measurement to FILE (default bench/results/last-run.json)
-  --verbose          print every run as it finishes`;
+  --verbose          print every run as it finishes
+  --from FILE        only print the tables of an earlier run's JSON file`;
 
 // ------------------------------------------------------------------ options
 
 function parseOptions(argv) {
   const o = {
-    reps: 3, window: 5, idle: 10, gc: 10, retries: 2, foreignMax: 15, nice: true, verbose: false,
+    reps: 5, idleReps: 3, window: 3, idle: 10, gc: 10, retries: 2, foreignMax: 15, nice: true, verbose: false,
     impls: ['c', 'burst', 'stream'], modes: ['macswap', 'rxdrop', 'txonly', 'idle'],
     json: path.join(__dirname, 'results', 'last-run.json'), quick: false,
   };
@@ -49,8 +52,9 @@ function parseOptions(argv) {
       return argv[++i];
     };
     switch (a) {
-      case '--quick': Object.assign(o, { quick: true, reps: 1, window: 2, idle: 5, gc: 3 }); break;
+      case '--quick': Object.assign(o, { quick: true, reps: 1, idleReps: 1, window: 2, idle: 5, gc: 3 }); break;
       case '--reps': o.reps = Math.max(1, Math.floor(num(next(), a))); break;
+      case '--idle-reps': o.idleReps = Math.max(1, Math.floor(num(next(), a))); break;
       case '--window': o.window = num(next(), a); break;
       case '--idle': o.idle = num(next(), a); break;
       case '--gc': o.gc = num(next(), a); break;
@@ -456,6 +460,7 @@ function summarize(runs, impls, modes) {
         runs: rs.length,
         pps: median(rs.map((r) => r.pps)),
         nsPerPacket: median(rs.map((r) => r.nsPerPacket)),
+        userNsPerPacket: median(rs.map((r) => r.userNsPerPacket)),
         cpuPct: median(rs.map((r) => r.cpuPct)),
         disturbed: rs.filter((r) => r.disturbed).length,
         gcs: rs.map((r) => r.fwd.gc?.count).filter((x) => x !== undefined),
@@ -489,10 +494,10 @@ function table(cells, impls, modes, skipped) {
       const ratio = c && i !== 'c' ? ` (${(x.pps / c.pps).toFixed(2)}×${(x.pps / c.pps) >= TARGETS[mode][i] ? '' : ' < ' + TARGETS[mode][i]})` : '';
       return `${fmtK(x.pps)}${ratio}${x.disturbed ? '*' : ''}`;
     })]);
-    rows.push([`${mode}, CPU ns/packet`, ...impls.map((i) => {
+    rows.push([`${mode}, CPU ns/packet (user part)`, ...impls.map((i) => {
       const x = cells[`${mode}/${i}`];
       if (!x) return skipped[i] ? '' : '-';
-      return `${x.nsPerPacket.toFixed(0)} (${x.cpuPct.toFixed(0)} % CPU)`;
+      return `${x.nsPerPacket.toFixed(0)} (${x.userNsPerPacket.toFixed(0)}), ${x.cpuPct.toFixed(0)} % CPU`;
     })]);
   }
   const widths = header.map((h, k) => Math.max(h.length, ...rows.map((r) => String(r[k]).length)));
@@ -573,18 +578,23 @@ async function main() {
   const impls = o.impls;
   const started = Date.now();
   const gcImpls = o.gc > 0 ? impls.filter((i) => i !== 'c').length : 0;
-  plan.remainingMs = o.reps * impls.length * o.modes.reduce((t, m) => t + cellCost((m === 'idle' ? o.idle : o.window) * 1000), 0)
+  plan.remainingMs = impls.length * o.modes.reduce((t, m) => t + (m === 'idle' ? o.idleReps * cellCost(o.idle * 1000) : o.reps * cellCost(o.window * 1000)), 0)
     + gcImpls * 2 * cellCost(o.gc * 1000);
   plan.limitAt = started + Math.max(plan.remainingMs, o.quick ? 120_000 : 540_000);
   console.log(`afxdp benchmark: ${info.nproc} CPUs (${info.cpu}), Linux ${info.kernel}, Node ${info.node}, commit ${info.commit}`);
-  console.log(`${o.reps} repetition(s), ${o.window} s windows, idle ${o.idle} s; generator on CPU 0, forwarder on CPU 1; veth ${lab.genIf} <-> ${lab.fwdIf}`);
+  console.log(`${o.reps} repetition(s) of ${o.window} s per traffic cell, ${o.idleReps} of ${o.idle} s idle; generator on CPU 0, forwarder on CPU 1; veth ${lab.genIf} <-> ${lab.fwdIf}`);
   if (skipped.stream) console.log(`stream column: ${skipped.stream}`);
 
   const runs = [];
-  for (let rep = 1; rep <= o.reps; rep++) {
-    if (o.verbose) console.log(`repetition ${rep}/${o.reps}`);
+  const totalReps = Math.max(o.reps, o.modes.includes('idle') ? o.idleReps : 0);
+  for (let rep = 1; rep <= totalReps; rep++) {
+    if (o.verbose) console.log(`repetition ${rep}/${totalReps}`);
     for (const mode of o.modes) {
-      for (const impl of impls) {
+      if (rep > (mode === 'idle' ? o.idleReps : o.reps)) continue;
+      // Rotate the order each repetition: no implementation always runs
+      // first (or right after another one) in a mode.
+      const order = impls.map((_, k) => impls[(k + rep - 1) % impls.length]);
+      for (const impl of order) {
         const windowMs = (mode === 'idle' ? o.idle : o.window) * 1000;
         const r = await runCell(o, impl, mode, windowMs);
         r.rep = rep;
@@ -612,27 +622,42 @@ async function main() {
     }
   }
 
+  const data = { machine: info, options: o, runs, gcRuns, skipped, seconds: Math.round((Date.now() - started) / 1000) };
+  report(data);
+  fs.mkdirSync(path.dirname(o.json), { recursive: true });
+  fs.writeFileSync(o.json, JSON.stringify(data, null, 2));
+  console.log(`raw results: ${path.relative(process.cwd(), o.json)}`);
+}
+
+/** The tables, from a run just made or from a --json file (--from). */
+function report(data) {
+  const { machine: m, options: o, runs, skipped } = data;
+  const gcRuns = data.gcRuns ?? [];
+  const impls = o.impls;
   const modes = o.modes;
   const cells = summarize(runs, impls, modes);
   const allImpls = [...impls, ...(skipped.stream ? ['stream'] : [])];
   console.log('');
+  console.log(`${m.date}: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, afxdp ${m.commit}; XDP ${runs.find((r) => r.xdpMode)?.xdpMode ?? '?'} mode on veth (copy mode)`);
+  console.log('');
   console.log(table(cells, allImpls, modes, skipped));
   const disturbed = runs.filter((r) => r.disturbed).length;
   console.log('');
-  console.log(`Medians of ${o.reps} run(s) per cell; ratio = afxdp / C reference in this run; "< x" marks a missed target.`);
+  console.log(`Medians of ${o.reps} run(s) of ${o.window} s per cell (idle: ${o.idleReps ?? o.reps} of ${o.idle} s); ratio = afxdp / C reference in this run; "< x" marks a missed target.`);
   console.log('macswap: frames returned to the generator per second; rxdrop: frames the forwarder received; txonly: forwarder frames the generator received.');
-  console.log('CPU ns/packet: forwarder utime+stime (/proc/<pid>/stat, all threads) over the window / those packets.');
-  if (disturbed) console.log(`* ${disturbed} run(s) stayed disturbed by other processes after ${o.retries} retries (see --json).`);
+  console.log('CPU ns/packet: forwarder utime+stime (/proc/<pid>/stat, all threads) over the window / those packets; user part: utime only.');
+  if (disturbed) console.log(`* ${disturbed} run(s) stayed disturbed by other processes after ${o.retries} retries (see the JSON).`);
   if (gcRuns.length) {
     console.log('');
     console.log('V8 check (macswap; v8.GCProfiler over the window: GCs, bytes allocated = freed by GCs + heap growth):');
     console.log(gcTable(gcRuns));
   }
-  console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  console.log(`\ntotal ${data.seconds} s`);
+}
 
-  fs.mkdirSync(path.dirname(o.json), { recursive: true });
-  fs.writeFileSync(o.json, JSON.stringify({ machine: info, options: o, cells, runs, skipped }, null, 2));
-  console.log(`raw results: ${path.relative(process.cwd(), o.json)}`);
+if (process.argv[2] === '--from') {
+  report(JSON.parse(fs.readFileSync(process.argv[3], 'utf8')));
+  process.exit(0);
 }
 
 main().then(() => {
