@@ -491,7 +491,8 @@ function table(cells, impls, modes, skipped) {
     rows.push([`${mode}, kpps (ratio)`, ...impls.map((i) => {
       const x = cells[`${mode}/${i}`];
       if (!x) return skipped[i] ?? '-';
-      const ratio = c && i !== 'c' ? ` (${(x.pps / c.pps).toFixed(2)}×${(x.pps / c.pps) >= TARGETS[mode][i] ? '' : ' < ' + TARGETS[mode][i]})` : '';
+      const r = c ? x.pps / c.pps : NaN;
+      const ratio = c && i !== 'c' ? ` (${r.toFixed(3)}×${r >= TARGETS[mode][i] ? '' : ` < ${TARGETS[mode][i].toFixed(2)}`})` : '';
       return `${fmtK(x.pps)}${ratio}${x.disturbed ? '*' : ''}`;
     })]);
     rows.push([`${mode}, CPU ns/packet (user part)`, ...impls.map((i) => {
