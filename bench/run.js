@@ -537,9 +537,24 @@ function preflight(o) {
   }
 }
 
+/** node_api.h of the running Node, if installed (Debian: libnode-dev; or Node's own include/). */
+function nodeApiInclude() {
+  const dirs = [path.join(path.dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'];
+  return dirs.find((d) => fs.existsSync(path.join(d, 'node_api.h')));
+}
+
 function build() {
   tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-bench-'));
   const out = {};
+  const inc = nodeApiInclude();
+  if (inc) {
+    out.napiBaseline = path.join(tmpDir, 'napi-baseline.node');
+    try {
+      sh('cc', ['-O2', '-shared', '-fPIC', `-I${inc}`, '-o', out.napiBaseline, path.join(__dirname, 'c', 'napi-baseline.c')]);
+    } catch {
+      out.napiBaseline = undefined;
+    }
+  }
   for (const name of ['gen', 'fwd']) {
     out[name] = path.join(tmpDir, name);
     try {
@@ -623,7 +638,20 @@ async function main() {
     }
   }
 
-  const data = { machine: info, options: o, runs, gcRuns, skipped, seconds: Math.round((Date.now() - started) / 1000) };
+  // What one native call costs (afxdp's, and a plain Node-API function's).
+  let callCost;
+  if (impls.some((i) => i !== 'c')) {
+    const cmd = [process.execPath, path.join(__dirname, 'callcost.js'), '--netns', lab.fwdNs, '--iface', lab.fwdIf,
+      ...(bins.napiBaseline ? ['--baseline', bins.napiBaseline] : [])];
+    const p = startProc('call cost', 1, cmd, o.nice);
+    try {
+      callCost = await finish(p, 60_000);
+    } catch (err) {
+      console.log(`(call cost not measured: ${err.message.split('\n')[0]})`);
+    }
+  }
+
+  const data = { machine: info, options: o, runs, gcRuns, callCost, skipped, seconds: Math.round((Date.now() - started) / 1000) };
   report(data);
   fs.mkdirSync(path.dirname(o.json), { recursive: true });
   fs.writeFileSync(o.json, JSON.stringify(data, null, 2));
@@ -652,6 +680,12 @@ function report(data) {
     console.log('');
     console.log('V8 check (macswap; v8.GCProfiler over the window: GCs, bytes allocated = freed by GCs + heap growth):');
     console.log(gcTable(gcRuns));
+  }
+  const cc = data.callCost;
+  if (cc) {
+    console.log('');
+    console.log(`Native call cost (idle port, best of 5 × 200k calls): afxdp receive() on an empty ring ${cc.receiveEmpty} ns, ` +
+      `release(0) ${cc.release0} ns` + (cc.napiBaseline !== undefined ? `; a plain Node-API function with 3 u32 arguments ${cc.napiBaseline} ns` : '') + '.');
   }
   console.log(`\ntotal ${data.seconds} s`);
 }
