@@ -138,6 +138,11 @@ export declare class NativePort {
    * returns the frames reaped.
    */
   flushTx(q: number): number
+  /**
+   * Queue `q`'s pending socket error as an errno (0: none); reading
+   * clears it. ENETDOWN: the interface was unregistered.
+   */
+  socketError(q: number): number
   /** Packets waiting on the rx ring of queue `q` (nothing consumed). */
   rxPending(q: number): number
   /** Free tx ring slots of queue `q`. */

@@ -107,6 +107,8 @@ export interface NativePort {
   release(queue: number, start: number, count: number): void;
   alloc(queue: number, start: number, count: number): number;
   reap(queue: number): number;
+  /** The socket's pending error as an errno, 0 for none (reading clears it). */
+  socketError(queue: number): number;
   /** Kick the tx ring if it holds descriptors, then reap; returns frames reaped. */
   flushTx(queue: number): number;
   /** Packets waiting on the rx ring (nothing consumed, no syscall). */

@@ -8,6 +8,7 @@
 // ring is not empty, its handler runs once per event-loop turn. Handlers
 // drain (a bounded amount) or change what they want; nothing is allocated
 // per wakeup.
+import os from 'node:os';
 import { native, NativePort, NativeWaiter } from '../native';
 import { AfxdpError, codes, fromNative } from '../errors';
 import { call } from './native-call';
@@ -85,8 +86,19 @@ export class Watch {
   }
 }
 
+/** How often armed sockets are asked for a pending error (see #health). */
+const HEALTH_CHECK_MS = 1000;
+
 export class PortWaiter {
   #native: NativeWaiter | null;
+  readonly #port: NativePort;
+  // An AF_XDP socket whose interface is unregistered is unbound: the kernel
+  // sets SO_ERROR (ENETDOWN) and wakes waiters, but its poll() then reports
+  // no event at all, so nothing would ever wake us. While anything is
+  // armed, a 1 s unref'd timer asks the sockets instead (one getsockopt per
+  // armed queue per second).
+  #health: NodeJS.Timeout | undefined;
+  #errnos: number[];
   // Per queue, replaced (never mutated) on subscribe/unsubscribe, so a
   // handler that closes watches cannot disturb a dispatch in progress.
   #watches: Watch[][];
@@ -97,6 +109,8 @@ export class PortWaiter {
     this.#watches = Array.from({ length: queueCount }, () => []);
     this.#armed = new Array<number>(queueCount).fill(0);
     this.#failed = new Array<boolean>(queueCount).fill(false);
+    this.#errnos = new Array<number>(queueCount).fill(0);
+    this.#port = port;
     const dispatch = (queue: number, events: number) => this.#dispatch(queue, events);
     this.#native = call(() => native().NativeWaiter.create(port, dispatch, mode ?? null));
   }
@@ -144,7 +158,37 @@ export class PortWaiter {
     } catch (err) {
       throw fromNative(err);
     }
+    if (want !== 0 && this.#health === undefined) {
+      this.#health = setTimeout(this.#checkHealth, HEALTH_CHECK_MS);
+      this.#health.unref();
+    }
   }
+
+  /** The errno behind a queue's ERROR event (0 when the kernel gave none). */
+  errnoOf(queue: number): number {
+    return this.#errnos[queue] ?? 0;
+  }
+
+  readonly #checkHealth = (): void => {
+    let armed = false;
+    for (let q = 0; q < this.#armed.length && this.#native !== null; q++) {
+      if (this.#armed[q] === 0 || this.#failed[q]) continue;
+      let errno = 0;
+      try {
+        errno = this.#port.socketError(q);
+      } catch {
+        return; // the port is closing
+      }
+      if (errno !== 0) {
+        this.#errnos[q] = errno;
+        this.#dispatch(q, ERROR);
+      } else {
+        armed = true;
+      }
+    }
+    if (armed && this.#native !== null) this.#health!.refresh();
+    else this.#health = undefined;
+  };
 
   #dispatch(queue: number, events: number): void {
     if (events & ERROR) {
@@ -170,6 +214,8 @@ export class PortWaiter {
     const waiter = this.#native;
     if (waiter === null) return;
     this.#native = null;
+    if (this.#health !== undefined) clearTimeout(this.#health);
+    this.#health = undefined;
     waiter.close();
     const all = this.#watches;
     this.#watches = all.map(() => []);
@@ -255,7 +301,7 @@ export function waitFor(waiter: () => PortWaiter, queue: number, events: () => n
     try {
       watch = waiter().watch(queue, (ev) => {
         if (ev & CLOSED) finish(new AfxdpError(codes.CLOSED, 'the port closed while waiting'), false);
-        else if (ev & ERROR) finish(socketError(queue), false);
+        else if (ev & ERROR) finish(socketError(queue, waiter().errnoOf(queue)), false);
         else check();
       });
     } catch (err) {
@@ -268,8 +314,13 @@ export function waitFor(waiter: () => PortWaiter, queue: number, events: () => n
   });
 }
 
-export function socketError(queue: number): AfxdpError {
+export function socketError(queue: number, errno = 0): AfxdpError {
+  const why = errno === os.constants.errno.ENETDOWN
+    ? 'its interface went away (ENETDOWN: unregistered, e.g. deleted or moved to another network namespace)'
+    : errno !== 0
+      ? `it reported ${Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`}`
+      : 'it reported an error or hang-up (POLLERR/POLLHUP)';
   return new AfxdpError(codes.SYSTEM,
-    `the AF_XDP socket of queue index ${queue} reported an error or hang-up (POLLERR/POLLHUP): ` +
-    'the interface went away or changed; close the port and open it again');
+    `the AF_XDP socket of queue index ${queue} is unusable: ${why}; close the port and open it again`,
+    errno !== 0 ? { errno } : {});
 }

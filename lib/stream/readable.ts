@@ -58,11 +58,11 @@ export class PortReadable extends Readable {
   // still in the stream's buffer and go back to the port on destroy.
   readonly #pushed: (Batch | null)[];
   #pushedNext = 0;
-  readonly #onWake = (ev: number): void => {
+  #onWake(queue: number, ev: number): void {
     if (ev & CLOSED) this.destroy();
-    else if (ev & ERROR) this.destroy(socketError(this.#queues[0].index));
+    else if (ev & ERROR) this.destroy(socketError(queue, this.port.waiter().errnoOf(queue)));
     else this.#pump();
-  };
+  }
   readonly #onPoolFree = (): void => this.#pump();
   readonly #onPortClosing = (): void => {
     this.destroy();
@@ -111,7 +111,7 @@ export class PortReadable extends Readable {
     if (on === this.#armed || this.destroyed) return;
     if (this.#watches === null) {
       const waiter = this.port.waiter();
-      this.#watches = this.#queues.map((q) => waiter.watch(q.index, this.#onWake));
+      this.#watches = this.#queues.map((q) => waiter.watch(q.index, (ev) => this.#onWake(q.index, ev)));
     }
     this.#armed = on;
     for (const w of this.#watches) w.set(on ? READABLE : 0);

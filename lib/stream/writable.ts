@@ -48,7 +48,10 @@ export class PortWritable extends Writable {
   readonly #bytes = new WeakMap<Uint8Array, Buffer>();
   readonly #onWake = (ev: number): void => {
     if (ev & CLOSED) this.destroy();
-    else if (ev & ERROR) this.destroy(socketError(this.#waitingOn?.queue ?? 0));
+    else if (ev & ERROR) {
+      const q = this.#waitingOn?.queue ?? 0;
+      this.destroy(socketError(q, this.port.waiter().errnoOf(q)));
+    }
     else this.#send();
   };
   readonly #onRetry = (): void => {

@@ -7,6 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import v8 from 'node:v8';
@@ -200,6 +201,30 @@ test.serial('Queue.readable()/writable(): timeout, AbortSignal and port close', 
     t.is((await t.throwsAsync(q.readable(), { instanceOf: AfxdpError }))?.code, 'ERR_AFXDP_CLOSED');
   });
 });
+
+for (const mode of MODES) {
+  test.serial(`${mode}: the interface going away errors the waiting stream and waits (ENETDOWN), it does not hang`, async (t) => {
+    await withPort(mode, {}, async (lab, port) => {
+      const rx = port.readable();
+      rx.on('data', (b: Batch) => b.release());
+      const errored = once(rx, 'error');
+      const waiting = port.queues[0].readable().catch((err: unknown) => err);
+      await sleep(100);
+      t.true(rx.waiting);
+      // An unbound XSK's poll() reports nothing; the waiter's health check sees SO_ERROR.
+      execFileSync('ip', ['-n', lab.portNs, 'link', 'del', lab.portIf]);
+      const started = Date.now();
+      const [err] = (await Promise.race([errored, sleep(5000).then(() => [undefined])])) as [AfxdpError | undefined];
+      t.truthy(err, 'the stream errored');
+      t.true(Date.now() - started < 3000);
+      t.is(err?.code, 'ERR_AFXDP_SYSTEM');
+      t.is(err?.errno, os.constants.errno.ENETDOWN);
+      t.regex(err!.message, /interface went away/);
+      t.is(((await waiting) as AfxdpError).code, 'ERR_AFXDP_SYSTEM');
+      t.true(rx.destroyed);
+    });
+  });
+}
 
 test.serial('the wakeup thread backend runs promise continuations and nextTicks right after each callback', async (t) => {
   await withPort('thread', {}, async (lab, port, peer) => {

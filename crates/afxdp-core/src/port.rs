@@ -342,6 +342,12 @@ impl Port {
         umem.frames().free_count()
     }
 
+    /// Queue `q`'s socket error, if any (clears it): ENETDOWN once the
+    /// interface is gone. See `XskSocket::take_error`.
+    pub fn socket_error(&self, q: usize) -> Option<i32> {
+        self.queues[q].socket().take_error()
+    }
+
     /// Block up to `timeout_ms` until queue `q` is readable/writable (see
     /// `Queue::wait`). For threads that own the port; event loops watch
     /// `fd(q)` instead.

@@ -76,3 +76,22 @@ fn wait_sleeps_until_packets_arrive_and_reports_tx_room() {
     assert_eq!(free, port.frames(0).free);
     assert!(port.wait(5, libc::POLLIN, 0).is_err(), "queue index out of range");
 }
+
+#[test]
+fn a_socket_whose_interface_is_gone_polls_nothing_but_reports_enetdown() {
+    assert!(is_root(), "AF_XDP lab tests need root");
+    let lab = Lab::new(1);
+    let (port, _prog, _mac) = open(&lab);
+    assert_eq!(port.socket_error(0), None);
+    let out = std::process::Command::new("ip")
+        .args(["-n", &lab.port_ns, "link", "del", &lab.port_if])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // The kernel unbinds the socket: poll() reports no event (not even
+    // POLLERR), so an event loop would wait forever ...
+    assert_eq!(port.wait(0, libc::POLLIN | libc::POLLOUT, 50).unwrap(), 0);
+    // ... but SO_ERROR says why, once.
+    assert_eq!(port.socket_error(0), Some(libc::ENETDOWN));
+    assert_eq!(port.socket_error(0), None);
+}

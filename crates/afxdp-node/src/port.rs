@@ -338,6 +338,14 @@ impl NativePort {
         Ok(guard.as_mut().expect("checked").port_mut().flush_tx(q) as u32)
     }
 
+    /// Queue `q`'s pending socket error as an errno (0: none); reading
+    /// clears it. ENETDOWN: the interface was unregistered.
+    #[napi]
+    pub fn socket_error(&self, q: u32) -> Result<i32> {
+        let q = self.check_queue(q)?;
+        Ok(self.port()?.as_ref().expect("checked").port().socket_error(q).unwrap_or(0))
+    }
+
     /// Packets waiting on the rx ring of queue `q` (nothing consumed).
     #[napi]
     pub fn rx_pending(&self, q: u32) -> Result<u32> {

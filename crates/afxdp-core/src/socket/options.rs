@@ -71,6 +71,19 @@ impl XskSocket {
         }
     }
 
+    /// The socket's pending error (SO_ERROR; reading clears it), e.g.
+    /// ENETDOWN after its interface was unregistered. Such a socket is
+    /// unbound and its poll() reports nothing at all, so event loops must
+    /// ask.
+    pub fn take_error(&self) -> Option<i32> {
+        let mut err: libc::c_int = 0;
+        match getsockopt(self.fd(), libc::SOL_SOCKET, libc::SO_ERROR, &mut err) {
+            Ok(_) if err != 0 => Some(err),
+            Ok(_) => None,
+            Err(e) => Some(e),
+        }
+    }
+
     /// poll() for `events` up to `timeout_ms` (-1: no limit); returns the
     /// ready subset of `events` plus POLLERR/POLLHUP/POLLNVAL if the kernel
     /// reports them, or 0 on timeout or EINTR.
