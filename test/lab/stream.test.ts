@@ -91,6 +91,26 @@ test.serial('pipeline(readable, macswap, writable) forwards every packet; abort 
   });
 });
 
+test.serial('port.duplex() as an echo: pipeline(duplex, macswap(), duplex) forwards every packet', async (t) => {
+  await withLab(async (lab, peer) => {
+    const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
+    try {
+      const initial = port.frames();
+      const ac = new AbortController();
+      const d = port.duplex();
+      const done = pipeline(d, macswap(), d, { signal: ac.signal }).catch((err: Error) => err);
+      t.is(await echo(lab, peer, 5000), 5000);
+      ac.abort();
+      t.is(((await done) as Error).name, 'AbortError');
+      const after = await settled(port, initial);
+      t.is(after.app, 0);
+      t.is(after.free, initial.free);
+    } finally {
+      port.close();
+    }
+  });
+});
+
 test.serial('for await over a port, release() each batch; break closes the stream and frames come back', async (t) => {
   await withLab(async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
