@@ -226,6 +226,20 @@ for (const mode of MODES) {
   });
 }
 
+for (const mode of MODES) {
+  test.serial(`${mode}: an exception in a 'readable' listener reaches 'uncaughtException' like any event handler; wakeups go on`, async (t) => {
+    const lab = createLab();
+    try {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(__dirname, '../helpers/throwing-listener-child.ts'),
+        JSON.stringify({ iface: lab.portIf, netns: lab.portNs, peerIf: lab.peerIf, peerNs: lab.peerNs, portMac: lab.portMac, peerMac: lab.peerMac, mode })],
+      { encoding: 'utf8', timeout: 30_000 });
+      t.deepEqual(JSON.parse(out), { calls: 5, caught: 2, rx: 5 });
+    } finally {
+      lab.destroy();
+    }
+  });
+}
+
 test.serial('the wakeup thread backend runs promise continuations and nextTicks right after each callback', async (t) => {
   await withPort('thread', {}, async (lab, port, peer) => {
     const order: string[] = [];
