@@ -17,7 +17,7 @@ const path = require('node:path');
 const ROOT = path.join(__dirname, '..');
 const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -- [options])
   --quick            1 repetition, 2 s windows, 5 s idle, 3 s GC runs (about 1.5 minutes)
-                     (default: about 7 minutes)
+                     (default: about 8 minutes)
   --reps N           repetitions of each traffic cell (default 5)
   --idle-reps N      repetitions of each idle cell (default 3)
   --window S         measurement window of a traffic cell in seconds (default 3)
