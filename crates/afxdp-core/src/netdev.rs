@@ -363,17 +363,18 @@ struct LinkRequest {
     change: u32,
 }
 
-/// (num_rx_queues, num_tx_queues) of `ifindex` via RTM_GETLINK, or None.
-fn rtnl_queue_counts(ifindex: u32) -> Option<(u32, u32)> {
+/// A netlink socket of `protocol` in this thread's network namespace whose
+/// receives give up after 1 s (a kernel that never answers must not hang us).
+pub fn netlink_socket(protocol: libc::c_int) -> std::io::Result<OwnedFd> {
     // SAFETY: plain syscall; result checked.
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_ROUTE) };
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol) };
     if fd < 0 {
-        return None;
+        return Err(std::io::Error::last_os_error());
     }
     // SAFETY: fresh fd.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
-    // SAFETY: valid option buffer.
+    // SAFETY: valid option buffer of the right size.
     unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
@@ -383,6 +384,12 @@ fn rtnl_queue_counts(ifindex: u32) -> Option<(u32, u32)> {
             std::mem::size_of::<libc::timeval>() as u32,
         )
     };
+    Ok(sock)
+}
+
+/// (num_rx_queues, num_tx_queues) of `ifindex` via RTM_GETLINK, or None.
+fn rtnl_queue_counts(ifindex: u32) -> Option<(u32, u32)> {
+    let sock = netlink_socket(NETLINK_ROUTE).ok()?;
     let req = LinkRequest {
         len: std::mem::size_of::<LinkRequest>() as u32,
         ty: RTM_GETLINK,

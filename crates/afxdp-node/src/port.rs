@@ -97,7 +97,9 @@ struct Shared {
 }
 
 struct UmemRegion {
-    shared: Arc<Shared>,
+    // Never read: holding it keeps the port (and its UMEM mapping) alive
+    // while V8 still has the ArrayBuffer.
+    _keepalive: Arc<Shared>,
     base: *mut u8,
     len: usize,
 }
@@ -255,7 +257,7 @@ impl NativePort {
         if std::mem::replace(&mut self.umem_exposed[u as usize], true) {
             return Err(invalid(format!("the buffer of UMEM {u} was already created; reuse it")));
         }
-        external_buffer(env, Arc::new(UmemRegion { shared: self.shared.clone(), base, len }))
+        external_buffer(env, Arc::new(UmemRegion { _keepalive: self.shared.clone(), base, len }))
     }
 
     /// The ArrayBuffer of descriptor slots: per queue `burst` addresses then

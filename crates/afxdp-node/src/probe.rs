@@ -183,24 +183,8 @@ fn genl_call(sock: &OwnedFd, request: &[u8]) -> std::result::Result<Vec<(u16, Ve
 }
 
 fn xdp_features(ifindex: u32) -> std::result::Result<(u64, Option<u32>), String> {
-    // SAFETY: plain syscall; result checked and owned.
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_GENERIC) };
-    if fd < 0 {
-        return Err(format!("socket(AF_NETLINK): {}", std::io::Error::last_os_error()));
-    }
-    // SAFETY: fresh fd we own.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
-    // SAFETY: valid option value of the right size.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
-        );
-    }
+    let sock = afxdp_core::netdev::netlink_socket(NETLINK_GENERIC)
+        .map_err(|e| format!("socket(AF_NETLINK): {e}"))?;
     let family_attrs = genl_call(&sock, &genl_request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, CTRL_ATTR_FAMILY_NAME, b"netdev\0"))
         .map_err(|e| format!("the kernel has no netdev netlink family (needs Linux >= 6.3): {e}"))?;
     let family = family_attrs

@@ -61,47 +61,9 @@ pub(super) fn umem_reg_error(errno: i32, umem_bytes: usize) -> Error {
 /// Queues usable for an XSK with rx and tx rings on `ifname`, from
 /// ETHTOOL_GCHANNELS; None when the driver does not report channels.
 pub(crate) fn queue_count(ifname: &str) -> Option<u32> {
-    #[repr(C)]
-    #[derive(Default)]
-    struct EthtoolChannels {
-        cmd: u32,
-        max_rx: u32,
-        max_tx: u32,
-        max_other: u32,
-        max_combined: u32,
-        rx_count: u32,
-        tx_count: u32,
-        other_count: u32,
-        combined_count: u32,
-    }
-    const ETHTOOL_GCHANNELS: u32 = 0x3c; // linux/ethtool.h; not in libc
-    if ifname.is_empty() || ifname.len() >= libc::IFNAMSIZ {
-        return None;
-    }
-    let mut ch = EthtoolChannels { cmd: ETHTOOL_GCHANNELS, ..Default::default() };
-    // SAFETY: all-zero ifreq is valid.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in ifr.ifr_name.iter_mut().zip(ifname.bytes()) {
-        *d = s as libc::c_char;
-    }
-    ifr.ifr_ifru.ifru_data = (&mut ch as *mut EthtoolChannels).cast();
-    // SAFETY: plain syscalls; ifr points at `ch`, alive for the call. The
-    // datagram socket is only a handle for the ioctl, in this thread's netns.
-    unsafe {
-        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if s < 0 {
-            return None;
-        }
-        let rc = libc::ioctl(s, libc::SIOCETHTOOL as _, &mut ifr);
-        libc::close(s);
-        if rc != 0 {
-            return None;
-        }
-    }
+    let ch = crate::netdev::Netdev::lookup(ifname).ok()?.channels?;
     // An XSK with rx and tx rings needs the queue in both directions.
-    let rx = ch.rx_count + ch.combined_count;
-    let tx = ch.tx_count + ch.combined_count;
-    let n = rx.min(tx);
+    let n = (ch.rx + ch.combined).min(ch.tx + ch.combined);
     (n > 0).then_some(n)
 }
 
