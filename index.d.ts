@@ -121,34 +121,18 @@ export declare class NativePort {
    */
   descriptorBuffer(): ArrayBuffer
   umemOf(q: number): number
-  /** Receive up to `max` packets into the queue's slots [0, n). */
-  rxBurst(q: number, max: number): number
   /**
-   * Transmit slots [start, start+count); returns how many were posted.
-   * With `drop_unsent`, frames the tx ring had no room for are released.
+   * Queue `q`'s burst calls as plain functions (see queue_calls.rs):
+   * rxBurst(max), txBurst(start, count, dropUnsent), release(start, count),
+   * alloc(start, count), reap(), flushTx(), rxPending(), txRoom(),
+   * freeFrames(); each returns a u32.
    */
-  txBurst(q: number, start: number, count: number, dropUnsent: boolean): number
-  /** Give slots [start, start+count) back to the free pool. */
-  release(q: number, start: number, count: number): void
-  /** Take free frames into slots [start, start+count); returns how many. */
-  alloc(q: number, start: number, count: number): number
-  reap(q: number): number
-  /**
-   * Kick the tx ring of queue `q` if it holds descriptors, then reap;
-   * returns the frames reaped.
-   */
-  flushTx(q: number): number
+  queueCalls(q: number): Record<'rxBurst' | 'txBurst' | 'release' | 'alloc' | 'reap' | 'flushTx' | 'rxPending' | 'txRoom' | 'freeFrames', (...args: Array<number | boolean>) => number>
   /**
    * Queue `q`'s pending socket error as an errno (0: none); reading
    * clears it. ENETDOWN: the interface was unregistered.
    */
   socketError(q: number): number
-  /** Packets waiting on the rx ring of queue `q` (nothing consumed). */
-  rxPending(q: number): number
-  /** Free tx ring slots of queue `q`. */
-  txRoom(q: number): number
-  /** Reap queue `q`'s completions, then count the free frames of its UMEM. */
-  freeFrames(q: number): number
   /**
    * Preferred busy polling on every socket of the port (SO_PREFER_BUSY_POLL,
    * SO_BUSY_POLL = `timeout_us`, SO_BUSY_POLL_BUDGET = `budget`); needs

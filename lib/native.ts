@@ -98,25 +98,39 @@ export interface NativeDpConnection {
   close(): void;
 }
 
+/**
+ * One queue's hot calls as plain Node-API functions (no `this` to unwrap:
+ * crates/afxdp-node/src/queue_calls.rs). Slots are the queue's descriptor
+ * slots; every call returns a count.
+ */
+export interface NativeQueueCalls {
+  /** Receive up to `max` packets into slots [0, n). */
+  rxBurst(max: number): number;
+  /** Post slots [start, start+count); with `dropUnsent` the rest are released. */
+  txBurst(start: number, count: number, dropUnsent: boolean): number;
+  /** Give slots [start, start+count) back to the free pool. */
+  release(start: number, count: number): number;
+  /** Take free frames into slots [start, start+count). */
+  alloc(start: number, count: number): number;
+  reap(): number;
+  /** Kick the tx ring if it holds descriptors, then reap; returns frames reaped. */
+  flushTx(): number;
+  /** Packets waiting on the rx ring (nothing consumed, no syscall). */
+  rxPending(): number;
+  /** Free tx ring slots. */
+  txRoom(): number;
+  /** Reap completions, then count the free frames of the queue's UMEM. */
+  freeFrames(): number;
+}
+
 export interface NativePort {
   umemBuffer(umem: number): ArrayBuffer;
   descriptorBuffer(): ArrayBuffer;
   umemOf(queue: number): number;
-  rxBurst(queue: number, max: number): number;
-  txBurst(queue: number, start: number, count: number, dropUnsent: boolean): number;
-  release(queue: number, start: number, count: number): void;
-  alloc(queue: number, start: number, count: number): number;
-  reap(queue: number): number;
+  /** Queue `queue`'s per-burst calls, bound to it (plain functions, no `this`). */
+  queueCalls(queue: number): NativeQueueCalls;
   /** The socket's pending error as an errno, 0 for none (reading clears it). */
   socketError(queue: number): number;
-  /** Kick the tx ring if it holds descriptors, then reap; returns frames reaped. */
-  flushTx(queue: number): number;
-  /** Packets waiting on the rx ring (nothing consumed, no syscall). */
-  rxPending(queue: number): number;
-  /** Free tx ring slots. */
-  txRoom(queue: number): number;
-  /** Reap completions, then count the free frames of the queue's UMEM. */
-  freeFrames(queue: number): number;
   stats(queue: number): NativeQueueStats;
   frames(umem: number): NativeFrameCounts;
   info(): NativePortInfo;

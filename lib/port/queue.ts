@@ -3,11 +3,12 @@
 // Descriptors travel through two preallocated Uint32Arrays shared with the
 // native side (`addrs`, `lengths`), packet bytes through one Uint8Array over
 // the whole UMEM (`umem`). A burst is one native call; nothing is allocated
-// per packet (hot methods avoid even a closure per burst). Frame ownership: after `receive(n)` or `alloc(n)` the frames in
+// per packet (hot methods avoid even a closure per burst).
+// Frame ownership: after `receive(n)` or `alloc(n)` the frames in
 // slots [0, n) belong to the application until it passes them to
 // `transmit` or `release`; the native side refuses (ERR_AFXDP_FRAME_OWNERSHIP)
 // any address the application does not own.
-import type { NativePort, NativeQueueStats } from '../native';
+import type { NativePort, NativeQueueCalls, NativeQueueStats } from '../native';
 import { AfxdpError, codes, fromNative } from '../errors';
 import { call } from './native-call';
 import { PortWaiter, READABLE, WRITABLE, WaitOptions, waitFor } from './waiter';
@@ -54,12 +55,16 @@ export class Queue {
   /** Slots per burst. */
   readonly burstSize: number;
   readonly #port: NativePort;
+  // Plain native functions that reach this queue through their data
+  // pointer: no `this` to unwrap, the cheapest call into Node-API.
+  readonly #calls: NativeQueueCalls;
   readonly #waiter: () => PortWaiter;
 
   /** @internal */
   constructor(port: NativePort, index: number, id: number, umem: Uint8Array, umemIndex: number,
     descriptors: ArrayBuffer, burstSize: number, waiter?: () => PortWaiter) {
     this.#port = port;
+    this.#calls = call(() => port.queueCalls(index));
     this.#waiter = waiter ?? (() => {
       throw new AfxdpError(codes.NOT_SUPPORTED, 'this queue has no waiter');
     });
@@ -76,7 +81,7 @@ export class Queue {
   /** Take up to `max` received packets into slots [0, n); returns n. */
   receive(max: number = this.burstSize): number {
     try {
-      return this.#port.rxBurst(this.index, max);
+      return this.#calls.rxBurst(max);
     } catch (err) {
       throw fromNative(err);
     }
@@ -89,7 +94,7 @@ export class Queue {
    */
   transmit(count: number, start = 0, dropUnsent = false): number {
     try {
-      return this.#port.txBurst(this.index, start, count, dropUnsent);
+      return this.#calls.txBurst(start, count, dropUnsent);
     } catch (err) {
       throw fromNative(err);
     }
@@ -98,7 +103,7 @@ export class Queue {
   /** Give slots [start, start + count) back to the free pool. */
   release(count: number, start = 0): void {
     try {
-      this.#port.release(this.index, start, count);
+      this.#calls.release(start, count);
     } catch (err) {
       throw fromNative(err);
     }
@@ -108,7 +113,7 @@ export class Queue {
    * building packets; returns how many were available. */
   alloc(count: number, start = 0): number {
     try {
-      return this.#port.alloc(this.index, start, count);
+      return this.#calls.alloc(start, count);
     } catch (err) {
       throw fromNative(err);
     }
@@ -117,12 +122,20 @@ export class Queue {
   /** Move completed transmissions back to the free pool now (transmit and
    * receive also do this). */
   reap(): number {
-    return call(() => this.#port.reap(this.index));
+    try {
+      return this.#calls.reap();
+    } catch (err) {
+      throw fromNative(err);
+    }
   }
 
   /** Packets waiting on the rx ring now (no syscall, nothing consumed). */
   pending(): number {
-    return call(() => this.#port.rxPending(this.index));
+    try {
+      return this.#calls.rxPending();
+    } catch (err) {
+      throw fromNative(err);
+    }
   }
 
   /**
@@ -131,17 +144,29 @@ export class Queue {
    * frames reaped.
    */
   flushTx(): number {
-    return call(() => this.#port.flushTx(this.index));
+    try {
+      return this.#calls.flushTx();
+    } catch (err) {
+      throw fromNative(err);
+    }
   }
 
   /** Free tx ring slots now. */
   txRoom(): number {
-    return call(() => this.#port.txRoom(this.index));
+    try {
+      return this.#calls.txRoom();
+    } catch (err) {
+      throw fromNative(err);
+    }
   }
 
   /** Reap completions, then the number of free frames in this queue's UMEM. */
   freeFrames(): number {
-    return call(() => this.#port.freeFrames(this.index));
+    try {
+      return this.#calls.freeFrames();
+    } catch (err) {
+      throw fromNative(err);
+    }
   }
 
   /**

@@ -273,7 +273,7 @@ async function echo(lab: Lab, peer: PacketSocket, frames: Buffer[], n: number): 
   return echoed;
 }
 
-async function gcCounts(t: ExecutionContext, api: 'stream' | 'burst'): Promise<{ n: number; gcN: number; gc2N: number; heapN: number; heap2N: number }> {
+async function gcCounts(t: ExecutionContext, api: 'stream' | 'burst'): Promise<{ n: number; gcN: number; gc2N: number; majorGcs: number; heapN: number; heap2N: number }> {
   const lab = createLab();
   // A small young generation makes every allocated megabyte show up as a GC.
   const child = spawn(process.execPath, ['--max-semi-space-size=1', '--import', 'tsx', CHILD,
@@ -284,7 +284,7 @@ async function gcCounts(t: ExecutionContext, api: 'stream' | 'burst'): Promise<{
     lines.push(l);
     wake?.();
   });
-  const next = async (): Promise<{ rx: number; gcs: number; heapUsed: number }> => {
+  const next = async (): Promise<{ rx: number; gcs: number; scavenges: number; heapUsed: number }> => {
     const deadline = Date.now() + 30_000;
     while (lines.length === 0 && Date.now() < deadline) await Promise.race([new Promise<void>((r) => { wake = r; }), sleep(100)]);
     return JSON.parse(lines.shift()!);
@@ -303,7 +303,7 @@ async function gcCounts(t: ExecutionContext, api: 'stream' | 'burst'): Promise<{
     t.is(await echo(lab, peer, frames, 2 * N), 2 * N);
     child.stdin.write('mark\n');
     const m2 = await next();
-    return { n: N, gcN: m1.gcs - m0.gcs, gc2N: m2.gcs - m1.gcs, heapN: m1.heapUsed - m0.heapUsed, heap2N: m2.heapUsed - m1.heapUsed };
+    return { n: N, gcN: m1.scavenges - m0.scavenges, gc2N: m2.scavenges - m1.scavenges, majorGcs: m2.gcs - m2.scavenges - (m0.gcs - m0.scavenges), heapN: m1.heapUsed - m0.heapUsed, heap2N: m2.heapUsed - m1.heapUsed };
   } finally {
     child.stdin.write('exit\n');
     await Promise.race([once(child, 'exit'), sleep(3000)]);
@@ -314,7 +314,8 @@ async function gcCounts(t: ExecutionContext, api: 'stream' | 'burst'): Promise<{
 }
 
 // What is measured: scavenges of a 1 MiB young generation while forwarding
-// N and then 2N packets. The burst API allocates nothing per packet or per
+// N and then 2N packets (major GCs follow V8's old-generation heuristics, not
+// the traffic: logged, not judged). The burst API allocates nothing per packet or per
 // batch; each wakeup costs ~60 bytes inside the native-to-JS call (V8 API),
 // so a handful of scavenges per 100k packets at worst. The stream API adds
 // Node's own per-wakeup stream bookkeeping (nextTick records, emit()
@@ -323,10 +324,10 @@ async function gcCounts(t: ExecutionContext, api: 'stream' | 'burst'): Promise<{
 test.serial('steady forwarding allocates nothing per packet: a few scavenges per 100k packets at most, heap flat', async (t) => {
   const burst = await gcCounts(t, 'burst');
   t.log('burst', burst);
-  t.true(burst.gcN + burst.gc2N <= 2, `burst API: ${burst.gcN} + ${burst.gc2N} GCs for ${burst.n} + ${2 * burst.n} packets`);
-  t.true(Math.abs(burst.heap2N) < 2 << 20, `heap moved ${burst.heap2N} bytes`);
+  t.true(burst.gcN + burst.gc2N <= 2, `burst API: ${burst.gcN} + ${burst.gc2N} scavenges for ${burst.n} + ${2 * burst.n} packets`);
+  t.true(burst.heap2N < 2 << 20, `heap grew ${burst.heap2N} bytes`);
   const stream = await gcCounts(t, 'stream');
   t.log('stream', stream);
-  t.true(stream.gc2N <= 16, `stream API: ${stream.gc2N} GCs for ${2 * stream.n} packets`);
-  t.true(Math.abs(stream.heap2N) < 4 << 20, `heap moved ${stream.heap2N} bytes`);
+  t.true(stream.gc2N <= 16, `stream API: ${stream.gc2N} scavenges for ${2 * stream.n} packets`);
+  t.true(stream.heap2N < 4 << 20, `heap grew ${stream.heap2N} bytes`);
 });

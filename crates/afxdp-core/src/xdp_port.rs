@@ -135,7 +135,7 @@ impl XdpPort {
 
 fn check_queue_range(netdev: &Netdev, start: u32, count: u32) -> Result<()> {
     let available = netdev.queue_count();
-    let end = start.checked_add(count).unwrap_or(u32::MAX);
+    let end = start.saturating_add(count);
     if count == 0 || end > available {
         return Err(Error::new(
             Code::QueueOutOfRange,

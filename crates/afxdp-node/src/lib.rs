@@ -8,6 +8,7 @@ mod fd;
 mod peer;
 mod port;
 mod probe;
+mod queue_calls;
 mod shared_memory;
 mod wakeup;
 

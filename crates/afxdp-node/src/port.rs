@@ -3,18 +3,20 @@
 //! UMEM's ArrayBuffer, so one burst is one call with no marshalling.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use afxdp_core::bpf::XdpMode;
 use afxdp_core::umem::{HugepagePolicy, UmemConfig};
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
 use afxdp_core::Error;
-use napi::bindgen_prelude::ArrayBuffer;
+use napi::bindgen_prelude::{ArrayBuffer, Object};
 use napi::Env;
 use napi_derive::napi;
 
 use crate::error::{invalid, to_js, Result};
 use crate::fd::NativeFd;
+use crate::queue_calls::calls_object;
 use crate::shared_memory::{external_buffer, DescriptorArea, Region};
 
 #[napi(object)]
@@ -92,8 +94,16 @@ pub struct NativePortInfo {
 /// Port state shared with the finalizers of the UMEM ArrayBuffers: the
 /// sockets and memory live until `close()` or until the last buffer is
 /// collected, whichever is later for the memory.
-struct Shared {
-    port: Mutex<Option<XdpPort>>,
+pub(crate) struct Shared {
+    pub(crate) port: Mutex<Option<XdpPort>>,
+    /// Set by `close()`, also when the port itself must stay for a buffer.
+    closed: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
 }
 
 struct UmemRegion {
@@ -126,7 +136,6 @@ pub struct NativePort {
     queue_count: usize,
     umem_exposed: Vec<bool>,
     descriptors_exposed: bool,
-    closed: bool,
 }
 
 fn parse_hugepages(s: &str) -> Result<HugepagePolicy> {
@@ -191,19 +200,18 @@ impl NativePort {
         let umem_count = xdp_port.port().umem_count();
         let burst = options.burst_size as usize;
         Ok(NativePort {
-            shared: Arc::new(Shared { port: Mutex::new(Some(xdp_port)) }),
+            shared: Arc::new(Shared { port: Mutex::new(Some(xdp_port)), closed: AtomicBool::new(false) }),
             descriptors: Arc::new(DescriptorArea::new(queue_count * 2 * burst)),
             burst,
             queue_count,
             umem_exposed: vec![false; umem_count],
             descriptors_exposed: false,
-            closed: false,
         })
     }
 
     fn port(&self) -> Result<MutexGuard<'_, Option<XdpPort>>> {
         let guard = self.shared.port.lock().unwrap_or_else(|p| p.into_inner());
-        if self.closed || guard.is_none() {
+        if self.shared.is_closed() || guard.is_none() {
             return Err(to_js(Error::closed("this port")));
         }
         Ok(guard)
@@ -215,31 +223,6 @@ impl NativePort {
             return Err(invalid(format!("queue index {q} out of range (port has {} queues)", self.queue_count)));
         }
         Ok(q)
-    }
-
-    fn check_slots(&self, start: u32, count: u32) -> Result<(usize, usize)> {
-        let (start, count) = (start as usize, count as usize);
-        if start.checked_add(count).is_none_or(|end| end > self.burst) {
-            return Err(invalid(format!(
-                "descriptor slots {start}..{} exceed the burst size {}",
-                start.saturating_add(count),
-                self.burst
-            )));
-        }
-        Ok((start, count))
-    }
-
-    /// Address and length slots of queue `q`, slots [start, start+count).
-    fn slots(&self, q: usize, start: usize, count: usize) -> (&mut [u32], &mut [u32]) {
-        let base = q * 2 * self.burst;
-        // SAFETY: called on the JS thread during a native call, so JS is not
-        // running; the two ranges are disjoint (addresses, then lengths).
-        unsafe {
-            (
-                self.descriptors.slice_mut(base + start, count),
-                self.descriptors.slice_mut(base + self.burst + start, count),
-            )
-        }
     }
 
     /// The ArrayBuffer over UMEM `u`; exactly once per UMEM (V8 allows one
@@ -276,68 +259,15 @@ impl NativePort {
         Ok(self.port()?.as_ref().expect("checked").port().umem_of(q) as u32)
     }
 
-    /// Receive up to `max` packets into the queue's slots [0, n).
-    #[napi]
-    pub fn rx_burst(&self, q: u32, max: u32) -> Result<u32> {
+    /// Queue `q`'s burst calls as plain functions (see queue_calls.rs):
+    /// rxBurst(max), txBurst(start, count, dropUnsent), release(start, count),
+    /// alloc(start, count), reap(), flushTx(), rxPending(), txRoom(),
+    /// freeFrames(); each returns a u32.
+    #[napi(ts_return_type = "Record<'rxBurst' | 'txBurst' | 'release' | 'alloc' | 'reap' | 'flushTx' | 'rxPending' | 'txRoom' | 'freeFrames', (...args: Array<number | boolean>) => number>")]
+    pub fn queue_calls<'env>(&self, env: &'env Env, q: u32) -> Result<Object<'env>> {
         let q = self.check_queue(q)?;
-        let (_, max) = self.check_slots(0, max)?;
-        let mut guard = self.port()?;
-        let (addrs, lens) = self.slots(q, 0, max);
-        Ok(guard.as_mut().expect("checked").port_mut().rx_burst(q, addrs, lens) as u32)
-    }
-
-    /// Transmit slots [start, start+count); returns how many were posted.
-    /// With `drop_unsent`, frames the tx ring had no room for are released.
-    #[napi]
-    pub fn tx_burst(&self, q: u32, start: u32, count: u32, drop_unsent: bool) -> Result<u32> {
-        let q = self.check_queue(q)?;
-        let (start, count) = self.check_slots(start, count)?;
-        let mut guard = self.port()?;
-        let port = guard.as_mut().expect("checked").port_mut();
-        let (addrs, lens) = self.slots(q, start, count);
-        let sent = port.tx_burst(q, addrs, lens).map_err(to_js)?;
-        if drop_unsent && sent < count {
-            port.release(q, &addrs[sent..]).map_err(to_js)?;
-        }
-        Ok(sent as u32)
-    }
-
-    /// Give slots [start, start+count) back to the free pool.
-    #[napi]
-    pub fn release(&self, q: u32, start: u32, count: u32) -> Result<()> {
-        let q = self.check_queue(q)?;
-        let (start, count) = self.check_slots(start, count)?;
-        let mut guard = self.port()?;
-        let (addrs, _) = self.slots(q, start, count);
-        guard.as_mut().expect("checked").port_mut().release(q, addrs).map_err(to_js)
-    }
-
-    /// Take free frames into slots [start, start+count); returns how many.
-    #[napi]
-    pub fn alloc(&self, q: u32, start: u32, count: u32) -> Result<u32> {
-        let q = self.check_queue(q)?;
-        let (start, count) = self.check_slots(start, count)?;
-        let mut guard = self.port()?;
-        let (addrs, lens) = self.slots(q, start, count);
-        let got = guard.as_mut().expect("checked").port_mut().alloc(q, addrs);
-        lens[..got].fill(0);
-        Ok(got as u32)
-    }
-
-    #[napi]
-    pub fn reap(&self, q: u32) -> Result<u32> {
-        let q = self.check_queue(q)?;
-        let mut guard = self.port()?;
-        Ok(guard.as_mut().expect("checked").port_mut().reap(q) as u32)
-    }
-
-    /// Kick the tx ring of queue `q` if it holds descriptors, then reap;
-    /// returns the frames reaped.
-    #[napi]
-    pub fn flush_tx(&self, q: u32) -> Result<u32> {
-        let q = self.check_queue(q)?;
-        let mut guard = self.port()?;
-        Ok(guard.as_mut().expect("checked").port_mut().flush_tx(q) as u32)
+        drop(self.port()?);
+        calls_object(env, self.shared.clone(), self.descriptors.clone(), q, self.burst)
     }
 
     /// Queue `q`'s pending socket error as an errno (0: none); reading
@@ -346,28 +276,6 @@ impl NativePort {
     pub fn socket_error(&self, q: u32) -> Result<i32> {
         let q = self.check_queue(q)?;
         Ok(self.port()?.as_ref().expect("checked").port().socket_error(q).unwrap_or(0))
-    }
-
-    /// Packets waiting on the rx ring of queue `q` (nothing consumed).
-    #[napi]
-    pub fn rx_pending(&self, q: u32) -> Result<u32> {
-        let q = self.check_queue(q)?;
-        Ok(self.port()?.as_ref().expect("checked").port().rx_pending(q))
-    }
-
-    /// Free tx ring slots of queue `q`.
-    #[napi]
-    pub fn tx_room(&self, q: u32) -> Result<u32> {
-        let q = self.check_queue(q)?;
-        Ok(self.port()?.as_ref().expect("checked").port().tx_room(q))
-    }
-
-    /// Reap queue `q`'s completions, then count the free frames of its UMEM.
-    #[napi]
-    pub fn free_frames(&self, q: u32) -> Result<u32> {
-        let q = self.check_queue(q)?;
-        let mut guard = self.port()?;
-        Ok(guard.as_mut().expect("checked").port_mut().free_frames(q))
     }
 
     /// Preferred busy polling on every socket of the port (SO_PREFER_BUSY_POLL,
@@ -455,7 +363,7 @@ impl NativePort {
         for buffer in buffers {
             all_detached &= buffer.detach().is_ok();
         }
-        self.closed = true;
+        self.shared.closed.store(true, Ordering::Relaxed);
         if all_detached {
             drop(self.shared.port.lock().unwrap_or_else(|p| p.into_inner()).take());
         }

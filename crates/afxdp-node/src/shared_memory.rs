@@ -28,7 +28,7 @@ pub fn external_buffer<'env, R: Region>(env: &'env Env, region: Arc<R>) -> Resul
     // hint is alive, and V8 drops the hint only after the last view is gone.
     let buffer = unsafe { ArrayBuffer::from_external(env, base, size, region, |_env, region| drop(region)) }
         .map_err(crate::error::from_napi)?;
-    if buffer.as_ptr() as *mut u8 != base || buffer.len() != size {
+    if !std::ptr::eq(buffer.as_ptr(), base) || buffer.len() != size {
         return Err(invalid(
             "this JavaScript runtime copies external memory instead of sharing it (no external ArrayBuffers); \
              afxdp needs Node.js, not a runtime with a V8 memory cage such as Electron",
