@@ -10,7 +10,9 @@
 // After --idle-spin-us without packets it waits for the socket to become
 // readable (see waitReadable in ./lib/common.js). Nothing in the loop
 // allocates (the clock is read every 16 bursts: Date.now() allocates).
-const { parseArgs, readWindow, GcMeter, waitReadable, waitMechanism, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
+const { afxdp, parseArgs, readWindow, GcMeter, waitReadable, waitMechanism, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
+
+const { swapMacs } = afxdp();
 
 const TURN = 256;
 
@@ -86,15 +88,7 @@ async function main() {
             continue;
           }
           if (swap) {
-            for (let k = 0; k < n; k++) {
-              const a = addrs[k];
-              let b = umem[a]; umem[a] = umem[a + 6]; umem[a + 6] = b;
-              b = umem[a + 1]; umem[a + 1] = umem[a + 7]; umem[a + 7] = b;
-              b = umem[a + 2]; umem[a + 2] = umem[a + 8]; umem[a + 8] = b;
-              b = umem[a + 3]; umem[a + 3] = umem[a + 9]; umem[a + 9] = b;
-              b = umem[a + 4]; umem[a + 4] = umem[a + 10]; umem[a + 10] = b;
-              b = umem[a + 5]; umem[a + 5] = umem[a + 11]; umem[a + 11] = b;
-            }
+            swapMacs(umem, addrs, n);
             tx += q.transmit(n, 0, true);
           }
         }

@@ -17,8 +17,8 @@ const path = require('node:path');
 const ROOT = path.join(__dirname, '..');
 const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -- [options])
   --quick            1 repetition, 2 s windows, 5 s idle, 3 s GC runs (about 1.5 minutes)
-                     (default: about 8 minutes)
-  --reps N           repetitions of each traffic cell (default 5)
+                     (default: about 10 minutes)
+  --reps N           repetitions of each traffic cell (default 7)
   --idle-reps N      repetitions of each idle cell (default 3)
   --window S         measurement window of a traffic cell in seconds (default 3)
   --idle S           idle window in seconds (default 10)
@@ -36,7 +36,7 @@ const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -
 
 function parseOptions(argv) {
   const o = {
-    reps: 5, idleReps: 3, window: 3, idle: 10, gc: 10, retries: 2, foreignMax: 15, nice: true, verbose: false,
+    reps: 7, idleReps: 3, window: 3, idle: 10, gc: 10, retries: 2, foreignMax: 15, nice: true, verbose: false,
     impls: ['c', 'burst', 'stream'], modes: ['macswap', 'rxdrop', 'txonly', 'idle'],
     json: path.join(__dirname, 'results', 'last-run.json'), quick: false,
   };
@@ -456,9 +456,16 @@ function summarize(runs, impls, modes) {
     for (const impl of impls) {
       const rs = runs.filter((r) => r.impl === impl && r.mode === mode && !r.gcCheck);
       if (rs.length === 0) continue;
+      // The ratio pairs each run with the C reference's run of the same
+      // repetition (adjacent windows): the machine's drift between
+      // repetitions then cancels instead of landing in one column.
+      const pairs = rs.map((r) => [r, runs.find((c) => c.impl === 'c' && c.mode === mode && c.rep === r.rep && !c.gcCheck)])
+        .filter(([, c]) => c && c.pps > 0);
       cells[`${mode}/${impl}`] = {
         runs: rs.length,
         pps: median(rs.map((r) => r.pps)),
+        ratio: pairs.length > 0 ? median(pairs.map(([r, c]) => r.pps / c.pps)) : NaN,
+        ratios: pairs.map(([r, c]) => Math.round((r.pps / c.pps) * 1000) / 1000),
         nsPerPacket: median(rs.map((r) => r.nsPerPacket)),
         userNsPerPacket: median(rs.map((r) => r.userNsPerPacket)),
         cpuPct: median(rs.map((r) => r.cpuPct)),
@@ -491,7 +498,7 @@ function table(cells, impls, modes, skipped) {
     rows.push([`${mode}, kpps (ratio)`, ...impls.map((i) => {
       const x = cells[`${mode}/${i}`];
       if (!x) return skipped[i] ?? '-';
-      const r = c ? x.pps / c.pps : NaN;
+      const r = x.ratio;
       const ratio = c && i !== 'c' ? ` (${r.toFixed(3)}×${r >= TARGETS[mode][i] ? '' : ` < ${TARGETS[mode][i].toFixed(2)}`})` : '';
       return `${fmtK(x.pps)}${ratio}${x.disturbed ? '*' : ''}`;
     })]);
@@ -672,7 +679,7 @@ function report(data) {
   console.log(table(cells, allImpls, modes, skipped));
   const disturbed = runs.filter((r) => r.disturbed).length;
   console.log('');
-  console.log(`Medians of ${o.reps} run(s) of ${o.window} s per cell (idle: ${o.idleReps ?? o.reps} of ${o.idle} s); ratio = afxdp / C reference in this run; "< x" marks a missed target.`);
+  console.log(`Medians of ${o.reps} run(s) of ${o.window} s per cell (idle: ${o.idleReps ?? o.reps} of ${o.idle} s); ratio = median over repetitions of afxdp / C reference in the same repetition (adjacent windows, order rotated); "< x" marks a missed target.`);
   console.log('macswap: frames returned to the generator per second; rxdrop: frames the forwarder received; txonly: forwarder frames the generator received.');
   console.log('CPU ns/packet: forwarder utime+stime (/proc/<pid>/stat, all threads) over the window / those packets; user part: utime only.');
   if (disturbed) console.log(`* ${disturbed} run(s) stayed disturbed by other processes after ${o.retries} retries (see the JSON).`);

@@ -1,5 +1,5 @@
 // afxdp: fast packet I/O for Node.js over Linux AF_XDP sockets.
-export { openPort, openPorts, Port, Queue } from './port';
+export { openPort, openPorts, Port, Queue, swapMacs } from './port';
 export type { PortInfo, PortStats, FrameAccounting, QueueStats, BusyPollStatus } from './port';
 export type { WaitOptions, WritableWaitOptions } from './port';
 export { Batch, BatchPool, BatchTransform, batchTransform, macswap, PortReadable, PortWritable } from './stream';

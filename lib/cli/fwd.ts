@@ -22,6 +22,7 @@ import { dropPastedWords, integer, ipv4, mac, macString, seconds, udpPort } from
 import { StatsTracker, TrackedPort, LiveTable, plainLines, table, Snapshot } from './stats';
 import { metricsRegistry, serveMetrics, MetricsServer } from './metrics';
 import { txFrame, TX_MIN_LENGTH, TX_SEQ_OFFSET } from './txframe';
+import { swapMacs } from '../port/macswap';
 
 export const FORWARD_MODES = ['io', 'macswap', 'rxonly', 'txonly'] as const;
 export type ForwardMode = (typeof FORWARD_MODES)[number];
@@ -405,17 +406,6 @@ export class Forwarder {
         if (inFlight === 0) break;
         await new Promise((r) => setTimeout(r, 2));
       }
-    }
-  }
-}
-
-function swapMacs(bytes: Buffer, addrs: Uint32Array, n: number): void {
-  for (let i = 0; i < n; i++) {
-    const a = addrs[i];
-    for (let b = 0; b < 6; b++) {
-      const t = bytes[a + b];
-      bytes[a + b] = bytes[a + 6 + b];
-      bytes[a + 6 + b] = t;
     }
   }
 }

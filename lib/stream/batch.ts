@@ -17,6 +17,7 @@
 import type { Port } from '../port/port';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
+import { swapMacs } from '../port/macswap';
 
 /** Where a batch is (see the ownership rule above). */
 export enum BatchState {
@@ -119,16 +120,7 @@ export class Batch {
   /** Swap destination and source MAC of every packet, in place. */
   macswap(): this {
     this.#check('use');
-    const u = this.#queue!.umem;
-    const addrs = this.#addrs;
-    for (let i = 0, n = this.#length; i < n; i++) {
-      const a = addrs[i];
-      for (let b = 0; b < 6; b++) {
-        const t = u[a + b];
-        u[a + b] = u[a + 6 + b];
-        u[a + 6 + b] = t;
-      }
-    }
+    swapMacs(this.#queue!.umem, this.#addrs, this.#length);
     return this;
   }
 
