@@ -1,5 +1,7 @@
 //! A port: `queue_count` consecutive queues of one interface, each with an
-//! AF_XDP socket, over one UMEM per queue (like DPDK) or one shared UMEM.
+//! AF_XDP socket, over one UMEM per queue (like DPDK) or one shared UMEM,
+//! which may also be another port's (`UmemJoin`: XDP_SHARED_UMEM across
+//! interfaces, Linux >= 5.10).
 //!
 //! The port only creates and binds sockets; steering packets into them (an
 //! XSKMAP entry per queue) is the caller's `insert` callback, so the same
@@ -9,10 +11,22 @@
 
 use crate::queue::{Queue, QueueStats};
 use crate::socket::{BindMode, RingSizes, XskSocket};
-use crate::umem::{Umem, UmemConfig};
+use crate::umem::{Umem, UmemConfig, UmemMember};
 use crate::{Code, Error, Result};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What a port needs to use another port's UMEM: the UMEM itself and a
+/// bound socket of it (the XDP_SHARED_UMEM bind names that socket's fd).
+/// Borrowed from the owning port, so that port stays open while joining.
+pub struct UmemJoin<'a> {
+    pub umem: Arc<Umem>,
+    pub socket: BorrowedFd<'a>,
+    /// The owning port's interface, for messages.
+    pub ifname: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortConfig {
@@ -71,10 +85,6 @@ impl PortConfig {
         self.umem.validate()
     }
 
-    /// Sockets drawing receive frames from one UMEM.
-    fn sharers(&self) -> u32 {
-        if self.shared_umem { self.queue_count } else { 1 }
-    }
 }
 
 /// Where the frames of one UMEM are. The parts always sum to `total`.
@@ -128,10 +138,38 @@ const BUSY_RETRY: Duration = Duration::from_millis(1000);
 
 pub struct Port {
     // Declared before `umems`: sockets close (releasing their UMEM
-    // references) before the memory is unmapped.
+    // references) before the memory is unmapped. A shared UMEM is unmapped
+    // only when the last port (or JS view) holding it is gone.
     queues: Vec<Queue>,
-    umems: Vec<Umem>,
+    umems: Vec<Arc<Umem>>,
     config: PortConfig,
+    /// Distinguishes this port among a shared UMEM's members.
+    id: u64,
+    /// UMEM 0 came from another port.
+    joined: bool,
+}
+
+static NEXT_PORT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The kernel refused an XDP_SHARED_UMEM bind to another port's socket:
+/// say which interfaces and what to do instead.
+fn join_refused(e: Error, cfg: &PortConfig, queue_id: u32, owner_ifname: &str) -> Error {
+    let refused = matches!(e.errno, Some(libc::EINVAL) | Some(libc::EOPNOTSUPP))
+        && !matches!(e.code, Code::NoSuchInterface | Code::QueueOutOfRange);
+    if !refused {
+        return e;
+    }
+    Error {
+        code: Code::NotSupported,
+        errno: e.errno,
+        message: format!(
+            "the kernel refused to share the UMEM of {owner_ifname} with {} queue {queue_id} ({}): sharing a UMEM \
+             across interfaces needs Linux >= 5.10, and zero-copy only works on one device (force_copy=1 makes \
+             both ports copy mode); or open the ports without shared_umem (each with its own UMEM)",
+            cfg.ifname,
+            std::io::Error::from_raw_os_error(e.errno.unwrap_or(libc::EINVAL)),
+        ),
+    }
 }
 
 impl Port {
@@ -139,44 +177,89 @@ impl Port {
     /// rings, then call `insert(queue_id, fd)` for each socket (the caller
     /// puts it into an XSKMAP). Must run in the interface's network namespace.
     pub fn open(cfg: &PortConfig, insert: &mut dyn FnMut(u32, RawFd) -> Result<()>) -> Result<Port> {
+        Self::open_joining(cfg, None, insert)
+    }
+
+    /// `open`, with every queue on another port's UMEM when `join` is given
+    /// (the frame settings of `cfg.umem` must match it; its fill and
+    /// completion ring sizes are this port's own).
+    pub fn open_joining(
+        cfg: &PortConfig,
+        join: Option<UmemJoin<'_>>,
+        insert: &mut dyn FnMut(u32, RawFd) -> Result<()>,
+    ) -> Result<Port> {
         cfg.validate()?;
-        // Frames each queue lends the kernel for receive:
-        // - at most half the fill ring: the kernel publishes its fill
-        //   consumer index lazily (only when its cached batch runs out), so
-        //   a ring filled to the brim could not be refilled until the kernel
-        //   ran dry and dropped packets; with half the ring lent, the slots
-        //   it has consumed but not yet published never block a refill;
-        // - at most half of the UMEM (split among sharing queues), so that
-        //   `alloc` (transmit-only use) always finds frames.
-        let fill_target = (cfg.umem.fill_size / 2).min(cfg.umem.frame_count / (2 * cfg.sharers())).max(1);
+        if let Some(j) = &join {
+            if let Some((name, theirs, ours)) = j.umem.frame_mismatch(&cfg.umem) {
+                return Err(Error::invalid(format!(
+                    "{} cannot share the UMEM of {}: {name} is {ours} here but {theirs} there; give both ports \
+                     the same frame settings (frame size, frame count, headroom, hugepages) or do not share",
+                    cfg.ifname, j.ifname
+                )));
+            }
+        }
+        let id = NEXT_PORT_ID.fetch_add(1, Ordering::Relaxed);
+        // Each queue lends the kernel at most half its fill ring and its
+        // share of half the UMEM (see `Queue::refill`), so `alloc`
+        // (transmit-only use) always finds frames.
         let sizes = RingSizes { rx: cfg.rx_size, tx: cfg.tx_size, fill: Some(cfg.umem.fill_size), comp: Some(cfg.umem.comp_size) };
         let mut queues: Vec<Queue> = Vec::with_capacity(cfg.queue_count as usize);
-        let mut umems: Vec<Umem> = Vec::new();
+        let joined = join.is_some();
+        let (mut umems, owner_fd, owner_ifname) = match join {
+            Some(j) => (vec![j.umem], Some(j.socket.as_raw_fd()), j.ifname),
+            None => (Vec::new(), None, String::new()),
+        };
         for i in 0..cfg.queue_count {
             let queue_id = cfg.start_queue + i;
             let mut sock = XskSocket::new()?;
-            let (umem, mode) = if cfg.shared_umem && i > 0 {
+            let (umem, mode) = if let Some(fd) = owner_fd {
+                // Another port's UMEM (maybe on another interface): the
+                // kernel creates a buffer pool for this (interface, queue)
+                // over it, fed by this socket's own fill ring.
+                (0, BindMode::SharedWith(fd))
+            } else if cfg.shared_umem && i > 0 {
                 // Another queue of the same interface: the kernel creates a
                 // separate buffer pool over the same UMEM, fed by this
                 // socket's own fill ring.
                 (0, BindMode::SharedWith(queues[0].fd()))
             } else {
-                let u = Umem::new(&cfg.umem)?;
+                let u = Arc::new(Umem::new(&cfg.umem)?);
                 sock.register_umem(&u)?;
                 umems.push(u);
                 (umems.len() - 1, BindMode::Owner { need_wakeup: cfg.need_wakeup, force_copy: cfg.force_copy })
             };
             let rings = sock.create_rings(&sizes)?;
-            bind_retrying_busy(&mut sock, cfg, queue_id, mode)?;
-            queues.push(Queue::new(sock, rings, umem, fill_target, cfg.need_wakeup)?);
+            bind_retrying_busy(&mut sock, cfg, queue_id, mode)
+                .map_err(|e| if joined { join_refused(e, cfg, queue_id, &owner_ifname) } else { e })?;
+            let member = UmemMember::join(&umems[umem], id, &cfg.ifname);
+            queues.push(Queue::new(sock, rings, umem, member, cfg.need_wakeup)?);
         }
         for q in queues.iter_mut() {
-            q.refill(&mut umems[q.umem()]);
+            q.refill(&mut umems[q.umem()].lock());
         }
         for q in &queues {
             insert(q.queue_id(), q.fd())?;
         }
-        Ok(Port { queues, umems, config: cfg.clone() })
+        Ok(Port { queues, umems, config: cfg.clone(), id, joined })
+    }
+
+    /// What another port needs to share UMEM `u` (see `open_joining`).
+    pub fn umem_join(&self, u: usize) -> UmemJoin<'_> {
+        let q = self.queues.iter().find(|q| q.umem() == u).expect("every UMEM has a queue");
+        // SAFETY: the socket lives as long as `self`, which the join borrows.
+        let socket = unsafe { BorrowedFd::borrow_raw(q.fd()) };
+        UmemJoin { umem: self.umems[u].clone(), socket, ifname: self.config.ifname.clone() }
+    }
+
+    /// Whether UMEM 0 belongs to another port (this one joined it).
+    pub fn joined(&self) -> bool {
+        self.joined
+    }
+
+    /// Interfaces of the other ports using UMEM `u` right now (empty when
+    /// the UMEM is this port's alone).
+    pub fn umem_shared_with(&self, u: usize) -> Vec<String> {
+        self.umems[u].interfaces_besides(self.id)
     }
 
     pub fn config(&self) -> &PortConfig {
@@ -223,7 +306,7 @@ impl Port {
         (a.as_ptr(), a.len())
     }
 
-    pub fn umem(&self, u: usize) -> &Umem {
+    pub fn umem(&self, u: usize) -> &Arc<Umem> {
         &self.umems[u]
     }
 
@@ -236,16 +319,16 @@ impl Port {
         self.queues[q].zero_copy()
     }
 
-    fn split(&mut self, q: usize) -> (&mut Queue, &mut Umem) {
+    fn split(&mut self, q: usize) -> (&mut Queue, &Umem) {
         let queue = &mut self.queues[q];
-        let umem = &mut self.umems[queue.umem()];
+        let umem = &*self.umems[queue.umem()];
         (queue, umem)
     }
 
     /// Receive up to `addrs.len()` packets on queue `q`; see `Queue::rx_burst`.
     pub fn rx_burst(&mut self, q: usize, addrs: &mut [u32], lens: &mut [u32]) -> usize {
         let (queue, umem) = self.split(q);
-        queue.rx_burst(umem, addrs, lens)
+        queue.rx_burst(&mut umem.lock(), addrs, lens)
     }
 
     /// Transmit App-owned frames on queue `q`; returns how many were posted
@@ -253,26 +336,26 @@ impl Port {
     pub fn tx_burst(&mut self, q: usize, addrs: &[u32], lens: &[u32]) -> Result<usize> {
         self.check_queue(q)?;
         let (queue, umem) = self.split(q);
-        queue.tx_burst(umem, addrs, lens)
+        queue.tx_burst(&mut umem.lock(), addrs, lens)
     }
 
     /// Give App-owned frames back to the pool of queue `q`'s UMEM.
     pub fn release(&mut self, q: usize, addrs: &[u32]) -> Result<()> {
         self.check_queue(q)?;
         let (queue, umem) = self.split(q);
-        queue.release(umem, addrs)
+        queue.release(&mut umem.lock(), addrs)
     }
 
     /// Take free frames for the application (transmit-only use).
     pub fn alloc(&mut self, q: usize, out: &mut [u32]) -> usize {
         let (queue, umem) = self.split(q);
-        queue.alloc(umem, out)
+        queue.alloc(&mut umem.lock(), out)
     }
 
     /// Move completed tx frames back to the pool.
     pub fn reap(&mut self, q: usize) -> usize {
         let (queue, umem) = self.split(q);
-        queue.reap(umem)
+        queue.reap(&mut umem.lock())
     }
 
     /// Bytes of an App-owned frame of queue `q`'s UMEM.
@@ -283,14 +366,15 @@ impl Port {
 
     pub fn packet_mut(&mut self, q: usize, addr: u32, len: u32) -> Result<&mut [u8]> {
         self.check_queue(q)?;
-        let (_, umem) = self.split(q);
-        umem.packet_mut(addr, len)
+        self.umems[self.queues[q].umem()].packet_mut(addr, len)
     }
 
-    /// Frame accounting of UMEM `u`.
+    /// Frame accounting of UMEM `u`. The ledger covers every port using
+    /// the UMEM; ring occupancies are read from this port's queues only, so
+    /// with a UMEM shared across ports the frames on the other ports' fill,
+    /// rx, tx and completion rings count as `in_kernel` here.
     pub fn frames(&self, u: usize) -> FrameCounts {
-        let pool = self.umems[u].frames();
-        let owners = pool.counts();
+        let owners = self.umems[u].owner_counts();
         let (mut fill, mut rx, mut tx, mut comp) = (0u32, 0u32, 0u32, 0u32);
         for q in self.queues.iter().filter(|q| q.umem() == u) {
             let o = q.occupancy();
@@ -306,7 +390,7 @@ impl Port {
         let completion_ring = comp.min(owners.tx);
         let tx_ring = tx.min(owners.tx - completion_ring);
         FrameCounts {
-            total: pool.frame_count(),
+            total: self.umems[u].config().frame_count,
             free: owners.free,
             fill_ring,
             rx_ring,
@@ -321,7 +405,7 @@ impl Port {
     /// `Queue::flush_tx`.
     pub fn flush_tx(&mut self, q: usize) -> usize {
         let (queue, umem) = self.split(q);
-        queue.flush_tx(umem)
+        queue.flush_tx(&mut umem.lock())
     }
 
     /// Packets waiting on queue `q`'s rx ring (nothing consumed, no syscall).
@@ -338,7 +422,8 @@ impl Port {
     /// `alloc` and refills can take now).
     pub fn free_frames(&mut self, q: usize) -> u32 {
         let (queue, umem) = self.split(q);
-        queue.reap(umem);
+        let mut umem = umem.lock();
+        queue.reap(&mut umem);
         umem.frames().free_count()
     }
 
@@ -393,6 +478,18 @@ mod tests {
         );
         let bad_umem = UmemConfig { frame_size: 1000, ..Default::default() };
         assert!(PortConfig { umem: bad_umem, ..ok }.validate().is_err());
+    }
+
+    #[test]
+    fn a_refused_join_names_both_interfaces_and_the_fix() {
+        let cfg = PortConfig { ifname: "ethB".into(), ifindex: 3, ..Default::default() };
+        let e = join_refused(Error::with_errno(Code::NotSupported, libc::EOPNOTSUPP, "bind"), &cfg, 2, "ethA");
+        assert_eq!(e.code, Code::NotSupported);
+        assert!(e.message.contains("ethA") && e.message.contains("ethB queue 2"), "{}", e.message);
+        assert!(e.message.contains("without shared_umem"), "{}", e.message);
+        // Errors with their own diagnosis pass through.
+        let busy = Error::with_errno(Code::QueueBusy, libc::EBUSY, "busy");
+        assert_eq!(join_refused(busy, &cfg, 0, "ethA").code, Code::QueueBusy);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::ring::{CompletionRing, FillRing, RxRing, TxRing};
 use crate::socket::options::Kick;
 use crate::socket::{XskRings, XskSocket};
-use crate::umem::{Owner, Umem};
+use crate::umem::{Owner, UmemLock, UmemMember};
 use crate::{Error, Result};
 use std::cell::Cell;
 use std::os::fd::RawFd;
@@ -61,8 +61,13 @@ pub struct Queue {
     zero_copy: bool,
     need_wakeup: bool,
     busy_poll: Cell<bool>,
-    /// Most frames this queue keeps lent to the kernel for receive.
-    fill_target: u32,
+    /// Most frames this queue keeps lent to the kernel for receive, by its
+    /// own ring: half the fill ring (the UMEM's share is the other bound).
+    fill_cap: u32,
+    /// Counts this socket among the UMEM's users while it lives. Declared
+    /// after `socket`: dropped once the socket is closed, it returns the
+    /// frames lent through it to the pool.
+    member: UmemMember,
     /// Frames lent for receive and not yet received (fill ring, kernel, rx ring).
     fill_owned: u32,
     stats: QueueStats,
@@ -70,7 +75,8 @@ pub struct Queue {
 
 impl Queue {
     /// Wrap a bound socket. `rings` must include fill and completion rings.
-    pub fn new(socket: XskSocket, rings: XskRings, umem: usize, fill_target: u32, need_wakeup: bool) -> Result<Queue> {
+    /// `umem` is the index of `member`'s UMEM in the port.
+    pub fn new(socket: XskSocket, rings: XskRings, umem: usize, member: UmemMember, need_wakeup: bool) -> Result<Queue> {
         let binding = socket.binding().ok_or_else(|| Error::invalid("queue socket is not bound"))?.clone();
         let (Some(fill), Some(comp)) = (rings.fill, rings.comp) else {
             return Err(Error::invalid("a queue needs its own fill and completion rings"));
@@ -79,7 +85,13 @@ impl Queue {
         Ok(Queue {
             rx: rings.rx,
             tx: rings.tx,
-            fill_target: fill_target.min(fill.size()),
+            // The kernel publishes its fill consumer index lazily (only when
+            // its cached batch runs out), so a ring filled to the brim could
+            // not be refilled until the kernel ran dry and dropped packets;
+            // with half the ring lent, the slots it has consumed but not yet
+            // published never block a refill.
+            fill_cap: (fill.size() / 2).max(1),
+            member,
             fill,
             comp,
             socket,
@@ -114,16 +126,27 @@ impl Queue {
         self.zero_copy
     }
 
+    /// Frames this queue may keep lent: half its fill ring and its share
+    /// of the UMEM (which shrinks when another socket or port joins).
+    pub fn fill_target(&self, umem: &UmemLock<'_>) -> u32 {
+        self.fill_cap.min(umem.fill_share())
+    }
+
     /// Top the fill ring up to `fill_target` frames from the free pool.
-    pub fn refill(&mut self, umem: &mut Umem) -> u32 {
-        let want = self.fill_target.saturating_sub(self.fill_owned).min(umem.frames().free_count());
+    /// When a port joins the UMEM the shares shrink at once; frames lent
+    /// before that are not replaced beyond the new share, so the sum over
+    /// all sockets is back within half the UMEM as soon as they have been
+    /// received (the kernel cannot be asked to give fill entries back).
+    pub fn refill(&mut self, umem: &mut UmemLock<'_>) -> u32 {
+        let want = self.fill_target(umem).saturating_sub(self.fill_owned).min(umem.frames().free_count());
         if want == 0 {
             return 0;
         }
         let n = self.fill.reserve(want);
         let fill = &mut self.fill;
         let mut i = 0;
-        let taken = umem.frames_mut().take(Owner::Fill, n, |addr| {
+        let lender = self.member.slot();
+        let taken = umem.frames_mut().take_lent(Owner::Fill, lender, n, |addr| {
             fill.set(i, addr as u64);
             i += 1;
         });
@@ -136,7 +159,7 @@ impl Queue {
     /// Receive up to `min(addrs.len(), lens.len())` packets. Refills the fill
     /// ring (before and after) and wakes the kernel when it asks for it. Received frames
     /// become App-owned; `addrs` point at the packet data.
-    pub fn rx_burst(&mut self, umem: &mut Umem, addrs: &mut [u32], lens: &mut [u32]) -> usize {
+    pub fn rx_burst(&mut self, umem: &mut UmemLock<'_>, addrs: &mut [u32], lens: &mut [u32]) -> usize {
         let max = addrs.len().min(lens.len()).min(u32::MAX as usize) as u32;
         self.refill(umem);
         if self.need_wakeup && self.fill.needs_wakeup() {
@@ -180,7 +203,7 @@ impl Queue {
     /// names the culprit. Then completions are reaped, as many frames as the
     /// tx ring takes are posted (a prefix of the batch; the rest stay
     /// App-owned) and the kernel is kicked if it needs it.
-    pub fn tx_burst(&mut self, umem: &mut Umem, addrs: &[u32], lens: &[u32]) -> Result<usize> {
+    pub fn tx_burst(&mut self, umem: &mut UmemLock<'_>, addrs: &[u32], lens: &[u32]) -> Result<usize> {
         if addrs.len() != lens.len() {
             return Err(Error::invalid(format!(
                 "tx_burst got {} addresses but {} lengths",
@@ -198,7 +221,7 @@ impl Queue {
                 )));
             }
         }
-        umem.frames_mut().move_all(addrs, Owner::App, Owner::Tx)?;
+        umem.frames_mut().move_all_lent(addrs, Owner::App, Owner::Tx, self.member.slot())?;
         self.reap(umem);
         let total = addrs.len().min(u32::MAX as usize) as u32;
         let mut posted = self.post(addrs, lens, 0, total);
@@ -236,7 +259,7 @@ impl Queue {
     /// Kick the kernel to transmit, when it wants a kick. In copy mode each
     /// sendto() transmits a small batch and says EAGAIN if more is left, so
     /// kick (reaping in between) until done, a bounded number of times.
-    fn kick(&mut self, umem: &mut Umem) {
+    fn kick(&mut self, umem: &mut UmemLock<'_>) {
         if self.need_wakeup {
             // Order our producer store before the flag load (StoreLoad): the
             // kernel sets the flag and then re-checks the ring, we publish
@@ -273,7 +296,7 @@ impl Queue {
     }
 
     /// Completion ring → free pool; returns frames reaped.
-    pub fn reap(&mut self, umem: &mut Umem) -> usize {
+    pub fn reap(&mut self, umem: &mut UmemLock<'_>) -> usize {
         let n = self.comp.peek(self.comp.size());
         if n == 0 {
             return 0;
@@ -294,7 +317,7 @@ impl Queue {
 
     /// Free → App: fill `out` with frame addresses pointing past the
     /// headroom (where rx packets start too). Reaps first when short.
-    pub fn alloc(&mut self, umem: &mut Umem, out: &mut [u32]) -> usize {
+    pub fn alloc(&mut self, umem: &mut UmemLock<'_>, out: &mut [u32]) -> usize {
         let want = out.len().min(u32::MAX as usize) as u32;
         if umem.frames().free_count() < want {
             self.reap(umem);
@@ -308,7 +331,7 @@ impl Queue {
     }
 
     /// App → Free for a batch (all or nothing).
-    pub fn release(&mut self, umem: &mut Umem, addrs: &[u32]) -> Result<()> {
+    pub fn release(&mut self, umem: &mut UmemLock<'_>, addrs: &[u32]) -> Result<()> {
         umem.frames_mut().move_all(addrs, Owner::App, Owner::Free)
     }
 
@@ -316,7 +339,7 @@ impl Queue {
     /// in copy mode that is what transmits) and reap completions. For a
     /// sender waiting on a full ring: nothing else makes a copy-mode ring
     /// progress. Returns the frames reaped.
-    pub fn flush_tx(&mut self, umem: &mut Umem) -> usize {
+    pub fn flush_tx(&mut self, umem: &mut UmemLock<'_>) -> usize {
         if self.tx.occupancy() > 0 {
             self.kick(umem);
         }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use crate::bpf::{ProgramSource, SharedXdp, XdpMode, XdpProgram, XskMap};
 use crate::netdev::Netdev;
 use crate::netns;
-use crate::port::{Port, PortConfig};
+use crate::port::{Port, PortConfig, UmemJoin};
 use crate::umem::UmemConfig;
 use crate::{Code, Error, Result};
 
@@ -55,11 +55,17 @@ pub struct XdpPort {
 
 impl XdpPort {
     pub fn open(req: OpenRequest) -> Result<XdpPort> {
-        let netns = req.netns.clone();
-        netns::within(netns.as_deref(), || Self::open_here(req))
+        Self::open_joining(req, None)
     }
 
-    fn open_here(req: OpenRequest) -> Result<XdpPort> {
+    /// `open` on another port's UMEM (see `Port::open_joining`; the other
+    /// port may be on another interface and in another network namespace).
+    pub fn open_joining(req: OpenRequest, join: Option<UmemJoin<'_>>) -> Result<XdpPort> {
+        let netns = req.netns.clone();
+        netns::within(netns.as_deref(), || Self::open_here(req, join))
+    }
+
+    fn open_here(req: OpenRequest, join: Option<UmemJoin<'_>>) -> Result<XdpPort> {
         let netns = req.netns.clone();
         let netdev = Netdev::lookup(&req.ifname)?;
         check_queue_range(&netdev, req.start_queue, req.queue_count)?;
@@ -99,7 +105,7 @@ impl XdpPort {
             tx_size: req.tx_size,
             umem: req.umem,
         };
-        let port = Port::open(&config, &mut |queue_id, fd| {
+        let port = Port::open_joining(&config, join, &mut |queue_id, fd| {
             // SAFETY: `fd` is the port's live socket for the whole call.
             map.insert(queue_id, unsafe { BorrowedFd::borrow_raw(fd) })
         })?;

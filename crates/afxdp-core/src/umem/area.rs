@@ -35,8 +35,11 @@ pub struct UmemArea {
 }
 
 // SAFETY: the mapping is plain memory owned by this value; nothing about it
-// is tied to the thread that created it.
+// is tied to the thread that created it. Sharing `&UmemArea` between
+// threads hands out only the pointer: who may touch which frame is decided
+// by the frame ledger, not by this type.
 unsafe impl Send for UmemArea {}
+unsafe impl Sync for UmemArea {}
 
 fn page_size() -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.

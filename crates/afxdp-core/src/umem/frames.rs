@@ -5,6 +5,10 @@
 //! move is therefore checked against an owner byte per frame, and a bad
 //! address from the application is an error, never a corruption. Free frames
 //! sit on a stack of indexes so allocation is O(1) and reuses warm frames.
+//!
+//! Frames lent to the kernel (Fill, Tx) also remember which socket they
+//! were lent through, so that when one port of a shared UMEM closes, what
+//! its sockets held comes back to the pool (`reclaim`).
 
 use crate::{Code, Error, Result};
 
@@ -55,6 +59,9 @@ pub struct FramePool {
     /// Indexes of Free frames; the top is handed out next.
     free: Vec<u32>,
     counts: [u32; 4],
+    /// Per frame: the socket (UmemMember slot) a Fill or Tx frame was lent
+    /// through; meaningless for Free and App frames.
+    lender: Vec<u16>,
 }
 
 impl FramePool {
@@ -81,6 +88,7 @@ impl FramePool {
             owner: vec![Owner::Free; frame_count as usize],
             free,
             counts: [frame_count, 0, 0, 0],
+            lender: vec![0; frame_count as usize],
         })
     }
 
@@ -117,12 +125,19 @@ impl FramePool {
     /// Take up to `n` free frames for `to`, passing each frame's base
     /// address (its first byte) to `sink`. Returns how many were taken.
     #[inline]
-    pub fn take(&mut self, to: Owner, n: u32, mut sink: impl FnMut(u32)) -> u32 {
+    pub fn take(&mut self, to: Owner, n: u32, sink: impl FnMut(u32)) -> u32 {
+        self.take_lent(to, 0, n, sink)
+    }
+
+    /// `take`, recording `lender` as the socket the frames go through.
+    #[inline]
+    pub fn take_lent(&mut self, to: Owner, lender: u16, n: u32, mut sink: impl FnMut(u32)) -> u32 {
         debug_assert!(to != Owner::Free);
         let n = n.min(self.free.len() as u32);
         for _ in 0..n {
             let idx = self.free.pop().expect("free stack shorter than its count");
             self.owner[idx as usize] = to;
+            self.lender[idx as usize] = lender;
             sink(idx << self.frame_shift);
         }
         self.counts[Owner::Free as usize] -= n;
@@ -187,6 +202,31 @@ impl FramePool {
             }
         }
         Ok(())
+    }
+
+    /// `move_all`, recording `lender` as the socket the frames go through.
+    pub fn move_all_lent(&mut self, addrs: &[u32], from: Owner, to: Owner, lender: u16) -> Result<()> {
+        self.move_all(addrs, from, to)?;
+        for &addr in addrs {
+            let idx = self.index_of(addr as u64).expect("moved above");
+            self.lender[idx as usize] = lender;
+        }
+        Ok(())
+    }
+
+    /// Every Fill or Tx frame lent through `lender` back to the pool, once
+    /// that socket is closed (the kernel no longer has them); returns how
+    /// many.
+    pub fn reclaim(&mut self, lender: u16) -> u32 {
+        let mut n = 0;
+        for idx in 0..self.owner.len() as u32 {
+            let cur = self.owner[idx as usize];
+            if (cur == Owner::Fill || cur == Owner::Tx) && self.lender[idx as usize] == lender {
+                self.set(idx, cur, Owner::Free);
+                n += 1;
+            }
+        }
+        n
     }
 
     #[inline]
@@ -260,6 +300,23 @@ mod tests {
         assert_eq!(p.take(Owner::Fill, 10, |_| panic!("empty pool handed out a frame")), 0);
         check_sum(&p);
         assert_eq!(p.counts(), OwnerCounts { free: 0, fill: 3, app: 5, tx: 0 });
+    }
+
+    #[test]
+    fn reclaim_returns_only_what_one_lender_holds() {
+        let mut p = FramePool::new(16, 2048).unwrap();
+        p.take_lent(Owner::Fill, 1, 3, |_| {});
+        p.take_lent(Owner::Fill, 2, 4, |_| {});
+        let a = take_app(&mut p, 4);
+        p.move_all_lent(&a[..2], Owner::App, Owner::Tx, 1).unwrap();
+        p.move_all_lent(&a[2..], Owner::App, Owner::Tx, 2).unwrap();
+        assert_eq!(p.reclaim(1), 5);
+        check_sum(&p);
+        assert_eq!(p.counts(), OwnerCounts { free: 16 - 4 - 2, fill: 4, app: 0, tx: 2 });
+        assert_eq!(p.reclaim(1), 0);
+        assert_eq!(p.reclaim(2), 6);
+        assert_eq!(p.counts().free, 16);
+        check_sum(&p);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! UMEM: the packet memory shared with the kernel, cut into equal frames.
 //!
-//! `area` maps the memory, `frames` tracks who owns each frame. Registering
-//! the area with the kernel is a socket operation (XDP_UMEM_REG), see
-//! `socket`. Frame layout in aligned mode (what we use):
+//! `area` maps the memory, `frames` tracks who owns each frame, `lock` is
+//! the ledger held for one burst, `member` counts the sockets drawing from
+//! a UMEM (of one port or of several: a UMEM is shared as `Arc<Umem>`).
+//! Registering the area with the kernel is a socket operation
+//! (XDP_UMEM_REG), see `socket`. Frame layout in aligned mode (what we use):
 //!
 //! ```text
 //! | XDP_PACKET_HEADROOM (256) | headroom | packet data ...            |
@@ -11,11 +13,17 @@
 
 pub mod area;
 pub mod frames;
+pub mod lock;
+pub mod member;
 
 pub use area::{HugepagePolicy, UmemArea};
 pub use frames::{FramePool, Owner, OwnerCounts};
+pub use lock::UmemLock;
+pub use member::UmemMember;
 
 use crate::{Code, Error, Result};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 /// Headroom the kernel reserves in front of every received packet
 /// (XDP_PACKET_HEADROOM in linux/bpf.h; libc does not export it).
@@ -101,13 +109,25 @@ impl UmemConfig {
     }
 }
 
-/// The memory plus its ownership ledger.
+/// The memory plus its ownership ledger. Shared as `Arc<Umem>` by every
+/// queue (and port) that uses it; the mapping goes when the last holder
+/// drops it, after every socket using it has closed.
 pub struct Umem {
-    // `pool` before `area` is irrelevant for safety (the pool holds no
-    // pointers); the area is unmapped last anyway.
-    pool: FramePool,
+    /// Locked once per burst operation (never per packet); uncontended
+    /// unless several ports share the UMEM.
+    pool: Mutex<FramePool>,
     area: UmemArea,
     config: UmemConfig,
+    /// Sockets drawing receive frames from this UMEM, over all ports.
+    sockets: AtomicU32,
+    /// Each such socket, for lender slots and `info()`.
+    members: Mutex<Vec<Membership>>,
+}
+
+struct Membership {
+    slot: u16,
+    port_id: u64,
+    ifname: String,
 }
 
 impl Umem {
@@ -115,7 +135,13 @@ impl Umem {
         config.validate()?;
         let pool = FramePool::new(config.frame_count, config.frame_size)?;
         let area = UmemArea::new(config.size(), config.hugepages)?;
-        Ok(Umem { pool, area, config: config.clone() })
+        Ok(Umem {
+            pool: Mutex::new(pool),
+            area,
+            config: config.clone(),
+            sockets: AtomicU32::new(0),
+            members: Mutex::new(Vec::new()),
+        })
     }
 
     pub fn area(&self) -> &UmemArea {
@@ -126,36 +152,88 @@ impl Umem {
         &self.config
     }
 
-    pub fn frames(&self) -> &FramePool {
-        &self.pool
+    /// The ledger, for one burst operation.
+    pub fn lock(&self) -> UmemLock<'_> {
+        UmemLock::new(self, self.pool.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub fn frames_mut(&mut self) -> &mut FramePool {
-        &mut self.pool
+    /// A snapshot of the owner counts.
+    pub fn owner_counts(&self) -> OwnerCounts {
+        self.lock().frames().counts()
     }
 
     pub fn data_offset(&self) -> u32 {
         self.config.data_offset()
     }
 
+    /// Sockets currently drawing receive frames from this UMEM.
+    pub fn sockets(&self) -> u32 {
+        self.sockets.load(Ordering::Relaxed)
+    }
+
+    /// Most frames one socket may lend the kernel for receive: half the
+    /// UMEM split among its sockets, so `alloc` always finds frames.
+    pub fn fill_share(&self) -> u32 {
+        (self.config.frame_count / (2 * self.sockets().max(1))).max(1)
+    }
+
+    /// Interfaces of the sockets using this UMEM that belong to other
+    /// ports than `port_id` (sorted, without repeats).
+    pub fn interfaces_besides(&self, port_id: u64) -> Vec<String> {
+        let members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<String> =
+            members.iter().filter(|m| m.port_id != port_id).map(|m| m.ifname.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Whether this config describes the same frames (size, count,
+    /// headroom, hugepage policy); otherwise the first setting that differs
+    /// as (name, this UMEM's value, the other's).
+    pub fn frame_mismatch(&self, other: &UmemConfig) -> Option<(&'static str, String, String)> {
+        let c = &self.config;
+        if c.frame_size != other.frame_size {
+            return Some(("frame_size", c.frame_size.to_string(), other.frame_size.to_string()));
+        }
+        if c.frame_count != other.frame_count {
+            return Some(("frame_count", c.frame_count.to_string(), other.frame_count.to_string()));
+        }
+        if c.headroom != other.headroom {
+            return Some(("headroom", c.headroom.to_string(), other.headroom.to_string()));
+        }
+        if c.hugepages != other.hugepages {
+            return Some(("hugepages", format!("{:?}", c.hugepages), format!("{:?}", other.hugepages)));
+        }
+        None
+    }
+
     /// Bytes of an application-owned frame: `addr` may point anywhere in
     /// the frame, `addr + len` must stay inside it.
     pub fn packet(&self, addr: u32, len: u32) -> Result<&[u8]> {
         self.check_app_span(addr, len)?;
-        // SAFETY: the span is inside one App-owned frame; the kernel does not
-        // touch App frames, and &self prevents concurrent `packet_mut`.
+        // SAFETY: the span is inside one App-owned frame, which the kernel
+        // does not touch; writes to it need `packet_mut`'s exclusive borrow
+        // of the port.
         Ok(unsafe { std::slice::from_raw_parts(self.area.as_ptr().add(addr as usize), len as usize) })
     }
 
     /// Mutable bytes of an application-owned frame.
-    pub fn packet_mut(&mut self, addr: u32, len: u32) -> Result<&mut [u8]> {
+    ///
+    /// The caller (a `Port` method taking `&mut self`) is the only one
+    /// writing through this port. With a UMEM shared by several ports the
+    /// application owns its frames through all of them, so it must not hold
+    /// views of one frame from two ports at once, as with any memory it
+    /// hands out itself.
+    #[allow(clippy::mut_from_ref)]
+    pub fn packet_mut(&self, addr: u32, len: u32) -> Result<&mut [u8]> {
         self.check_app_span(addr, len)?;
-        // SAFETY: as in `packet`, and &mut self makes this the only view.
+        // SAFETY: as in `packet`; exclusivity as documented above.
         Ok(unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(addr as usize), len as usize) })
     }
 
     fn check_app_span(&self, addr: u32, len: u32) -> Result<()> {
-        match self.pool.owner_of(addr as u64) {
+        match self.lock().frames().owner_of(addr as u64) {
             Some(Owner::App) => {}
             Some(o) => {
                 return Err(Error::new(
@@ -206,11 +284,11 @@ mod tests {
     #[test]
     fn packet_views_need_app_ownership() {
         let cfg = UmemConfig { frame_size: 2048, frame_count: 8, hugepages: HugepagePolicy::Never, ..Default::default() };
-        let mut u = Umem::new(&cfg).unwrap();
+        let u = Umem::new(&cfg).unwrap();
         assert_eq!(u.area().len(), 8 * 2048);
         assert_eq!(u.packet(0, 10).unwrap_err().code, Code::FrameOwnership);
         let mut a = 0;
-        u.frames_mut().take(Owner::App, 1, |x| a = x);
+        u.lock().frames_mut().take(Owner::App, 1, |x| a = x);
         let off = a + u.data_offset();
         u.packet_mut(off, 4).unwrap().copy_from_slice(b"abcd");
         assert_eq!(u.packet(off, 4).unwrap(), b"abcd");
