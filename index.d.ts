@@ -108,11 +108,14 @@ export declare class NativePort {
   /**
    * Open sockets on the interface's queues and steer packets to them.
    * `map_fd`: an XSKMAP fd from the Device Plugin (taken over).
+   * `share_with`: an open port whose UMEM 0 every queue of this port uses
+   * (XDP_SHARED_UMEM); then this port creates no UMEM buffer: reuse the
+   * other port's.
    */
-  static open(options: NativeOpenOptions, mapFd?: NativeFd | undefined | null): NativePort
+  static open(options: NativeOpenOptions, mapFd?: NativeFd | undefined | null, shareWith?: NativePort | undefined | null): NativePort
   /**
-   * The ArrayBuffer over UMEM `u`; exactly once per UMEM (V8 allows one
-   * external buffer per address).
+   * The ArrayBuffer over UMEM `u`; exactly once per UMEM, also over the
+   * ports sharing it (V8 allows one external buffer per address).
    */
   umemBuffer(u: number): ArrayBuffer
   /**
@@ -143,9 +146,10 @@ export declare class NativePort {
   frames(u: number): NativeFrameCounts
   info(): NativePortInfo
   /**
-   * Detach the given buffers (the UMEM and descriptor ArrayBuffers), then
-   * close the sockets, detach the program this port attached and unmap
-   * the memory. Idempotent.
+   * Detach the given buffers (the UMEM and descriptor ArrayBuffers; pass
+   * a shared UMEM's buffer only when closing its last port), then close
+   * the sockets and detach the program this port attached. The UMEM is
+   * unmapped once no port and no buffer holds it. Idempotent.
    */
   close(buffers: Array<ArrayBuffer>): void
 }
@@ -417,6 +421,10 @@ export interface NativePortInfo {
   umemCount: number
   frameSize: number
   dataOffset: number
+  /** UMEM 0 is another port's (opened with `shareWith`). */
+  umemJoined: boolean
+  /** Interfaces of the other ports using UMEM 0 now (empty: not shared). */
+  umemSharedWith: Array<string>
 }
 
 export interface NativeQueueStats {

@@ -64,6 +64,10 @@ export interface NativePortInfo {
   umemCount: number;
   frameSize: number;
   dataOffset: number;
+  /** UMEM 0 is another port's (opened with shareWith). */
+  umemJoined: boolean;
+  /** Interfaces of the other ports using UMEM 0 now. */
+  umemSharedWith: string[];
 }
 
 /** A file descriptor held by native code (e.g. a received XSKMAP). */
@@ -163,7 +167,8 @@ export interface NativePacketSocket {
 
 export interface NativeBinding {
   coreVersion(): string;
-  NativePort: { open(options: NativeOpenOptions, mapFd?: NativeFd | null): NativePort };
+  /** `shareWith`: an open port whose UMEM 0 the new port uses (it then creates no UMEM buffer). */
+  NativePort: { open(options: NativeOpenOptions, mapFd?: NativeFd | null, shareWith?: NativePort | null): NativePort };
   NativePacketSocket: { open(ifname: string, netns?: string | null): NativePacketSocket };
   NativeWaiter: { create(port: NativePort, callback: (queue: number, events: number) => void, mode?: string | null): NativeWaiter };
   NativeDpConnection: { connect(path: string, timeoutMs: number): NativeDpConnection };

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use afxdp_core::bpf::XdpMode;
-use afxdp_core::umem::{HugepagePolicy, UmemConfig};
+use afxdp_core::umem::{HugepagePolicy, Umem, UmemConfig};
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
 use afxdp_core::Error;
 use napi::bindgen_prelude::{ArrayBuffer, Object};
@@ -89,14 +89,17 @@ pub struct NativePortInfo {
     pub umem_count: u32,
     pub frame_size: u32,
     pub data_offset: u32,
+    /// UMEM 0 is another port's (opened with `shareWith`).
+    pub umem_joined: bool,
+    /// Interfaces of the other ports using UMEM 0 now (empty: not shared).
+    pub umem_shared_with: Vec<String>,
 }
 
-/// Port state shared with the finalizers of the UMEM ArrayBuffers: the
-/// sockets and memory live until `close()` or until the last buffer is
-/// collected, whichever is later for the memory.
+/// Port state shared with the queues' burst functions: the sockets live
+/// until `close()`. (The UMEM buffers hold the UMEM itself, not the port.)
 pub(crate) struct Shared {
     pub(crate) port: Mutex<Option<XdpPort>>,
-    /// Set by `close()`, also when the port itself must stay for a buffer.
+    /// Set by `close()`.
     closed: AtomicBool,
 }
 
@@ -107,9 +110,10 @@ impl Shared {
 }
 
 struct UmemRegion {
-    // Never read: holding it keeps the port (and its UMEM mapping) alive
-    // while V8 still has the ArrayBuffer.
-    _keepalive: Arc<Shared>,
+    // Never read: holding it keeps the UMEM mapped while V8 still has the
+    // ArrayBuffer, even after every port using it has closed (a UMEM
+    // shared by several ports is exposed through one buffer).
+    _keepalive: Arc<Umem>,
     base: *mut u8,
     len: usize,
 }
@@ -134,7 +138,9 @@ pub struct NativePort {
     descriptors: Arc<DescriptorArea>,
     burst: usize,
     queue_count: usize,
-    umem_exposed: Vec<bool>,
+    /// Per UMEM: whether its ArrayBuffer exists; shared with the ports that
+    /// joined it, since V8 allows one external buffer per address.
+    umem_exposed: Vec<Arc<AtomicBool>>,
     descriptors_exposed: bool,
 }
 
@@ -162,8 +168,11 @@ const MAX_BURST: u32 = 8192;
 impl NativePort {
     /// Open sockets on the interface's queues and steer packets to them.
     /// `map_fd`: an XSKMAP fd from the Device Plugin (taken over).
+    /// `share_with`: an open port whose UMEM 0 every queue of this port uses
+    /// (XDP_SHARED_UMEM); then this port creates no UMEM buffer: reuse the
+    /// other port's.
     #[napi(factory)]
-    pub fn open(options: NativeOpenOptions, map_fd: Option<&NativeFd>) -> Result<NativePort> {
+    pub fn open(options: NativeOpenOptions, map_fd: Option<&NativeFd>, share_with: Option<&NativePort>) -> Result<NativePort> {
         if options.burst_size == 0 || options.burst_size > MAX_BURST {
             return Err(invalid(format!("burstSize {} must be between 1 and {MAX_BURST}", options.burst_size)));
         }
@@ -195,16 +204,27 @@ impl NativePort {
             },
             map,
         };
-        let xdp_port = XdpPort::open(request).map_err(to_js)?;
+        let (xdp_port, umem_exposed) = match share_with {
+            None => {
+                let xdp_port = XdpPort::open(request).map_err(to_js)?;
+                let exposed = (0..xdp_port.port().umem_count()).map(|_| Arc::new(AtomicBool::new(false))).collect();
+                (xdp_port, exposed)
+            }
+            Some(owner) => {
+                // The owner stays locked (and so open) while this port binds to its socket.
+                let guard = owner.port()?;
+                let join = guard.as_ref().expect("checked").port().umem_join(0);
+                (XdpPort::open_joining(request, Some(join)).map_err(to_js)?, vec![owner.umem_exposed[0].clone()])
+            }
+        };
         let queue_count = xdp_port.port().queue_count();
-        let umem_count = xdp_port.port().umem_count();
         let burst = options.burst_size as usize;
         Ok(NativePort {
             shared: Arc::new(Shared { port: Mutex::new(Some(xdp_port)), closed: AtomicBool::new(false) }),
             descriptors: Arc::new(DescriptorArea::new(queue_count * 2 * burst)),
             burst,
             queue_count,
-            umem_exposed: vec![false; umem_count],
+            umem_exposed,
             descriptors_exposed: false,
         })
     }
@@ -225,22 +245,25 @@ impl NativePort {
         Ok(q)
     }
 
-    /// The ArrayBuffer over UMEM `u`; exactly once per UMEM (V8 allows one
-    /// external buffer per address).
+    /// The ArrayBuffer over UMEM `u`; exactly once per UMEM, also over the
+    /// ports sharing it (V8 allows one external buffer per address).
     #[napi]
     pub fn umem_buffer<'env>(&mut self, env: &'env Env, u: u32) -> Result<ArrayBuffer<'env>> {
-        let (base, len) = {
+        let (umem, base, len) = {
             let guard = self.port()?;
             let port = guard.as_ref().expect("checked").port();
             if u as usize >= port.umem_count() {
                 return Err(invalid(format!("UMEM index {u} out of range")));
             }
-            port.umem_area(u as usize)
+            let (base, len) = port.umem_area(u as usize);
+            (port.umem(u as usize).clone(), base, len)
         };
-        if std::mem::replace(&mut self.umem_exposed[u as usize], true) {
-            return Err(invalid(format!("the buffer of UMEM {u} was already created; reuse it")));
+        if self.umem_exposed[u as usize].swap(true, Ordering::Relaxed) {
+            return Err(invalid(format!(
+                "the buffer of UMEM {u} was already created (by this port or a port sharing the UMEM); reuse it"
+            )));
         }
-        external_buffer(env, Arc::new(UmemRegion { _keepalive: self.shared.clone(), base, len }))
+        external_buffer(env, Arc::new(UmemRegion { _keepalive: umem, base, len }))
     }
 
     /// The ArrayBuffer of descriptor slots: per queue `burst` addresses then
@@ -351,24 +374,24 @@ impl NativePort {
             umem_count: port.umem_count() as u32,
             frame_size: umem.frame_size,
             data_offset: umem.data_offset(),
+            umem_joined: port.joined(),
+            umem_shared_with: port.umem_shared_with(0),
         })
     }
 
-    /// Detach the given buffers (the UMEM and descriptor ArrayBuffers), then
-    /// close the sockets, detach the program this port attached and unmap
-    /// the memory. Idempotent.
+    /// Detach the given buffers (the UMEM and descriptor ArrayBuffers; pass
+    /// a shared UMEM's buffer only when closing its last port), then close
+    /// the sockets and detach the program this port attached. The UMEM is
+    /// unmapped once no port and no buffer holds it. Idempotent.
     #[napi]
     pub fn close(&mut self, buffers: Vec<ArrayBuffer>) -> Result<()> {
-        let mut all_detached = true;
         for buffer in buffers {
-            all_detached &= buffer.detach().is_ok();
+            // A buffer that cannot be detached keeps its UMEM mapped (its
+            // keepalive), so stale views stay valid memory either way.
+            let _ = buffer.detach();
         }
         self.shared.closed.store(true, Ordering::Relaxed);
-        if all_detached {
-            drop(self.shared.port.lock().unwrap_or_else(|p| p.into_inner()).take());
-        }
-        // Otherwise JS may still see the UMEM: the port stays in `shared`
-        // and goes away with the last buffer's finalizer.
+        drop(self.shared.port.lock().unwrap_or_else(|p| p.into_inner()).take());
         Ok(())
     }
 }
