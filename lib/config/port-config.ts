@@ -24,6 +24,7 @@ import { AfxdpError, codes, quoteInput } from '../errors';
 import { closestName, devargsError, findForbiddenCharacter, parseDevargs, withValidNames } from './devargs';
 import type { DevargName, DevargsMap } from './devargs';
 import { resolveDpPath } from './dp-path';
+import type { Port } from '../port/port';
 
 export type PortSource = 'attach' | 'cni' | 'pinned';
 export type FrameSize = 2048 | 4096;
@@ -63,6 +64,14 @@ export interface PortOptions {
   handshakeTimeoutMs?: number;
   /** Network namespace of the interface: a name under /var/run/netns or a path. */
   netns?: string;
+  /**
+   * An open port whose UMEM this port uses (openPort() only): every queue
+   * binds with XDP_SHARED_UMEM to it, also on another interface (Linux >=
+   * 5.10), so frames move between the ports without a copy. frameSize,
+   * frameCount, headroom and hugepages must equal that port's. Not part of
+   * the resolved PortConfig.
+   */
+  shareUmemWith?: Port;
 }
 
 /** A validated configuration with every default resolved. */
@@ -170,6 +179,7 @@ const OPTION_NAMES = Object.keys({
   iface: 1, startQueue: 1, queueCount: 1, sharedUmem: 1, xdpProg: 1, busyBudget: 1, forceCopy: 1,
   useCni: 1, usePinnedMap: 1, dpPath: 1, frameSize: 1, frameCount: 1, headroom: 1, rxSize: 1, txSize: 1,
   fillSize: 1, compSize: 1, burstSize: 1, hugepages: 1, xdpMode: 1, podName: 1, handshakeTimeoutMs: 1, netns: 1,
+  shareUmemWith: 1,
 } satisfies Record<OptionName, 1>) as OptionName[];
 
 /**

@@ -20,6 +20,7 @@ import { DpSession, withPath } from '../handshake/client';
 import type { HandshakeResult } from '../handshake/state-machine';
 import { Port, BusyPollStatus } from './port';
 import { call } from './native-call';
+import { checkUmemSharing } from './umem-share';
 
 /** SO_BUSY_POLL in µs when busy polling is on (DPDK's default). */
 export const BUSY_POLL_TIMEOUT_US = 20;
@@ -53,7 +54,32 @@ export function nativeOptions(config: PortConfig): NativeOpenOptions {
  */
 export async function openPort(spec: string | PortOptions): Promise<Port> {
   const config = resolvePortConfig(spec);
-  return openResolved(config);
+  const owner = shareUmemWithOf(spec);
+  if (owner !== undefined) checkUmemSharing(owner, config, spec);
+  return openResolved(config, owner);
+}
+
+/** The `shareUmemWith` port of an options object, checked to be a Port. */
+function shareUmemWithOf(spec: string | PortOptions): Port | undefined {
+  if (typeof spec !== 'object' || spec.shareUmemWith === undefined) return undefined;
+  const owner: unknown = spec.shareUmemWith;
+  if (!(owner instanceof Port)) {
+    throw new AfxdpError(codes.INVALID_ARGUMENT,
+      'Invalid port options: shareUmemWith must be a Port from openPort() or openPorts(); ' +
+      'pass the port whose UMEM this one should use, or leave it out', { argument: 'shareUmemWith' });
+  }
+  return owner;
+}
+
+/**
+ * @internal Which port's UMEM each port of openPorts() joins: the first
+ * port with sharedUmem owns the UMEM and every later one with sharedUmem
+ * joins it (DPDK: ports with shared_umem=1 on one mempool share a UMEM);
+ * undefined for a port with its own UMEM(s). Needs two such ports.
+ */
+export function planUmemSharing(configs: readonly PortConfig[]): (number | undefined)[] {
+  const sharing = configs.flatMap((c, i) => (c.sharedUmem ? [i] : []));
+  return configs.map((_, i) => (sharing.length > 1 && i !== sharing[0] && sharing.includes(i) ? sharing[0] : undefined));
 }
 
 /**
@@ -68,14 +94,35 @@ export async function openPorts(specs: readonly (string | PortOptions)[]): Promi
     throw new AfxdpError(codes.INVALID_ARGUMENT, 'openPorts() takes an array of devargs strings or options objects');
   }
   const configs = specs.map((spec) => resolvePortConfig(spec));
+  const plan = planUmemSharing(configs);
+  const explicit = specs.map(shareUmemWithOf);
+  configs.forEach((config, i) => {
+    const owner = plan[i];
+    if (explicit[i] !== undefined) checkUmemSharing(explicit[i]!, config, specs[i]);
+    else if (owner !== undefined) checkUmemSharing({ closed: false, config: configs[owner] }, config, specs[i]);
+  });
   const ports: (Port | undefined)[] = new Array(configs.length).fill(undefined);
+  // The port (or group member) whose UMEM spec i joins.
+  const umemOf = (i: number, group: readonly number[]): Port | number | undefined => {
+    if (explicit[i] !== undefined) return explicit[i];
+    const owner = plan[i];
+    if (owner === undefined) return undefined;
+    if (group.includes(owner)) return group.indexOf(owner);
+    const port = ports[owner];
+    if (port === undefined) {
+      throw new AfxdpError(codes.INVALID_ARGUMENT,
+        `the port on ${configs[i].iface} shares the UMEM of the port on ${configs[owner].iface}, which opens later ` +
+        '(ports of one Device Plugin socket open together); list that port first');
+    }
+    return port;
+  };
   try {
     for (const group of groupBySocket(configs)) {
       if (group.length === 1 && configs[group[0]].source !== 'cni') {
-        ports[group[0]] = await openResolved(configs[group[0]]);
+        ports[group[0]] = await openResolved(configs[group[0]], umemOf(group[0], group) as Port | undefined);
         continue;
       }
-      const opened = await openCniGroup(group.map((i) => configs[i]));
+      const opened = await openCniGroup(group.map((i) => configs[i]), group.map((i) => umemOf(i, group)));
       group.forEach((index, k) => {
         ports[index] = opened[k];
       });
@@ -87,18 +134,19 @@ export async function openPorts(specs: readonly (string | PortOptions)[]): Promi
   return ports as Port[];
 }
 
-export async function openResolved(config: PortConfig): Promise<Port> {
-  if (config.source === 'cni') return (await openCniGroup([config]))[0];
+export async function openResolved(config: PortConfig, umemOf?: Port): Promise<Port> {
+  if (config.source === 'cni') return (await openCniGroup([config], [umemOf]))[0];
   const binding = native();
+  const shareWith = umemOf?.nativePort();
   const nativePort = call(() => {
     try {
-      return binding.NativePort.open(nativeOptions(config));
+      return binding.NativePort.open(nativeOptions(config), null, shareWith);
     } catch (err) {
       throw config.dpPath === undefined ? err : withPath(fromNative(err), config.dpPath);
     }
   });
   try {
-    return new Port(nativePort, config, { busyPoll: localBusyPoll(nativePort, config) });
+    return new Port(nativePort, config, { busyPoll: localBusyPoll(nativePort, config), umemOf });
   } catch (err) {
     nativePort.close([]);
     throw err;
@@ -107,8 +155,9 @@ export async function openResolved(config: PortConfig): Promise<Port> {
 
 // ------------------------------------------------------------- use_cni
 
-// One session for every port of one socket.
-async function openCniGroup(configs: readonly PortConfig[]): Promise<Port[]> {
+// One session for every port of one socket. `umemOf[k]`: the port, or the
+// earlier member of this group, whose UMEM member k joins.
+async function openCniGroup(configs: readonly PortConfig[], umemOf: readonly (Port | number | undefined)[] = []): Promise<Port[]> {
   const first = configs[0];
   const dpPath = first.dpPath!;
   const podName = sessionPodName(configs);
@@ -135,7 +184,9 @@ async function openCniGroup(configs: readonly PortConfig[]): Promise<Port[]> {
       natives.push(call(() => {
         try {
           // Takes the fd over: no program load, each XSK inserted at its queue id.
-          return binding.NativePort.open(nativeOptions(config), maps[i]);
+          const owner = umemOf[i];
+          const shareWith = typeof owner === 'number' ? natives[owner] : owner?.nativePort();
+          return binding.NativePort.open(nativeOptions(config), maps[i], shareWith);
         } catch (err) {
           throw withPath(fromNative(err), dpPath);
         }
@@ -145,7 +196,11 @@ async function openCniGroup(configs: readonly PortConfig[]): Promise<Port[]> {
       ? await session.finish(({ map, queue }) => ({ port: natives[map], queue }))
       : await session.finish();
     configs.forEach((config, i) => {
-      ports.push(new Port(natives[i], config, { busyPoll: cniBusyPoll(result, i, config) }));
+      const owner = umemOf[i];
+      ports.push(new Port(natives[i], config, {
+        busyPoll: cniBusyPoll(result, i, config),
+        umemOf: typeof owner === 'number' ? ports[owner] : owner,
+      }));
     });
     return ports;
   } catch (err) {

@@ -12,6 +12,7 @@ import { PortWaiter, READABLE, Watch, WakeupMode } from './waiter';
 import { Batch, BatchPool, BatchPoolOptions, BatchState } from '../stream/batch';
 import { PortReadable, PortReadableOptions } from '../stream/readable';
 import { PortWritable, PortWritableOptions } from '../stream/writable';
+import { UmemBuffer } from './umem-share';
 
 export interface PortInfo {
   ifname: string;
@@ -37,6 +38,13 @@ export interface PortInfo {
   dataOffset: number;
   /** Preferred busy polling: on, or off and why. */
   busyPoll: BusyPollStatus;
+  /**
+   * Interfaces of the other open ports that share this port's UMEM (every
+   * queue's with shared_umem; see openPorts() and `shareUmemWith`), read
+   * now; empty when the UMEM is this port's alone. Frames of a shared UMEM
+   * can be transmitted on any of those ports without a copy.
+   */
+  umemSharedWith: string[];
 }
 
 /** Whether preferred busy polling is on for the port's sockets, and why not. */
@@ -55,6 +63,8 @@ export interface BusyPollStatus {
 /** @internal what openPort learned besides the native port. */
 export interface PortExtras {
   busyPoll?: BusyPollStatus;
+  /** The port whose UMEM 0 this one joined (NativePort.open's shareWith). */
+  umemOf?: Port;
 }
 
 export interface PortStats extends Omit<QueueStats, 'queueId'> {
@@ -67,7 +77,8 @@ export class Port extends EventEmitter {
   readonly config: PortConfig;
   readonly queues: readonly Queue[];
   #native: NativePort | null;
-  #buffers: ArrayBuffer[];
+  #umems: UmemBuffer[];
+  #descriptors: ArrayBuffer | null;
   #info: PortInfo;
   #waiter: PortWaiter | null = null;
   #readableWatches: Watch[] | null = null;
@@ -80,9 +91,12 @@ export class Port extends EventEmitter {
     this.#native = nativePort;
     this.config = config;
     const info = nativePort.info();
-    const umems = Array.from({ length: info.umemCount }, (_, u) => nativePort.umemBuffer(u));
+    // A joined UMEM already has its buffer (V8 allows one per address).
+    this.#umems = Array.from({ length: info.umemCount }, (_, u) =>
+      u === 0 && extras.umemOf !== undefined ? extras.umemOf.umemBuffer(0) : new UmemBuffer(nativePort.umemBuffer(u)));
+    const umems = this.#umems.map((b) => b.retain());
     const descriptors = nativePort.descriptorBuffer();
-    this.#buffers = [...umems, descriptors];
+    this.#descriptors = descriptors;
     this.queues = info.queueIds.map((id, index) => {
       const u = nativePort.umemOf(index);
       return new Queue(nativePort, index, id, new Uint8Array(umems[u]), u, descriptors, config.burstSize,
@@ -105,6 +119,7 @@ export class Port extends EventEmitter {
       frameSize: info.frameSize,
       dataOffset: info.dataOffset,
       busyPoll: Object.freeze({ ...(extras.busyPoll ?? { enabled: false, reason: 'not configured' }) }),
+      umemSharedWith: info.umemSharedWith,
     };
     // 'readable' listeners arm rx wakeups on every queue; the last one gone disarms.
     this.on('newListener', (event: string | symbol) => {
@@ -239,6 +254,17 @@ export class Port extends EventEmitter {
     return this.#native === null;
   }
 
+  /** @internal The buffer of UMEM `u`, for a port joining it. */
+  umemBuffer(u: number): UmemBuffer {
+    this.#port();
+    return this.#umems[u];
+  }
+
+  /** @internal The native port, for a port joining its UMEM. */
+  nativePort(): NativePort {
+    return this.#port();
+  }
+
   #port(): NativePort {
     if (this.#native === null) {
       throw new AfxdpError(codes.CLOSED, `port on ${this.config.iface} is closed; open a new one with openPort()`);
@@ -249,7 +275,9 @@ export class Port extends EventEmitter {
   /** Interface and socket facts, with link state read from the kernel now. */
   info(): PortInfo {
     const live = call(() => this.#port().info());
-    return { ...this.#info, linkUp: live.linkUp, mtu: live.mtu, zeroCopy: live.zeroCopy };
+    return {
+      ...this.#info, linkUp: live.linkUp, mtu: live.mtu, zeroCopy: live.zeroCopy, umemSharedWith: live.umemSharedWith,
+    };
   }
 
   /** Software and kernel counters, summed over queues and per queue. */
@@ -300,10 +328,14 @@ export class Port extends EventEmitter {
     } catch (err) {
       first ??= err;
     }
-    // Detaches the UMEM and descriptor buffers first, so views made from
-    // them read as empty instead of pointing at unmapped memory.
-    call(() => port.close(this.#buffers));
-    this.#buffers = [];
+    // Detaches the descriptor buffer and the UMEM buffers no other open
+    // port uses, so views made from them read as empty; a UMEM another
+    // port still uses stays mapped and its views valid.
+    const detach = this.#umems.filter((b) => b.release()).map((b) => b.buffer);
+    if (this.#descriptors !== null) detach.push(this.#descriptors);
+    this.#umems = [];
+    this.#descriptors = null;
+    call(() => port.close(detach));
     process.nextTick(() => this.emit('close'));
     if (first !== undefined) throw first;
   }
