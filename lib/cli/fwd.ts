@@ -4,10 +4,11 @@
 //   rxonly   receive, drop                txonly   generate UDP frames
 //
 // One --vdev forwards back out of the same port (testpmd with one port);
-// two forward between each other. Between ports the frames live in
-// different UMEMs, so each packet is copied into a frame of the other port
-// (one memcpy, no allocation); on one port the received frame itself is
-// transmitted (zero copies).
+// two forward between each other. On one port, or between two ports that
+// share a UMEM (both --vdev with shared_umem=1), the received frame itself
+// is transmitted (by descriptor, zero copies). Between ports with their own
+// UMEMs each packet is copied into a frame of the other port (one memcpy,
+// no allocation).
 //
 // Scheduling: busy passes on setImmediate while packets flow; when idle the
 // forwarder sleeps on the rx rings' readiness (Queue.readable(), the ports'
@@ -32,7 +33,9 @@ export const fwdUsage = `Usage: afxdp fwd --vdev DEVARGS [--vdev DEVARGS] [optio
 Forward packets between AF_XDP ports, like dpdk-testpmd. DEVARGS are DPDK's
 net_af_xdp arguments: net_af_xdp0,iface=eth1[,start_queue=0,queue_count=1,
 use_cni=1,use_pinned_map=1,dp_path=...,busy_budget=64,force_copy=1,...].
-One --vdev sends packets back out of the same port; two forward between them.
+One --vdev sends packets back out of the same port; two forward between them,
+without copying when both say shared_umem=1 (one UMEM, Linux >= 5.10),
+else copying each packet into the other port's UMEM.
 
   --vdev DEVARGS          a port (once or twice); --vdev=... works too
   --forward-mode MODE     io (default), macswap, rxonly or txonly
@@ -207,6 +210,8 @@ interface Lane {
   rx: Queue;
   tx: Queue;
   same: boolean;
+  /** rx and tx are different queues on one UMEM: forward by descriptor. */
+  byDescriptor: boolean;
   rxBytes: Buffer;
   txBytes: Buffer;
   /** Room for packet data in a frame of `tx`. */
@@ -276,6 +281,7 @@ export class Forwarder {
           rx,
           tx,
           same: rx === tx,
+          byDescriptor: rx !== tx && rx.umem.buffer === tx.umem.buffer,
           rxBytes: bytesOf(rx),
           txBytes: bytesOf(tx),
           txRoom: info.frameSize - info.dataOffset,
@@ -284,6 +290,13 @@ export class Forwarder {
         });
       });
     });
+  }
+
+  /** How packets move between ports: 'descriptor' (no copy) or 'copy'; 'none' for one port or txonly. */
+  get path(): 'descriptor' | 'copy' | 'none' {
+    const between = this.#lanes.filter((l) => !l.same);
+    if (between.length === 0) return 'none';
+    return between.every((l) => l.byDescriptor) ? 'descriptor' : 'copy';
   }
 
   /** One pass over every queue; returns the packets moved. */
@@ -317,6 +330,19 @@ export class Forwarder {
         continue;
       }
       const tx = lane.tx;
+      if (lane.byDescriptor) {
+        // One UMEM: hand the received frames to the other port's tx ring;
+        // what it does not take goes back to the pool.
+        const ra = rx.addrs, rl = rx.lengths, ta = tx.addrs, tl = tx.lengths;
+        for (let i = 0; i < n; i++) {
+          ta[i] = ra[i];
+          tl[i] = rl[i];
+        }
+        if (macswap) swapMacs(lane.txBytes, ta, n);
+        const posted = tx.transmit(n, 0, true);
+        if (posted < n) lane.dropped[lane.droppedIndex] += n - posted;
+        continue;
+      }
       const m = tx.alloc(n);
       const src = lane.rxBytes;
       const dst = lane.txBytes;
@@ -530,10 +556,12 @@ export function readableWait(queues: readonly Queue[], timeoutMs = 1000): ((sign
 
 // ------------------------------------------------------------- command
 
-function describeStart(ports: Port[], options: FwdOptions, metrics: MetricsServer | undefined): object {
+function describeStart(ports: Port[], options: FwdOptions, metrics: MetricsServer | undefined, path: Forwarder['path']): object {
   return {
     type: 'start',
     forwardMode: options.mode,
+    /** Between two ports: 'descriptor' (shared UMEM, no copy) or 'copy'. */
+    ...(path === 'none' ? {} : { forwarding: path }),
     pid: process.pid,
     metrics: metrics?.url,
     ports: ports.map((port, i) => {
@@ -550,18 +578,21 @@ function describeStart(ports: Port[], options: FwdOptions, metrics: MetricsServe
         hugepages: info.hugepages,
         driver: info.driver,
         busyPoll: info.busyPoll,
+        umemSharedWith: info.umemSharedWith,
       };
     }),
   };
 }
 
-function startLine(ports: Port[], options: FwdOptions, metrics: MetricsServer | undefined): string {
+function startLine(ports: Port[], options: FwdOptions, metrics: MetricsServer | undefined, path: Forwarder['path']): string {
   const parts = ports.map((port, i) => {
     const info = port.info();
     const zc = info.zeroCopy.every(Boolean) ? 'zero-copy' : 'copy mode';
     return `port ${i} ${info.ifname} (${info.mac}, ${info.source}, ${info.xdpMode}, ${zc}, queues ${info.queues.join(',')})`;
   });
-  return `afxdp fwd: forward-mode ${options.mode}; ${parts.join('; ')}` +
+  const how = path === 'descriptor' ? '; forwarding without copying (shared UMEM)'
+    : path === 'copy' ? '; copying each packet between the ports\' UMEMs' : '';
+  return `afxdp fwd: forward-mode ${options.mode}; ${parts.join('; ')}${how}` +
     (metrics ? `; metrics at ${metrics.url}` : '') + ' (Ctrl-C to stop)';
 }
 
@@ -606,8 +637,8 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
       metrics = await serveMetrics(metricsRegistry(forwarder.tracked), options.metricsPort, options.metricsHost);
     }
     const live = !options.json && process.stdout.isTTY ? new LiveTable(process.stdout) : undefined;
-    if (options.json) console.log(JSON.stringify(describeStart(ports, options, metrics)));
-    else console.log(startLine(ports, options, metrics));
+    if (options.json) console.log(JSON.stringify(describeStart(ports, options, metrics, forwarder.path)));
+    else console.log(startLine(ports, options, metrics, forwarder.path));
 
     // Forwarding modes sleep on the rx rings' readiness; txonly is never idle
     // for long (a rate limit or a full ring), so it keeps its short timers.
