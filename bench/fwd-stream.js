@@ -44,6 +44,7 @@ async function main() {
   ];
 
   let stopping = false;
+  let batches = 0; // rxdrop: batches the sink got (packets per batch = rx / batches)
   const ended = new Promise((resolve) => setTimeout(resolve, Math.max(0, w.tend - Date.now())));
 
   let streams = [];
@@ -62,6 +63,7 @@ async function main() {
     const sink = new Writable({
       objectMode: true,
       write(batch, _encoding, callback) {
+        batches++;
         batch.release();
         callback();
       },
@@ -104,7 +106,7 @@ async function main() {
   await result({
     impl: 'stream', mode, rx: stats.rxPackets, tx: stats.txPackets,
     rxWindow: counts[1].rx - counts[0].rx, txWindow: counts[1].tx - counts[0].tx,
-    xdp: stats.xdp, gc: await gc.report(),
+    batches, xdp: stats.xdp, gc: await gc.report(),
   });
   process.exit(0);
 }
