@@ -328,6 +328,9 @@ impl Port {
     /// Receive up to `addrs.len()` packets on queue `q`; see `Queue::rx_burst`.
     pub fn rx_burst(&mut self, q: usize, addrs: &mut [u32], lens: &mut [u32]) -> usize {
         let (queue, umem) = self.split(q);
+        if queue.rx_idle(umem) {
+            return 0;
+        }
         queue.rx_burst(&mut umem.lock(), addrs, lens)
     }
 

@@ -6,7 +6,7 @@
 use crate::ring::{CompletionRing, FillRing, RxRing, TxRing};
 use crate::socket::options::Kick;
 use crate::socket::{XskRings, XskSocket};
-use crate::umem::{Owner, UmemLock, UmemMember};
+use crate::umem::{Owner, Umem, UmemLock, UmemMember};
 use crate::{Error, Result};
 use std::cell::Cell;
 use std::os::fd::RawFd;
@@ -130,6 +130,16 @@ impl Queue {
     /// of the UMEM (which shrinks when another socket or port joins).
     pub fn fill_target(&self, umem: &UmemLock<'_>) -> u32 {
         self.fill_cap.min(umem.fill_share())
+    }
+
+    /// Whether `rx_burst` would find nothing to do: no packet waiting, the
+    /// fill ring holds its share, no wakeup asked for and no busy polling.
+    /// Lets an empty poll skip the UMEM lock.
+    pub fn rx_idle(&self, umem: &Umem) -> bool {
+        self.rx.occupancy() == 0
+            && self.fill_owned >= self.fill_cap.min(umem.fill_share())
+            && !self.busy_poll.get()
+            && !(self.need_wakeup && self.fill.needs_wakeup())
     }
 
     /// Top the fill ring up to `fill_target` frames from the free pool.

@@ -120,6 +120,9 @@ pub struct Umem {
     config: UmemConfig,
     /// Sockets drawing receive frames from this UMEM, over all ports.
     sockets: AtomicU32,
+    /// `fill_share()`, recomputed when a socket joins or leaves: every
+    /// receive reads it, and a division per call is measurable.
+    fill_share: AtomicU32,
     /// Each such socket, for lender slots and `info()`.
     members: Mutex<Vec<Membership>>,
 }
@@ -140,6 +143,7 @@ impl Umem {
             area,
             config: config.clone(),
             sockets: AtomicU32::new(0),
+            fill_share: AtomicU32::new(Self::share_of(config.frame_count, 0)),
             members: Mutex::new(Vec::new()),
         })
     }
@@ -174,7 +178,21 @@ impl Umem {
     /// Most frames one socket may lend the kernel for receive: half the
     /// UMEM split among its sockets, so `alloc` always finds frames.
     pub fn fill_share(&self) -> u32 {
-        (self.config.frame_count / (2 * self.sockets().max(1))).max(1)
+        self.fill_share.load(Ordering::Relaxed)
+    }
+
+    fn share_of(frame_count: u32, sockets: u32) -> u32 {
+        (frame_count / (2 * sockets.max(1))).max(1)
+    }
+
+    /// Count a socket in (`delta` 1) or out (-1) and recompute the share.
+    pub(super) fn count_socket(&self, delta: i32) {
+        let sockets = if delta >= 0 {
+            self.sockets.fetch_add(delta as u32, Ordering::Relaxed) + delta as u32
+        } else {
+            self.sockets.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed) - delta.unsigned_abs()
+        };
+        self.fill_share.store(Self::share_of(self.config.frame_count, sockets), Ordering::Relaxed);
     }
 
     /// Interfaces of the sockets using this UMEM that belong to other
