@@ -1,10 +1,11 @@
 // A port's transmit side as an object-mode Writable of packet batches.
 //
 // write(batch) takes the batch's frames over at once (the batch is unusable
-// from then on, even if the write fails). A batch of this port goes to the
+// from then on, even if the write fails). A batch whose frames are in this
+// port's UMEM (its own, or another port's that shares the UMEM) goes to the
 // tx ring of its own queue (or of `queue`), zero-copy; a batch of another
-// port or UMEM is copied into frames of this port and its own frames go
-// back to its port. When the tx ring is full the writable waits for POLLOUT
+// UMEM is copied into frames of this port and its own frames go back to
+// its port. When the tx ring is full the writable waits for POLLOUT
 // (with a short retry for copy-mode rings that drain only when kicked)
 // instead of spinning, and the stream's own backpressure (write() returning
 // false, 'drain') reaches the producer. end() resolves once the tx rings
@@ -128,8 +129,9 @@ export class PortWritable extends Writable {
     const src = b.rawQueue!;
     let waitRing = false;
     try {
-      if (src === q || (src.umem.buffer === q.umem.buffer && this.port.queues[src.index] === src)) {
-        // Zero-copy: the frames are in this queue's UMEM.
+      if (src === q || src.umem.buffer === q.umem.buffer) {
+        // Zero-copy: the frames are in this queue's UMEM (the same port's,
+        // or another port's that shares it: one buffer, one ledger).
         q.addrs.set(b.rawAddrs);
         q.lengths.set(b.rawLengths);
         const n = b.rawLength - b.start;
