@@ -274,7 +274,7 @@ test('workflows pin every action to a major version (dtolnay/rust-toolchain: to 
 test('napi prepublish --dry-run accepts the release layout (every platform package with its addon)', (t) => {
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-prepublish-'));
   try {
-    for (const f of ['package.json', 'README.md', 'index.js', 'index.d.ts', 'esm', 'dist', 'bin', 'npm']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'index.js', 'index.d.ts', 'esm', 'dist', 'bin', 'npm']) {
       fs.cpSync(path.join(repo, f), path.join(stage, f), { recursive: true, filter: (src) => !src.endsWith('.node') });
     }
     // Stand-ins for the CI artifacts that `napi artifacts` moves there.

@@ -199,7 +199,7 @@ function write(s: Setup, name: string, text: string): void {
 test('the tarballs hold the loader, dist/, esm/ and bin/, no sources, no install scripts', (t) => {
   const { packed } = ready();
   const files = packed.rootFiles;
-  for (const f of ['package.json', 'README.md', 'index.js', 'index.d.ts', 'dist/index.js', 'dist/index.d.ts',
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'index.js', 'index.d.ts', 'dist/index.js', 'dist/index.d.ts',
     'dist/native.js', 'esm/index.mjs', 'esm/index.d.mts', 'bin/afxdp.js', 'dist/cli/main.js']) {
     t.true(files.includes(f), `${f} missing from the root tarball`);
   }
@@ -208,7 +208,7 @@ test('the tarballs hold the loader, dist/, esm/ and bin/, no sources, no install
     /\.node$|Cargo\.|\.rs$|\.tgz$|Dockerfile/.test(f) ||
     (/\.m?ts$/.test(f) && !/\.d\.m?ts$/.test(f)));
   t.deepEqual(unwanted, []);
-  t.deepEqual([...packed.platformFiles].sort(), ['README.md', `afxdp.${packed.target}.node`, 'package.json'].sort());
+  t.deepEqual([...packed.platformFiles].sort(), ['LICENSE', 'README.md', `afxdp.${packed.target}.node`, 'package.json'].sort());
 
   const manifest = JSON.parse(spawnSync('tar', ['-xzOf', packed.root, 'package/package.json'], { encoding: 'utf8' }).stdout);
   t.deepEqual(INSTALL_SCRIPTS.filter((k) => manifest.scripts?.[k] !== undefined), [], 'install-time scripts in the published manifest');
