@@ -34,6 +34,13 @@ function sendAll(peer: PacketSocket, list: Buffer[]): number {
   return sent;
 }
 
+/** Close ports, then peers, then remove the labs (ports first: their programs sit on the labs' links). */
+function teardown(ports: Port[], peers: PacketSocket[], labs: Lab[]): void {
+  for (const p of ports) p.close();
+  for (const peer of peers) peer.close();
+  for (const lab of labs) lab.destroy();
+}
+
 /** Receive on `rx` and transmit the same frames (by address) on `tx`, dst MAC rewritten; until `n` or 10 s. */
 async function forwardByDescriptor(rx: Port, tx: Port, dstMac: string, n: number, addresses?: Set<number>): Promise<number> {
   const r = rx.queues[0];
@@ -139,11 +146,7 @@ test.serial('openPorts with shared_umem=1 on two interfaces: one UMEM, 1000 pack
     b.close();
     t.is(view.byteLength, 0, 'the last close detaches the shared buffer');
   } finally {
-    for (const p of ports) p.close();
-    peerA.close();
-    peerB.close();
-    la.destroy();
-    lb.destroy();
+    teardown(ports, [peerA, peerB], [la, lb]);
   }
   t.deepEqual(leftoverNamespaces(), []);
   await sleep(50);
@@ -206,10 +209,7 @@ test.serial('afxdp fwd with two shared_umem=1 vdevs forwards exactly N without c
     t.like(final.ports[1], { txPackets: N, txDropped: 0 });
   } finally {
     run.kill();
-    peerA.close();
-    peerB.close();
-    la.destroy();
-    lb.destroy();
+    teardown([], [peerA, peerB], [la, lb]);
   }
 });
 
@@ -269,10 +269,6 @@ test.serial('streams: a batch received on A and written to B\'s writable leaves 
     t.is(sum(after), after.total);
     t.is(after.free, initial.free, JSON.stringify(after));
   } finally {
-    for (const p of ports) p.close();
-    peerA.close();
-    peerB.close();
-    la.destroy();
-    lb.destroy();
+    teardown(ports, [peerA, peerB], [la, lb]);
   }
 });

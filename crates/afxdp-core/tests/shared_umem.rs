@@ -6,7 +6,6 @@
 mod common;
 
 use afxdp_core::bpf::{XdpMode, XdpProgram, XskMap};
-use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
 use afxdp_core::port::{FrameCounts, Port, PortConfig, UmemJoin};
@@ -22,21 +21,11 @@ fn lab() -> Lab {
 }
 
 fn config(lab: &Lab) -> PortConfig {
-    let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
-    let dev = Netdev::lookup(&lab.port_if).unwrap();
-    PortConfig {
-        ifname: dev.name,
-        ifindex: dev.ifindex,
-        umem: UmemConfig { frame_size: 2048, frame_count: 2048, fill_size: 512, comp_size: 512, ..Default::default() },
-        rx_size: 512,
-        tx_size: 512,
-        ..Default::default()
-    }
+    lab.small_port_config(2048)
 }
 
 fn mac_of(lab: &Lab) -> [u8; 6] {
-    let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
-    Netdev::lookup(&lab.port_if).unwrap().mac
+    lab.port_netdev().mac
 }
 
 /// Attach the redirect program and open a port (on `join`'s UMEM if given).

@@ -5,12 +5,11 @@
 mod common;
 
 use afxdp_core::bpf::{XdpMode, XdpProgram, XskMap};
-use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
 use afxdp_core::port::{FrameCounts, Port, PortConfig};
 use afxdp_core::socket::{BindMode, RingSizes, XskSocket};
-use afxdp_core::umem::{HugepagePolicy, UmemConfig};
+use afxdp_core::umem::HugepagePolicy;
 use afxdp_core::{Code, Result};
 use common::{is_root, Lab};
 use std::os::fd::BorrowedFd;
@@ -21,23 +20,12 @@ fn lab(queues: u32) -> Lab {
     Lab::new(queues)
 }
 
-/// A small port config for `lab.port_if` (looked up inside the namespace).
 fn config(lab: &Lab) -> PortConfig {
-    let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
-    let dev = Netdev::lookup(&lab.port_if).unwrap();
-    PortConfig {
-        ifname: dev.name,
-        ifindex: dev.ifindex,
-        umem: UmemConfig { frame_size: 2048, frame_count: 1024, fill_size: 512, comp_size: 512, ..Default::default() },
-        rx_size: 512,
-        tx_size: 512,
-        ..Default::default()
-    }
+    lab.small_port_config(1024)
 }
 
 fn port_mac(lab: &Lab) -> [u8; 6] {
-    let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
-    Netdev::lookup(&lab.port_if).unwrap().mac
+    lab.port_netdev().mac
 }
 
 /// Open a port without an XDP program (transmit only).

@@ -2,6 +2,10 @@
 //! namespaces joined by a veth pair, removed again on drop. Needs root.
 #![allow(dead_code)]
 
+use afxdp_core::netdev::Netdev;
+use afxdp_core::netns::NetnsGuard;
+use afxdp_core::port::PortConfig;
+use afxdp_core::umem::UmemConfig;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -61,6 +65,25 @@ impl Lab {
 
     pub fn peer_ns_path(&self) -> String {
         format!("/run/netns/{}", self.peer_ns)
+    }
+
+    /// `port_if` as seen inside its namespace.
+    pub fn port_netdev(&self) -> Netdev {
+        let _ns = NetnsGuard::enter(self.port_ns_path()).unwrap();
+        Netdev::lookup(&self.port_if).unwrap()
+    }
+
+    /// A small port config for `port_if`: 2 KiB frames, rings of 512.
+    pub fn small_port_config(&self, frame_count: u32) -> PortConfig {
+        let dev = self.port_netdev();
+        PortConfig {
+            ifname: dev.name,
+            ifindex: dev.ifindex,
+            umem: UmemConfig { frame_size: 2048, frame_count, fill_size: 512, comp_size: 512, ..Default::default() },
+            rx_size: 512,
+            tx_size: 512,
+            ..Default::default()
+        }
     }
 }
 
