@@ -362,3 +362,29 @@ test.serial('a batch written to another port is copied there and its frames retu
     labB.destroy();
   }
 });
+
+test.serial('readable options: spinChecks, minBatch and gatherChecks are validated; minBatch 1 and gatherChecks 0 still deliver every packet', async (t) => {
+  await withLab(async (lab, peer) => {
+    const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
+    try {
+      for (const bad of [{ spinChecks: -1 }, { spinChecks: 1.5 }, { minBatch: 0 }, { minBatch: port.queues[0].burstSize + 1 }, { gatherChecks: -1 }]) {
+        const e = t.throws(() => port.readable(bad), { instanceOf: AfxdpError });
+        t.is(e!.code, 'ERR_AFXDP_INVALID_ARGUMENT', JSON.stringify(bad));
+        t.regex(e!.message, new RegExp(Object.keys(bad)[0]));
+      }
+      const rx = port.readable({ minBatch: 1, gatherChecks: 0, spinChecks: 0 });
+      const N = 300;
+      peer.send(Array.from({ length: N }, (_, i) => testFrame(lab.portMac, lab.peerMac, i)));
+      let got = 0;
+      const deadline = Date.now() + 10_000;
+      for await (const b of rx as AsyncIterable<Batch>) {
+        got += b.length;
+        b.release();
+        if (got >= N || Date.now() > deadline) break;
+      }
+      t.is(got, N);
+    } finally {
+      port.close();
+    }
+  });
+});
