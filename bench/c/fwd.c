@@ -70,16 +70,6 @@ static void kick(struct fwd *f)
 	}
 }
 
-static uint64_t arg_u64(const char *s)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end)
-		DIE("not a number: %s", s);
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	const char *netns = NULL, *iface = NULL, *mode = "macswap";

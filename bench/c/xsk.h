@@ -80,6 +80,17 @@ struct xsk_opts {
 	int xdp_flags;         /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
 };
 
+/* A decimal command-line number, or exit saying which argument was not one. */
+static inline uint64_t arg_u64(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		DIE("not a number: %s", s);
+	return v;
+}
+
 static inline uint64_t now_ns(void)
 {
 	struct timespec ts;
