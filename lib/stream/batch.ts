@@ -208,6 +208,25 @@ export class BatchQueue {
   #head: Batch | null = null;
   #tail: Batch | null = null;
 
+  /**
+   * A stream's write(): take the batch's frames over for `holder`. Anything
+   * but a batch throws ERR_AFXDP_INVALID_ARGUMENT (`refusal`), a batch that
+   * is not yours any more ERR_AFXDP_FRAME_OWNERSHIP. When the stream can
+   * no longer take writes (`closed`), the frames go back to their port
+   * at once (Node reports the failed write) instead of getting lost.
+   */
+  accept(chunk: unknown, holder: object, closed: boolean, refusal: string): void {
+    if (!(chunk instanceof Batch)) throw new AfxdpError(codes.INVALID_ARGUMENT, refusal);
+    if (chunk.state !== BatchState.Held) void chunk.length; // throws the ownership error naming why
+    if (closed) {
+      chunk.reclaim();
+    } else {
+      chunk.state = BatchState.Sending;
+      chunk.holder = holder;
+      this.push(chunk);
+    }
+  }
+
   push(b: Batch): void {
     b.next = null;
     if (this.#tail === null) this.#head = b;

@@ -3,7 +3,6 @@
 // the batches it still buffers go back to their ports (a plain Transform
 // would strand them until the port closes).
 import { Duplex } from 'node:stream';
-import { AfxdpError, codes } from '../errors';
 import { Batch, BatchQueue, BatchState } from './batch';
 
 /**
@@ -39,17 +38,7 @@ export class BatchTransform extends Duplex {
 
   override write(chunk: unknown, encoding?: BufferEncoding | ((error: Error | null | undefined) => void),
     cb?: (error: Error | null | undefined) => void): boolean {
-    if (!(chunk instanceof Batch)) {
-      throw new AfxdpError(codes.INVALID_ARGUMENT, 'a batch transform takes packet batches');
-    }
-    if (chunk.state !== BatchState.Held) void chunk.length; // throws the ownership error
-    if (this.destroyed || this.writableEnded) {
-      chunk.reclaim();
-    } else {
-      chunk.state = BatchState.Sending;
-      chunk.holder = this;
-      this.#queued.push(chunk);
-    }
+    this.#queued.accept(chunk, this, this.destroyed || this.writableEnded, 'a batch transform takes packet batches');
     return super.write(chunk, encoding as BufferEncoding, cb);
   }
 

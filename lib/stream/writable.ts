@@ -15,7 +15,7 @@ import type { Port } from '../port/port';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
 import { CLOSED, ERROR, WRITABLE, socketError, Watch } from '../port/waiter';
-import { Batch, BatchQueue, BatchState } from './batch';
+import { Batch, BatchQueue } from './batch';
 
 export interface PortWritableOptions {
   /** Transmit every batch on this queue index (default: the batch's own queue). */
@@ -90,20 +90,8 @@ export class PortWritable extends Writable {
    */
   override write(chunk: unknown, encoding?: BufferEncoding | ((error: Error | null | undefined) => void),
     cb?: (error: Error | null | undefined) => void): boolean {
-    if (!(chunk instanceof Batch)) {
-      throw new AfxdpError(codes.INVALID_ARGUMENT, 'a port writable takes packet batches (from a port readable or port.allocBatch())');
-    }
-    if (chunk.state !== BatchState.Held) {
-      void chunk.length; // throws the ownership error naming why
-    }
-    if (this.destroyed || this.writableEnded) {
-      // The write fails (Node reports it); the frames must not get lost.
-      chunk.reclaim();
-    } else {
-      chunk.state = BatchState.Sending;
-      chunk.holder = this;
-      this.#queued.push(chunk);
-    }
+    this.#queued.accept(chunk, this, this.destroyed || this.writableEnded,
+      'a port writable takes packet batches (from a port readable or port.allocBatch())');
     return super.write(chunk, encoding as BufferEncoding, cb);
   }
 

@@ -1,6 +1,7 @@
 // A veth lab for privileged tests: two fresh network namespaces joined by a
 // veth pair (addresses from 192.0.2.0/24), always removed again.
 import { execFileSync } from 'node:child_process';
+import { PacketSocket } from '../../lib/peer/packet-socket';
 
 export interface Lab {
   /** Namespace with `portIf`, where the afxdp port under test binds. */
@@ -69,6 +70,18 @@ export function createLab(options: { queues?: number } = {}): Lab {
     throw error;
   }
   return lab;
+}
+
+/** Run `fn` with a fresh lab and an AF_PACKET peer on its far end; both go afterwards. */
+export async function withLab(options: { queues?: number }, fn: (lab: Lab, peer: PacketSocket) => Promise<void>): Promise<void> {
+  const lab = createLab(options);
+  const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+  try {
+    await fn(lab, peer);
+  } finally {
+    peer.close();
+    lab.destroy();
+  }
 }
 
 /** Namespaces this process created and has not removed (for leak checks). */

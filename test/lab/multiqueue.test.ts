@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/privileged';
-import { createLab, Lab } from '../helpers/lab';
+import { createLab, Lab, withLab } from '../helpers/lab';
 import { sleep } from '../helpers/frames';
 import { udpFrame, udpSeq } from '../helpers/udp-frames';
 import { openPort, Port, Batch, FrameAccounting, batchTransform } from '../../lib/index';
@@ -40,17 +40,6 @@ function sendUdp(lab: Lab, peer: PacketSocket, n: number, base = 0): number {
   return sent;
 }
 
-async function withLab(queues: number, fn: (lab: Lab, peer: PacketSocket) => Promise<void>): Promise<void> {
-  const lab = createLab({ queues });
-  const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
-  try {
-    await fn(lab, peer);
-  } finally {
-    peer.close();
-    lab.destroy();
-  }
-}
-
 /** Receive on every queue until `n` packets or the deadline; counts per queue and checks seqs. */
 async function receiveAll(t: ExecutionContext, port: Port, n: number): Promise<number[]> {
   const perQueue = port.queues.map(() => 0);
@@ -74,7 +63,7 @@ async function receiveAll(t: ExecutionContext, port: Port, n: number): Promise<n
 }
 
 test.serial('queue_count=2: each socket receives exactly what arrives on its queue (kernel per-queue counters agree)', async (t) => {
-  await withLab(2, async (lab, peer) => {
+  await withLab({ queues: 2 }, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs, startQueue: 0, queueCount: 2 });
     try {
       t.deepEqual(port.info().queues, [0, 1]);
@@ -100,7 +89,7 @@ test.serial('queue_count=2: each socket receives exactly what arrives on its que
 });
 
 test.serial('start_queue=1, queue_count=1 on a 2-queue veth receives only queue 1\'s share', async (t) => {
-  await withLab(2, async (lab, peer) => {
+  await withLab({ queues: 2 }, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs, startQueue: 1 });
     try {
       t.deepEqual(port.info().queues, [1]);
@@ -125,7 +114,7 @@ test.serial('start_queue=1, queue_count=1 on a 2-queue veth receives only queue 
 });
 
 test.serial('a stream over both queues delivers batches from each; a writable sends on both', async (t) => {
-  await withLab(2, async (lab, peer) => {
+  await withLab({ queues: 2 }, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs, queueCount: 2 });
     try {
       const rx = port.readable();
@@ -171,7 +160,7 @@ test.serial('a stream over both queues delivers batches from each; a writable se
 });
 
 test.serial('shared_umem: one UMEM for both queues with exact frame accounting; a batch from queue 1 goes out of queue 0 zero-copy', async (t) => {
-  await withLab(2, async (lab, peer) => {
+  await withLab({ queues: 2 }, async (lab, peer) => {
     const frameCount = 4096;
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs, queueCount: 2, sharedUmem: true, frameCount, frameSize: 2048 });
     try {
@@ -241,7 +230,7 @@ test.serial('shared_umem: one UMEM for both queues with exact frame accounting; 
 // ------------------------------------------------------------- busy polling
 
 test.serial('busy_budget as root: preferred busy polling on every socket with DPDK\'s defaults; traffic still exact', async (t) => {
-  await withLab(2, async (lab, peer) => {
+  await withLab({ queues: 2 }, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs, queueCount: 2, busyBudget: 64 });
     try {
       t.deepEqual(port.info().busyPoll, { enabled: true, timeoutUs: 20, budget: 64, via: 'socket-options' });

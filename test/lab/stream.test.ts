@@ -6,23 +6,12 @@ import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/privileged';
-import { createLab, Lab } from '../helpers/lab';
+import { createLab, Lab, withLab } from '../helpers/lab';
 import { frameSeq, macBytes, sleep, testFrame } from '../helpers/frames';
 import { openPort, macswap, batchTransform, Port, AfxdpError, Batch, FrameAccounting } from '../../lib/index';
 import { PacketSocket } from '../../lib/peer/packet-socket';
 
 const test = privileged();
-
-async function withLab(fn: (lab: Lab, peer: PacketSocket) => Promise<void>): Promise<void> {
-  const lab = createLab();
-  const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
-  try {
-    await fn(lab, peer);
-  } finally {
-    peer.close();
-    lab.destroy();
-  }
-}
 
 /** Reap until the frames are back where they started (bounded). */
 async function settled(port: Port, initial: FrameAccounting): Promise<FrameAccounting> {
@@ -62,7 +51,7 @@ function checkSum(t: ExecutionContext, f: FrameAccounting): void {
 }
 
 test.serial('pipeline(readable, macswap, writable) forwards every packet; abort mid-traffic leaks no frame', async (t) => {
-  await withLab(async (lab, peer) => {
+  await withLab({}, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
     try {
       const initial = port.frames();
@@ -92,7 +81,7 @@ test.serial('pipeline(readable, macswap, writable) forwards every packet; abort 
 });
 
 test.serial('port.duplex() as an echo: pipeline(duplex, macswap(), duplex) forwards every packet', async (t) => {
-  await withLab(async (lab, peer) => {
+  await withLab({}, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
     try {
       const initial = port.frames();
@@ -112,7 +101,7 @@ test.serial('port.duplex() as an echo: pipeline(duplex, macswap(), duplex) forwa
 });
 
 test.serial('for await over a port, release() each batch; break closes the stream and frames come back', async (t) => {
-  await withLab(async (lab, peer) => {
+  await withLab({}, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
     try {
       const initial = port.frames();
@@ -150,7 +139,7 @@ test.serial('for await over a port, release() each batch; break closes the strea
 });
 
 test.serial('backpressure: a consumer that stops reading stops rx consumption; the kernel counts rx_ring_full; nothing leaks', async (t) => {
-  await withLab(async (lab, peer) => {
+  await withLab({}, async (lab, peer) => {
     // rx ring (256) smaller than the frames lent to the fill ring (1024):
     // when nobody consumes, the rx ring fills up and the kernel drops.
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs, rxSize: 256, fillSize: 2048, frameCount: 4096 });
@@ -204,7 +193,7 @@ test.serial('backpressure: a consumer that stops reading stops rx consumption; t
 });
 
 test.serial('destroy() mid-traffic releases the batches still buffered; the consumer-held batch stays valid until released', async (t) => {
-  await withLab(async (lab, peer) => {
+  await withLab({}, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
     try {
       const initial = port.frames();
@@ -231,7 +220,7 @@ test.serial('destroy() mid-traffic releases the batches still buffered; the cons
 });
 
 test.serial('ownership: a released or written batch throws ERR_AFXDP_FRAME_OWNERSHIP, never corrupts', async (t) => {
-  await withLab(async (lab, peer) => {
+  await withLab({}, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
     try {
       const initial = port.frames();
@@ -269,7 +258,7 @@ test.serial('ownership: a released or written batch throws ERR_AFXDP_FRAME_OWNER
 });
 
 test.serial('port.close() mid-stream destroys its streams; batches die with the port', async (t) => {
-  await withLab(async (lab, peer) => {
+  await withLab({}, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
     const rx = port.readable();
     const tx = port.writable();
@@ -286,7 +275,7 @@ test.serial('port.close() mid-stream destroys its streams; batches die with the 
 });
 
 test.serial('tx-only: allocBatch() + writable() reaches the peer exactly; end() waits for the ring to drain', async (t) => {
-  await withLab(async (lab, peer) => {
+  await withLab({}, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
     try {
       const initial = port.frames();
@@ -364,7 +353,7 @@ test.serial('a batch written to another port is copied there and its frames retu
 });
 
 test.serial('readable options: spinChecks, minBatch and gatherChecks are validated; minBatch 1 and gatherChecks 0 still deliver every packet', async (t) => {
-  await withLab(async (lab, peer) => {
+  await withLab({}, async (lab, peer) => {
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
     try {
       for (const bad of [{ spinChecks: -1 }, { spinChecks: 1.5 }, { minBatch: 0 }, { minBatch: port.queues[0].burstSize + 1 }, { gatherChecks: -1 }]) {
