@@ -128,7 +128,7 @@ impl Queue {
 
     /// Frames this queue may keep lent: half its fill ring and its share
     /// of the UMEM (which shrinks when another socket or port joins).
-    pub fn fill_target(&self, umem: &UmemLock<'_>) -> u32 {
+    pub fn fill_target(&self, umem: &Umem) -> u32 {
         self.fill_cap.min(umem.fill_share())
     }
 
@@ -137,7 +137,7 @@ impl Queue {
     /// Lets an empty poll skip the UMEM lock.
     pub fn rx_idle(&self, umem: &Umem) -> bool {
         self.rx.occupancy() == 0
-            && self.fill_owned >= self.fill_cap.min(umem.fill_share())
+            && self.fill_owned >= self.fill_target(umem)
             && !self.busy_poll.get()
             && !(self.need_wakeup && self.fill.needs_wakeup())
     }
@@ -148,7 +148,7 @@ impl Queue {
     /// all sockets is back within half the UMEM as soon as they have been
     /// received (the kernel cannot be asked to give fill entries back).
     pub fn refill(&mut self, umem: &mut UmemLock<'_>) -> u32 {
-        let want = self.fill_target(umem).saturating_sub(self.fill_owned).min(umem.frames().free_count());
+        let want = self.fill_target(umem.umem()).saturating_sub(self.fill_owned).min(umem.frames().free_count());
         if want == 0 {
             return 0;
         }

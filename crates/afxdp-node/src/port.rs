@@ -98,14 +98,19 @@ pub struct NativePortInfo {
 /// Port state shared with the queues' burst functions: the sockets live
 /// until `close()`. (The UMEM buffers hold the UMEM itself, not the port.)
 pub(crate) struct Shared {
-    pub(crate) port: Mutex<Option<XdpPort>>,
+    port: Mutex<Option<XdpPort>>,
     /// Set by `close()`.
     closed: AtomicBool,
 }
 
 impl Shared {
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Relaxed)
+    /// The port, locked, unless `close()` was called.
+    pub(crate) fn open_port(&self) -> std::result::Result<MutexGuard<'_, Option<XdpPort>>, Error> {
+        let guard = self.port.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed.load(Ordering::Relaxed) || guard.is_none() {
+            return Err(Error::closed("this port"));
+        }
+        Ok(guard)
     }
 }
 
@@ -230,11 +235,7 @@ impl NativePort {
     }
 
     fn port(&self) -> Result<MutexGuard<'_, Option<XdpPort>>> {
-        let guard = self.shared.port.lock().unwrap_or_else(|p| p.into_inner());
-        if self.shared.is_closed() || guard.is_none() {
-            return Err(to_js(Error::closed("this port")));
-        }
-        Ok(guard)
+        self.shared.open_port().map_err(to_js)
     }
 
     fn check_queue(&self, q: u32) -> Result<usize> {

@@ -57,11 +57,8 @@ impl QueueCalls {
     }
 
     fn run(&self, op: Op, args: [u32; 3]) -> std::result::Result<u32, Error> {
-        let mut guard = self.shared.port.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_mut() {
-            Some(port) if !self.shared.is_closed() => op(self, port, args),
-            _ => Err(Error::closed("this port")),
-        }
+        let mut guard = self.shared.open_port()?;
+        op(self, guard.as_mut().expect("open_port checked"), args)
     }
 }
 

@@ -31,8 +31,8 @@ impl<'a> UmemLock<'a> {
         self.umem.data_offset()
     }
 
-    /// See `Umem::fill_share`.
-    pub fn fill_share(&self) -> u32 {
-        self.umem.fill_share()
+    /// The UMEM whose ledger this is.
+    pub fn umem(&self) -> &Umem {
+        self.umem
     }
 }
