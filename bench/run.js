@@ -499,7 +499,6 @@ function summarize(runs, impls, modes) {
         runs: rs.length,
         pps: median(rs.map((r) => r.pps)),
         ratio: pairs.length > 0 ? median(pairs.map(([r, c]) => r.pps / c.pps)) : NaN,
-        ratios: pairs.map(([r, c]) => Math.round((r.pps / c.pps) * 1000) / 1000),
         nsPerPacket: median(rs.map((r) => r.nsPerPacket)),
         userNsPerPacket: median(rs.map((r) => r.userNsPerPacket)),
         cpuPct: median(rs.map((r) => r.cpuPct)),
