@@ -42,6 +42,7 @@ async function main() {
   let idleSince = 0;
   let empty = 0;
   let waits = 0;
+  let emptyPolls = 0; // receive() calls that found nothing (each is a native call)
 
   const swap = mode === 'macswap';
   const drop = mode === 'rxdrop';
@@ -67,6 +68,7 @@ async function main() {
           }
           const n = q.receive(burstSize);
           if (n === 0) {
+            emptyPolls++;
             if ((++empty & 63) !== 0) continue; // the clock every 64 empty polls
             const t = Date.now();
             if (idleSince === 0) idleSince = t;
@@ -104,7 +106,7 @@ async function main() {
   const stats = port.stats();
   port.close();
   await result({
-    impl: 'burst', mode, rx, tx, rxWindow: rx1 - rx0, txWindow: tx1 - tx0, waits,
+    impl: 'burst', mode, rx, tx, emptyPolls, rxWindow: rx1 - rx0, txWindow: tx1 - tx0, waits,
     xdp: stats.xdp, gc: await gc.report(),
   });
   process.exit(0);

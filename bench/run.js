@@ -359,7 +359,8 @@ function measure(impl, mode, ready, fr, gr, s0, s1, windowMs) {
   const fwdTicks = d('fwd');
   const cpuPct = (100 * fwdTicks) / elapsedTicks;
   const busy = s1.sys.busy - s0.sys.busy;
-  const foreignPct = (100 * (busy - fwdTicks - d('gen') - d('softirqd') - d('self'))) / elapsedTicks;
+  // Clamped: a tick sampled just outside one reading and inside the other can push the difference below 0.
+  const foreignPct = Math.max(0, (100 * (busy - fwdTicks - d('gen') - d('softirqd') - d('self'))) / elapsedTicks);
   const r = {
     impl, mode, windowS: secs, xdpMode: ready.xdpMode, wait: ready.wait, cpuPct, foreignPct,
     userPct: (100 * d('fwdUser')) / elapsedTicks,
@@ -473,7 +474,9 @@ function describe(r) {
   if (r.mode === 'idle') return `${base} ${extra}`;
   const offered = r.offeredPps ? `, offered ${(r.offeredPps / 1e3).toFixed(0)} kpps` : '';
   const gc = r.fwd.gc ? `, GCs ${r.fwd.gc.count}` : '';
-  return `${base} ${(r.pps / 1e3).toFixed(1)} kpps${offered}, ${r.nsPerPacket.toFixed(0)} ns/pkt, ${extra}${gc}`;
+  // Empty polls per packet: how much of the burst forwarder's native-call cost is spent finding nothing.
+  const empty = r.fwd.emptyPolls !== undefined && r.fwd.rx > 0 ? `, empty polls/pkt ${(r.fwd.emptyPolls / r.fwd.rx).toFixed(3)}` : '';
+  return `${base} ${(r.pps / 1e3).toFixed(1)} kpps${offered}, ${r.nsPerPacket.toFixed(0)} ns/pkt, ${extra}${gc}${empty}`;
 }
 
 // ------------------------------------------------------------------ report
