@@ -29,6 +29,9 @@ const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -
   --foreign-max PCT  CPU of other processes (% of a core) above which a cell counts as disturbed (default 15)
   --slow-max PCT     how much slower than their best the CPUs may run (bench/c/probe.c before and
                      after the window) before a cell counts as disturbed (default 8)
+  --busy-budget N    preferred busy polling with budget N (20 us) in every forwarder, afxdp and the
+                     C reference alike; 0 turns it off (default 0: on veth it costs a recvfrom() per
+                     empty poll and moves no work, see README)
   --no-nice          do not run generator and forwarders at nice -20 (process and autogroup)
   --json FILE        write every measurement to FILE (default bench/results/last-run.json)
   --verbose          print every run as it finishes
@@ -38,7 +41,7 @@ const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -
 
 function parseOptions(argv) {
   const o = {
-    reps: 7, idleReps: 3, window: 3, idle: 10, gc: 10, retries: 2, foreignMax: 15, slowMax: 0.08, nice: true, verbose: false,
+    reps: 7, idleReps: 3, window: 3, idle: 10, gc: 10, retries: 2, foreignMax: 15, slowMax: 0.08, nice: true, verbose: false, busyBudget: 0,
     impls: ['c', 'burst', 'stream'], modes: ['macswap', 'rxdrop', 'txonly', 'idle'],
     json: path.join(__dirname, 'results', 'last-run.json'), quick: false,
   };
@@ -65,6 +68,7 @@ function parseOptions(argv) {
       case '--slow-max': o.slowMax = num(next(), a) / 100; break;
       case '--impl': o.impls = next().split(','); break;
       case '--mode': o.modes = next().split(','); break;
+      case '--busy-budget': o.busyBudget = Math.floor(num(next(), a)); break;
       case '--no-nice': o.nice = false; break;
       case '--json': o.json = path.resolve(next()); break;
       case '--verbose': o.verbose = true; break;
@@ -299,9 +303,9 @@ const WARMUP_MS = 1000;
 let bins;
 let softirqPids = [];
 
-function forwarderCmd(impl, mode) {
+function forwarderCmd(o, impl, mode) {
   const m = mode === 'idle' ? 'macswap' : mode;
-  const common = ['--netns', lab.fwdNs, '--iface', lab.fwdIf, '--mode', m];
+  const common = ['--netns', lab.fwdNs, '--iface', lab.fwdIf, '--mode', m, '--busy-budget', String(o.busyBudget)];
   if (impl === 'c') return [bins.fwd, ...common];
   return [process.execPath, path.join(__dirname, impl === 'burst' ? 'fwd-burst.js' : 'fwd-stream.js'), ...common];
 }
@@ -320,7 +324,7 @@ function snapshot(pids) {
 
 /** One run of one cell. `rate` 0 = as fast as the generator can. */
 async function runOnce(o, impl, mode, windowMs, rate = 0) {
-  const fwd = startProc(`${impl} forwarder`, 1, forwarderCmd(impl, mode), o.nice);
+  const fwd = startProc(`${impl} forwarder`, 1, forwarderCmd(o, impl, mode), o.nice);
   let gen = null;
   try {
     const ready = await waitLine(fwd, (l) => l.ready, 30_000);
@@ -362,7 +366,7 @@ function measure(impl, mode, ready, fr, gr, s0, s1, windowMs) {
   // Clamped: a tick sampled just outside one reading and inside the other can push the difference below 0.
   const foreignPct = Math.max(0, (100 * (busy - fwdTicks - d('gen') - d('softirqd') - d('self'))) / elapsedTicks);
   const r = {
-    impl, mode, windowS: secs, xdpMode: ready.xdpMode, wait: ready.wait, cpuPct, foreignPct,
+    impl, mode, windowS: secs, xdpMode: ready.xdpMode, busyPoll: ready.busyPoll, wait: ready.wait, cpuPct, foreignPct,
     userPct: (100 * d('fwdUser')) / elapsedTicks,
     genCpuPct: gr ? (100 * d('gen')) / elapsedTicks : 0,
     softirqdPct: (100 * d('softirqd')) / elapsedTicks,
@@ -641,7 +645,7 @@ async function main() {
     + gcImpls * 2 * cellCost(o.gc * 1000);
   plan.limitAt = started + Math.max(plan.remainingMs, o.quick ? 120_000 : 540_000);
   console.log(`afxdp benchmark: ${info.nproc} CPUs (${info.cpu}), Linux ${info.kernel}, Node ${info.node}, commit ${info.commit}`);
-  console.log(`${o.reps} repetition(s) of ${o.window} s per traffic cell, ${o.idleReps} of ${o.idle} s idle; generator on CPU 0, forwarder on CPU 1; veth ${lab.genIf} <-> ${lab.fwdIf}`);
+  console.log(`${o.reps} repetition(s) of ${o.window} s per traffic cell, ${o.idleReps} of ${o.idle} s idle; generator on CPU 0, forwarder on CPU 1; veth ${lab.genIf} <-> ${lab.fwdIf}; ${busyPolling(o)}`);
   if (skipped.stream) console.log(`stream column: ${skipped.stream}`);
 
   // A first reading of the CPUs' speed, the reference later windows are held to.
@@ -703,6 +707,12 @@ async function main() {
   console.log(`raw results: ${path.relative(process.cwd(), o.json)}`);
 }
 
+/** Runs recorded before the option existed used afxdp's default (64) and no busy polling in C. */
+function busyPolling(o) {
+  if (o.busyBudget === undefined) return 'busy polling: afxdp 64 (its default), C reference off';
+  return o.busyBudget > 0 ? `busy polling: budget ${o.busyBudget} in every forwarder` : 'busy polling: off in every forwarder';
+}
+
 /** The tables, from a run just made or from a --json file (--from). */
 function report(data) {
   const { machine: m, options: o, runs, skipped } = data;
@@ -712,7 +722,7 @@ function report(data) {
   const cells = summarize(runs, impls, modes);
   const allImpls = [...impls, ...(skipped.stream ? ['stream'] : [])];
   console.log('');
-  console.log(`${m.date}: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, afxdp ${m.commit}; XDP ${runs.find((r) => r.xdpMode)?.xdpMode ?? '?'} mode on veth (copy mode)`);
+  console.log(`${m.date}: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, afxdp ${m.commit}; XDP ${runs.find((r) => r.xdpMode)?.xdpMode ?? '?'} mode on veth (copy mode); ${busyPolling(o)}`);
   console.log('');
   console.log(table(cells, allImpls, modes, skipped));
   const disturbed = runs.filter((r) => r.disturbed).length;

@@ -78,6 +78,7 @@ struct xsk_opts {
 	uint32_t frame_count;
 	uint32_t rx_size, tx_size, fill_size, comp_size; /* ring sizes (powers of two) */
 	int xdp_flags;         /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
+	uint32_t busy_budget;  /* > 0: preferred busy polling with DPDK's values (20 us, this budget) */
 };
 
 /* A decimal command-line number, or exit saying which argument was not one. */
@@ -280,6 +281,15 @@ static inline void xsk_open(struct xsk *x, const struct xsk_opts *o)
 		if (errno != EBUSY || i >= 200)
 			DIE("bind(AF_XDP, %s queue %u): %s", o->ifname, o->queue, strerror(errno));
 		usleep(10000);
+	}
+	if (o->busy_budget) {
+		/* What afxdp's busy_budget (and DPDK's) sets; the caller then makes
+		 * a recvfrom() on every empty rx poll to drive the NAPI loop. */
+		int one = 1, usecs = 20, budget = (int)o->busy_budget;
+		if (setsockopt(x->fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one)) ||
+		    setsockopt(x->fd, SOL_SOCKET, SO_BUSY_POLL, &usecs, sizeof(usecs)) ||
+		    setsockopt(x->fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget)))
+			DIE_ERRNO("setsockopt(busy polling)");
 	}
 	xdp_attach(x, o->xdp_flags);
 	xskmap_insert(x, o->queue);

@@ -20,6 +20,7 @@ interface Run {
   mode: string;
   pps: number;
   cpuPct: number;
+  busyPoll?: boolean;
   fwd: { rx: number; rxWindow: number; emptyPolls?: number; xdp: { rxDropped: number } };
   gen?: { sent: number };
 }
@@ -37,6 +38,7 @@ test.serial('npm run bench: C reference, burst and stream forwarders each measur
     // Three numbers, the afxdp ones with a ratio to the C reference.
     t.regex(row!, /\| \d+ +\| \d+ \(\d+\.\d{3}×.*\| \d+ \(\d+\.\d{3}×/);
     t.regex(out, /\| idle CPU, % of a core/);
+    t.regex(out, /busy polling: off in every forwarder/);
 
     const result = JSON.parse(fs.readFileSync(json, 'utf8')) as { runs: Run[] };
     for (const impl of ['c', 'burst', 'stream']) {
@@ -46,6 +48,8 @@ test.serial('npm run bench: C reference, burst and stream forwarders each measur
       // Whatever the forwarder received or the kernel dropped for it, the generator sent.
       t.true(rxdrop!.fwd.rx + rxdrop!.fwd.xdp.rxDropped <= rxdrop!.gen!.sent, `${impl}: ${JSON.stringify(rxdrop!.fwd)} vs ${rxdrop!.gen!.sent} sent`);
       t.truthy(result.runs.find((r) => r.impl === impl && r.mode === 'idle'), `${impl} idle measured`);
+      // Like with like: by default no forwarder busy-polls.
+      t.false(rxdrop!.busyPoll, `${impl} busy polling`);
     }
     t.is(typeof result.runs.find((r) => r.impl === 'burst' && r.mode === 'rxdrop')!.fwd.emptyPolls, 'number');
 
