@@ -31,7 +31,7 @@ const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -
                      after the window) before a cell counts as disturbed (default 8)
   --busy-budget N    preferred busy polling with budget N (20 us) in every forwarder, afxdp and the
                      C reference alike; 0 turns it off (default 0: on veth it costs a recvfrom() per
-                     empty poll and moves no work, see README)
+                     empty poll with no gain measured, see README)
   --no-nice          do not run generator and forwarders at nice -20 (process and autogroup)
   --json FILE        write every measurement to FILE (default bench/results/last-run.json)
   --verbose          print every run as it finishes

@@ -247,6 +247,15 @@ function interfaceChecks(o: DoctorOptions): Check[] {
       checks.push({ id: 'mtu', status: 'warn', title: 'MTU', detail: `mtu ${probe.mtu} may be too large for native XDP with ${o.frameSize}-byte frames (no multi-buffer AF_XDP here)`, fix: `ip link set ${iface} mtu 1500` });
     }
   }
+  if (probe.driver === 'veth') {
+    // Measured in the benchmark (README, Benchmark): on veth busy polling costs and gains nothing measurable.
+    checks.push({
+      id: 'busy_poll', status: 'warn', title: 'busy polling',
+      detail: 'veth: with busy_budget (default 64) every empty receive makes a recvfrom(); in the benchmark\'s rxdrop that cost ' +
+        'about 1 µs of system time per packet, with no gain measured',
+      fix: 'add busy_budget=0 to the vdev (busyBudget: 0 in openPort)',
+    });
+  }
   // Program currently attached (ip -d link).
   try {
     const out = execFileSync('ip', [...(o.netns ? ['-n', o.netns] : []), '-j', '-d', 'link', 'show', 'dev', iface], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });

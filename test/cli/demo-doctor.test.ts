@@ -106,6 +106,8 @@ test.serial('doctor on a good setup: root, a veth in a namespace: exit 0, every 
     t.is(byId.interface.status, 'ok');
     t.regex(byId.interface.detail, /driver veth/);
     t.regex(byId.queues.detail, /^1 rx \/ 1 tx queues/);
+    t.is(byId.busy_poll.status, 'warn');
+    t.regex(byId.busy_poll.fix, /busy_budget=0/);
     t.true(report.checks.every((c: any) => c.status !== 'fail'));
     const human = runAfxdp(['doctor', lab.portIf, '--netns', lab.portNs]);
     t.is(human.status, 0);
