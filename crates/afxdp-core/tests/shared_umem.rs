@@ -82,9 +82,9 @@ fn forward(from: &PacketSocket, frames: &[Vec<u8>], rx: &mut Port, mut tx: Optio
             Some(other) => other,
             None => &mut *rx,
         };
-        for i in 0..n {
+        for &addr in &addrs[..n] {
             // The frame is written through the transmitting port: one memory.
-            tx.packet_mut(0, addrs[i], 6).unwrap().copy_from_slice(&new_dst);
+            tx.packet_mut(0, addr, 6).unwrap().copy_from_slice(&new_dst);
         }
         let mut posted = 0;
         for _ in 0..10_000 {
