@@ -20,7 +20,8 @@ impl UmemMember {
         // The smallest free slot from 1 (0 marks frames taken without a socket).
         let slot = (1..=u16::MAX).find(|s| members.iter().all(|m| m.slot != *s)).expect("fewer than 65535 sockets");
         members.push(super::Membership { slot, port_id, ifname: ifname.to_string() });
-        umem.count_socket(1);
+        umem.members_changed(&members);
+        drop(members);
         UmemMember { umem: umem.clone(), slot }
     }
 
@@ -37,10 +38,10 @@ impl UmemMember {
 impl Drop for UmemMember {
     fn drop(&mut self) {
         self.umem.lock().frames_mut().reclaim(self.slot);
-        self.umem.count_socket(-1);
         let mut members = self.umem.members.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = members.iter().position(|m| m.slot == self.slot) {
             members.swap_remove(i);
         }
+        self.umem.members_changed(&members);
     }
 }

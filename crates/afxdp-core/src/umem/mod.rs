@@ -118,12 +118,11 @@ pub struct Umem {
     pool: Mutex<FramePool>,
     area: UmemArea,
     config: UmemConfig,
-    /// Sockets drawing receive frames from this UMEM, over all ports.
-    sockets: AtomicU32,
     /// `fill_share()`, recomputed when a socket joins or leaves: every
     /// receive reads it, and a division per call is measurable.
     fill_share: AtomicU32,
-    /// Each such socket, for lender slots and `info()`.
+    /// The sockets drawing receive frames from this UMEM, over all ports
+    /// (for their count, lender slots and `info()`).
     members: Mutex<Vec<Membership>>,
 }
 
@@ -142,7 +141,6 @@ impl Umem {
             pool: Mutex::new(pool),
             area,
             config: config.clone(),
-            sockets: AtomicU32::new(0),
             fill_share: AtomicU32::new(Self::share_of(config.frame_count, 0)),
             members: Mutex::new(Vec::new()),
         })
@@ -172,7 +170,7 @@ impl Umem {
 
     /// Sockets currently drawing receive frames from this UMEM.
     pub fn sockets(&self) -> u32 {
-        self.sockets.load(Ordering::Relaxed)
+        self.members.lock().unwrap_or_else(|p| p.into_inner()).len() as u32
     }
 
     /// Most frames one socket may lend the kernel for receive: half the
@@ -185,14 +183,9 @@ impl Umem {
         (frame_count / (2 * sockets.max(1))).max(1)
     }
 
-    /// Count a socket in (`delta` 1) or out (-1) and recompute the share.
-    pub(super) fn count_socket(&self, delta: i32) {
-        let sockets = if delta >= 0 {
-            self.sockets.fetch_add(delta as u32, Ordering::Relaxed) + delta as u32
-        } else {
-            self.sockets.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed) - delta.unsigned_abs()
-        };
-        self.fill_share.store(Self::share_of(self.config.frame_count, sockets), Ordering::Relaxed);
+    /// Recompute the share after `members` (held locked) changed.
+    fn members_changed(&self, members: &[Membership]) {
+        self.fill_share.store(Self::share_of(self.config.frame_count, members.len() as u32), Ordering::Relaxed);
     }
 
     /// Interfaces of the sockets using this UMEM that belong to other
