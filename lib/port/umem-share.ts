@@ -62,9 +62,3 @@ export function checkUmemSharing(owner: UmemOwner, config: PortConfig, spec: unk
     throw new AfxdpError(codes.INVALID_ARGUMENT, `${problem}; ${fix}`, { argument: setting });
   }
 }
-
-/** @internal Whether a value is usable as `shareUmemWith` (has the Port shape). */
-export function isUmemOwner(value: unknown): value is UmemOwner {
-  return typeof value === 'object' && value !== null && 'closed' in value && 'config' in value &&
-    typeof (value as { umemBuffer?: unknown }).umemBuffer === 'function';
-}

@@ -98,16 +98,15 @@ pub struct NativePortInfo {
 /// Port state shared with the queues' burst functions: the sockets live
 /// until `close()`. (The UMEM buffers hold the UMEM itself, not the port.)
 pub(crate) struct Shared {
+    /// None once `close()` has run.
     port: Mutex<Option<XdpPort>>,
-    /// Set by `close()`.
-    closed: AtomicBool,
 }
 
 impl Shared {
     /// The port, locked, unless `close()` was called.
     pub(crate) fn open_port(&self) -> std::result::Result<MutexGuard<'_, Option<XdpPort>>, Error> {
         let guard = self.port.lock().unwrap_or_else(|p| p.into_inner());
-        if self.closed.load(Ordering::Relaxed) || guard.is_none() {
+        if guard.is_none() {
             return Err(Error::closed("this port"));
         }
         Ok(guard)
@@ -225,7 +224,7 @@ impl NativePort {
         let queue_count = xdp_port.port().queue_count();
         let burst = options.burst_size as usize;
         Ok(NativePort {
-            shared: Arc::new(Shared { port: Mutex::new(Some(xdp_port)), closed: AtomicBool::new(false) }),
+            shared: Arc::new(Shared { port: Mutex::new(Some(xdp_port)) }),
             descriptors: Arc::new(DescriptorArea::new(queue_count * 2 * burst)),
             burst,
             queue_count,
@@ -391,7 +390,6 @@ impl NativePort {
             // keepalive), so stale views stay valid memory either way.
             let _ = buffer.detach();
         }
-        self.shared.closed.store(true, Ordering::Relaxed);
         drop(self.shared.port.lock().unwrap_or_else(|p| p.into_inner()).take());
         Ok(())
     }
