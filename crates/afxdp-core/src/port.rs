@@ -84,7 +84,6 @@ impl PortConfig {
         }
         self.umem.validate()
     }
-
 }
 
 /// Where the frames of one UMEM are. The parts always sum to `total`.
