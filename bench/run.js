@@ -9,10 +9,9 @@
 // (bench/fwd-stream.js). Cells: macswap, rxdrop, txonly, idle, plus a V8
 // GC/heap check for the afxdp forwarders. Each cell is repeated (implementations
 // interleaved within a repetition) and the median is reported.
-const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
+const { sh, safe, sleep, sleepUntil, machine, cleanup, removeStaleLabs, createLab, startProc, waitLine, finish, build, preflightLab } = require('./lib/harness');
 
 const ROOT = path.join(__dirname, '..');
 const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -- [options])
@@ -87,27 +86,13 @@ function parseOptions(argv) {
 
 // ------------------------------------------------------------------ helpers
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
-const sleepUntil = (t) => sleep(t - Date.now());
 const median = (xs) => {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return NaN;
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
 
-function sh(cmd, args, options = {}) {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options });
-}
-
 const TICK_NS = 1e9 / Number(safe(() => sh('getconf', ['CLK_TCK']).trim(), '100'));
-
-function safe(fn, fallback) {
-  try {
-    return fn();
-  } catch {
-    return fallback;
-  }
-}
 
 /** utime and stime of a whole process (all threads), in clock ticks. */
 function procTimes(pid) {
@@ -133,174 +118,12 @@ function kernelSoftirqPids() {
     .filter((d) => safe(() => fs.readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('ksoftirqd/'), false)).map(Number);
 }
 
-function machine() {
-  const cpuinfo = safe(() => fs.readFileSync('/proc/cpuinfo', 'utf8'), '');
-  const model = (cpuinfo.match(/^model name\s*:\s*(.*)$/m) || [])[1] || 'unknown';
-  return {
-    nproc: os.cpus().length,
-    cpu: model.trim(),
-    kernel: os.release(),
-    node: process.version,
-    commit: safe(() => sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']).trim(), 'unknown'),
-    date: new Date().toISOString(),
-  };
-}
-
-// ------------------------------------------------------------------ cleanup
-
-const children = new Set();
-let lab = null;
-let tmpDir = null;
-
-function cleanup() {
-  for (const child of children) {
-    try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-  children.clear();
-  if (lab) {
-    lab.destroy();
-    lab = null;
-  }
-  if (tmpDir) {
-    fs.rmSync(tmpDir, { recursive: true, force: true });
-    tmpDir = null;
-  }
-}
-
-process.on('exit', cleanup);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    process.stderr.write(`\n${sig}: stopping, removing the namespaces\n`);
-    cleanup();
-    process.exit(130);
-  });
-}
-
-// ------------------------------------------------------------------ lab
-
-const NS_PREFIX = 'afxb-';
-
-/** Remove namespaces left behind by a benchmark process that no longer exists. */
-function removeStaleLabs() {
-  const names = safe(() => sh('ip', ['netns', 'list']), '').split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
-  for (const ns of names) {
-    const m = ns.match(/^afxb-[gf](\d+)$/);
-    if (m && !fs.existsSync(`/proc/${m[1]}`)) safe(() => sh('ip', ['netns', 'del', ns]));
-  }
-}
-
-function createLab() {
-  const id = process.pid;
-  const l = {
-    genNs: `${NS_PREFIX}g${id}`, fwdNs: `${NS_PREFIX}f${id}`,
-    genIf: `afxbg${id}`.slice(0, 15), fwdIf: `afxbf${id}`.slice(0, 15),
-    genMac: '', fwdMac: '',
-    destroy() {
-      for (const ns of [l.genNs, l.fwdNs]) safe(() => sh('ip', ['netns', 'del', ns]));
-    },
-  };
-  lab = l;
-  sh('ip', ['netns', 'add', l.genNs]);
-  sh('ip', ['netns', 'add', l.fwdNs]);
-  sh('ip', ['link', 'add', l.genIf, 'numtxqueues', '1', 'numrxqueues', '1', 'netns', l.genNs, 'type', 'veth',
-    'peer', 'name', l.fwdIf, 'numtxqueues', '1', 'numrxqueues', '1', 'netns', l.fwdNs]);
-  for (const [ns, dev] of [[l.genNs, l.genIf], [l.fwdNs, l.fwdIf]]) {
-    // No addresses and no IPv6: nothing but benchmark frames on the wire.
-    sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`]);
-    sh('ip', ['-n', ns, 'link', 'set', 'dev', dev, 'up']);
-  }
-  const mac = (ns, dev) => JSON.parse(sh('ip', ['-n', ns, '-j', 'link', 'show', 'dev', dev]))[0].address;
-  l.genMac = mac(l.genNs, l.genIf);
-  l.fwdMac = mac(l.fwdNs, l.fwdIf);
-  return l;
-}
-
-// ------------------------------------------------------------------ processes
-
-/**
- * A child pinned to `cpu`, JSON lines on stdout. With `nice` it runs at
- * nice -20 in a session of its own whose autogroup is also set to nice -20:
- * with autogroup scheduling (kernel.sched_autogroup_enabled) a process's
- * nice value only counts inside its session, so without the second part
- * any other session's busy process takes half of our CPU.
- */
-function startProc(name, cpu, cmd, nice) {
-  const argv = [...(nice ? ['nice', '-n', '-20'] : []), 'taskset', '-c', String(cpu), ...cmd];
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: nice });
-  children.add(child);
-  if (nice && child.pid !== undefined) safe(() => fs.writeFileSync(`/proc/${child.pid}/autogroup`, '-20'));
-  const proc = { name, child, pid: child.pid, lines: [], stderr: '', exited: null, waiters: [] };
-  let buf = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        proc.lines.push(JSON.parse(line));
-      } catch {
-        proc.stderr += `${line}\n`;
-      }
-      proc.waiters.forEach((w) => w());
-    }
-  });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => { proc.stderr += d; });
-  child.stdin.on('error', () => { /* the child may exit first */ });
-  proc.done = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      proc.exited = { code, signal };
-      proc.waiters.forEach((w) => w());
-      resolve(proc.exited);
-    });
-  });
-  return proc;
-}
-
-function failure(proc, what) {
-  const how = proc.exited ? `exited (${proc.exited.code ?? proc.exited.signal})` : 'still running';
-  return new Error(`${proc.name}: ${what}; ${how}${proc.stderr ? `:\n${proc.stderr.trim()}` : ''}`);
-}
-
-/** Wait for a JSON line matching `pred`, at most `timeoutMs`. */
-function waitLine(proc, pred, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const deadline = setTimeout(() => done(() => reject(failure(proc, `no expected output within ${timeoutMs} ms`))), timeoutMs);
-    let finished = false;
-    const done = (f) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(deadline);
-      proc.waiters = proc.waiters.filter((w) => w !== check);
-      f();
-    };
-    const check = () => {
-      const hit = proc.lines.find(pred);
-      if (hit) done(() => resolve(hit));
-      else if (proc.exited) done(() => reject(failure(proc, 'ended without the expected output')));
-    };
-    proc.waiters.push(check);
-    check();
-  });
-}
-
-async function finish(proc, timeoutMs) {
-  const timer = setTimeout(() => { try { proc.child.kill('SIGKILL'); } catch { /* gone */ } }, timeoutMs);
-  await proc.done;
-  clearTimeout(timer);
-  const last = proc.lines.filter((l) => !l.ready).pop();
-  if (!last || proc.exited.code !== 0) throw failure(proc, 'no result');
-  return last;
-}
-
 // ------------------------------------------------------------------ cells
 
 const WARMUP_MS = 1000;
 
 let bins;
+let lab;
 let softirqPids = [];
 
 function forwarderCmd(o, impl, mode) {
@@ -572,45 +395,10 @@ function gcTable(gcRuns) {
 // ------------------------------------------------------------------ main
 
 function preflight(o) {
-  if (process.platform !== 'linux' || process.geteuid?.() !== 0) {
-    throw new Error('the benchmark needs root on Linux (network namespaces, XDP, AF_XDP): sudo npm run bench');
-  }
-  if (os.cpus().length < 2) throw new Error('the benchmark pins the generator to CPU 0 and the forwarder to CPU 1: it needs 2 CPUs');
-  for (const tool of ['ip', 'taskset', 'cc']) {
-    if (safe(() => sh('sh', ['-c', `command -v ${tool}`]), '') === '') throw new Error(`${tool} is required (iproute2, util-linux, a C compiler)`);
-  }
+  preflightLab();
   if (o.impls.some((i) => i !== 'c') && !fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) {
     throw new Error('dist/index.js is missing: run `npm run build` first');
   }
-}
-
-/** node_api.h of the running Node, if installed (Debian: libnode-dev; or Node's own include/). */
-function nodeApiInclude() {
-  const dirs = [path.join(path.dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'];
-  return dirs.find((d) => fs.existsSync(path.join(d, 'node_api.h')));
-}
-
-function build() {
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-bench-'));
-  const out = {};
-  const inc = nodeApiInclude();
-  if (inc) {
-    out.napiBaseline = path.join(tmpDir, 'napi-baseline.node');
-    try {
-      sh('cc', ['-O2', '-shared', '-fPIC', `-I${inc}`, '-o', out.napiBaseline, path.join(__dirname, 'c', 'napi-baseline.c')]);
-    } catch {
-      out.napiBaseline = undefined;
-    }
-  }
-  for (const name of ['gen', 'fwd', 'probe']) {
-    out[name] = path.join(tmpDir, name);
-    try {
-      sh('cc', ['-O2', '-Wall', '-o', out[name], path.join(__dirname, 'c', `${name}.c`)]);
-    } catch (err) {
-      throw new Error(`building bench/c/${name}.c failed (needs a C compiler and linux-libc-dev):\n${err.stderr || err.message}`);
-    }
-  }
-  return out;
 }
 
 function streamAvailable() {
@@ -624,10 +412,10 @@ function streamAvailable() {
 async function main() {
   const o = parseOptions(process.argv.slice(2));
   preflight(o);
-  const info = machine();
+  const info = machine(ROOT);
   bins = build();
   removeStaleLabs();
-  createLab();
+  lab = createLab();
   softirqPids = kernelSoftirqPids();
 
   const skipped = {};
