@@ -14,8 +14,11 @@ import {
 const DP = '/tmp/afxdp_dp/veth1/afxdp.sock';
 const enc = new TextEncoder();
 
-function r(text: string, extra: { fd?: boolean; truncated?: boolean; fdsDropped?: number } = {}): HandshakeReply {
-  return { data: enc.encode(text), hasFd: extra.fd ?? false, truncated: extra.truncated ?? false, fdsDropped: extra.fdsDropped };
+function r(text: string, extra: { fd?: boolean; truncated?: boolean; fdsDropped?: number; controlTruncated?: boolean } = {}): HandshakeReply {
+  return {
+    data: enc.encode(text), hasFd: extra.fd ?? false, truncated: extra.truncated ?? false, fdsDropped: extra.fdsDropped,
+    controlTruncated: extra.controlTruncated,
+  };
 }
 const fd = (text: string) => r(text, { fd: true });
 
@@ -229,7 +232,47 @@ test('/host_nak: pod not found, with the pod name, the resource and the podName 
     `Device Plugin handshake on ${DP} failed at step /connect (pod "web-0"): the Device Plugin answered "/host_nak": ` +
     'it did not find pod "web-0" with this device; check the pod name (podName option; DPDK sends the host name) ' +
     'and that the pod requested the afxdp/<pool> resource that this device belongs to');
-  t.deepEqual(trace.sent, ['/connect,web-0']);
+  t.deepEqual(trace.sent, ['/connect,web-0', '/fin'], 'ends the session with /fin after the nak');
+});
+
+test('after every nak the session still ends with /fin, and the nak is the error whatever /fin gets', (t) => {
+  const naks: [Record<string, HandshakeReply[]>, string, RegExp][] = [
+    [{ '/connect,pod-a': [r('/host_nak')] }, '/connect,pod-a', /answered "\/host_nak"/],
+    [{ '/version': [r('/nak')] }, '/version', /answered "\/nak": it does not know the \/version request/],
+    [{ '/xsk_map_fd,veth1': [r('/fd_nak')] }, '/xsk_map_fd,veth1', /answered "\/fd_nak"/],
+    [{ '/xsk_map_fd,veth1': [r('/nak')] }, '/xsk_map_fd,veth1', /rejected "\/xsk_map_fd,veth1" as malformed/],
+    [{ '/connect,pod-a': [r('/nak')] }, '/connect,pod-a', /expected "\/host_ok", but the Device Plugin answered "\/nak"/],
+  ];
+  for (const [overrides, last, pattern] of naks) {
+    for (const finReply of [[r('/fin_ack')], ['eof' as const], ['timeout' as const], [fd('/nak')]]) {
+      const trace = drive({}, dp({ ...overrides, '/fin': finReply }));
+      const e = failure(t, trace);
+      t.regex(e.message, pattern);
+      t.is(trace.sent.at(-2), last);
+      t.is(trace.sent.at(-1), '/fin');
+      t.is(trace.optionalReceives, 1, 'the /fin_ack wait is short (optional)');
+      if (finReply[0] !== 'eof' && finReply[0] !== 'timeout' && finReply[0].hasFd) t.deepEqual(trace.dispositions.at(-1), { fd: 'close' });
+    }
+  }
+  // No /fin after EOF, a timeout, /error or garbage: the session is over or not the plugin's.
+  for (const overrides of [{ '/version': ['eof' as const] }, { '/version': ['timeout' as const] }, { '/version': [r('x\u0001')] },
+    { '/connect,pod-a': [r('/error'), r('/host_nak')] }]) {
+    const trace = drive({}, dp(overrides));
+    failure(t, trace);
+    t.not(trace.sent.at(-1), '/fin');
+  }
+});
+
+test('the /fin after a nak is optional: a driver that cannot send it reports the nak', (t) => {
+  const machine = createHandshake({ podName: 'pod-a', interfaces: ['veth1'], dpPath: DP });
+  machine.next();
+  machine.receive(r('/host_nak'));
+  const fin = machine.next();
+  t.like(fin, { type: 'send', record: '/fin', optional: true });
+  machine.receive('eof');
+  const end = machine.next();
+  t.is(end.type, 'failed');
+  t.regex((end as { error: Error }).error.message, /"\/host_nak"/);
 });
 
 test('/host_nak with the host name as pod name says so', (t) => {
@@ -305,14 +348,20 @@ test('/fd_ack without an fd, and with surplus fds', (t) => {
   t.regex(e.message, /answered "\/fd_ack" without a file descriptor/);
   const trace = drive({}, dp({ '/xsk_map_fd,veth1': [r('/fd_ack', { fd: true, fdsDropped: 1 })] }));
   const e2 = failure(t, trace);
-  t.regex(e2.message, /with 2 file descriptors or cut control data/);
+  t.regex(e2.message, /with 2 file descriptors \(the protocol carries exactly one\); afxdp closed them all/);
   t.deepEqual(trace.dispositions.at(-1), { fd: 'close' });
+  // 200 fds sent: 8 fit the control buffer, the rest were cut (MSG_CTRUNC).
+  const e3 = failure(t, drive({}, dp({ '/xsk_map_fd,veth1': [r('/fd_ack', { fd: true, fdsDropped: 7, controlTruncated: true })] })));
+  t.regex(e3.message, /with more than 8 file descriptors/);
+  t.notRegex(e3.message, /with 2 file/);
+  const e4 = failure(t, drive({}, dp({ '/xsk_map_fd,veth1': [r('/fd_ack', { fd: true, fdsDropped: 0, controlTruncated: true })] })));
+  t.regex(e4.message, /with more than one file descriptor \(/);
 });
 
 test('an fd on a failing reply is handed back for closing and mentioned', (t) => {
   const trace = drive({}, dp({ '/connect,pod-a': [fd('/host_nak')] }));
   const e = failure(t, trace);
-  t.deepEqual(trace.dispositions, [{ fd: 'close' }]);
+  t.deepEqual(trace.dispositions, [{ fd: 'close' }, { fd: 'none' }], 'the fd of /host_nak closed; then /fin_ack');
   t.regex(e.message, /"\/host_nak" \(a file descriptor came with it; afxdp closed it\)/);
   const trace2 = drive({}, dp({ '/version': [fd('0.2')] }));
   failure(t, trace2);
