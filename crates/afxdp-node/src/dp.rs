@@ -25,7 +25,7 @@ use napi::bindgen_prelude::AsyncTask;
 use napi::bindgen_prelude::JsObjectValue;
 use napi::{Env, JsError, JsValue, Task};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Largest record `recv` accepts as `limit` (the protocol's replies are
 /// under 32 bytes; the DPDK client buffer is 128).
@@ -114,7 +114,9 @@ impl Shared {
 /// `ERR_AFXDP_INVALID_ARGUMENT`.
 #[napi]
 pub struct NativeDpConnection {
-    shared: Option<Arc<Shared>>,
+    /// Behind a lock so `close()` takes `&self`: a pending task holds a
+    /// shared borrow of this object, and close() must work while it does.
+    shared: Mutex<Option<Arc<Shared>>>,
     path: String,
 }
 
@@ -205,12 +207,16 @@ impl NativeDpConnection {
     pub fn create(path: String) -> Result<NativeDpConnection> {
         let cancel = Cancel::new().map_err(to_js)?;
         let shared = Arc::new(Shared { path: path.clone(), conn: OnceLock::new(), cancel });
-        Ok(NativeDpConnection { shared: Some(shared), path })
+        Ok(NativeDpConnection { shared: Mutex::new(Some(shared)), path })
     }
 
-    fn shared(&self) -> Result<&Arc<Shared>> {
-        self.shared
-            .as_ref()
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Shared>>> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn shared(&self) -> Result<Arc<Shared>> {
+        self.slot()
+            .clone()
             .ok_or_else(|| to_js(Error::closed(&format!("the Device Plugin connection to {}", self.path))))
     }
 
@@ -220,7 +226,7 @@ impl NativeDpConnection {
     /// accept.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn connect(&self, timeout_ms: u32) -> Result<AsyncTask<ConnectTask>> {
-        let shared = self.shared()?.clone();
+        let shared = self.shared()?;
         Ok(AsyncTask::new(ConnectTask { shared, timeout: Duration::from_millis(timeout_ms.max(1) as u64) }))
     }
 
@@ -229,7 +235,7 @@ impl NativeDpConnection {
     /// not read.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn send(&self, record: Buffer) -> Result<AsyncTask<SendTask>> {
-        let shared = self.shared()?.clone();
+        let shared = self.shared()?;
         Ok(AsyncTask::new(SendTask { shared, record: record.to_vec(), fd: None }))
     }
 
@@ -238,7 +244,7 @@ impl NativeDpConnection {
     /// The port keeps its socket; the server gets a duplicate.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn send_with_socket(&self, record: Buffer, port: &NativePort, queue: u32) -> Result<AsyncTask<SendTask>> {
-        let shared = self.shared()?.clone();
+        let shared = self.shared()?;
         let fd = port.socket_fd(queue)?;
         // SAFETY: the port is open (socket_fd checked it) and cannot close
         // during this synchronous call; the duplicate outlives it.
@@ -257,7 +263,7 @@ impl NativeDpConnection {
         if limit == 0 || limit > MAX_RECV_LIMIT {
             return Err(invalid(format!("recv limit {limit} must be between 1 and {MAX_RECV_LIMIT} bytes")));
         }
-        let shared = self.shared()?.clone();
+        let shared = self.shared()?;
         let timeout = Duration::from_millis(timeout_ms.max(1) as u64);
         Ok(AsyncTask::new(RecvTask { shared, timeout, limit: limit as usize }))
     }
@@ -267,15 +273,15 @@ impl NativeDpConnection {
     /// socket closes as soon as no worker thread uses it (at once when none
     /// is waiting). Idempotent.
     #[napi]
-    pub fn close(&mut self) {
-        if let Some(shared) = self.shared.take() {
+    pub fn close(&self) {
+        if let Some(shared) = self.slot().take() {
             shared.cancel.cancel();
         }
     }
 
     #[napi(getter)]
     pub fn closed(&self) -> bool {
-        self.shared.is_none()
+        self.slot().is_none()
     }
 
     /// The socket path this connection was made to.
