@@ -179,7 +179,8 @@ test.serial('a Device Plugin that closes mid-session or sends garbage: a prompt,
 });
 
 test.serial('AbortSignal: an abort 200 ms into a silent handshake rejects at once with an AbortError and releases everything', async (t) => {
-  await withDp(t, { fault: 'silent' }, async (env) => {
+  // sessions 0: a fresh allocation after each client, like a new pod.
+  await withDp(t, { fault: 'silent', sessions: 0 }, async (env) => {
     for (const many of [false, true]) {
       const controller = new AbortController();
       const reason = new Error('the test gave up');
@@ -189,7 +190,7 @@ test.serial('AbortSignal: an abort 200 ms into a silent handshake rejects at onc
         : openPort(spec(env), { signal: controller.signal })));
       clearTimeout(timer);
       const e = r.error as { name?: string; code?: string; cause?: unknown } | undefined;
-      t.is(e?.name, 'AbortError');
+      t.is(e?.name, 'AbortError', String((e as Error | undefined)?.stack));
       t.is(e?.code, 'ABORT_ERR');
       t.is(e?.cause, reason);
       t.true(r.elapsedMs >= 190 && r.elapsedMs < 500, `${many ? 'openPorts' : 'openPort'}: rejected after ${r.elapsedMs} ms`);
