@@ -2,6 +2,7 @@
 // exact counts read from its --json output and seen by an independent
 // AF_PACKET peer, two ports, the metrics endpoint, signals and --duration.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/privileged';
 import { cpuPercentDuring } from '../helpers/cpu';
@@ -55,6 +56,12 @@ async function withFwd(t: ExecutionContext, labs: Lab[], args: string[],
   } finally {
     run.kill();
   }
+}
+
+/** HugePages_Total of /proc/meminfo (the default size), 0 if absent. */
+function hugepagesTotal(): number {
+  const m = /^HugePages_Total:\s+(\d+)/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+  return m === null ? 0 : Number(m[1]);
 }
 
 function withLabs<T>(count: number, fn: (labs: Lab[]) => Promise<T>): Promise<T> {
@@ -204,7 +211,10 @@ test.serial('fwd --metrics-port: Prometheus text over loopback with per-queue co
         }
         t.regex(text, /^# TYPE afxdp_rx_packets_total counter$/m);
         t.is(value('afxdp_zero_copy'), 0, 'veth: copy mode');
-        t.is(value('afxdp_hugepages', `port="0",iface="${lab.portIf}"`), 0);
+        // Hugepages back the UMEM when the machine has them reserved (hugepages=auto):
+        // the gauge follows what the port reports, which follows the machine.
+        t.is(value('afxdp_hugepages', `port="0",iface="${lab.portIf}"`), start.ports[0].hugepages ? 1 : 0);
+        if (hugepagesTotal() === 0) t.false(start.ports[0].hugepages, 'no hugepages reserved: none used');
         t.is(value('afxdp_link_up', `port="0",iface="${lab.portIf}"`), 1);
         t.regex(text, /^process_cpu_seconds_total /m);
         t.is((await fetch(start.metrics.replace('/metrics', '/nope'))).status, 404);

@@ -4,71 +4,24 @@
 // opens use_cni ports against it. Each case asserts the error code, the
 // time bound, the event loop's longest stall during the whole open, that
 // the fd count returns to its start and that the client attached nothing.
-import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/privileged';
 import { createLab, Lab } from '../helpers/lab';
 import { attachedXdp, fdCount, fdsSettle, measureStall } from '../helpers/faults';
+import { DpChild } from '../helpers/dp-child';
 import { openPort, openPorts, Port } from '../../lib/index';
+import type { PortOptions } from '../../lib/index';
 
 const test = privileged();
 const ROOT = path.join(__dirname, '../..');
-const DP_CHILD = path.join(__dirname, '../helpers/dp-server-child.ts');
 const PORT_CHILD = path.join(__dirname, '../helpers/open-port-child.ts');
 /** The longest event-loop stall allowed while a handshake waits (the bug: the whole 10 s timeout). */
 const MAX_STALL_MS = 100;
 const TIMEOUT_MS = 2000;
-
-/** The server in its own process. */
-class DpChild {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly #objects: any[] = [];
-  #wake: (() => void) | undefined;
-  stderr = '';
-
-  constructor(options: object) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', DP_CHILD, JSON.stringify(options)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
-      this.#objects.push(JSON.parse(line));
-      this.#wake?.();
-    });
-    this.child.stderr.on('data', (d) => {
-      this.stderr += String(d);
-    });
-    this.child.on('exit', () => this.#wake?.());
-  }
-
-  async next(type: string, timeoutMs = 20_000): Promise<any> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.#objects.findIndex((o) => o.type === type);
-      if (i >= 0) return this.#objects.splice(i, 1)[0];
-      if (this.child.exitCode !== null || Date.now() >= deadline) throw new Error(`dp-server child: no ${type} line; stderr: ${this.stderr}`);
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        setTimeout(resolve, 50);
-      });
-    }
-  }
-
-  async log(): Promise<string[]> {
-    this.child.stdin.write('log\n');
-    return (await this.next('log')).log;
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.stdin.end('stop\n');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
 
 interface Env {
   lab: Lab;
@@ -115,7 +68,7 @@ async function withDp(t: ExecutionContext, server: object, fn: (env: Env) => Pro
   }
 }
 
-function spec(env: Env, extra: object = {}): object {
+function spec(env: Env, extra: Partial<PortOptions> = {}): PortOptions {
   return { iface: env.lab.portIf, netns: env.lab.portNs, useCni: true, dpPath: env.dpPath, podName: 'pod-a', handshakeTimeoutMs: TIMEOUT_MS, ...extra };
 }
 
