@@ -738,3 +738,79 @@ test.serial('driver: transport errors keep their code and gain the dp_path', asy
   t.is(e!.path, DP);
   t.regex(e!.message, new RegExp(`connection refused\\) \\(Device Plugin dp_path ${DP.replace(/\//g, '\\/')}\\)`));
 });
+
+// ----------------------------------------------------------------- driver: AbortSignal
+
+/** A transport whose recv waits until close() (then rejects as the native one does). */
+function hangingServer() {
+  const state = { closed: false, sent: [] as string[], pending: 0 };
+  let fail: ((err: Error) => void) | undefined;
+  const conn: NativeDpConnection = {
+    send(record: Buffer) {
+      state.sent.push(record.toString('latin1'));
+      return Promise.resolve();
+    },
+    sendWithSocket() {
+      return Promise.resolve();
+    },
+    recv() {
+      state.pending++;
+      return new Promise<NativeDpRecord | null>((_, reject) => {
+        fail = reject;
+      });
+    },
+    close() {
+      state.closed = true;
+      fail?.(Object.assign(new Error('receiving was cancelled: the connection was closed'), { code: 'ERR_AFXDP_CLOSED' }));
+    },
+  };
+  return { conn, state };
+}
+
+test.serial('driver: an abort ends a pending wait at once with an AbortError and closes the connection', async (t) => {
+  const { conn, state } = hangingServer();
+  const controller = new AbortController();
+  const reason = new Error('given up');
+  setTimeout(() => controller.abort(reason), 50);
+  const t0 = Date.now();
+  const e = await t.throwsAsync(DpSession.start({ dpPath: DP, podName: 'p', interfaces: ['veth1'], timeoutMs: 10_000, signal: controller.signal, connect: () => conn }));
+  t.true(Date.now() - t0 < 1000, 'not after the 10 s timeout');
+  t.is(e!.name, 'AbortError');
+  t.is((e as unknown as { code: string }).code, 'ABORT_ERR');
+  t.is(e!.cause, reason);
+  t.true(state.closed);
+  t.deepEqual(state.sent, ['/connect,p']);
+});
+
+test.serial('driver: an aborted signal rejects before connecting; an abort during connect closes what connect made', async (t) => {
+  let connects = 0;
+  const e = await t.throwsAsync(DpSession.start({ dpPath: DP, podName: 'p', interfaces: ['veth1'], signal: AbortSignal.abort(), connect: () => {
+    connects++;
+    return hangingServer().conn;
+  } }));
+  t.is((e as unknown as { code: string }).code, 'ABORT_ERR');
+  t.is(connects, 0);
+
+  const { conn, state } = hangingServer();
+  const controller = new AbortController();
+  const slowConnect = () => new Promise<NativeDpConnection>((resolve) => setTimeout(() => resolve(conn), 100));
+  setTimeout(() => controller.abort(), 20);
+  const e2 = await t.throwsAsync(DpSession.start({ dpPath: DP, podName: 'p', interfaces: ['veth1'], signal: controller.signal, connect: slowConnect }));
+  t.is((e2 as unknown as { code: string }).code, 'ABORT_ERR');
+  t.true(state.closed, 'the connection that arrived after the abort was closed');
+  t.deepEqual(state.sent, []);
+});
+
+test.serial('driver: an abort between start() and finish() (busy poll) closes the session and its fds', async (t) => {
+  t0 = t;
+  const server = fakeServer(dpScript());
+  const controller = new AbortController();
+  const session = await DpSession.start({
+    dpPath: DP, podName: 'p', interfaces: ['veth1'], busyPoll: { timeoutUs: 20, budget: 64, queues: 1 }, signal: controller.signal, connect: () => server.conn,
+  });
+  controller.abort();
+  t.true(server.closed, 'the abort closed the connection');
+  t.true(server.fds.every((fd) => fd.closed), 'and the map fd not taken over');
+  const e = await t.throwsAsync(session.finish(() => ({ port: {} as NativePort, queue: 0 })));
+  t.is((e as unknown as { code: string }).code, 'ABORT_ERR');
+});
