@@ -3,6 +3,8 @@
 // AF_PACKET peer, two ports, the metrics endpoint, signals and --duration.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/privileged';
 import { cpuPercentDuring } from '../helpers/cpu';
@@ -11,6 +13,7 @@ import { frameSeq, sleep, testFrame } from '../helpers/frames';
 import { PacketSocket } from '../../lib/peer/packet-socket';
 import { txFrameSeq } from '../../lib/cli/txframe';
 import { Running, runAfxdp } from './helpers';
+import { DpChild } from '../helpers/dp-child';
 
 const test = privileged();
 const N = 1000;
@@ -277,6 +280,41 @@ test.serial('fwd idles on the rings\' readiness: ~0 CPU without traffic, and wak
       t.like(final.ports[0], { rxPackets: N, txPackets: N });
     } finally {
       peer.close();
+    }
+  });
+});
+
+test.serial('fwd warns at start: an MTU over the frame room, busy polling through the Device Plugin (text and JSON)', async (t) => {
+  await withLabs(1, async ([lab]) => {
+    // 2048-byte frames hold 2048 - 256 bytes of frame: MTU 2000 does not fit.
+    execFileSync('ip', ['-n', lab.portNs, 'link', 'set', 'dev', lab.portIf, 'mtu', '2000']);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-fwd-warn-'));
+    const dp = new DpChild({ devices: [{ iface: lab.portIf, netns: lab.portNs }], podDir: path.join(dir, 'pod'), udsDir: path.join(dir, 'host'), sessions: 0 });
+    try {
+      const { info } = await dp.next('info');
+      const vdev = `net_af_xdp0,iface=${lab.portIf},use_cni=1,busy_budget=64,dp_path=${info.podSocketPaths[0]}`;
+      const run = new Running(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--pod-name', 'pod-a', '--json']);
+      try {
+        const start = await run.waitFor((o) => o.type === 'start');
+        t.is(start.warnings.length, 2, JSON.stringify(start.warnings));
+        t.regex(start.warnings[0], /MTU 2000 is larger than a frame holds \(1792 bytes.*at most MTU 1774\); frames over it are dropped until jumbo frames are supported/);
+        t.regex(start.warnings[1], /busy polling goes through the Device Plugin \(use_cni with busy_budget=64\).*never closes the socket fd it receives with \/config_busy_poll.*busy_budget=0/);
+        t.is((await run.stop('SIGINT')).code, 0, run.stderr);
+      } finally {
+        run.kill();
+      }
+      // Plain text: the same warnings after the start line; none at the default MTU.
+      const text = runAfxdp(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--pod-name', 'pod-a', '--duration', '0.3'], { timeout: 30_000 });
+      t.is(text.status, 0, text.stderr);
+      t.regex(text.stdout, /^afxdp fwd: forward-mode io; .*\nafxdp fwd: warning: port 0 \S+: MTU 2000 is larger.*\nafxdp fwd: warning: port 0 \S+: busy polling goes through the Device Plugin/m);
+      execFileSync('ip', ['-n', lab.portNs, 'link', 'set', 'dev', lab.portIf, 'mtu', '1500']);
+      const quiet = runAfxdp(['fwd', '--vdev', `net_af_xdp0,iface=${lab.portIf},use_cni=1,dp_path=${info.podSocketPaths[0]}`, '--netns', lab.portNs,
+        '--pod-name', 'pod-a', '--duration', '0.3'], { timeout: 30_000 });
+      t.is(quiet.status, 0, quiet.stderr);
+      t.notRegex(quiet.stdout, /warning/);
+    } finally {
+      await dp.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
