@@ -218,6 +218,7 @@ test.serial('fwd --metrics-port: Prometheus text over loopback with per-queue co
         // the gauge follows what the port reports, which follows the machine.
         t.is(value('afxdp_hugepages', `port="0",iface="${lab.portIf}"`), start.ports[0].hugepages ? 1 : 0);
         if (hugepagesTotal() === 0) t.false(start.ports[0].hugepages, 'no hugepages reserved: none used');
+        t.log(`HugePages_Total ${hugepagesTotal()}: the port's UMEM ${start.ports[0].hugepages ? 'is' : 'is not'} on hugepages`);
         t.is(value('afxdp_link_up', `port="0",iface="${lab.portIf}"`), 1);
         t.regex(text, /^process_cpu_seconds_total /m);
         t.is((await fetch(start.metrics.replace('/metrics', '/nope'))).status, 404);
