@@ -15,6 +15,8 @@ import { attachedXdp, fdCount, fdsSettle, measureStall } from '../helpers/faults
 import { DpChild } from '../helpers/dp-child';
 import { openPort, openPorts, Port } from '../../lib/index';
 import type { PortOptions } from '../../lib/index';
+import { native } from '../../lib/native';
+import type { NativeDpConnector } from '../../lib/native';
 
 const test = privileged();
 const ROOT = path.join(__dirname, '../..');
@@ -214,5 +216,52 @@ test.serial('a root-only socket (a pool without "uid"): EACCES names the pool\'s
     t.is(result.code, 'ERR_AFXDP_DEVICE_PLUGIN');
     t.regex(result.message, /permission denied/i);
     t.regex(result.message, /set the pool's "uid" in the plugin's config/);
+  });
+});
+
+test.serial('a full accept queue: connect waits off the loop, bounded by the timeout, and an abort ends it', async (t) => {
+  // Two allocations: while the first (silent) session runs, the second
+  // socket listens but nobody accepts, so its backlog fills.
+  await withDp(t, { fault: 'silent', sessions: 2 }, async (env) => {
+    const Connection = native().NativeDpConnection;
+    const held: NativeDpConnector[] = [];
+    try {
+      const first = Connection.create(env.dpPath);
+      held.push(first);
+      await first.connect(1000);
+      const armed = async () => (await env.dp.log()).filter((l) => l.includes('] listening at')).length === 2;
+      for (let i = 0; i < 100 && !(await armed()); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      t.true(await armed(), (await env.dp.log()).join('\n'));
+      let full: { code?: string; message?: string } | undefined;
+      for (let i = 0; i < 4096 && full === undefined; i++) {
+        const c = Connection.create(env.dpPath);
+        try {
+          await c.connect(50);
+          held.push(c);
+        } catch (err) {
+          full = err as typeof full;
+          c.close();
+        }
+      }
+      t.is(full?.code, 'ERR_AFXDP_DEVICE_PLUGIN');
+      t.regex(full?.message ?? '', /accept queue stayed full/);
+
+      const r = await measuredOpen(() => openPort(spec(env, { handshakeTimeoutMs: 1000 })));
+      expectError(t, r.error, 'ERR_AFXDP_DEVICE_PLUGIN', /timed out after 1s: its accept queue stayed full/);
+      t.true(r.elapsedMs >= 950 && r.elapsedMs < 2500, `${r.elapsedMs} ms`);
+      t.true(r.stallMs < MAX_STALL_MS, `event loop stalled ${r.stallMs.toFixed(1)} ms`);
+      t.log(`full backlog: rejected after ${r.elapsedMs.toFixed(0)} ms, longest stall ${r.stallMs.toFixed(1)} ms`);
+      t.is(await fdsSettle(r.fds), r.fds);
+
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 200);
+      const a = await measuredOpen(() => openPort(spec(env, { handshakeTimeoutMs: 10_000 }), { signal: controller.signal }));
+      t.is((a.error as { code?: string } | undefined)?.code, 'ABORT_ERR');
+      t.true(a.elapsedMs < 500, `aborted connect rejected after ${a.elapsedMs} ms`);
+      t.true(a.stallMs < MAX_STALL_MS);
+      t.is(await fdsSettle(a.fds), a.fds);
+    } finally {
+      for (const c of held) c.close();
+    }
   });
 });
