@@ -14,40 +14,58 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * SOCK_SEQPACKET): one protocol record per `send`/`recv`. The handshake
  * itself (which record when) is up to the caller.
  *
- * Errors: every I/O and protocol failure throws an error with code
+ * Every wait runs on the libuv threadpool and returns a Promise, so the
+ * event loop never blocks; `close()` ends a pending `connect`, `send` or
+ * `recv` at once (it rejects with `ERR_AFXDP_CLOSED`) and releases its
+ * worker thread.
+ *
+ * Errors: every I/O and protocol failure rejects with code
  * `ERR_AFXDP_DEVICE_PLUGIN` whose message names the socket path and the
  * cause (no such socket, nothing listening, wrong socket type, permission,
- * timeout, peer closed). Use after `close()` throws `ERR_AFXDP_CLOSED`; a
- * bad argument throws `ERR_AFXDP_INVALID_ARGUMENT`.
+ * timeout, peer closed) and, for a system call, `errno`. Use after
+ * `close()` throws `ERR_AFXDP_CLOSED`; a bad argument throws
+ * `ERR_AFXDP_INVALID_ARGUMENT`.
  */
 export declare class NativeDpConnection {
   /**
-   * Connect to the Device Plugin socket at `path` (e.g.
-   * `/tmp/afxdp_dp/<iface>/afxdp.sock`). `timeoutMs` bounds the wait when
-   * the server's accept queue is full; connect itself does not wait for
-   * the server to accept.
+   * A connection to the Device Plugin socket at `path` (e.g.
+   * `/tmp/afxdp_dp/<iface>/afxdp.sock`), not yet connected: call
+   * `connect()`. Creating it does not touch the socket.
    */
-  static connect(path: string, timeoutMs: number): NativeDpConnection
+  static create(path: string): NativeDpConnection
+  /**
+   * Connect; resolves once connected. `timeoutMs` bounds the wait when
+   * the server's accept queue is full (the connect is retried, never a
+   * blocking wait); connect itself does not wait for the server to
+   * accept.
+   */
+  connect(timeoutMs: number): Promise<void>
   /**
    * Send `record` as one SOCK_SEQPACKET record, exactly these bytes (no
-   * terminator is added). Blocks at most 5 s if the server does not read.
+   * terminator is added). Waits at most 5 s for room if the server does
+   * not read.
    */
-  send(record: Buffer): void
+  send(record: Buffer): Promise<void>
   /**
    * Send `record` with the AF_XDP socket of `port`'s queue index `queue`
    * attached as SCM_RIGHTS (for `/config_busy_poll,<timeout>,<budget>`).
    * The port keeps its socket; the server gets a duplicate.
    */
-  sendWithSocket(record: Buffer, port: NativePort, queue: number): void
+  sendWithSocket(record: Buffer, port: NativePort, queue: number): Promise<void>
   /**
    * Receive one record of at most `limit` bytes (use 128, DPDK's reply
    * buffer), waiting at most `timeoutMs` (0 = only what is already
-   * queued, at most 1 ms). Returns null when the server closed the
-   * connection (EOF). Throws `ERR_AFXDP_DEVICE_PLUGIN` on timeout (the
-   * message says "no record ... within").
+   * queued, at most 1 ms). Resolves to null when the server closed the
+   * connection (EOF). Rejects with `ERR_AFXDP_DEVICE_PLUGIN` and errno
+   * 110 (ETIMEDOUT) on timeout.
    */
-  recv(timeoutMs: number, limit: number): NativeDpRecord | null
-  /** Close the connection (the server sees EOF). Idempotent. */
+  recv(timeoutMs: number, limit: number): Promise<NativeDpRecord | null>
+  /**
+   * Close the connection (the server sees EOF): a pending `connect`,
+   * `send` or `recv` rejects at once with `ERR_AFXDP_CLOSED`, and the
+   * socket closes as soon as no worker thread uses it (at once when none
+   * is waiting). Idempotent.
+   */
   close(): void
   get closed(): boolean
   /** The socket path this connection was made to. */
@@ -237,11 +255,15 @@ export interface NativeDpRecord {
    */
   truncated: boolean
   /**
-   * 0, or 1 when the record carried more than one fd or its control data
-   * was cut (MSG_CTRUNC): every fd beyond the first was closed (the exact
-   * number is not known). The protocol never sends more than one.
+   * How many fds beyond the first arrived; the transport closed them.
+   * The protocol never sends more than one.
    */
   fdsDropped: number
+  /**
+   * The control data was cut (MSG_CTRUNC): the peer sent more fds than
+   * arrived (`fdsDropped + 1` is then a lower bound).
+   */
+  controlTruncated: boolean
 }
 
 export interface NativeDpServerInfo {

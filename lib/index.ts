@@ -1,7 +1,7 @@
 // afxdp: fast packet I/O for Node.js over Linux AF_XDP sockets.
 export { openPort, openPorts, Port, Queue, swapMacs } from './port';
 export type { PortInfo, PortStats, FrameAccounting, QueueStats, BusyPollStatus } from './port';
-export type { WaitOptions, WritableWaitOptions } from './port';
+export type { OpenOptions, WaitOptions, WritableWaitOptions } from './port';
 export { Batch, BatchPool, BatchTransform, batchTransform, macswap, PortReadable, PortWritable } from './stream';
 export type { BatchFunction, BatchPoolOptions, BatchTransformOptions, PortReadableOptions, PortWritableOptions } from './stream';
 export {

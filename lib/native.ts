@@ -84,22 +84,31 @@ export interface NativeDpRecord {
   fd: NativeFd | null;
   /** Longer than the receive limit: `data` is its start (MSG_TRUNC). */
   truncated: boolean;
-  /** Surplus fds (closed by the transport) or cut control data (MSG_CTRUNC). */
-  fdsDropped: number | boolean;
+  /** How many fds beyond the first came (the transport closed them). */
+  fdsDropped: number;
+  /** The control data was cut (MSG_CTRUNC): more fds were sent than arrived. */
+  controlTruncated?: boolean;
 }
 
 /**
  * A connected SOCK_SEQPACKET socket to the Device Plugin (dp-protocol.md §1).
- * Every call is bounded: recv by its timeout, send by a send timeout.
+ * Every call is bounded: recv by its timeout, send by a send timeout. The
+ * native calls wait on the threadpool and return Promises (a fake may answer
+ * synchronously); close() ends a pending one at once (ERR_AFXDP_CLOSED).
  */
 export interface NativeDpConnection {
-  send(record: Buffer): void;
+  send(record: Buffer): Promise<void> | void;
   /** Send `record` with queue `queue`'s XSK fd of `port` attached (SCM_RIGHTS). */
-  sendWithSocket(record: Buffer, port: NativePort, queue: number): void;
-  /** One record of at most `limit` bytes; null on EOF. Throws (ETIMEDOUT) after `timeoutMs` without one. */
-  recv(timeoutMs: number, limit: number): NativeDpRecord | null;
+  sendWithSocket(record: Buffer, port: NativePort, queue: number): Promise<void> | void;
+  /** One record of at most `limit` bytes; null on EOF. Rejects (errno ETIMEDOUT) after `timeoutMs` without one. */
+  recv(timeoutMs: number, limit: number): Promise<NativeDpRecord | null> | NativeDpRecord | null;
   /** Idempotent. */
   close(): void;
+}
+
+/** The native connection before it is connected: create(path), then await connect(timeoutMs). */
+export interface NativeDpConnector extends NativeDpConnection {
+  connect(timeoutMs: number): Promise<void>;
 }
 
 /**
@@ -171,7 +180,7 @@ export interface NativeBinding {
   NativePort: { open(options: NativeOpenOptions, mapFd?: NativeFd | null, shareWith?: NativePort | null): NativePort };
   NativePacketSocket: { open(ifname: string, netns?: string | null): NativePacketSocket };
   NativeWaiter: { create(port: NativePort, callback: (queue: number, events: number) => void, mode?: string | null): NativeWaiter };
-  NativeDpConnection: { connect(path: string, timeoutMs: number): NativeDpConnection };
+  NativeDpConnection: { create(path: string): NativeDpConnector };
 }
 
 let binding: NativeBinding | undefined;

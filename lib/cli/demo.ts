@@ -128,11 +128,14 @@ export function removeStaleDemos(): string[] {
   return removed;
 }
 
-/** Can `uid` read and run this package with this node binary? */
-function canRunAs(uid: number): boolean {
-  const r = spawnSync('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--clear-groups',
-    process.execPath, '-e', `require(${JSON.stringify(path.join(__dirname, 'main.js'))})`], { stdio: 'ignore', timeout: 20_000 });
-  return r.status === 0;
+/** Can `uid` read and run this package with this node binary? (Off the event loop: signals still count.) */
+function canRunAs(uid: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--clear-groups',
+      process.execPath, '-e', `require(${JSON.stringify(path.join(__dirname, 'main.js'))})`], { stdio: 'ignore', timeout: 20_000, signal });
+    child.on('error', () => resolve(false));
+    child.on('exit', (code) => resolve(code === 0));
+  });
 }
 
 interface Resources {
@@ -207,7 +210,28 @@ export async function demo(argv: string[]): Promise<number> {
   const r: Resources = { namespaces: [] };
   const onExit = () => cleanup(r);
   process.on('exit', onExit);
+  // Signals count from here on, in every phase: each ends in the same
+  // ordered stop and cleanup (a signal while setting up too).
   const signals: [NodeJS.Signals, () => void][] = [];
+  const stopping = new AbortController();
+  let reason = 'stopped';
+  let wake: (() => void) | undefined;
+  const stop = (why: string) => {
+    if (stopping.signal.aborted) return;
+    reason = why;
+    stopping.abort();
+    wake?.();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
+    const handler = () => stop(signal);
+    process.on(signal, handler);
+    signals.push([signal, handler]);
+  }
+  const stoppedEarly = (phase: string): number => {
+    if (options.json) console.log(JSON.stringify({ type: 'final', reason, started: false, phase }));
+    else console.log(`afxdp demo: ${reason} while ${phase}; removing the lab`);
+    return 0;
+  };
   try {
     // 1. The lab.
     for (const ns of [fwdNs, peerNs]) {
@@ -224,7 +248,8 @@ export async function demo(argv: string[]): Promise<number> {
     say(`lab: namespace ${fwdNs} (${fwdIf}, 192.0.2.1) <-veth-> namespace ${peerNs} (${peerIf}, 192.0.2.2)`);
 
     // 2. The Device-Plugin-compatible server, for the forwarder's user.
-    const uid = canRunAs(NOBODY) ? NOBODY : 0;
+    const uid = (await canRunAs(NOBODY, stopping.signal)) ? NOBODY : 0;
+    if (stopping.signal.aborted) return stoppedEarly('setting up the lab');
     if (uid !== NOBODY) {
       say(`note: uid ${NOBODY} cannot read ${path.dirname(BIN)} or ${process.execPath}; the forwarder runs as uid 0 ` +
         'with the same two capabilities only (install afxdp somewhere world-readable to see uid 65534)');
@@ -262,7 +287,6 @@ export async function demo(argv: string[]): Promise<number> {
       stderr = (stderr + String(d)).slice(-4000);
     });
     const lines: object[] = [];
-    let wake: (() => void) | undefined;
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
         lines.push(JSON.parse(line));
@@ -281,7 +305,7 @@ export async function demo(argv: string[]): Promise<number> {
       for (;;) {
         const i = lines.findIndex((l) => (l as { type?: string }).type === type);
         if (i >= 0) return lines.splice(0, i + 1)[i];
-        if (exited || Date.now() >= deadline) return undefined;
+        if (exited || (type === 'start' && stopping.signal.aborted) || Date.now() >= deadline) return undefined;
         await new Promise<void>((resolve) => {
           wake = resolve;
           setTimeout(resolve, Math.min(100, deadline - Date.now())).unref();
@@ -290,6 +314,8 @@ export async function demo(argv: string[]): Promise<number> {
       }
     };
     const start = await nextLine('start', 30_000);
+    // A signal during the forwarder's handshake: it stops too (SIGTERM below).
+    if (stopping.signal.aborted) return stoppedEarly('the forwarder was starting');
     if (start === undefined) {
       console.error(`afxdp demo: the forwarder did not start${exited ? ` (exit ${exited.code ?? exited.signal})` : ''}:\n${stderr.trim()}`);
       return 1;
@@ -389,17 +415,9 @@ export async function demo(argv: string[]): Promise<number> {
       render('stats', lastFwd, (Date.now() - started) / 1000);
     }, options.statsPeriod * 1000);
 
-    let reason = 'stopped';
     await new Promise<void>((resolve) => {
-      const stop = (why: string) => {
-        reason = why;
-        resolve();
-      };
-      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
-        const handler = () => stop(signal);
-        process.once(signal, handler);
-        signals.push([signal, handler]);
-      }
+      if (stopping.signal.aborted) return resolve();
+      stopping.signal.addEventListener('abort', () => resolve(), { once: true });
       if (options.duration !== undefined) setTimeout(() => stop('duration'), options.duration * 1000).unref();
       child.once('exit', () => stop('forwarder exited'));
     });
@@ -410,8 +428,9 @@ export async function demo(argv: string[]): Promise<number> {
       console.error(`afxdp demo: the forwarder exited unexpectedly (${exited?.code ?? exited?.signal}):\n${stderr.trim()}`);
       return 1;
     }
-    // In-flight frames come back, then the forwarder prints its totals.
-    const settle = Date.now() + 500;
+    // In-flight frames come back (briefly: the whole stop stays within a
+    // second), then the forwarder prints its totals.
+    const settle = Date.now() + 200;
     while (Date.now() < settle && received < sent) {
       countBack(r.peer.receive(4096, 50));
     }
@@ -431,12 +450,26 @@ export async function demo(argv: string[]): Promise<number> {
       return 1;
     }
     return 0;
+  } catch (err) {
+    // Ctrl-C reaches the whole process group: an `ip` command of the setup
+    // dies of it before our handler runs. That is the same stop.
+    const signal = (err as { signal?: unknown }).signal;
+    if (signal === 'SIGINT' || signal === 'SIGTERM' || signal === 'SIGHUP') {
+      stop(signal);
+      return stoppedEarly('setting up the lab');
+    }
+    throw err;
   } finally {
     for (const [signal, handler] of signals) process.off(signal, handler);
     // Wait (bounded) for the forwarder to exit by itself before removing its namespace.
     const child = r.child;
     if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
+      // Its process group: `ip netns exec` and the forwarder under it.
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        child.kill('SIGTERM');
+      }
       await Promise.race([new Promise((resolve) => child.once('exit', resolve)), new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
     }
     cleanup(r);

@@ -64,7 +64,8 @@ txonly (64-byte IPv4/UDP frames, as testpmd):
 
 Accepted and ignored, so a testpmd line can be pasted: --, -i, -a, --auto-start,
 --nb-cores, --rxq, --txq, -l, --no-pci, --no-mlockall, --in-memory.
-Exit: 0 after SIGINT, SIGTERM or --duration (final totals printed);
+Exit: 0 after SIGINT, SIGTERM or --duration (final totals printed; also when
+stopped while the ports open, e.g. during a Device Plugin handshake);
 1 when a port cannot be opened or fails; 2 for bad arguments.`;
 
 export interface TxConfig {
@@ -556,10 +557,41 @@ export function readableWait(queues: readonly Queue[], timeoutMs = 1000): ((sign
 
 // ------------------------------------------------------------- command
 
-function describeStart(ports: Port[], options: FwdOptions, metrics: MetricsServer | undefined, path: Forwarder['path']): object {
+/** Ethernet header plus one VLAN tag: a frame is this much longer than the MTU. */
+const L2_OVERHEAD = 14 + 4;
+
+/**
+ * What the start output warns about: frames the MTU allows but a UMEM frame
+ * cannot hold (dropped), and busy polling through the Device Plugin (which
+ * never closes the socket fd it receives with /config_busy_poll).
+ */
+export function startWarnings(ports: Port[]): string[] {
+  const warnings: string[] = [];
+  ports.forEach((port, i) => {
+    const info = port.info();
+    const room = info.frameSize - info.dataOffset;
+    if (info.mtu + L2_OVERHEAD > room) {
+      warnings.push(`port ${i} ${info.ifname}: MTU ${info.mtu} is larger than a frame holds (${room} bytes: frame size ` +
+        `${info.frameSize} minus ${info.dataOffset} of headroom, so at most MTU ${room - L2_OVERHEAD}); frames over it are ` +
+        `dropped until jumbo frames are supported; lower the MTU (ip link set dev ${info.ifname} mtu ${room - L2_OVERHEAD})` +
+        (info.frameSize < 4096 ? ' or use --frame-size 4096' : ''));
+    }
+    if (port.config.source === 'cni' && port.config.busyBudget > 0) {
+      warnings.push(`port ${i} ${info.ifname}: busy polling goes through the Device Plugin (use_cni with busy_budget=` +
+        `${port.config.busyBudget}); the AF_XDP Device Plugin never closes the socket fd it receives with ` +
+        '/config_busy_poll, so each run leaves its AF_XDP sockets (and their UMEM) open in the plugin until the plugin ' +
+        'restarts; set busy_budget=0 to avoid it');
+    }
+  });
+  return warnings;
+}
+
+function describeStart(ports: Port[], options: FwdOptions, metrics: MetricsServer | undefined, path: Forwarder['path'],
+  warnings: string[]): object {
   return {
     type: 'start',
     forwardMode: options.mode,
+    warnings,
     /** Between two ports: 'descriptor' (shared UMEM, no copy) or 'copy'. */
     ...(path === 'none' ? {} : { forwarding: path }),
     pid: process.pid,
@@ -579,6 +611,7 @@ function describeStart(ports: Port[], options: FwdOptions, metrics: MetricsServe
         driver: info.driver,
         busyPoll: info.busyPoll,
         umemSharedWith: info.umemSharedWith,
+        mtu: info.mtu,
       };
     }),
   };
@@ -611,6 +644,7 @@ export async function fwd(argv: string[]): Promise<number> {
 }
 
 export async function runForwarder(options: FwdOptions): Promise<number> {
+  const began = performance.now();
   let ports: Port[] = [];
   let metrics: MetricsServer | undefined;
   let loop: PollLoop | undefined;
@@ -618,10 +652,13 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
   const timers: NodeJS.Timeout[] = [];
   // Signals are handled from the start, so one that arrives while the
   // ports open still ends in a clean close (an attached XDP program would
-  // otherwise outlive the process).
+  // otherwise outlive the process). The abort ends a Device Plugin
+  // handshake at once.
   let reason: string | undefined;
+  const opening = new AbortController();
   const stop = (why: string) => {
     reason ??= why;
+    opening.abort(new Error(`afxdp fwd stopped by ${why}`));
     loop?.stop();
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as NodeJS.Signals[]) {
@@ -630,15 +667,32 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
     signals.push([signal, handler]);
   }
   try {
-    ports = await openPorts(options.specs);
+    try {
+      ports = await openPorts(options.specs, { signal: opening.signal });
+    } catch (err) {
+      if (reason === undefined || (err as { code?: unknown }).code !== 'ABORT_ERR') throw err;
+      // Stopped while opening (e.g. during a Device Plugin handshake): every
+      // port, connection and fd is already released.
+      const elapsed = Math.round(performance.now() - began) / 1000;
+      if (options.json) {
+        console.log(JSON.stringify({ type: 'final', reason, forwardMode: options.mode, opened: false, elapsed, ports: [] }));
+      } else {
+        console.log(`afxdp fwd: ${reason} while opening the ports; stopped after ${elapsed.toFixed(1)} s, nothing left open`);
+      }
+      return 0;
+    }
     const forwarder = new Forwarder(ports, options.mode, options.tx);
     const tracker = new StatsTracker(forwarder.tracked);
     if (options.metricsPort !== undefined) {
       metrics = await serveMetrics(metricsRegistry(forwarder.tracked), options.metricsPort, options.metricsHost);
     }
     const live = !options.json && process.stdout.isTTY ? new LiveTable(process.stdout) : undefined;
-    if (options.json) console.log(JSON.stringify(describeStart(ports, options, metrics, forwarder.path)));
-    else console.log(startLine(ports, options, metrics, forwarder.path));
+    const warnings = startWarnings(ports);
+    if (options.json) console.log(JSON.stringify(describeStart(ports, options, metrics, forwarder.path, warnings)));
+    else {
+      console.log(startLine(ports, options, metrics, forwarder.path));
+      for (const warning of warnings) console.log(`afxdp fwd: warning: ${warning}`);
+    }
 
     // Forwarding modes sleep on the rx rings' readiness; txonly is never idle
     // for long (a rate limit or a full ring), so it keeps its short timers.

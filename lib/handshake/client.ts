@@ -8,7 +8,9 @@
 //
 // Each step waits at most timeoutMs for its reply, and a session has a fixed
 // number of steps (connect, version, one per interface, one per busy-polled
-// socket, fin), so a session is bounded.
+// socket, fin), so a session is bounded. Every wait runs on the threadpool
+// (the native calls return Promises), so the event loop never waits; an
+// AbortSignal closes the connection, which ends a pending wait at once.
 
 import os from 'node:os';
 import { Buffer } from 'node:buffer';
@@ -18,6 +20,7 @@ import { devicesFromEnv } from '../config/devices-env';
 import { defaults } from '../config/port-config';
 import { native } from '../native';
 import type { NativeBinding, NativeDpConnection, NativeDpRecord, NativeFd, NativePort } from '../native';
+import { abortError } from '../port/waiter';
 import { MAX_REPLY_BYTES } from './messages';
 import { createHandshake } from './state-machine';
 import type { BusyPollRequest, Handshake, HandshakeResult, XskRef } from './state-machine';
@@ -42,7 +45,13 @@ export interface DpSessionOptions {
   /** For error messages; defaults to the AFXDP_DEVICES_* variables of process.env. */
   allocatedDevices?: readonly string[];
   /** The transport; defaults to the native NativeDpConnection (tests pass a fake). */
-  connect?: (path: string, timeoutMs: number) => NativeDpConnection;
+  connect?: (path: string, timeoutMs: number, signal?: AbortSignal) => NativeDpConnection | Promise<NativeDpConnection>;
+  /**
+   * Aborting rejects start() or finish() at once with an AbortError (code
+   * ABORT_ERR, cause signal.reason) and closes the connection and every fd
+   * received and not taken over.
+   */
+  signal?: AbortSignal;
 }
 
 /** Resolves a busy-poll request's socket to the port and queue index holding it. */
@@ -69,14 +78,19 @@ export class DpSession {
   readonly #machine: Handshake;
   readonly #maps: (NativeFd | undefined)[];
   #result: HandshakeResult | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => this.close();
 
-  private constructor(conn: NativeDpConnection, machine: Handshake, options: { dpPath: string; podName: string; timeoutMs: number; count: number }) {
+  private constructor(conn: NativeDpConnection, machine: Handshake,
+    options: { dpPath: string; podName: string; timeoutMs: number; count: number; signal?: AbortSignal }) {
     this.#conn = conn;
     this.#machine = machine;
     this.dpPath = options.dpPath;
     this.podName = options.podName;
     this.timeoutMs = options.timeoutMs;
     this.#maps = new Array(options.count).fill(undefined);
+    this.#signal = options.signal;
+    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   /** Connect to dpPath and run the handshake until every XSKMAP fd is in hand. */
@@ -93,13 +107,20 @@ export class DpSession {
       allocatedDevices: options.allocatedDevices ?? devicesFromEnv(process.env).flatMap((pool) => pool.devices),
     });
     const connect = options.connect ?? nativeConnect;
+    const signal = options.signal;
+    if (signal?.aborted) throw abortError(signal);
     let conn: NativeDpConnection;
     try {
-      conn = connect(options.dpPath, timeoutMs);
+      conn = await connect(options.dpPath, timeoutMs, signal);
     } catch (err) {
+      if (signal?.aborted) throw abortError(signal);
       throw withPath(fromNative(err), options.dpPath);
     }
-    const session = new DpSession(conn, machine, { dpPath: options.dpPath, podName, timeoutMs, count: options.interfaces.length });
+    if (signal?.aborted) {
+      conn.close();
+      throw abortError(signal);
+    }
+    const session = new DpSession(conn, machine, { dpPath: options.dpPath, podName, timeoutMs, count: options.interfaces.length, signal });
     try {
       session.#result = await session.#run(undefined);
     } catch (err) {
@@ -145,8 +166,12 @@ export class DpSession {
     return result!;
   }
 
-  /** Close the connection and every fd not taken over. Idempotent. */
+  /**
+   * Close the connection and every fd not taken over; a pending wait ends
+   * at once. Idempotent.
+   */
   close(): void {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     const conn = this.#conn;
     this.#conn = null;
     for (const fd of this.#maps) fd?.close();
@@ -160,8 +185,19 @@ export class DpSession {
   }
 
   // Drives the machine: until the 'sockets' pause (resolve undefined: returns
-  // undefined) or the end.
+  // undefined) or the end. After an abort every failure is the AbortError.
   async #run(resolve: XskResolver | undefined): Promise<HandshakeResult | undefined> {
+    const signal = this.#signal;
+    try {
+      if (signal?.aborted) throw abortError(signal);
+      return await this.#steps(resolve);
+    } catch (err) {
+      if (signal?.aborted) throw abortError(signal);
+      throw err;
+    }
+  }
+
+  async #steps(resolve: XskResolver | undefined): Promise<HandshakeResult | undefined> {
     const machine = this.#machine;
     for (;;) {
       const action = machine.next();
@@ -178,6 +214,11 @@ export class DpSession {
               await conn.send(record);
             }
           } catch (err) {
+            // The /fin after a nak: the failure stands whether it went or not.
+            if (action.optional) {
+              machine.receive('eof');
+              break;
+            }
             // A peer that closed makes send fail (EPIPE): let the machine see
             // the EOF it would have read, so the error names the step.
             if (!(await this.#peerClosed(conn))) throw withPath(fromNative(err), this.dpPath);
@@ -227,6 +268,7 @@ export class DpSession {
         hasFd: fd !== null,
         truncated: Boolean(record.truncated),
         fdsDropped: Number(record.fdsDropped ?? 0),
+        controlTruncated: Boolean(record.controlTruncated),
       });
       if (disposition.fd === 'keep' && fd !== null) {
         this.#maps[disposition.map]?.close();
@@ -257,13 +299,27 @@ export class DpSession {
   }
 }
 
-function nativeConnect(path: string, timeoutMs: number): NativeDpConnection {
+// Connect off the event loop; an abort closes the connection, which ends
+// the connect at once.
+async function nativeConnect(path: string, timeoutMs: number, signal?: AbortSignal): Promise<NativeDpConnection> {
   const transport = (native() as Partial<NativeBinding>).NativeDpConnection;
-  if (transport === undefined) {
+  if (transport === undefined || typeof transport.create !== 'function') {
     throw new AfxdpError(codes.NOT_SUPPORTED,
-      'this build of the afxdp native addon has no Device Plugin transport (NativeDpConnection); rebuild it, or use use_pinned_map=1');
+      'this build of the afxdp native addon has no asynchronous Device Plugin transport (NativeDpConnection.create); ' +
+      'rebuild it (npm run build), or use use_pinned_map=1');
   }
-  return transport.connect(path, timeoutMs);
+  const conn = transport.create(path);
+  const onAbort = () => conn.close();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await conn.connect(timeoutMs);
+    return conn;
+  } catch (err) {
+    conn.close();
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 function isTimeout(err: unknown, elapsedMs: number, waitMs: number): boolean {

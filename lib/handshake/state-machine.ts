@@ -10,6 +10,10 @@
 //   /config_busy_poll,<timeout>,<budget> + XSK fd → _ack | _nak  (per queue; nak not fatal)
 //   /fin                   → /fin_ack
 //
+// After a nak (/host_nak, /fd_nak, /nak) the machine still sends /fin and
+// waits briefly for /fin_ack before it reports the failure: the Device Plugin
+// logs an error when a client just hangs up.
+//
 // Replies are compared exactly after stripping trailing NULs (no strncmp
 // prefix tricks), except `/fd_ack,<n>` (CNDP). Every failure is an AfxdpError
 // with code ERR_AFXDP_DEVICE_PLUGIN whose message quotes the reply, names
@@ -63,7 +67,15 @@ export interface HandshakeOptions {
 }
 
 export type HandshakeAction =
-  | { type: 'send'; step: HandshakeStep; record: string; /** Attach this XSK's fd (SCM_RIGHTS). */ attachXsk?: XskRef }
+  | {
+      type: 'send';
+      step: HandshakeStep;
+      record: string;
+      /** Attach this XSK's fd (SCM_RIGHTS). */
+      attachXsk?: XskRef;
+      /** The /fin after a nak: if it cannot be sent, call receive('eof'); the failure stands either way. */
+      optional?: true;
+    }
   | {
       type: 'receive';
       step: HandshakeStep;
@@ -83,8 +95,10 @@ export type HandshakeReply =
       hasFd: boolean;
       /** The record was longer than the receive buffer (MSG_TRUNC). */
       truncated: boolean;
-      /** Further fds came and were closed by the transport (or MSG_CTRUNC). */
+      /** How many fds beyond the first came (the transport closed them). */
       fdsDropped?: number;
+      /** The control data was cut (MSG_CTRUNC): even more fds were sent than arrived. */
+      controlTruncated?: boolean;
     }
   | 'eof'
   | 'timeout';
@@ -128,7 +142,7 @@ interface Request {
   xsk?: XskRef;
 }
 
-type Phase = 'send' | 'reply' | 'second-reply' | 'sockets' | 'done' | 'failed';
+type Phase = 'send' | 'reply' | 'second-reply' | 'sockets' | 'fin-send' | 'fin-reply' | 'done' | 'failed';
 
 const NO_FD: FdDisposition = Object.freeze({ fd: 'none' });
 const CLOSE_FD: FdDisposition = Object.freeze({ fd: 'close' });
@@ -174,6 +188,11 @@ class HandshakeMachine implements Handshake {
         return { type: 'receive', step: this.#current!.step };
       case 'second-reply':
         return { type: 'receive', step: this.#current!.step, optional: true };
+      case 'fin-send':
+        this.#phase = 'fin-reply';
+        return { type: 'send', step: 'fin', record: requests.fin, optional: true };
+      case 'fin-reply':
+        return { type: 'receive', step: 'fin', optional: true };
       case 'send': {
         const request = this.#plan.shift()!;
         this.#current = request;
@@ -202,12 +221,18 @@ class HandshakeMachine implements Handshake {
   }
 
   receive(reply: HandshakeReply): FdDisposition {
-    if (this.#phase !== 'reply' && this.#phase !== 'second-reply') {
+    if (this.#phase !== 'reply' && this.#phase !== 'second-reply' && this.#phase !== 'fin-reply') {
       throw new Error(`receive() called in phase ${this.#phase}; call it after a 'receive' action`);
     }
     const request = this.#current!;
     const hasFd = typeof reply === 'object' && reply.hasFd;
     const unwanted = hasFd ? CLOSE_FD : NO_FD;
+
+    if (this.#phase === 'fin-reply') {
+      // Whatever the answer to the /fin after a nak: the failure stands.
+      this.#phase = 'failed';
+      return unwanted;
+    }
 
     if (this.#phase === 'second-reply') {
       this.#fail(request, this.#afterError(reply));
@@ -253,9 +278,11 @@ class HandshakeMachine implements Handshake {
         ]);
         return NO_FD;
       }
-      if (dropped > 0) {
+      if (dropped > 0 || reply.controlTruncated) {
+        const arrived = dropped + 1;
+        const count = reply.controlTruncated ? `more than ${arrived === 1 ? 'one' : arrived}` : String(arrived);
         this.#fail(request, [
-          `the Device Plugin answered ${quoteInput(text)} with ${dropped + 1} file descriptors or cut control data ` +
+          `the Device Plugin answered ${quoteInput(text)} with ${count} file descriptor${count === 'more than one' ? '' : 's'} ` +
             '(the protocol carries exactly one); afxdp closed them all',
           'check that dp_path is the Device Plugin\'s socket',
         ]);
@@ -280,7 +307,7 @@ class HandshakeMachine implements Handshake {
     switch (request.step) {
       case 'connect':
         if (text === replies.hostOk) return this.#advance();
-        if (text === replies.hostNak) return this.#fail(request, [`${got}: it did not find pod ${quoteInput(this.#o.podName)} with this device`, this.#podFix()]);
+        if (text === replies.hostNak) return this.#failThenFin(request, [`${got}: it did not find pod ${quoteInput(this.#o.podName)} with this device`, this.#podFix()]);
         if (text === replies.error) {
           // The Device Plugin sends /host_nak right after /error: consume it.
           this.#phase = 'second-reply';
@@ -293,7 +320,7 @@ class HandshakeMachine implements Handshake {
           return this.#advance();
         }
         if (text === replies.nak) {
-          return this.#fail(request, [`${got}: it does not know the /version request`, protocolFix()]);
+          return this.#failThenFin(request, [`${got}: it does not know the /version request`, protocolFix()]);
         }
         if (/^[0-9]+(\.[0-9]+)+$/.test(text)) {
           return this.#fail(request, [
@@ -311,12 +338,12 @@ class HandshakeMachine implements Handshake {
             : allocated.length === 0
               ? 'no AFXDP_DEVICES_* environment variable lists any device in this container'
               : `the environment (AFXDP_DEVICES_*) lists ${allocated.map((d) => quoteInput(d)).join(', ')}`;
-          return this.#fail(request, [
+          return this.#failThenFin(request, [
             `${got}: interface ${quoteInput(iface)} is not one of the devices allocated to this pod (AFXDP_DEVICES_*)`,
             `set iface to an allocated device (${which}), and dp_path to that device's socket`,
           ]);
         }
-        if (text === replies.nak) return this.#fail(request, [`${got}: it rejected ${quoteInput(request.record)} as malformed`, protocolFix()]);
+        if (text === replies.nak) return this.#failThenFin(request, [`${got}: it rejected ${quoteInput(request.record)} as malformed`, protocolFix()]);
         break;
       }
       case 'config_busy_poll': {
@@ -340,7 +367,9 @@ class HandshakeMachine implements Handshake {
         if (text === replies.finAck) return this.#finish();
         break;
     }
-    this.#fail(request, [`expected ${this.#expected(request.step)}, but ${got}`, this.#unexpectedFix(text)]);
+    const problem: [string, string] = [`expected ${this.#expected(request.step)}, but ${got}`, this.#unexpectedFix(text)];
+    if (text === replies.nak && request.step !== 'fin') this.#failThenFin(request, problem);
+    else this.#fail(request, problem);
   }
 
   // After /error: the /host_nak that should follow, or not.
@@ -448,6 +477,12 @@ class HandshakeMachine implements Handshake {
       busyPoll: Object.freeze(this.#busyPoll.map((o) => Object.freeze(o))),
       notes: Object.freeze([...this.#notes]),
     });
+  }
+
+  // A nak: the Device Plugin still reads, so end the session with /fin first.
+  #failThenFin(request: Request, problem: [string, string]): void {
+    this.#fail(request, problem);
+    this.#phase = 'fin-send';
   }
 
   #fail(request: Request, [problem, fix]: [string, string]): void {

@@ -1,4 +1,5 @@
 export { openPort, openPorts } from './open';
+export type { OpenOptions } from './open';
 export { Port } from './port';
 export type { PortInfo, PortStats, FrameAccounting, BusyPollStatus } from './port';
 export { Queue } from './queue';

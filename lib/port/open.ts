@@ -21,6 +21,7 @@ import type { HandshakeResult } from '../handshake/state-machine';
 import { Port, BusyPollStatus } from './port';
 import { call } from './native-call';
 import { checkUmemSharing } from './umem-share';
+import { abortError } from './waiter';
 
 /** SO_BUSY_POLL in µs when busy polling is on (DPDK's default). */
 export const BUSY_POLL_TIMEOUT_US = 20;
@@ -48,15 +49,35 @@ export function nativeOptions(config: PortConfig): NativeOpenOptions {
   };
 }
 
+export interface OpenOptions {
+  /**
+   * Aborting rejects with an AbortError (name 'AbortError', code
+   * 'ABORT_ERR', cause signal.reason) at once, also in the middle of a
+   * Device Plugin handshake, and releases everything: the connection, the
+   * fds received, the ports opened so far.
+   */
+  signal?: AbortSignal;
+}
+
 /**
  * Open a port from a DPDK devargs string (`net_af_xdp0,iface=eth0,...`,
  * prefix optional) or a typed options object.
  */
-export async function openPort(spec: string | PortOptions): Promise<Port> {
+export async function openPort(spec: string | PortOptions, options: OpenOptions = {}): Promise<Port> {
+  const signal = signalOf(options);
   const config = resolvePortConfig(spec);
   const owner = shareUmemWithOf(spec);
   if (owner !== undefined) checkUmemSharing(owner, config, spec);
-  return openResolved(config, owner);
+  return openResolved(config, owner, signal);
+}
+
+function signalOf(options: OpenOptions | undefined): AbortSignal | undefined {
+  const signal = options?.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new AfxdpError(codes.INVALID_ARGUMENT, 'options.signal must be an AbortSignal (e.g. AbortSignal.timeout(5000))', { argument: 'signal' });
+  }
+  if (signal?.aborted) throw abortError(signal);
+  return signal;
 }
 
 /** The `shareUmemWith` port of an options object, checked to be a Port. */
@@ -89,10 +110,11 @@ export function planUmemSharing(configs: readonly PortConfig[]): (number | undef
  * Plugin serves one connection per allocation. All or nothing: if one port
  * fails, the ones already open are closed. Ports come back in spec order.
  */
-export async function openPorts(specs: readonly (string | PortOptions)[]): Promise<Port[]> {
+export async function openPorts(specs: readonly (string | PortOptions)[], options: OpenOptions = {}): Promise<Port[]> {
   if (!Array.isArray(specs)) {
     throw new AfxdpError(codes.INVALID_ARGUMENT, 'openPorts() takes an array of devargs strings or options objects');
   }
+  const signal = signalOf(options);
   const configs = specs.map((spec) => resolvePortConfig(spec));
   const plan = planUmemSharing(configs);
   const explicit = specs.map(shareUmemWithOf);
@@ -118,11 +140,12 @@ export async function openPorts(specs: readonly (string | PortOptions)[]): Promi
   };
   try {
     for (const group of groupBySocket(configs)) {
+      if (signal?.aborted) throw abortError(signal);
       if (group.length === 1 && configs[group[0]].source !== 'cni') {
-        ports[group[0]] = await openResolved(configs[group[0]], umemOf(group[0], group) as Port | undefined);
+        ports[group[0]] = await openResolved(configs[group[0]], umemOf(group[0], group) as Port | undefined, signal);
         continue;
       }
-      const opened = await openCniGroup(group.map((i) => configs[i]), group.map((i) => umemOf(i, group)));
+      const opened = await openCniGroup(group.map((i) => configs[i]), group.map((i) => umemOf(i, group)), signal);
       group.forEach((index, k) => {
         ports[index] = opened[k];
       });
@@ -134,8 +157,9 @@ export async function openPorts(specs: readonly (string | PortOptions)[]): Promi
   return ports as Port[];
 }
 
-export async function openResolved(config: PortConfig, umemOf?: Port): Promise<Port> {
-  if (config.source === 'cni') return (await openCniGroup([config], [umemOf]))[0];
+export async function openResolved(config: PortConfig, umemOf?: Port, signal?: AbortSignal): Promise<Port> {
+  if (config.source === 'cni') return (await openCniGroup([config], [umemOf], signal))[0];
+  if (signal?.aborted) throw abortError(signal);
   const binding = native();
   const shareWith = umemOf?.nativePort();
   const nativePort = call(() => {
@@ -157,7 +181,8 @@ export async function openResolved(config: PortConfig, umemOf?: Port): Promise<P
 
 // One session for every port of one socket. `umemOf[k]`: the port, or the
 // earlier member of this group, whose UMEM member k joins.
-async function openCniGroup(configs: readonly PortConfig[], umemOf: readonly (Port | number | undefined)[] = []): Promise<Port[]> {
+async function openCniGroup(configs: readonly PortConfig[], umemOf: readonly (Port | number | undefined)[] = [],
+  signal?: AbortSignal): Promise<Port[]> {
   const first = configs[0];
   const dpPath = first.dpPath!;
   const podName = sessionPodName(configs);
@@ -166,6 +191,7 @@ async function openCniGroup(configs: readonly PortConfig[], umemOf: readonly (Po
     dpPath,
     interfaces: configs.map((c) => c.iface),
     podName,
+    signal,
     timeoutMs: Math.max(...configs.map((c) => c.handshakeTimeoutMs)),
     busyPoll: busy.some(Boolean)
       ? {
@@ -195,6 +221,7 @@ async function openCniGroup(configs: readonly PortConfig[], umemOf: readonly (Po
     const result = busy.some(Boolean)
       ? await session.finish(({ map, queue }) => ({ port: natives[map], queue }))
       : await session.finish();
+    if (signal?.aborted) throw abortError(signal);
     configs.forEach((config, i) => {
       const owner = umemOf[i];
       ports.push(new Port(natives[i], config, {

@@ -2,6 +2,9 @@
 // exact counts read from its --json output and seen by an independent
 // AF_PACKET peer, two ports, the metrics endpoint, signals and --duration.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/privileged';
 import { cpuPercentDuring } from '../helpers/cpu';
@@ -10,6 +13,7 @@ import { frameSeq, sleep, testFrame } from '../helpers/frames';
 import { PacketSocket } from '../../lib/peer/packet-socket';
 import { txFrameSeq } from '../../lib/cli/txframe';
 import { Running, runAfxdp } from './helpers';
+import { DpChild } from '../helpers/dp-child';
 
 const test = privileged();
 const N = 1000;
@@ -55,6 +59,12 @@ async function withFwd(t: ExecutionContext, labs: Lab[], args: string[],
   } finally {
     run.kill();
   }
+}
+
+/** HugePages_Total of /proc/meminfo (the default size), 0 if absent. */
+function hugepagesTotal(): number {
+  const m = /^HugePages_Total:\s+(\d+)/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+  return m === null ? 0 : Number(m[1]);
 }
 
 function withLabs<T>(count: number, fn: (labs: Lab[]) => Promise<T>): Promise<T> {
@@ -204,7 +214,11 @@ test.serial('fwd --metrics-port: Prometheus text over loopback with per-queue co
         }
         t.regex(text, /^# TYPE afxdp_rx_packets_total counter$/m);
         t.is(value('afxdp_zero_copy'), 0, 'veth: copy mode');
-        t.is(value('afxdp_hugepages', `port="0",iface="${lab.portIf}"`), 0);
+        // Hugepages back the UMEM when the machine has them reserved (hugepages=auto):
+        // the gauge follows what the port reports, which follows the machine.
+        t.is(value('afxdp_hugepages', `port="0",iface="${lab.portIf}"`), start.ports[0].hugepages ? 1 : 0);
+        if (hugepagesTotal() === 0) t.false(start.ports[0].hugepages, 'no hugepages reserved: none used');
+        t.log(`HugePages_Total ${hugepagesTotal()}: the port's UMEM ${start.ports[0].hugepages ? 'is' : 'is not'} on hugepages`);
         t.is(value('afxdp_link_up', `port="0",iface="${lab.portIf}"`), 1);
         t.regex(text, /^process_cpu_seconds_total /m);
         t.is((await fetch(start.metrics.replace('/metrics', '/nope'))).status, 404);
@@ -267,6 +281,41 @@ test.serial('fwd idles on the rings\' readiness: ~0 CPU without traffic, and wak
       t.like(final.ports[0], { rxPackets: N, txPackets: N });
     } finally {
       peer.close();
+    }
+  });
+});
+
+test.serial('fwd warns at start: an MTU over the frame room, busy polling through the Device Plugin (text and JSON)', async (t) => {
+  await withLabs(1, async ([lab]) => {
+    // 2048-byte frames hold 2048 - 256 bytes of frame: MTU 2000 does not fit.
+    execFileSync('ip', ['-n', lab.portNs, 'link', 'set', 'dev', lab.portIf, 'mtu', '2000']);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-fwd-warn-'));
+    const dp = new DpChild({ devices: [{ iface: lab.portIf, netns: lab.portNs }], podDir: path.join(dir, 'pod'), udsDir: path.join(dir, 'host'), sessions: 0 });
+    try {
+      const { info } = await dp.next('info');
+      const vdev = `net_af_xdp0,iface=${lab.portIf},use_cni=1,busy_budget=64,dp_path=${info.podSocketPaths[0]}`;
+      const run = new Running(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--pod-name', 'pod-a', '--json']);
+      try {
+        const start = await run.waitFor((o) => o.type === 'start');
+        t.is(start.warnings.length, 2, JSON.stringify(start.warnings));
+        t.regex(start.warnings[0], /MTU 2000 is larger than a frame holds \(1792 bytes.*at most MTU 1774\); frames over it are dropped until jumbo frames are supported/);
+        t.regex(start.warnings[1], /busy polling goes through the Device Plugin \(use_cni with busy_budget=64\).*never closes the socket fd it receives with \/config_busy_poll.*busy_budget=0/);
+        t.is((await run.stop('SIGINT')).code, 0, run.stderr);
+      } finally {
+        run.kill();
+      }
+      // Plain text: the same warnings after the start line; none at the default MTU.
+      const text = runAfxdp(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--pod-name', 'pod-a', '--duration', '0.3'], { timeout: 30_000 });
+      t.is(text.status, 0, text.stderr);
+      t.regex(text.stdout, /^afxdp fwd: forward-mode io; .*\nafxdp fwd: warning: port 0 \S+: MTU 2000 is larger.*\nafxdp fwd: warning: port 0 \S+: busy polling goes through the Device Plugin/m);
+      execFileSync('ip', ['-n', lab.portNs, 'link', 'set', 'dev', lab.portIf, 'mtu', '1500']);
+      const quiet = runAfxdp(['fwd', '--vdev', `net_af_xdp0,iface=${lab.portIf},use_cni=1,dp_path=${info.podSocketPaths[0]}`, '--netns', lab.portNs,
+        '--pod-name', 'pod-a', '--duration', '0.3'], { timeout: 30_000 });
+      t.is(quiet.status, 0, quiet.stderr);
+      t.notRegex(quiet.stdout, /warning/);
+    } finally {
+      await dp.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -14,8 +14,11 @@ import {
 const DP = '/tmp/afxdp_dp/veth1/afxdp.sock';
 const enc = new TextEncoder();
 
-function r(text: string, extra: { fd?: boolean; truncated?: boolean; fdsDropped?: number } = {}): HandshakeReply {
-  return { data: enc.encode(text), hasFd: extra.fd ?? false, truncated: extra.truncated ?? false, fdsDropped: extra.fdsDropped };
+function r(text: string, extra: { fd?: boolean; truncated?: boolean; fdsDropped?: number; controlTruncated?: boolean } = {}): HandshakeReply {
+  return {
+    data: enc.encode(text), hasFd: extra.fd ?? false, truncated: extra.truncated ?? false, fdsDropped: extra.fdsDropped,
+    controlTruncated: extra.controlTruncated,
+  };
 }
 const fd = (text: string) => r(text, { fd: true });
 
@@ -229,7 +232,47 @@ test('/host_nak: pod not found, with the pod name, the resource and the podName 
     `Device Plugin handshake on ${DP} failed at step /connect (pod "web-0"): the Device Plugin answered "/host_nak": ` +
     'it did not find pod "web-0" with this device; check the pod name (podName option; DPDK sends the host name) ' +
     'and that the pod requested the afxdp/<pool> resource that this device belongs to');
-  t.deepEqual(trace.sent, ['/connect,web-0']);
+  t.deepEqual(trace.sent, ['/connect,web-0', '/fin'], 'ends the session with /fin after the nak');
+});
+
+test('after every nak the session still ends with /fin, and the nak is the error whatever /fin gets', (t) => {
+  const naks: [Record<string, HandshakeReply[]>, string, RegExp][] = [
+    [{ '/connect,pod-a': [r('/host_nak')] }, '/connect,pod-a', /answered "\/host_nak"/],
+    [{ '/version': [r('/nak')] }, '/version', /answered "\/nak": it does not know the \/version request/],
+    [{ '/xsk_map_fd,veth1': [r('/fd_nak')] }, '/xsk_map_fd,veth1', /answered "\/fd_nak"/],
+    [{ '/xsk_map_fd,veth1': [r('/nak')] }, '/xsk_map_fd,veth1', /rejected "\/xsk_map_fd,veth1" as malformed/],
+    [{ '/connect,pod-a': [r('/nak')] }, '/connect,pod-a', /expected "\/host_ok", but the Device Plugin answered "\/nak"/],
+  ];
+  for (const [overrides, last, pattern] of naks) {
+    for (const finReply of [[r('/fin_ack')], ['eof' as const], ['timeout' as const], [fd('/nak')]]) {
+      const trace = drive({}, dp({ ...overrides, '/fin': finReply }));
+      const e = failure(t, trace);
+      t.regex(e.message, pattern);
+      t.is(trace.sent.at(-2), last);
+      t.is(trace.sent.at(-1), '/fin');
+      t.is(trace.optionalReceives, 1, 'the /fin_ack wait is short (optional)');
+      if (finReply[0] !== 'eof' && finReply[0] !== 'timeout' && finReply[0].hasFd) t.deepEqual(trace.dispositions.at(-1), { fd: 'close' });
+    }
+  }
+  // No /fin after EOF, a timeout, /error or garbage: the session is over or not the plugin's.
+  for (const overrides of [{ '/version': ['eof' as const] }, { '/version': ['timeout' as const] }, { '/version': [r('x\u0001')] },
+    { '/connect,pod-a': [r('/error'), r('/host_nak')] }]) {
+    const trace = drive({}, dp(overrides));
+    failure(t, trace);
+    t.not(trace.sent.at(-1), '/fin');
+  }
+});
+
+test('the /fin after a nak is optional: a driver that cannot send it reports the nak', (t) => {
+  const machine = createHandshake({ podName: 'pod-a', interfaces: ['veth1'], dpPath: DP });
+  machine.next();
+  machine.receive(r('/host_nak'));
+  const fin = machine.next();
+  t.like(fin, { type: 'send', record: '/fin', optional: true });
+  machine.receive('eof');
+  const end = machine.next();
+  t.is(end.type, 'failed');
+  t.regex((end as { error: Error }).error.message, /"\/host_nak"/);
 });
 
 test('/host_nak with the host name as pod name says so', (t) => {
@@ -305,14 +348,20 @@ test('/fd_ack without an fd, and with surplus fds', (t) => {
   t.regex(e.message, /answered "\/fd_ack" without a file descriptor/);
   const trace = drive({}, dp({ '/xsk_map_fd,veth1': [r('/fd_ack', { fd: true, fdsDropped: 1 })] }));
   const e2 = failure(t, trace);
-  t.regex(e2.message, /with 2 file descriptors or cut control data/);
+  t.regex(e2.message, /with 2 file descriptors \(the protocol carries exactly one\); afxdp closed them all/);
   t.deepEqual(trace.dispositions.at(-1), { fd: 'close' });
+  // 200 fds sent: 8 fit the control buffer, the rest were cut (MSG_CTRUNC).
+  const e3 = failure(t, drive({}, dp({ '/xsk_map_fd,veth1': [r('/fd_ack', { fd: true, fdsDropped: 7, controlTruncated: true })] })));
+  t.regex(e3.message, /with more than 8 file descriptors/);
+  t.notRegex(e3.message, /with 2 file/);
+  const e4 = failure(t, drive({}, dp({ '/xsk_map_fd,veth1': [r('/fd_ack', { fd: true, fdsDropped: 0, controlTruncated: true })] })));
+  t.regex(e4.message, /with more than one file descriptor \(/);
 });
 
 test('an fd on a failing reply is handed back for closing and mentioned', (t) => {
   const trace = drive({}, dp({ '/connect,pod-a': [fd('/host_nak')] }));
   const e = failure(t, trace);
-  t.deepEqual(trace.dispositions, [{ fd: 'close' }]);
+  t.deepEqual(trace.dispositions, [{ fd: 'close' }, { fd: 'none' }], 'the fd of /host_nak closed; then /fin_ack');
   t.regex(e.message, /"\/host_nak" \(a file descriptor came with it; afxdp closed it\)/);
   const trace2 = drive({}, dp({ '/version': [fd('0.2')] }));
   failure(t, trace2);
@@ -688,4 +737,80 @@ test.serial('driver: transport errors keep their code and gain the dp_path', asy
   t.is(e!.code, 'ERR_AFXDP_DEVICE_PLUGIN');
   t.is(e!.path, DP);
   t.regex(e!.message, new RegExp(`connection refused\\) \\(Device Plugin dp_path ${DP.replace(/\//g, '\\/')}\\)`));
+});
+
+// ----------------------------------------------------------------- driver: AbortSignal
+
+/** A transport whose recv waits until close() (then rejects as the native one does). */
+function hangingServer() {
+  const state = { closed: false, sent: [] as string[], pending: 0 };
+  let fail: ((err: Error) => void) | undefined;
+  const conn: NativeDpConnection = {
+    send(record: Buffer) {
+      state.sent.push(record.toString('latin1'));
+      return Promise.resolve();
+    },
+    sendWithSocket() {
+      return Promise.resolve();
+    },
+    recv() {
+      state.pending++;
+      return new Promise<NativeDpRecord | null>((_, reject) => {
+        fail = reject;
+      });
+    },
+    close() {
+      state.closed = true;
+      fail?.(Object.assign(new Error('receiving was cancelled: the connection was closed'), { code: 'ERR_AFXDP_CLOSED' }));
+    },
+  };
+  return { conn, state };
+}
+
+test.serial('driver: an abort ends a pending wait at once with an AbortError and closes the connection', async (t) => {
+  const { conn, state } = hangingServer();
+  const controller = new AbortController();
+  const reason = new Error('given up');
+  setTimeout(() => controller.abort(reason), 50);
+  const t0 = Date.now();
+  const e = await t.throwsAsync(DpSession.start({ dpPath: DP, podName: 'p', interfaces: ['veth1'], timeoutMs: 10_000, signal: controller.signal, connect: () => conn }));
+  t.true(Date.now() - t0 < 1000, 'not after the 10 s timeout');
+  t.is(e!.name, 'AbortError');
+  t.is((e as unknown as { code: string }).code, 'ABORT_ERR');
+  t.is(e!.cause, reason);
+  t.true(state.closed);
+  t.deepEqual(state.sent, ['/connect,p']);
+});
+
+test.serial('driver: an aborted signal rejects before connecting; an abort during connect closes what connect made', async (t) => {
+  let connects = 0;
+  const e = await t.throwsAsync(DpSession.start({ dpPath: DP, podName: 'p', interfaces: ['veth1'], signal: AbortSignal.abort(), connect: () => {
+    connects++;
+    return hangingServer().conn;
+  } }));
+  t.is((e as unknown as { code: string }).code, 'ABORT_ERR');
+  t.is(connects, 0);
+
+  const { conn, state } = hangingServer();
+  const controller = new AbortController();
+  const slowConnect = () => new Promise<NativeDpConnection>((resolve) => setTimeout(() => resolve(conn), 100));
+  setTimeout(() => controller.abort(), 20);
+  const e2 = await t.throwsAsync(DpSession.start({ dpPath: DP, podName: 'p', interfaces: ['veth1'], signal: controller.signal, connect: slowConnect }));
+  t.is((e2 as unknown as { code: string }).code, 'ABORT_ERR');
+  t.true(state.closed, 'the connection that arrived after the abort was closed');
+  t.deepEqual(state.sent, []);
+});
+
+test.serial('driver: an abort between start() and finish() (busy poll) closes the session and its fds', async (t) => {
+  t0 = t;
+  const server = fakeServer(dpScript());
+  const controller = new AbortController();
+  const session = await DpSession.start({
+    dpPath: DP, podName: 'p', interfaces: ['veth1'], busyPoll: { timeoutUs: 20, budget: 64, queues: 1 }, signal: controller.signal, connect: () => server.conn,
+  });
+  controller.abort();
+  t.true(server.closed, 'the abort closed the connection');
+  t.true(server.fds.every((fd) => fd.closed), 'and the map fd not taken over');
+  const e = await t.throwsAsync(session.finish(() => ({ port: {} as NativePort, queue: 0 })));
+  t.is((e as unknown as { code: string }).code, 'ABORT_ERR');
 });

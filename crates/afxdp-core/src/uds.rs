@@ -5,7 +5,11 @@
 //!
 //! Properties:
 //! - every blocking step has a deadline (poll for receive/accept,
-//!   SO_SNDTIMEO for connect/send), so nothing waits forever;
+//!   SO_SNDTIMEO for send; connect retries a non-blocking connect while the
+//!   listener's backlog is full), so nothing waits forever;
+//! - the client's waits (`connect_with`, `recv_cancellable`,
+//!   `send_cancellable`) also watch a `Cancel`, so another thread can end
+//!   them at once (an aborted handshake releases its worker thread);
 //! - received fds are close-on-exec (MSG_CMSG_CLOEXEC) and wrapped in
 //!   `OwnedFd` the moment they are parsed: surplus fds are closed, never
 //!   leaked, also when the control data was truncated (MSG_CTRUNC);
@@ -27,7 +31,7 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Room for this many fds in the control buffer, so that a peer sending more
 /// than one is detected (and the surplus closed) rather than cut off blindly.
-const MAX_FDS_PER_RECORD: usize = 8;
+pub const MAX_FDS_PER_RECORD: usize = 8;
 const SUN_PATH_MAX: usize = 108;
 
 /// One record read from the socket.
@@ -43,6 +47,12 @@ pub struct Received {
     /// More than one fd arrived or the control data was cut (MSG_CTRUNC);
     /// every surplus fd has been closed.
     pub fds_dropped: bool,
+    /// How many fds arrived (the first is `fd`, the rest were closed). With
+    /// `control_truncated` more were sent than this.
+    pub fds_received: usize,
+    /// The control data was cut (MSG_CTRUNC): the peer sent more fds than
+    /// the buffer holds (`MAX_FDS_PER_RECORD`).
+    pub control_truncated: bool,
 }
 
 /// Credentials of the process at the other end (SO_PEERCRED, captured at
@@ -127,21 +137,75 @@ fn set_timeout(fd: BorrowedFd<'_>, opt: libc::c_int, d: Duration) -> Result<()> 
     Ok(())
 }
 
-/// Wait until `fd` is readable (or hung up) or the deadline passes.
-/// Ok(true) = ready, Ok(false) = timed out. EINTR restarts with the
+/// Ends a client's waits from another thread: an eventfd, written once,
+/// that every cancellable wait polls next to the socket. Once cancelled it
+/// stays cancelled (the eventfd is never read).
+#[derive(Debug)]
+pub struct Cancel {
+    fd: OwnedFd,
+}
+
+impl Cancel {
+    pub fn new() -> Result<Cancel> {
+        // SAFETY: plain syscall; result checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(Error::last_os("eventfd"));
+        }
+        // SAFETY: fresh fd we own.
+        Ok(Cancel { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+    }
+
+    /// Wake every wait on this `Cancel`, now and later. Idempotent.
+    pub fn cancel(&self) {
+        let one: u64 = 1;
+        // SAFETY: 8-byte write from a live u64 to our eventfd; it cannot
+        // block (EFD_NONBLOCK) and a full counter (EAGAIN) is still readable.
+        unsafe { libc::write(self.fd.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd; zero timeout.
+        unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
+    }
+}
+
+impl AsFd for Cancel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// What a wait ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Ready,
+    TimedOut,
+    Cancelled,
+}
+
+/// Wait until `fd` has one of `events` (or an error/hang-up; `fd` None: just
+/// sleep), the deadline passes or `cancel` fires. EINTR restarts with the
 /// remaining time.
-fn wait_readable(fd: BorrowedFd<'_>, deadline: Instant) -> Result<bool> {
+fn wait_for(fd: Option<BorrowedFd<'_>>, events: libc::c_short, deadline: Instant, cancel: Option<&Cancel>) -> Result<Wait> {
     loop {
+        if cancel.is_some_and(Cancel::is_cancelled) {
+            return Ok(Wait::Cancelled);
+        }
         let now = Instant::now();
         if now >= deadline {
-            return Ok(false);
+            return Ok(Wait::TimedOut);
         }
         let left = deadline - now;
         // Round up so a sub-millisecond remainder still waits.
         let ms = left.as_millis().max(1).min(i32::MAX as u128) as libc::c_int;
-        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        let mut pfds = [
+            libc::pollfd { fd: fd.map_or(-1, |f| f.as_raw_fd()), events, revents: 0 },
+            libc::pollfd { fd: cancel.map_or(-1, |c| c.fd.as_raw_fd()), events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: two valid pollfds (a negative fd is ignored by poll).
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, ms) };
         if r < 0 {
             let e = errno();
             if e == libc::EINTR {
@@ -149,10 +213,37 @@ fn wait_readable(fd: BorrowedFd<'_>, deadline: Instant) -> Result<bool> {
             }
             return Err(Error::sys("poll(unix socket)", e));
         }
-        if r > 0 {
-            return Ok(true);
+        if pfds[1].revents != 0 {
+            return Ok(Wait::Cancelled);
+        }
+        if pfds[0].revents != 0 {
+            return Ok(Wait::Ready);
         }
     }
+}
+
+/// Wait until `fd` is readable (or hung up) or the deadline passes.
+/// Ok(true) = ready, Ok(false) = timed out.
+fn wait_readable(fd: BorrowedFd<'_>, deadline: Instant) -> Result<bool> {
+    Ok(wait_for(Some(fd), libc::POLLIN, deadline, None)? == Wait::Ready)
+}
+
+fn cancelled(what: &str, peer: &str) -> Error {
+    Error::with_errno(Code::Closed, libc::ECANCELED, format!("{what} {peer} was cancelled: the connection was closed"))
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> Result<()> {
+    // SAFETY: fcntl on a live fd.
+    let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if fl < 0 {
+        return Err(Error::last_os("fcntl(F_GETFL)"));
+    }
+    let want = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
+    // SAFETY: fcntl on a live fd.
+    if want != fl && unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, want) } < 0 {
+        return Err(Error::last_os("fcntl(F_SETFL)"));
+    }
+    Ok(())
 }
 
 fn peer_hung_up(fd: BorrowedFd<'_>) -> bool {
@@ -190,64 +281,127 @@ fn cmsg_space(bytes: usize) -> usize {
     unsafe { libc::CMSG_SPACE(bytes as u32) as usize }
 }
 
+/// Why connect() failed, worded with the fix (dp-protocol.md §3-§5).
+fn connect_error(e: i32, p: &str, timeout: Duration) -> Error {
+    // The plugin serves one session per allocation, then deletes its socket.
+    const ONE_SESSION: &str = "the AF_XDP Device Plugin serves one session per allocation and deletes its socket \
+        after /fin or when its udsTimeout expires (30 s after the pod's allocation by default): either an application \
+        already used this allocation (e.g. it restarted inside the same pod; open every port of this socket in one \
+        openPorts() call), or it connected after udsTimeout; restart the pod for a fresh allocation, connect sooner, \
+        or raise the pool's \"UdsTimeout\" (up to 300 s) in the plugin's config";
+    match e {
+        libc::ENOENT => dp_err(
+            e,
+            format!(
+                "no Device Plugin socket at {p}: is an AF_XDP device allocated to this pod, and is dp_path right \
+                 (default /tmp/afxdp_dp/<netdev>/afxdp.sock; old plugins use /tmp/afxdp.sock)? If it was there: {ONE_SESSION}"
+            ),
+        ),
+        libc::ECONNREFUSED => dp_err(e, format!("nothing is listening at {p} (connection refused): {ONE_SESSION}")),
+        libc::EPROTOTYPE => dp_err(
+            e,
+            format!(
+                "{p} is not a SOCK_SEQPACKET socket (the listener is probably SOCK_STREAM): \
+                 the Device Plugin protocol needs SOCK_SEQPACKET; check that dp_path names the Device Plugin's socket"
+            ),
+        ),
+        libc::EAGAIN | libc::ETIMEDOUT => dp_err(
+            libc::ETIMEDOUT,
+            format!("connecting to the Device Plugin socket {p} timed out after {timeout:?}: its accept queue stayed full"),
+        ),
+        libc::EACCES | libc::EPERM => Error::with_errno(
+            Code::Permission,
+            e,
+            format!(
+                "connecting to {p} was refused ({}): this user (uid {}) may not write to the socket file. \
+                 The AF_XDP Device Plugin makes its socket root-only unless the pool sets \"uid\": set the pool's \
+                 \"uid\" in the plugin's config (config.json) to this uid, or run the application as root",
+                std::io::Error::from_raw_os_error(e),
+                // SAFETY: getuid cannot fail.
+                unsafe { libc::getuid() }
+            ),
+        ),
+        libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP => {
+            dp_err(e, format!("bad Device Plugin socket path {p}: {}", std::io::Error::from_raw_os_error(e)))
+        }
+        _ => {
+            let mut err = Error::sys(format!("connect({p})"), e);
+            err.code = Code::DevicePlugin;
+            err
+        }
+    }
+}
+
+fn socket_error(fd: BorrowedFd<'_>) -> Result<i32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: v/len describe a writable int.
+    let r = unsafe {
+        libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR, &mut v as *mut libc::c_int as *mut libc::c_void, &mut len)
+    };
+    if r < 0 {
+        return Err(Error::last_os("getsockopt(SO_ERROR)"));
+    }
+    Ok(v)
+}
+
 impl SeqpacketConn {
     /// Connect to the Device Plugin's socket at `path`. `timeout` bounds the
     /// wait when the server's accept queue is full.
     pub fn connect(path: impl AsRef<Path>, timeout: Duration) -> Result<SeqpacketConn> {
+        Self::connect_with(path, timeout, None)
+    }
+
+    /// `connect` that `cancel` can end at once. The socket is non-blocking
+    /// while connecting: a full backlog (EAGAIN) is retried with a short
+    /// backoff until `timeout`, never a blocking wait that nothing could
+    /// interrupt.
+    pub fn connect_with(path: impl AsRef<Path>, timeout: Duration, cancel: Option<&Cancel>) -> Result<SeqpacketConn> {
         let path = path.as_ref();
         let (addr, len) = sockaddr_un(path)?;
         let fd = seqpacket_socket()?;
-        // For AF_UNIX, a blocking connect waits on the send timeout.
-        set_timeout(fd.as_fd(), libc::SO_SNDTIMEO, timeout)?;
-        let p = path.display();
-        // SAFETY: addr/len form a valid sockaddr_un.
-        let r = unsafe { libc::connect(fd.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, len) };
-        if r < 0 {
+        set_nonblocking(fd.as_fd(), true)?;
+        let p = path.display().to_string();
+        let deadline = Instant::now() + timeout;
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            if cancel.is_some_and(Cancel::is_cancelled) {
+                return Err(cancelled("connecting to the Device Plugin socket", &p));
+            }
+            // SAFETY: addr/len form a valid sockaddr_un.
+            let r = unsafe { libc::connect(fd.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, len) };
+            if r == 0 {
+                break;
+            }
             let e = errno();
-            return Err(match e {
-                // A signal interrupted the wait: the kernel continues the
-                // connect asynchronously; simplest bounded answer is to fail.
-                libc::EINTR => dp_err(e, format!("connecting to the Device Plugin socket {p} was interrupted; retry")),
-                libc::ENOENT => dp_err(
-                    e,
-                    format!(
-                        "no Device Plugin socket at {p}: is an AF_XDP device allocated to this pod, and is dp_path right \
-                         (default /tmp/afxdp_dp/<netdev>/afxdp.sock; old plugins use /tmp/afxdp.sock)?"
-                    ),
-                ),
-                libc::ECONNREFUSED => dp_err(
-                    e,
-                    format!(
-                        "nothing is listening at {p} (connection refused): the Device Plugin's server for this pod \
-                         has exited or timed out waiting (UdsTimeout); restart the pod or connect sooner"
-                    ),
-                ),
-                libc::EPROTOTYPE => dp_err(
-                    e,
-                    format!(
-                        "{p} is not a SOCK_SEQPACKET socket (the listener is probably SOCK_STREAM): \
-                         the Device Plugin protocol needs SOCK_SEQPACKET; check that dp_path names the Device Plugin's socket"
-                    ),
-                ),
-                libc::EAGAIN | libc::ETIMEDOUT => dp_err(
-                    e,
-                    format!("connecting to the Device Plugin socket {p} timed out after {timeout:?}: its accept queue is full"),
-                ),
-                libc::EACCES | libc::EPERM => Error::with_errno(
-                    Code::Permission,
-                    e,
-                    format!("connecting to {p} was refused ({}): this user needs write permission on the socket file", std::io::Error::from_raw_os_error(e)),
-                ),
-                libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP => {
-                    dp_err(e, format!("bad Device Plugin socket path {p}: {}", std::io::Error::from_raw_os_error(e)))
+            match e {
+                libc::EINTR => continue,
+                // AF_UNIX: the listener's backlog is full. Retry until the deadline.
+                libc::EAGAIN => {
+                    let next = (Instant::now() + backoff).min(deadline);
+                    match wait_for(None, 0, next, cancel)? {
+                        Wait::Cancelled => return Err(cancelled("connecting to the Device Plugin socket", &p)),
+                        _ if Instant::now() >= deadline => return Err(connect_error(libc::ETIMEDOUT, &p, timeout)),
+                        _ => backoff = (backoff * 2).min(Duration::from_millis(50)),
+                    }
                 }
-                _ => {
-                    let mut err = Error::sys(format!("connect({p})"), e);
-                    err.code = Code::DevicePlugin;
-                    err
+                // Other socket families: the connect goes on; wait for it.
+                libc::EINPROGRESS => {
+                    match wait_for(Some(fd.as_fd()), libc::POLLOUT, deadline, cancel)? {
+                        Wait::Cancelled => return Err(cancelled("connecting to the Device Plugin socket", &p)),
+                        Wait::TimedOut => return Err(connect_error(libc::ETIMEDOUT, &p, timeout)),
+                        Wait::Ready => {}
+                    }
+                    match socket_error(fd.as_fd())? {
+                        0 => break,
+                        e => return Err(connect_error(e, &p, timeout)),
+                    }
                 }
-            });
+                _ => return Err(connect_error(e, &p, timeout)),
+            }
         }
+        // Blocking again: `send` waits on SO_SNDTIMEO, receives poll first.
+        set_nonblocking(fd.as_fd(), false)?;
         set_timeout(fd.as_fd(), libc::SO_SNDTIMEO, DEFAULT_SEND_TIMEOUT)?;
         Ok(SeqpacketConn { fd, limit: CLIENT_RECORD_LIMIT, peer: format!("Device Plugin socket {p}") })
     }
@@ -276,8 +430,19 @@ impl SeqpacketConn {
         SeqpacketConn { fd, limit: record_limit, peer: "peer".into() }
     }
 
-    /// Send one record, with at most one fd as SCM_RIGHTS.
+    /// Send one record, with at most one fd as SCM_RIGHTS. Blocks at most
+    /// the send timeout (SO_SNDTIMEO) while the peer does not read.
     pub fn send(&self, record: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<()> {
+        self.send_msg(record, fd, None)
+    }
+
+    /// `send` that waits at most `timeout` for room and ends at once when
+    /// `cancel` fires.
+    pub fn send_cancellable(&self, record: &[u8], fd: Option<BorrowedFd<'_>>, timeout: Duration, cancel: &Cancel) -> Result<()> {
+        self.send_msg(record, fd, Some((Instant::now() + timeout, cancel)))
+    }
+
+    fn send_msg(&self, record: &[u8], fd: Option<BorrowedFd<'_>>, wait: Option<(Instant, &Cancel)>) -> Result<()> {
         let mut iov = libc::iovec { iov_base: record.as_ptr() as *mut libc::c_void, iov_len: record.len() };
         let mut cmsg = CmsgBuf([0; 128]);
         // SAFETY: all-zero is a valid msghdr.
@@ -298,15 +463,29 @@ impl SeqpacketConn {
                 std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd.as_raw_fd());
             }
         }
+        // With a deadline: never block in sendmsg, poll for room instead.
+        let flags = libc::MSG_NOSIGNAL | if wait.is_some() { libc::MSG_DONTWAIT } else { 0 };
         loop {
+            if let Some((_, cancel)) = wait {
+                if cancel.is_cancelled() {
+                    return Err(cancelled("sending to", &self.peer));
+                }
+            }
             // SAFETY: msg points at live iov/cmsg buffers. MSG_NOSIGNAL: a
             // closed peer gives EPIPE instead of killing the process.
-            let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+            let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, flags) };
             if n >= 0 {
                 // SEQPACKET sends a record whole or not at all.
                 return Ok(());
             }
             let e = errno();
+            if let (libc::EAGAIN, Some((deadline, cancel))) = (e, wait) {
+                match wait_for(Some(self.fd.as_fd()), libc::POLLOUT, deadline, Some(cancel))? {
+                    Wait::Ready => continue,
+                    Wait::Cancelled => return Err(cancelled("sending to", &self.peer)),
+                    Wait::TimedOut => {}
+                }
+            }
             return Err(match e {
                 libc::EINTR => continue,
                 libc::EAGAIN => dp_err(e, format!("sending to {} timed out: the peer is not reading", self.peer)),
@@ -335,14 +514,20 @@ impl SeqpacketConn {
 
     /// `recv` with an explicit record size limit.
     pub fn recv_with_limit(&self, timeout: Duration, limit: usize) -> Result<Option<Received>> {
+        self.recv_cancellable(timeout, limit, None)
+    }
+
+    /// `recv_with_limit` that ends at once when `cancel` fires.
+    pub fn recv_cancellable(&self, timeout: Duration, limit: usize, cancel: Option<&Cancel>) -> Result<Option<Received>> {
         let deadline = Instant::now() + timeout;
         let mut buf = vec![0u8; limit.max(1)];
         loop {
-            if !wait_readable(self.fd.as_fd(), deadline)? {
-                return Err(dp_err(
-                    libc::ETIMEDOUT,
-                    format!("no record from {} within {timeout:?}", self.peer),
-                ));
+            match wait_for(Some(self.fd.as_fd()), libc::POLLIN, deadline, cancel)? {
+                Wait::Ready => {}
+                Wait::Cancelled => return Err(cancelled("receiving from", &self.peer)),
+                Wait::TimedOut => {
+                    return Err(dp_err(libc::ETIMEDOUT, format!("no record from {} within {timeout:?}", self.peer)));
+                }
             }
             let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
             let mut cmsg = CmsgBuf([0; 128]);
@@ -377,6 +562,7 @@ impl SeqpacketConn {
             let ctrunc = msg.msg_flags & libc::MSG_CTRUNC != 0;
             let truncated = msg.msg_flags & libc::MSG_TRUNC != 0;
             let fds_dropped = ctrunc || fds.len() > 1;
+            let fds_received = fds.len();
             let fd = if fds.is_empty() { None } else { Some(fds.swap_remove(0)) };
             drop(fds); // closes any surplus
             let n = n as usize;
@@ -384,7 +570,7 @@ impl SeqpacketConn {
                 return Ok(None);
             }
             buf.truncate(n.min(buf.len()));
-            return Ok(Some(Received { bytes: buf, fd, truncated, fds_dropped }));
+            return Ok(Some(Received { bytes: buf, fd, truncated, fds_dropped, fds_received, control_truncated: ctrunc }));
         }
     }
 

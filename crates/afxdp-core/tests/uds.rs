@@ -3,8 +3,9 @@
 //! /proc/self/fd (leak checks) is not disturbed by parallel tests.
 
 use afxdp_core::uds::{
-    PeerCred, SeqpacketClient, SeqpacketConn, SeqpacketListener, CLIENT_RECORD_LIMIT, SERVER_RECORD_LIMIT,
+    Cancel, PeerCred, SeqpacketClient, SeqpacketConn, SeqpacketListener, CLIENT_RECORD_LIMIT, SERVER_RECORD_LIMIT,
 };
+use std::sync::Arc;
 use afxdp_core::Code;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -60,11 +61,11 @@ fn is_cloexec(fd: BorrowedFd<'_>) -> bool {
 /// sendmsg with any number of fds (the library sends at most one).
 fn send_raw(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) {
     let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
-    let mut cbuf = vec![0u64; 64];
+    let payload = std::mem::size_of_val(fds) as u32;
+    let mut cbuf = vec![0u64; unsafe { libc::CMSG_SPACE(payload) } as usize / 8 + 1];
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    let payload = std::mem::size_of_val(fds) as u32;
     msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
     msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as _;
     unsafe {
@@ -193,6 +194,7 @@ fn surplus_fds_are_closed_not_leaked() {
     send_raw(a.as_fd(), b"/fd_ack", &raw[..3]);
     let r = b.recv(T).unwrap().unwrap();
     assert!(r.fds_dropped);
+    assert_eq!((r.fds_received, r.control_truncated), (3, false), "the real count");
     assert_eq!(dev_ino(r.fd.as_ref().unwrap().as_fd()), dev_ino(files[0].as_fd()));
     drop(r);
     assert_eq!(open_fds(), before);
@@ -202,8 +204,20 @@ fn surplus_fds_are_closed_not_leaked() {
     let r = b.recv(T).unwrap().unwrap();
     assert!(r.fds_dropped);
     assert!(r.fd.is_some());
+    assert_eq!((r.fds_received, r.control_truncated), (afxdp_core::uds::MAX_FDS_PER_RECORD, true), "more than arrived");
     drop(r);
     assert_eq!(open_fds(), before);
+
+    // 200 fds (a hostile peer): the same, nothing leaks.
+    let many: Vec<OwnedFd> = (0..200).map(|i| memfd(&format!("m{i}"))).collect();
+    let many_raw: Vec<RawFd> = many.iter().map(|f| f.as_raw_fd()).collect();
+    let before_many = open_fds();
+    send_raw(a.as_fd(), b"/fd_ack", &many_raw);
+    let r = b.recv(T).unwrap().unwrap();
+    assert!(r.control_truncated && r.fds_received >= 1);
+    drop(r);
+    assert_eq!(open_fds(), before_many);
+    drop(many);
 
     // Fds on a truncated record are still collected and closed.
     send_raw(a.as_fd(), &[b'y'; 100], &raw[..2]);
@@ -300,4 +314,89 @@ fn listener_does_not_remove_a_replaced_socket_file() {
     drop(l);
     assert!(path.exists(), "someone else's socket file stays");
     drop(other);
+}
+
+/// Cancels `cancel` after `ms` on another thread.
+fn cancel_after(cancel: &Arc<Cancel>, ms: u64) -> std::thread::JoinHandle<()> {
+    let c = cancel.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(ms));
+        c.cancel();
+    })
+}
+
+#[test]
+fn a_cancel_ends_recv_and_send_at_once() {
+    let _s = serial();
+    let (a, _b) = SeqpacketConn::pair().unwrap();
+    let cancel = Arc::new(Cancel::new().unwrap());
+    let th = cancel_after(&cancel, 100);
+    let t0 = Instant::now();
+    let e = a.recv_cancellable(Duration::from_secs(10), CLIENT_RECORD_LIMIT, Some(&cancel)).unwrap_err();
+    th.join().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2), "took {:?}", t0.elapsed());
+    assert_eq!(e.code, Code::Closed);
+    assert_eq!(e.errno, Some(libc::ECANCELED));
+    assert!(cancel.is_cancelled());
+
+    // A peer that does not read: sends fill its buffer, then wait for room
+    // at most the timeout, and a cancel ends that wait at once.
+    let (c, _d) = SeqpacketConn::pair().unwrap();
+    let never = Cancel::new().unwrap();
+    let record = [0u8; 4096];
+    let mut sent = 0;
+    let e = loop {
+        match c.send_cancellable(&record, None, Duration::from_millis(100), &never) {
+            Ok(()) => sent += 1,
+            Err(e) => break e,
+        }
+        assert!(sent < 100_000, "the buffer never filled");
+    };
+    assert_eq!(e.code, Code::DevicePlugin, "{}", e.message);
+    assert!(e.message.contains("timed out"), "{}", e.message);
+    let cancel = Arc::new(Cancel::new().unwrap());
+    let th = cancel_after(&cancel, 100);
+    let t0 = Instant::now();
+    let e = c.send_cancellable(&record, None, Duration::from_secs(10), &cancel).unwrap_err();
+    th.join().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2), "took {:?}", t0.elapsed());
+    assert_eq!(e.code, Code::Closed);
+}
+
+#[test]
+fn connect_to_a_full_backlog_is_bounded_and_cancellable() {
+    let _s = serial();
+    let dir = TempDir::new();
+    let path = dir.0.join("full.sock");
+    let listener = SeqpacketListener::bind(&path, 0o600, None).unwrap();
+    // Nobody accepts: fill the backlog.
+    let mut held = Vec::new();
+    let full = loop {
+        match SeqpacketConn::connect(&path, Duration::from_millis(20)) {
+            Ok(c) => held.push(c),
+            Err(e) => break e,
+        }
+        assert!(held.len() < 4096, "the backlog never filled");
+    };
+    assert_eq!(full.code, Code::DevicePlugin);
+    assert_eq!(full.errno, Some(libc::ETIMEDOUT));
+    assert!(full.message.contains("accept queue"), "{}", full.message);
+
+    let t0 = Instant::now();
+    let e = SeqpacketConn::connect(&path, Duration::from_millis(300)).unwrap_err();
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(e.errno, Some(libc::ETIMEDOUT));
+
+    let cancel = Arc::new(Cancel::new().unwrap());
+    let th = cancel_after(&cancel, 100);
+    let t0 = Instant::now();
+    let e = SeqpacketConn::connect_with(&path, Duration::from_secs(10), Some(&cancel)).unwrap_err();
+    th.join().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2), "took {:?}", t0.elapsed());
+    assert_eq!(e.code, Code::Closed);
+
+    // Room again: a waiting connect gets through.
+    let (_accepted, _) = listener.accept(T).unwrap();
+    SeqpacketConn::connect(&path, Duration::from_secs(5)).unwrap();
 }

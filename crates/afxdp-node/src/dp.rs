@@ -19,18 +19,42 @@ use crate::error::{invalid, to_js, Result};
 use crate::fd::NativeFd;
 use crate::port::NativePort;
 
+// The connection's own imports, kept here so the server's stay apart.
+use afxdp_core::uds::{Cancel, Received, DEFAULT_SEND_TIMEOUT};
+use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::JsObjectValue;
+use napi::{Env, JsError, JsValue, Task};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex, OnceLock};
+
 /// Largest record `recv` accepts as `limit` (the protocol's replies are
 /// under 32 bytes; the DPDK client buffer is 128).
 const MAX_RECV_LIMIT: u32 = 65536;
 
-/// A Device Plugin transport error: always ERR_AFXDP_DEVICE_PLUGIN, and the
-/// message names the socket path.
-fn dp_error(path: &str, mut e: Error) -> napi::Error<String> {
+/// A Device Plugin transport error: ERR_AFXDP_DEVICE_PLUGIN (or
+/// ERR_AFXDP_CLOSED when `close()` ended the wait), and the message names
+/// the socket path.
+fn dp_error(path: &str, mut e: Error) -> Error {
     if !e.message.contains(path) {
         e.message = format!("Device Plugin socket {path}: {}", e.message);
     }
-    e.code = Code::DevicePlugin;
-    to_js(e)
+    if e.code != Code::Closed {
+        e.code = Code::DevicePlugin;
+    }
+    e
+}
+
+/// The JS error of a failed task: `code`, `message` and, when there was
+/// one, `errno` (so the facade tells a timeout from a failure).
+fn reject<T>(env: Env, e: Error) -> napi::Result<T> {
+    let errno = e.errno;
+    let value = JsError::from(to_js(e)).into_unknown(env);
+    if let Some(errno) = errno {
+        if let Ok(mut object) = value.coerce_to_object() {
+            let _ = object.set_named_property("errno", errno);
+        }
+    }
+    Err(napi::Error::from(value))
 }
 
 /// One record received from the Device Plugin.
@@ -47,96 +71,217 @@ pub struct NativeDpRecord {
     /// The record was longer than `limit`: `data` holds only its start and
     /// the rest is lost (SOCK_SEQPACKET). Treat as a protocol error.
     pub truncated: bool,
-    /// 0, or 1 when the record carried more than one fd or its control data
-    /// was cut (MSG_CTRUNC): every fd beyond the first was closed (the exact
-    /// number is not known). The protocol never sends more than one.
+    /// How many fds beyond the first arrived; the transport closed them.
+    /// The protocol never sends more than one.
     pub fds_dropped: u32,
+    /// The control data was cut (MSG_CTRUNC): the peer sent more fds than
+    /// arrived (`fdsDropped + 1` is then a lower bound).
+    pub control_truncated: bool,
+}
+
+/// What the connection's tasks share: the socket (once connected) and the
+/// eventfd that `close()` fires to end their waits. The socket closes when
+/// the last holder lets go: `close()` never closes an fd a worker thread
+/// still polls.
+struct Shared {
+    path: String,
+    conn: OnceLock<SeqpacketConn>,
+    cancel: Cancel,
+}
+
+impl Shared {
+    fn conn(&self) -> std::result::Result<&SeqpacketConn, Error> {
+        self.conn
+            .get()
+            .ok_or_else(|| Error::invalid(format!("the Device Plugin connection to {} is not connected; await connect() first", self.path)))
+    }
 }
 
 /// A connection to a Device Plugin's Unix socket (AF_UNIX,
 /// SOCK_SEQPACKET): one protocol record per `send`/`recv`. The handshake
 /// itself (which record when) is up to the caller.
 ///
-/// Errors: every I/O and protocol failure throws an error with code
+/// Every wait runs on the libuv threadpool and returns a Promise, so the
+/// event loop never blocks; `close()` ends a pending `connect`, `send` or
+/// `recv` at once (it rejects with `ERR_AFXDP_CLOSED`) and releases its
+/// worker thread.
+///
+/// Errors: every I/O and protocol failure rejects with code
 /// `ERR_AFXDP_DEVICE_PLUGIN` whose message names the socket path and the
 /// cause (no such socket, nothing listening, wrong socket type, permission,
-/// timeout, peer closed). Use after `close()` throws `ERR_AFXDP_CLOSED`; a
-/// bad argument throws `ERR_AFXDP_INVALID_ARGUMENT`.
+/// timeout, peer closed) and, for a system call, `errno`. Use after
+/// `close()` throws `ERR_AFXDP_CLOSED`; a bad argument throws
+/// `ERR_AFXDP_INVALID_ARGUMENT`.
 #[napi]
 pub struct NativeDpConnection {
-    conn: Option<SeqpacketConn>,
+    /// Behind a lock so `close()` takes `&self`: a pending task holds a
+    /// shared borrow of this object, and close() must work while it does.
+    shared: Mutex<Option<Arc<Shared>>>,
     path: String,
+}
+
+pub struct ConnectTask {
+    shared: Arc<Shared>,
+    timeout: Duration,
+}
+
+impl Task for ConnectTask {
+    type Output = std::result::Result<(), Error>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let s = &self.shared;
+        Ok(match SeqpacketConn::connect_with(&s.path, self.timeout, Some(&s.cancel)) {
+            Ok(conn) => s.conn.set(conn).map_err(|_| Error::invalid(format!("{} is already connected", s.path))),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<()> {
+        output.or_else(|e| reject(env, dp_error(&self.shared.path, e)))
+    }
+}
+
+pub struct SendTask {
+    shared: Arc<Shared>,
+    record: Vec<u8>,
+    /// A duplicate of the XSK to attach: the port may close meanwhile.
+    fd: Option<OwnedFd>,
+}
+
+impl Task for SendTask {
+    type Output = std::result::Result<(), Error>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let s = &self.shared;
+        Ok(s.conn().and_then(|conn| {
+            conn.send_cancellable(&self.record, self.fd.as_ref().map(|f| f.as_fd()), DEFAULT_SEND_TIMEOUT, &s.cancel)
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<()> {
+        // Our duplicate of the XSK goes now; the server has its own.
+        self.fd = None;
+        output.or_else(|e| reject(env, dp_error(&self.shared.path, e)))
+    }
+}
+
+pub struct RecvTask {
+    shared: Arc<Shared>,
+    timeout: Duration,
+    limit: usize,
+}
+
+impl Task for RecvTask {
+    /// A received fd is an `OwnedFd` here: if the promise never settles it
+    /// is closed with the output.
+    type Output = std::result::Result<Option<Received>, Error>;
+    type JsValue = Option<NativeDpRecord>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let s = &self.shared;
+        Ok(s.conn().and_then(|conn| conn.recv_cancellable(self.timeout, self.limit, Some(&s.cancel))))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Option<NativeDpRecord>> {
+        match output {
+            Ok(received) => Ok(received.map(|r| NativeDpRecord {
+                data: Buffer::from(r.bytes),
+                fd: r.fd.map(NativeFd::new),
+                truncated: r.truncated,
+                fds_dropped: r.fds_received.saturating_sub(1).min(u32::MAX as usize) as u32,
+                control_truncated: r.control_truncated,
+            })),
+            Err(e) => reject(env, dp_error(&self.shared.path, e)),
+        }
+    }
 }
 
 #[napi]
 impl NativeDpConnection {
-    /// Connect to the Device Plugin socket at `path` (e.g.
-    /// `/tmp/afxdp_dp/<iface>/afxdp.sock`). `timeoutMs` bounds the wait when
-    /// the server's accept queue is full; connect itself does not wait for
-    /// the server to accept.
+    /// A connection to the Device Plugin socket at `path` (e.g.
+    /// `/tmp/afxdp_dp/<iface>/afxdp.sock`), not yet connected: call
+    /// `connect()`. Creating it does not touch the socket.
     #[napi(factory)]
-    pub fn connect(path: String, timeout_ms: u32) -> Result<NativeDpConnection> {
-        let timeout = Duration::from_millis(timeout_ms.max(1) as u64);
-        let conn = SeqpacketConn::connect(&path, timeout).map_err(|e| dp_error(&path, e))?;
-        Ok(NativeDpConnection { conn: Some(conn), path })
+    pub fn create(path: String) -> Result<NativeDpConnection> {
+        let cancel = Cancel::new().map_err(to_js)?;
+        let shared = Arc::new(Shared { path: path.clone(), conn: OnceLock::new(), cancel });
+        Ok(NativeDpConnection { shared: Mutex::new(Some(shared)), path })
     }
 
-    fn conn(&self) -> Result<&SeqpacketConn> {
-        self.conn
-            .as_ref()
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Shared>>> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn shared(&self) -> Result<Arc<Shared>> {
+        self.slot()
+            .clone()
             .ok_or_else(|| to_js(Error::closed(&format!("the Device Plugin connection to {}", self.path))))
     }
 
+    /// Connect; resolves once connected. `timeoutMs` bounds the wait when
+    /// the server's accept queue is full (the connect is retried, never a
+    /// blocking wait); connect itself does not wait for the server to
+    /// accept.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn connect(&self, timeout_ms: u32) -> Result<AsyncTask<ConnectTask>> {
+        let shared = self.shared()?;
+        Ok(AsyncTask::new(ConnectTask { shared, timeout: Duration::from_millis(timeout_ms.max(1) as u64) }))
+    }
+
     /// Send `record` as one SOCK_SEQPACKET record, exactly these bytes (no
-    /// terminator is added). Blocks at most 5 s if the server does not read.
-    #[napi]
-    pub fn send(&self, record: Buffer) -> Result<()> {
-        self.conn()?.send(record.as_ref(), None).map_err(|e| dp_error(&self.path, e))
+    /// terminator is added). Waits at most 5 s for room if the server does
+    /// not read.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn send(&self, record: Buffer) -> Result<AsyncTask<SendTask>> {
+        let shared = self.shared()?;
+        Ok(AsyncTask::new(SendTask { shared, record: record.to_vec(), fd: None }))
     }
 
     /// Send `record` with the AF_XDP socket of `port`'s queue index `queue`
     /// attached as SCM_RIGHTS (for `/config_busy_poll,<timeout>,<budget>`).
     /// The port keeps its socket; the server gets a duplicate.
-    #[napi]
-    pub fn send_with_socket(&self, record: Buffer, port: &NativePort, queue: u32) -> Result<()> {
-        let conn = self.conn()?;
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn send_with_socket(&self, record: Buffer, port: &NativePort, queue: u32) -> Result<AsyncTask<SendTask>> {
+        let shared = self.shared()?;
         let fd = port.socket_fd(queue)?;
         // SAFETY: the port is open (socket_fd checked it) and cannot close
-        // during this synchronous call, so the fd stays valid while sent.
+        // during this synchronous call; the duplicate outlives it.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        conn.send(record.as_ref(), Some(fd)).map_err(|e| dp_error(&self.path, e))
+        let fd = fd.try_clone_to_owned().map_err(|e| to_js(Error::sys("fcntl(F_DUPFD_CLOEXEC)", e.raw_os_error().unwrap_or(libc::EIO))))?;
+        Ok(AsyncTask::new(SendTask { shared, record: record.to_vec(), fd: Some(fd) }))
     }
 
     /// Receive one record of at most `limit` bytes (use 128, DPDK's reply
     /// buffer), waiting at most `timeoutMs` (0 = only what is already
-    /// queued, at most 1 ms). Returns null when the server closed the
-    /// connection (EOF). Throws `ERR_AFXDP_DEVICE_PLUGIN` on timeout (the
-    /// message says "no record ... within").
-    #[napi]
-    pub fn recv(&self, timeout_ms: u32, limit: u32) -> Result<Option<NativeDpRecord>> {
+    /// queued, at most 1 ms). Resolves to null when the server closed the
+    /// connection (EOF). Rejects with `ERR_AFXDP_DEVICE_PLUGIN` and errno
+    /// 110 (ETIMEDOUT) on timeout.
+    #[napi(ts_return_type = "Promise<NativeDpRecord | null>")]
+    pub fn recv(&self, timeout_ms: u32, limit: u32) -> Result<AsyncTask<RecvTask>> {
         if limit == 0 || limit > MAX_RECV_LIMIT {
             return Err(invalid(format!("recv limit {limit} must be between 1 and {MAX_RECV_LIMIT} bytes")));
         }
-        let conn = self.conn()?;
+        let shared = self.shared()?;
         let timeout = Duration::from_millis(timeout_ms.max(1) as u64);
-        let received = conn.recv_with_limit(timeout, limit as usize).map_err(|e| dp_error(&self.path, e))?;
-        Ok(received.map(|r| NativeDpRecord {
-            data: Buffer::from(r.bytes),
-            fd: r.fd.map(NativeFd::new),
-            truncated: r.truncated,
-            fds_dropped: r.fds_dropped as u32,
-        }))
+        Ok(AsyncTask::new(RecvTask { shared, timeout, limit: limit as usize }))
     }
 
-    /// Close the connection (the server sees EOF). Idempotent.
+    /// Close the connection (the server sees EOF): a pending `connect`,
+    /// `send` or `recv` rejects at once with `ERR_AFXDP_CLOSED`, and the
+    /// socket closes as soon as no worker thread uses it (at once when none
+    /// is waiting). Idempotent.
     #[napi]
-    pub fn close(&mut self) {
-        self.conn = None;
+    pub fn close(&self) {
+        if let Some(shared) = self.slot().take() {
+            shared.cancel.cancel();
+        }
     }
 
     #[napi(getter)]
     pub fn closed(&self) -> bool {
-        self.conn.is_none()
+        self.slot().is_none()
     }
 
     /// The socket path this connection was made to.
