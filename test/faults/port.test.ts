@@ -16,6 +16,7 @@ import { openPort, Port } from '../../lib/index';
 import { attachedXdp, fdCount, fdsSettle, measureStall, waitFor } from '../helpers/faults';
 import { createLab, Lab } from '../helpers/lab';
 import { privileged } from '../helpers/privileged';
+import { Running } from '../cli/helpers';
 
 const test = privileged();
 const ROOT = path.join(__dirname, '../..');
@@ -113,6 +114,32 @@ for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
     }
   });
 }
+
+test.serial('afxdp fwd killed with SIGKILL in attach mode: the same command starts again at once', async (t) => {
+  const lab = createLab();
+  const args = ['fwd', '--vdev', `net_af_xdp0,iface=${lab.portIf}`, '--netns', lab.portNs, '--json'];
+  const runs: Running[] = [];
+  try {
+    const first = new Running(args);
+    runs.push(first);
+    await first.waitFor((o) => o.type === 'start', 30_000);
+    t.is(attachedXdp(lab.portNs, lab.portIf).length, 1);
+    first.child.kill('SIGKILL');
+    t.is((await first.exit).signal, 'SIGKILL');
+    t.true(await waitFor(() => attachedXdp(lab.portNs, lab.portIf).length === 0, 2000), 'the killed forwarder left its program');
+
+    const second = new Running(args);
+    runs.push(second);
+    await second.waitFor((o) => o.type === 'start', 30_000);
+    const exit = await second.stop('SIGTERM');
+    t.is(exit.code, 0, second.stderr);
+    t.false(second.stderr.includes('libbpf:'), second.stderr);
+    t.deepEqual(attachedXdp(lab.portNs, lab.portIf), []);
+  } finally {
+    for (const r of runs) r.kill();
+    lab.destroy();
+  }
+});
 
 test.serial('a port never replaces a program it did not attach, names its holder, and libbpf prints nothing on stderr', async (t) => {
   const lab = createLab();
