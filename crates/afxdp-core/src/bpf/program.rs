@@ -348,7 +348,20 @@ fn attach_once(
 fn describe_holder(dev: &Netdev, a: &AttachedXdp) -> String {
     let name = &dev.name;
     let prog = format!("XDP program id {} is already attached in {} mode", a.prog_id, a.mode.as_str());
-    if let Some(link) = syscall::find_xdp_link(dev.ifindex, a.prog_id) {
+    let link = match syscall::find_xdp_link(dev.ifindex, a.prog_id) {
+        Ok(link) => link,
+        Err(errno) => {
+            return format!(
+                "{prog} (check it with `bpftool prog show id {}`; whether through a bpf_link or netlink could not be \
+                 told: listing links failed with {}); `ip link set dev {name} {} off` removes a netlink one, a \
+                 bpf_link goes away when the process holding it exits",
+                a.prog_id,
+                std::io::Error::from_raw_os_error(errno),
+                a.mode.ip_keyword()
+            )
+        }
+    };
+    if let Some(link) = link {
         let holders = syscall::link_holders(link.id);
         let me = format!("pid {} ", std::process::id());
         let who = if holders.is_empty() {

@@ -348,26 +348,34 @@ pub fn link_info(fd: BorrowedFd<'_>) -> Result<LinkInfo> {
 }
 
 /// The live XDP link on `ifindex` (in any namespace: ifindexes repeat, so
-/// `prog_id` narrows it), if any. Walks every link (needs CAP_SYS_ADMIN);
-/// for error messages only.
-pub fn find_xdp_link(ifindex: u32, prog_id: u32) -> Option<LinkInfo> {
+/// `prog_id` narrows it): Ok(None) when there is none, Err(errno) when the
+/// links cannot be listed (that needs CAP_SYS_ADMIN). For error messages.
+pub fn find_xdp_link(ifindex: u32, prog_id: u32) -> std::result::Result<Option<LinkInfo>, i32> {
     let mut id = 0u32;
-    // Bounded: link ids are finite and strictly increasing in this walk.
+    // Bounded: link ids strictly increase in this walk, and ENOENT ends it.
     for _ in 0..100_000 {
         let mut next = IdAttr { id, ..Default::default() };
-        bpf(BPF_LINK_GET_NEXT_ID, &mut next).ok()?;
+        match bpf(BPF_LINK_GET_NEXT_ID, &mut next) {
+            Ok(_) => {}
+            Err(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        }
         id = next.next_id;
         let mut get = IdAttr { id, ..Default::default() };
-        let Ok(fd) = bpf(BPF_LINK_GET_FD_BY_ID, &mut get) else { continue };
+        let fd = match bpf(BPF_LINK_GET_FD_BY_ID, &mut get) {
+            Ok(fd) => fd,
+            Err(libc::ENOENT) => continue, // went away meanwhile
+            Err(e) => return Err(e),
+        };
         // SAFETY: a new fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         if let Ok(info) = link_info(fd.as_fd()) {
             if info.link_type == BPF_LINK_TYPE_XDP && info.ifindex == ifindex && info.prog_id == prog_id {
-                return Some(info);
+                return Ok(Some(info));
             }
         }
     }
-    None
+    Ok(None)
 }
 
 /// Processes holding an fd of link `link_id` (from /proc/*/fdinfo), as
