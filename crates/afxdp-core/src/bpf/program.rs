@@ -171,22 +171,15 @@ fn debug_enabled() -> bool {
 }
 
 fn libbpf_print(_level: libbpf_rs::PrintLevel, msg: String) {
-    let captured = LIBBPF_LOG.with(|c| match c.try_borrow_mut() {
-        Ok(mut slot) => match slot.as_mut() {
-            Some(buf) => {
-                if buf.len() < 64 * 1024 {
-                    buf.push_str(&msg);
-                }
-                true
+    LIBBPF_LOG.with(|c| {
+        if let Ok(mut slot) = c.try_borrow_mut() {
+            if let Some(buf) = slot.as_mut().filter(|b| b.len() < 64 * 1024) {
+                buf.push_str(&msg);
             }
-            None => false,
-        },
-        Err(_) => false,
+        }
     });
     if debug_enabled() {
         eprint!("{msg}");
-    } else {
-        let _ = captured;
     }
 }
 
@@ -712,7 +705,7 @@ impl XdpProgram {
         let netns = NetnsRef::current()?;
         let loaded = match source {
             ProgramSource::Redirect => load_redirect(&dev, mode)?,
-            ProgramSource::Object { path, program } => load_object(path, program.as_deref())?,
+            ProgramSource::Object { path, program } => load_object(path, program.as_deref()).map_err(|e| e.with_path(path))?,
         };
         let prog_id = syscall::prog_info(loaded.prog_fd.as_fd())?.id;
         let (actual, link) = attach_fd(&dev, &loaded.prog_fd, mode, kind)?;
