@@ -166,8 +166,9 @@ export declare class NativePort {
   /**
    * Detach the given buffers (the UMEM and descriptor ArrayBuffers; pass
    * a shared UMEM's buffer only when closing its last port), then close
-   * the sockets and detach the program this port attached. The UMEM is
-   * unmapped once no port and no buffer holds it. Idempotent.
+   * the sockets and detach the program this port attached. A UMEM whose
+   * buffer was detached is unmapped here, with the last port using it
+   * (stale views read as empty). Idempotent.
    */
   close(buffers: Array<ArrayBuffer>): void
 }
@@ -194,6 +195,14 @@ export declare class NativeWaiter {
 }
 
 export declare function coreVersion(): string
+
+/**
+ * Every error code the native side throws (`Code::ALL`), for the test
+ * that lib/errors.ts lists the same.
+ */
+export declare function errorCodes(): Array<string>
+
+export declare function limits(): NativeLimits
 
 /** Outcome of `socket(AF_XDP, SOCK_RAW, 0)`. */
 export interface NativeAfXdpProbe {
@@ -400,6 +409,24 @@ export interface NativeInterfaceProbe {
   xdpZcMaxSegs?: number
   /** Why `xdp_features` is null. */
   xdpFeaturesError?: string
+}
+
+/**
+ * The bounds every layer agrees on (afxdp_core::limits), for
+ * lib/config/port-config.ts `limits` and the test comparing them.
+ */
+export interface NativeLimits {
+  maxQueueId: number
+  maxQueueCount: number
+  ringMinSize: number
+  ringMaxSize: number
+  frameSizes: Array<number>
+  maxFrameCount: number
+  /** Exact as a JS number (< 2^53). */
+  maxUmemBytes: number
+  kernelHeadroom: number
+  minFrameData: number
+  maxBurstSize: number
 }
 
 export interface NativeOpenOptions {

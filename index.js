@@ -842,5 +842,7 @@ module.exports.NativePacketSocket = nativeBinding.NativePacketSocket
 module.exports.NativePort = nativeBinding.NativePort
 module.exports.NativeWaiter = nativeBinding.NativeWaiter
 module.exports.coreVersion = nativeBinding.coreVersion
+module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.limits = nativeBinding.limits
 module.exports.probeAfXdpSocket = nativeBinding.probeAfXdpSocket
 module.exports.probeInterface = nativeBinding.probeInterface

@@ -2,7 +2,8 @@
 //
 // Every error the package throws on purpose is an AfxdpError with a stable
 // Node-style `code`. The codes the native core throws are spelled exactly as
-// in crates/afxdp-core/src/error.rs (`Code::as_str`); keep the two in sync.
+// in crates/afxdp-core/src/error.rs (`Code::ALL`); the addon exports that
+// list (errorCodes()) and test/faults/port.test.ts checks the two agree.
 
 export const codes = Object.freeze({
   NO_SUCH_INTERFACE: 'ERR_AFXDP_NO_SUCH_INTERFACE',
@@ -16,6 +17,7 @@ export const codes = Object.freeze({
   FRAME_OWNERSHIP: 'ERR_AFXDP_FRAME_OWNERSHIP',
   CLOSED: 'ERR_AFXDP_CLOSED',
   DEVICE_PLUGIN: 'ERR_AFXDP_DEVICE_PLUGIN',
+  NO_MEMORY: 'ERR_AFXDP_NO_MEMORY',
   SYSTEM: 'ERR_AFXDP_SYSTEM',
   // Facade only: a devargs string that does not parse or validate.
   DEVARGS: 'ERR_AFXDP_DEVARGS',
@@ -82,20 +84,45 @@ function labelStack(err: AfxdpError, code: string): void {
 }
 
 /**
+ * Where errno and path start in a native error's message: the binding
+ * appends `\u0001afxdp:` and a JSON object (crates/afxdp-node/src/error.rs).
+ */
+const TRAILER = '\u0001afxdp:';
+
+/** A native message split into the text and its errno/path trailer. */
+export function parseNativeMessage(message: string): { message: string; errno?: number; path?: string } {
+  const at = message.lastIndexOf(TRAILER);
+  if (at < 0) return { message };
+  try {
+    const fields = JSON.parse(message.slice(at + TRAILER.length)) as { errno?: unknown; path?: unknown };
+    return {
+      message: message.slice(0, at),
+      errno: typeof fields.errno === 'number' ? fields.errno : undefined,
+      path: typeof fields.path === 'string' ? fields.path : undefined,
+    };
+  } catch {
+    return { message };
+  }
+}
+
+/**
  * Turns an error thrown by the native addon into an AfxdpError.
  *
  * napi-rs copies the Rust status string into `err.code`; the message is the
- * core's message. Anything that does not carry one of our codes is returned
- * unchanged, so `throw fromNative(err)` is always safe in a catch block.
+ * core's message, with errno and path in a trailer that is parsed into
+ * `err.errno` / `err.path` and stripped. Anything that does not carry one
+ * of our codes is returned unchanged, so `throw fromNative(err)` is always
+ * safe in a catch block.
  */
 export function fromNative<T>(err: T): AfxdpError | T {
   if (err instanceof AfxdpError) return err;
   if (!(err instanceof Error)) return err;
   const { code, errno, path } = err as Error & { code?: unknown; errno?: unknown; path?: unknown };
   if (!isAfxdpErrorCode(code)) return err;
-  return new AfxdpError(code, stripCodePrefix(err.message, code), {
-    errno: typeof errno === 'number' ? errno : undefined,
-    path: typeof path === 'string' ? path : undefined,
+  const parsed = parseNativeMessage(err.message);
+  return new AfxdpError(code, stripCodePrefix(parsed.message, code), {
+    errno: parsed.errno ?? (typeof errno === 'number' ? errno : undefined),
+    path: parsed.path ?? (typeof path === 'string' ? path : undefined),
     cause: err,
   });
 }

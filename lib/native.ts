@@ -174,8 +174,25 @@ export interface NativePacketSocket {
   close(): void;
 }
 
+/** afxdp_core::limits, the bounds every layer agrees on (see lib/config/port-config.ts `limits`). */
+export interface NativeLimits {
+  maxQueueId: number;
+  maxQueueCount: number;
+  ringMinSize: number;
+  ringMaxSize: number;
+  frameSizes: number[];
+  maxFrameCount: number;
+  maxUmemBytes: number;
+  kernelHeadroom: number;
+  minFrameData: number;
+  maxBurstSize: number;
+}
+
 export interface NativeBinding {
   coreVersion(): string;
+  limits(): NativeLimits;
+  /** Every error code native code throws (afxdp_core::Code::ALL). */
+  errorCodes(): string[];
   /** `shareWith`: an open port whose UMEM 0 the new port uses (it then creates no UMEM buffer). */
   NativePort: { open(options: NativeOpenOptions, mapFd?: NativeFd | null, shareWith?: NativePort | null): NativePort };
   NativePacketSocket: { open(ifname: string, netns?: string | null): NativePacketSocket };

@@ -132,7 +132,12 @@ export const defaults = Object.freeze({
   handshakeTimeoutMs: 10_000,
 });
 
-/** Bounds afxdp enforces; where DPDK has none, they only keep numbers sane. */
+/**
+ * Bounds afxdp enforces; where DPDK has none, they only keep numbers sane.
+ * The native core enforces the same (crates/afxdp-core/src/limits.rs, exported
+ * as the addon's limits()); kept here so configs parse without the addon, and
+ * test/faults/port.test.ts checks both tables agree.
+ */
 export const limits = Object.freeze({
   /** Queue ids and counts stay below 65536; the interface decides the real limit at open. */
   maxQueueId: 65_535,
@@ -147,8 +152,10 @@ export const limits = Object.freeze({
   pathMaxBytes: 4095,
   ringMinSize: 64,
   ringMaxSize: 16_384,
-  /** 2^20 frames of 4 KiB span 4 GiB: every frame address still fits the u32 descriptors. */
+  frameSizes: Object.freeze([2048, 4096] as const),
   maxFrameCount: 1 << 20,
+  /** One UMEM (frameCount × frameSize) stays below 4 GiB: frame addresses are u32 offsets. */
+  maxUmemBytes: 2 ** 32 - 1,
   /** XDP_PACKET_HEADROOM, reserved by the kernel in every frame. */
   kernelHeadroom: 256,
   /** Room left for packet data after all headroom. */
@@ -406,15 +413,24 @@ function checkSocketPath(context: Context, dpPath: string): void {
 
 // UMEM and ring geometry (afxdp extensions).
 function resolveMemory(context: Context, options: RawOptions) {
-  const frameSize = (oneOfOption(context, options, 'frameSize', [2048, 4096]) ?? defaults.frameSize) as FrameSize;
+  const frameSize = (oneOfOption(context, options, 'frameSize', limits.frameSizes) ?? defaults.frameSize) as FrameSize;
   const rxSize = ringOption(context, options, 'rxSize') ?? defaults.rxSize;
   const txSize = ringOption(context, options, 'txSize') ?? defaults.txSize;
   const fillSize = ringOption(context, options, 'fillSize') ?? defaults.fillSize;
   const compSize = ringOption(context, options, 'compSize') ?? defaults.compSize;
 
+  const maxFrames = Math.min(limits.maxFrameCount, Math.floor(limits.maxUmemBytes / frameSize));
   const frameCount =
     integerOption(context, options, 'frameCount', 1, limits.maxFrameCount) ??
-    Math.min(limits.maxFrameCount, Math.max(defaults.frameCount, fillSize + txSize));
+    Math.min(maxFrames, Math.max(defaults.frameCount, fillSize + txSize));
+  if (frameCount > maxFrames) {
+    throw context.fail(
+      'frameCount',
+      `frameCount ${frameCount} × frameSize ${frameSize} is ${frameCount * frameSize} bytes; one UMEM must stay below 4 GiB ` +
+        '(frame addresses are 32-bit offsets)',
+      `use frameCount ${maxFrames} or less${frameSize === 4096 ? ', or frameSize 2048' : ''}`,
+    );
+  }
   if (frameCount < fillSize) {
     throw context.fail(
       'frameCount',

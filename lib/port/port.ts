@@ -320,6 +320,7 @@ export class Port extends EventEmitter {
     }
     this.#pool?.closeAll();
     this.#native = null;
+    for (const q of this.queues) q.markClosed();
     this.#readableWatches = null;
     const waiter = this.#waiter;
     this.#waiter = null;

@@ -59,6 +59,7 @@ export class Queue {
   // pointer: no `this` to unwrap, the cheapest call into Node-API.
   readonly #calls: NativeQueueCalls;
   readonly #waiter: () => PortWaiter;
+  #closed = false;
 
   /** @internal */
   constructor(port: NativePort, index: number, id: number, umem: Uint8Array, umemIndex: number,
@@ -200,8 +201,24 @@ export class Queue {
     return waitFor(this.#waiter, this.index, () => (ringFull() ? WRITABLE : 0), ready, nextRetry, options);
   }
 
-  /** A view of the packet in slot `slot` (allocates a view: not for hot loops). */
+  /** @internal The port closed: its buffers are detached. */
+  markClosed(): void {
+    this.#closed = true;
+  }
+
+  /**
+   * A view of the packet in slot `slot` (allocates a view: not for hot
+   * loops). Throws ERR_AFXDP_CLOSED after the port closed, like every other
+   * method, and ERR_AFXDP_INVALID_ARGUMENT for a slot outside the burst.
+   */
   packet(slot: number): Uint8Array {
+    if (this.#closed) {
+      throw new AfxdpError(codes.CLOSED, `queue ${this.id} is closed (its port was closed); open a new port`);
+    }
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.burstSize) {
+      throw new AfxdpError(codes.INVALID_ARGUMENT, `slot must be an integer in 0..${this.burstSize - 1}, got ${String(slot)}`,
+        { argument: 'slot' });
+    }
     return this.umem.subarray(this.addrs[slot], this.addrs[slot] + this.lengths[slot]);
   }
 

@@ -26,6 +26,7 @@ test('codes: the strings the native core throws, frozen', (t) => {
     'ERR_AFXDP_INVALID_ARGUMENT',
     'ERR_AFXDP_MEMLOCK',
     'ERR_AFXDP_NOT_SUPPORTED',
+    'ERR_AFXDP_NO_MEMORY',
     'ERR_AFXDP_NO_SUCH_INTERFACE',
     'ERR_AFXDP_PERMISSION',
     'ERR_AFXDP_QUEUE_BUSY',

@@ -342,7 +342,10 @@ test('ring sizes: powers of two in 64..16384, each named when wrong', (t) => {
 
 test('frameCount: at least fillSize, at most 2^20', (t) => {
   t.is(resolve({ iface: 'eth0', frameCount: 2048 }).frameCount, 2048);
-  t.is(resolve({ iface: 'eth0', frameCount: 1 << 20 }).frameCount, 1 << 20);
+  t.is(resolve({ iface: 'eth0', frameSize: 2048, frameCount: 1 << 20 }).frameCount, 1 << 20);
+  // 2^20 frames of 4 KiB are 4 GiB: one UMEM must stay below (the core refuses it too).
+  rejectsOptions(t, { iface: 'eth0', frameCount: 1 << 20 }, 'frameCount', 'below 4 GiB');
+  t.is(resolve({ iface: 'eth0', frameCount: (1 << 20) - 1 }).frameCount, (1 << 20) - 1);
   rejectsOptions(t, { iface: 'eth0', frameCount: 2047 }, 'frameCount', 'at least fillSize (2048)');
   rejectsOptions(t, { iface: 'eth0', fillSize: 4096, frameCount: 4095 }, 'frameCount');
   rejectsOptions(t, { iface: 'eth0', frameCount: (1 << 20) + 1 }, 'frameCount');

@@ -29,11 +29,32 @@ pub enum Code {
     Closed,
     /// Device Plugin protocol failure (Kubernetes mode).
     DevicePlugin,
+    /// Not enough memory for what was asked (the UMEM exceeds the memory
+    /// available to the process, or free hugepages).
+    NoMemory,
     /// Any other system call failure; the message has errno and call.
     System,
 }
 
 impl Code {
+    /// Every code, in declaration order: the list `lib/errors.ts` must match
+    /// (the binding exports it; test/faults/port.test.ts compares).
+    pub const ALL: [Code; 13] = [
+        Code::NoSuchInterface,
+        Code::QueueOutOfRange,
+        Code::QueueBusy,
+        Code::Memlock,
+        Code::Permission,
+        Code::InvalidArgument,
+        Code::NotSupported,
+        Code::Bpf,
+        Code::FrameOwnership,
+        Code::Closed,
+        Code::DevicePlugin,
+        Code::NoMemory,
+        Code::System,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Code::NoSuchInterface => "ERR_AFXDP_NO_SUCH_INTERFACE",
@@ -47,6 +68,7 @@ impl Code {
             Code::FrameOwnership => "ERR_AFXDP_FRAME_OWNERSHIP",
             Code::Closed => "ERR_AFXDP_CLOSED",
             Code::DevicePlugin => "ERR_AFXDP_DEVICE_PLUGIN",
+            Code::NoMemory => "ERR_AFXDP_NO_MEMORY",
             Code::System => "ERR_AFXDP_SYSTEM",
         }
     }
@@ -58,17 +80,25 @@ pub struct Error {
     pub message: String,
     /// errno of the failing system call, when there was one.
     pub errno: Option<i32>,
+    /// The file system path involved (pinned map, socket, XDP object).
+    pub path: Option<String>,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Error { code, message: message.into(), errno: None }
+        Error { code, message: message.into(), errno: None, path: None }
     }
 
     pub fn with_errno(code: Code, errno: i32, message: impl Into<String>) -> Self {
-        Error { code, message: message.into(), errno: Some(errno) }
+        Error { code, message: message.into(), errno: Some(errno), path: None }
+    }
+
+    /// The same error, naming the path involved.
+    pub fn with_path(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.path = Some(path.as_ref().display().to_string());
+        self
     }
 
     /// A failed system call whose errno has no more specific meaning:
@@ -124,5 +154,43 @@ mod tests {
         assert_eq!(Error::sys("socket", libc::EPERM).code, Code::Permission);
         assert_eq!(Error::sys("x", libc::EIO).code, Code::System);
         assert!(Error::sys("bind(veth1)", libc::EBUSY).message.starts_with("bind(veth1) failed"));
+    }
+
+    #[test]
+    fn code_list_is_complete_and_unique() {
+        // The match makes a new variant a compile error here until it is
+        // placed; ALL must list each variant at its position.
+        fn position(c: Code) -> usize {
+            match c {
+                Code::NoSuchInterface => 0,
+                Code::QueueOutOfRange => 1,
+                Code::QueueBusy => 2,
+                Code::Memlock => 3,
+                Code::Permission => 4,
+                Code::InvalidArgument => 5,
+                Code::NotSupported => 6,
+                Code::Bpf => 7,
+                Code::FrameOwnership => 8,
+                Code::Closed => 9,
+                Code::DevicePlugin => 10,
+                Code::NoMemory => 11,
+                Code::System => 12,
+            }
+        }
+        for (i, c) in Code::ALL.iter().enumerate() {
+            assert_eq!(position(*c), i, "{c:?}");
+        }
+        let mut names: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Code::ALL.len());
+        assert!(names.iter().all(|n| n.starts_with("ERR_AFXDP_")));
+    }
+
+    #[test]
+    fn path_is_kept() {
+        let e = Error::sys("open", libc::ENOENT).with_path("/x/y");
+        assert_eq!(e.path.as_deref(), Some("/x/y"));
+        assert_eq!(e.errno, Some(libc::ENOENT));
     }
 }

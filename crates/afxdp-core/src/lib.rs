@@ -11,6 +11,7 @@
 pub mod bpf;
 pub mod dp;
 pub mod error;
+pub mod limits;
 pub mod netdev;
 pub mod netns;
 pub mod packet;

@@ -11,8 +11,9 @@
 
 use crate::queue::{Queue, QueueStats};
 use crate::socket::{BindMode, RingSizes, XskSocket};
+use crate::umem::budget::{self, MemoryLimits};
 use crate::umem::{Umem, UmemConfig, UmemMember};
-use crate::{Code, Error, Result};
+use crate::{limits, Code, Error, Result};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -68,8 +69,18 @@ impl PortConfig {
         if self.ifname.is_empty() || self.ifindex == 0 {
             return Err(Error::invalid("a port needs an interface name and its ifindex"));
         }
-        if self.queue_count == 0 || self.queue_count > 1024 {
-            return Err(Error::invalid(format!("queue_count {} must be between 1 and 1024", self.queue_count)));
+        if self.queue_count == 0 || self.queue_count > limits::MAX_QUEUE_COUNT {
+            return Err(Error::invalid(format!(
+                "queue_count {} must be between 1 and {}",
+                self.queue_count,
+                limits::MAX_QUEUE_COUNT
+            )));
+        }
+        if self.start_queue > limits::MAX_QUEUE_ID {
+            return Err(Error::new(
+                Code::QueueOutOfRange,
+                format!("start_queue {} must be at most {}", self.start_queue, limits::MAX_QUEUE_ID),
+            ));
         }
         if self.start_queue.checked_add(self.queue_count).is_none() {
             return Err(Error::new(
@@ -78,9 +89,7 @@ impl PortConfig {
             ));
         }
         for (name, v) in [("rx_size", self.rx_size), ("tx_size", self.tx_size)] {
-            if !v.is_power_of_two() || v > (1 << 20) {
-                return Err(Error::invalid(format!("{name} {v} must be a power of two between 1 and 1048576")));
-            }
+            limits::check_ring_size(name, v)?;
         }
         self.umem.validate()
     }
@@ -150,6 +159,15 @@ pub struct Port {
 
 static NEXT_PORT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// RLIMIT_MEMLOCK refused one UMEM of several: the limit must cover the
+/// port's total, so say that rather than the one UMEM's size.
+fn memlock_total(e: Error, umem_bytes: u64, port_bytes: u64, umems: usize) -> Error {
+    if e.code != Code::Memlock || e.errno != Some(libc::ENOBUFS) || umems < 2 {
+        return e;
+    }
+    Error::with_errno(Code::Memlock, libc::ENOBUFS, crate::socket::memlock_message(umem_bytes, port_bytes, umems))
+}
+
 /// The kernel refused an XDP_SHARED_UMEM bind to another port's socket:
 /// say which interfaces and what to do instead.
 fn join_refused(e: Error, cfg: &PortConfig, queue_id: u32, owner_ifname: &str) -> Error {
@@ -161,6 +179,7 @@ fn join_refused(e: Error, cfg: &PortConfig, queue_id: u32, owner_ifname: &str) -
     Error {
         code: Code::NotSupported,
         errno: e.errno,
+        path: None,
         message: format!(
             "the kernel refused to share the UMEM of {owner_ifname} with {} queue {queue_id} ({}): sharing a UMEM \
              across interfaces needs Linux >= 5.10, and zero-copy only works on one device (force_copy=1 makes \
@@ -187,7 +206,43 @@ impl Port {
         join: Option<UmemJoin<'_>>,
         insert: &mut dyn FnMut(u32, RawFd) -> Result<()>,
     ) -> Result<Port> {
+        let umems = Self::allocate_umems(cfg, join.is_some())?;
+        Self::open_allocated(cfg, join, umems, insert)
+    }
+
+    /// UMEMs a port with `cfg` owns: none when joining another port's, one
+    /// with shared_umem, else one per queue.
+    pub fn umems_needed(cfg: &PortConfig, joining: bool) -> u32 {
+        match (joining, cfg.shared_umem) {
+            (true, _) => 0,
+            (false, true) => 1,
+            (false, false) => cfg.queue_count,
+        }
+    }
+
+    /// Validate `cfg`, check that its UMEMs fit the memory this process
+    /// may use (`umem::budget`), and map them. Done before anything is
+    /// attached, so a failure leaves nothing behind.
+    pub fn allocate_umems(cfg: &PortConfig, joining: bool) -> Result<Vec<Arc<Umem>>> {
         cfg.validate()?;
+        let n = Self::umems_needed(cfg, joining);
+        let limits = MemoryLimits::read();
+        budget::check(&format!("the port on {}", cfg.ifname), n, cfg.umem.size() as u64, cfg.umem.hugepages, &limits)?;
+        (0..n).map(|_| Umem::new(&cfg.umem).map(Arc::new)).collect()
+    }
+
+    /// `open_joining` over UMEMs from `allocate_umems` (same `cfg`, same
+    /// `join`).
+    pub fn open_allocated(
+        cfg: &PortConfig,
+        join: Option<UmemJoin<'_>>,
+        allocated: Vec<Arc<Umem>>,
+        insert: &mut dyn FnMut(u32, RawFd) -> Result<()>,
+    ) -> Result<Port> {
+        cfg.validate()?;
+        if allocated.len() as u32 != Self::umems_needed(cfg, join.is_some()) {
+            return Err(Error::invalid("open_allocated: the UMEMs do not match the port configuration"));
+        }
         if let Some(j) = &join {
             if let Some((name, theirs, ours)) = j.umem.frame_mismatch(&cfg.umem) {
                 return Err(Error::invalid(format!(
@@ -208,6 +263,9 @@ impl Port {
             Some(j) => (vec![j.umem], Some(j.socket.as_raw_fd()), j.ifname),
             None => (Vec::new(), None, String::new()),
         };
+        let port_bytes: u64 = allocated.iter().map(|u| u.area().len() as u64).sum();
+        let umem_count = allocated.len();
+        let mut allocated = allocated.into_iter();
         for i in 0..cfg.queue_count {
             let queue_id = cfg.start_queue + i;
             let mut sock = XskSocket::new()?;
@@ -222,8 +280,8 @@ impl Port {
                 // socket's own fill ring.
                 (0, BindMode::SharedWith(queues[0].fd()))
             } else {
-                let u = Arc::new(Umem::new(&cfg.umem)?);
-                sock.register_umem(&u)?;
+                let u = allocated.next().expect("umems_needed UMEMs were allocated");
+                sock.register_umem(&u).map_err(|e| memlock_total(e, u.area().len() as u64, port_bytes, umem_count))?;
                 umems.push(u);
                 (umems.len() - 1, BindMode::Owner { need_wakeup: cfg.need_wakeup, force_copy: cfg.force_copy })
             };
@@ -499,9 +557,9 @@ mod tests {
         let cfg = PortConfig {
             ifname: "afxdp-none".into(),
             ifindex: 0x7fff_0000,
-            umem: UmemConfig { frame_count: 64, fill_size: 32, comp_size: 32, ..Default::default() },
-            rx_size: 32,
-            tx_size: 32,
+            umem: UmemConfig { frame_count: 64, fill_size: 64, comp_size: 64, ..Default::default() },
+            rx_size: 64,
+            tx_size: 64,
             ..Default::default()
         };
         let mut called = false;

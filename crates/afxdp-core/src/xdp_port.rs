@@ -10,7 +10,7 @@
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use crate::bpf::{ProgramSource, SharedXdp, XdpMode, XdpProgram, XskMap};
+use crate::bpf::{AttachKind, ProgramSource, SharedXdp, XdpMode, XdpProgram, XskMap};
 use crate::netdev::Netdev;
 use crate::netns;
 use crate::port::{Port, PortConfig, UmemJoin};
@@ -69,13 +69,29 @@ impl XdpPort {
         let netns = req.netns.clone();
         let netdev = Netdev::lookup(&req.ifname)?;
         check_queue_range(&netdev, req.start_queue, req.queue_count)?;
+        let config = PortConfig {
+            ifname: netdev.name.clone(),
+            ifindex: netdev.ifindex,
+            start_queue: req.start_queue,
+            queue_count: req.queue_count,
+            shared_umem: req.shared_umem,
+            force_copy: req.force_copy,
+            need_wakeup: true,
+            rx_size: req.rx_size,
+            tx_size: req.tx_size,
+            umem: req.umem,
+        };
+        // Memory first: a UMEM that does not fit fails here, before any
+        // program is attached or map touched.
+        let umems = Port::allocate_umems(&config, join.is_some())?;
         let (program, map) = match req.map {
             MapSource::Attach { xdp_prog, mode } => {
                 let source = match xdp_prog {
                     None => ProgramSource::Redirect,
                     Some(path) => ProgramSource::Object { path, program: None },
                 };
-                let (program, map) = XdpProgram::attach_or_share(netdev.ifindex, mode, &source)?;
+                // A bpf_link: the program goes when this process does.
+                let (program, map) = XdpProgram::attach_or_share_as(netdev.ifindex, mode, &source, AttachKind::Link)?;
                 (Some(program), map)
             }
             MapSource::Received(fd) => (None, XskMap::from_fd(fd)?),
@@ -93,19 +109,7 @@ impl XdpPort {
                 ),
             ));
         }
-        let config = PortConfig {
-            ifname: netdev.name.clone(),
-            ifindex: netdev.ifindex,
-            start_queue: req.start_queue,
-            queue_count: req.queue_count,
-            shared_umem: req.shared_umem,
-            force_copy: req.force_copy,
-            need_wakeup: true,
-            rx_size: req.rx_size,
-            tx_size: req.tx_size,
-            umem: req.umem,
-        };
-        let port = Port::open_joining(&config, join, &mut |queue_id, fd| {
+        let port = Port::open_allocated(&config, join, umems, &mut |queue_id, fd| {
             // SAFETY: `fd` is the port's live socket for the whole call.
             map.insert(queue_id, unsafe { BorrowedFd::borrow_raw(fd) })
         })?;

@@ -4,7 +4,7 @@
 mod common;
 
 use afxdp_core::bpf::syscall::{self, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_XSKMAP};
-use afxdp_core::bpf::{query, AttachedMode, ProgramSource, XdpMode, XdpProgram, XskMap};
+use afxdp_core::bpf::{query, AttachKind, AttachedMode, ProgramSource, XdpMode, XdpProgram, XskMap};
 use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::Code;
@@ -218,6 +218,91 @@ fn foreign_program_blocks_attach_and_survives_our_detach() {
     assert!(err.message.contains(&format!("id {}", foreign.prog_id)), "{}", err.message);
     assert_eq!(query(ifindex).unwrap(), Some(foreign));
     ip(&["link", "set", "dev", dev, "xdpdrv", "off"]);
+    assert_eq!(query(ifindex).unwrap(), None);
+}
+
+/// Every bpf_link fd of this process is close-on-exec (flags from fdinfo).
+fn link_fds_cloexec() -> Vec<bool> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let is_link = std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:bpf_link");
+        if !is_link {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", e.file_name().to_string_lossy())).unwrap_or_default();
+        let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).map(|f| u32::from_str_radix(f.trim(), 8).unwrap());
+        out.push(flags.is_some_and(|f| f & libc::O_CLOEXEC as u32 != 0));
+    }
+    out
+}
+
+#[test]
+fn link_attach_detaches_with_its_fd_and_is_close_on_exec() {
+    require_root();
+    let lab = Lab::new(1);
+    let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+    let ifindex = port_ifindex(&lab);
+    for mode in [XdpMode::Native, XdpMode::Generic, XdpMode::Auto] {
+        let (prog, _map) = XdpProgram::attach_as(ifindex, mode, &ProgramSource::Redirect, AttachKind::Link).unwrap();
+        assert_eq!(prog.kind(), AttachKind::Link);
+        assert_eq!(query(ifindex).unwrap().map(|a| a.prog_id), Some(prog.prog_id()), "{mode:?}");
+        assert!(prog.is_attached().unwrap());
+        let flags = link_fds_cloexec();
+        assert!(!flags.is_empty() && flags.iter().all(|&c| c), "link fds must be O_CLOEXEC: {flags:?}");
+        // `ip link` cannot remove a link's program (the kernel refuses;
+        // iproute2 may still exit 0): that is what protects it.
+        let _ = Command::new("ip").args(["link", "set", "dev", &lab.port_if, "xdp", "off"]).output().unwrap();
+        assert_eq!(query(ifindex).unwrap().map(|a| a.prog_id), Some(prog.prog_id()));
+        if mode == XdpMode::Native {
+            assert!(prog.detach().unwrap());
+            assert!(!prog.is_attached().unwrap());
+            assert!(!prog.detach().unwrap(), "second detach is a no-op");
+            assert_eq!(query(ifindex).unwrap(), None);
+        } else {
+            drop(prog);
+            assert_eq!(query(ifindex).unwrap(), None, "closing the link detaches");
+        }
+    }
+}
+
+#[test]
+fn link_and_netlink_attachments_refuse_each_other_naming_the_holder() {
+    require_root();
+    let lab = Lab::new(1);
+    let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+    let ifindex = port_ifindex(&lab);
+    let dev = &lab.port_if;
+
+    // A netlink program (e.g. left by dp-serve) blocks a link: the message
+    // says netlink and how to remove it.
+    let (nl, _m) = XdpProgram::attach_redirect(ifindex, XdpMode::Native).unwrap();
+    for mode in [XdpMode::Native, XdpMode::Generic, XdpMode::Auto] {
+        let err = XdpProgram::attach_as(ifindex, mode, &ProgramSource::Redirect, AttachKind::Link).unwrap_err();
+        assert_eq!(err.code, Code::Bpf, "{}", err.message);
+        assert!(matches!(err.errno, Some(libc::EBUSY) | Some(libc::EEXIST)), "{:?}", err.errno);
+        assert!(err.message.contains(&format!("id {}", nl.prog_id())), "{}", err.message);
+        assert!(err.message.contains("through netlink"), "{}", err.message);
+        assert!(err.message.contains(&format!("ip link set dev {dev} xdpdrv off")), "{}", err.message);
+    }
+    drop(nl);
+    assert_eq!(query(ifindex).unwrap(), None);
+
+    // A link blocks netlink and another link: the message names the link
+    // and the process holding it (this one).
+    let (link, _m) = XdpProgram::attach_as(ifindex, XdpMode::Native, &ProgramSource::Redirect, AttachKind::Link).unwrap();
+    let me = format!("pid {}", std::process::id());
+    let err = XdpProgram::attach_redirect(ifindex, XdpMode::Native).unwrap_err();
+    assert!(err.message.contains("through bpf_link id") && err.message.contains(&me), "{}", err.message);
+    let err = XdpProgram::attach_as(ifindex, XdpMode::Auto, &ProgramSource::Redirect, AttachKind::Link).unwrap_err();
+    assert!(err.message.contains("through bpf_link id") && err.message.contains(&me), "{}", err.message);
+    assert_eq!(query(ifindex).unwrap().map(|a| a.prog_id), Some(link.prog_id()));
+    drop(link);
+
+    // Within the process, a share of another kind is refused.
+    let (a, _) = XdpProgram::attach_or_share_as(ifindex, XdpMode::Native, &ProgramSource::Redirect, AttachKind::Link).unwrap();
+    let err = XdpProgram::attach_or_share(ifindex, XdpMode::Native, &ProgramSource::Redirect).unwrap_err();
+    assert!(err.message.contains("through bpf_link"), "{}", err.message);
+    drop(a);
     assert_eq!(query(ifindex).unwrap(), None);
 }
 

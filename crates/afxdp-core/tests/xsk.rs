@@ -353,30 +353,30 @@ fn rx_delivers_exactly_what_the_peer_sent() {
 fn full_rx_ring_is_counted_by_xdp_statistics() {
     let lab = lab(1);
     let mut cfg = config(&lab);
-    cfg.rx_size = 32;
+    cfg.rx_size = 64;
     let (mut port, _prog) = open_rx_port(&lab, &cfg);
     let peer = peer(&lab);
     let (pmac, qmac) = (port_mac(&lab), peer.mac().unwrap());
     let initial = port.frames(0);
     assert_eq!(port.stats(0).rx_ring_full, 0);
 
-    // 100 frames, nobody reading: 32 fit in the rx ring, the rest drop.
-    let frames: Vec<Vec<u8>> = (0..100).map(|s| test_frame(pmac, qmac, s, 60)).collect();
+    // 150 frames, nobody reading: 64 fit in the rx ring, the rest drop.
+    let frames: Vec<Vec<u8>> = (0..150).map(|s| test_frame(pmac, qmac, s, 60)).collect();
     let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
-    assert_eq!(peer.send_batch(&refs).unwrap(), 100);
+    assert_eq!(peer.send_batch(&refs).unwrap(), 150);
     std::thread::sleep(Duration::from_millis(100));
     let st = port.stats(0);
-    assert_eq!(st.rx_ring_full + st.rx_dropped, 68, "{st:?}");
+    assert_eq!(st.rx_ring_full + st.rx_dropped, 86, "{st:?}");
     assert!(st.rx_ring_full > 0);
     let f = port.frames(0);
-    assert_eq!(f.rx_ring, 32, "{f:?}");
+    assert_eq!(f.rx_ring, 64, "{f:?}");
     assert_eq!(f.sum(), f.total);
 
     // Drain; every frame returns.
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
     let n = port.rx_burst(0, &mut addrs, &mut lens);
-    assert_eq!(n, 32);
+    assert_eq!(n, 64);
     port.release(0, &addrs[..n]).unwrap();
     port.rx_burst(0, &mut addrs, &mut lens); // refill
     let now = port.frames(0);

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use afxdp_core::bpf::XdpMode;
 use afxdp_core::umem::{HugepagePolicy, Umem, UmemConfig};
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
-use afxdp_core::Error;
+use afxdp_core::{limits, Error};
 use napi::bindgen_prelude::{ArrayBuffer, Object};
 use napi::Env;
 use napi_derive::napi;
@@ -113,13 +113,30 @@ impl Shared {
     }
 }
 
+/// One UMEM's JS exposure, shared by the ports using the UMEM (V8 allows
+/// one external buffer per address).
+#[derive(Default)]
+pub(crate) struct UmemSlot {
+    /// The ArrayBuffer was created.
+    exposed: AtomicBool,
+    /// While the ArrayBuffer is attached: its base address and the UMEM,
+    /// kept mapped for JS views even after every port using it has closed.
+    /// `close()` drops it once it has detached the buffer, so the mapping
+    /// goes with the last port at once instead of at the buffer's GC
+    /// (the finalizer only drops what is left: a backstop).
+    keepalive: Mutex<Option<(usize, Arc<Umem>)>>,
+}
+
 struct UmemRegion {
-    // Never read: holding it keeps the UMEM mapped while V8 still has the
-    // ArrayBuffer, even after every port using it has closed (a UMEM
-    // shared by several ports is exposed through one buffer).
-    _keepalive: Arc<Umem>,
+    slot: Arc<UmemSlot>,
     base: *mut u8,
     len: usize,
+}
+
+impl Drop for UmemRegion {
+    fn drop(&mut self) {
+        self.slot.keepalive.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
 }
 
 // SAFETY: the pointer is only handed to V8 once; the region itself is
@@ -142,9 +159,9 @@ pub struct NativePort {
     descriptors: Arc<DescriptorArea>,
     burst: usize,
     queue_count: usize,
-    /// Per UMEM: whether its ArrayBuffer exists; shared with the ports that
+    /// Per UMEM: its ArrayBuffer's state; shared with the ports that
     /// joined it, since V8 allows one external buffer per address.
-    umem_exposed: Vec<Arc<AtomicBool>>,
+    umem_slots: Vec<Arc<UmemSlot>>,
     descriptors_exposed: bool,
 }
 
@@ -166,7 +183,40 @@ fn parse_xdp_mode(s: &str) -> Result<XdpMode> {
     }
 }
 
-const MAX_BURST: u32 = 8192;
+const MAX_BURST: u32 = limits::MAX_BURST_SIZE;
+
+/// The bounds every layer agrees on (afxdp_core::limits), for
+/// lib/config/port-config.ts `limits` and the test comparing them.
+#[napi(object)]
+pub struct NativeLimits {
+    pub max_queue_id: u32,
+    pub max_queue_count: u32,
+    pub ring_min_size: u32,
+    pub ring_max_size: u32,
+    pub frame_sizes: Vec<u32>,
+    pub max_frame_count: u32,
+    /// Exact as a JS number (< 2^53).
+    pub max_umem_bytes: f64,
+    pub kernel_headroom: u32,
+    pub min_frame_data: u32,
+    pub max_burst_size: u32,
+}
+
+#[napi]
+pub fn limits() -> NativeLimits {
+    NativeLimits {
+        max_queue_id: limits::MAX_QUEUE_ID,
+        max_queue_count: limits::MAX_QUEUE_COUNT,
+        ring_min_size: limits::RING_MIN_SIZE,
+        ring_max_size: limits::RING_MAX_SIZE,
+        frame_sizes: limits::FRAME_SIZES.to_vec(),
+        max_frame_count: limits::MAX_FRAME_COUNT,
+        max_umem_bytes: limits::MAX_UMEM_BYTES as f64,
+        kernel_headroom: limits::KERNEL_HEADROOM,
+        min_frame_data: limits::MIN_FRAME_DATA,
+        max_burst_size: limits::MAX_BURST_SIZE,
+    }
+}
 
 #[napi]
 impl NativePort {
@@ -208,17 +258,17 @@ impl NativePort {
             },
             map,
         };
-        let (xdp_port, umem_exposed) = match share_with {
+        let (xdp_port, umem_slots) = match share_with {
             None => {
                 let xdp_port = XdpPort::open(request).map_err(to_js)?;
-                let exposed = (0..xdp_port.port().umem_count()).map(|_| Arc::new(AtomicBool::new(false))).collect();
-                (xdp_port, exposed)
+                let slots = (0..xdp_port.port().umem_count()).map(|_| Arc::new(UmemSlot::default())).collect();
+                (xdp_port, slots)
             }
             Some(owner) => {
                 // The owner stays locked (and so open) while this port binds to its socket.
                 let guard = owner.port()?;
                 let join = guard.as_ref().expect("checked").port().umem_join(0);
-                (XdpPort::open_joining(request, Some(join)).map_err(to_js)?, vec![owner.umem_exposed[0].clone()])
+                (XdpPort::open_joining(request, Some(join)).map_err(to_js)?, vec![owner.umem_slots[0].clone()])
             }
         };
         let queue_count = xdp_port.port().queue_count();
@@ -228,7 +278,7 @@ impl NativePort {
             descriptors: Arc::new(DescriptorArea::new(queue_count * 2 * burst)),
             burst,
             queue_count,
-            umem_exposed,
+            umem_slots,
             descriptors_exposed: false,
         })
     }
@@ -258,12 +308,14 @@ impl NativePort {
             let (base, len) = port.umem_area(u as usize);
             (port.umem(u as usize).clone(), base, len)
         };
-        if self.umem_exposed[u as usize].swap(true, Ordering::Relaxed) {
+        let slot = &self.umem_slots[u as usize];
+        if slot.exposed.swap(true, Ordering::Relaxed) {
             return Err(invalid(format!(
                 "the buffer of UMEM {u} was already created (by this port or a port sharing the UMEM); reuse it"
             )));
         }
-        external_buffer(env, Arc::new(UmemRegion { _keepalive: umem, base, len }))
+        *slot.keepalive.lock().unwrap_or_else(|p| p.into_inner()) = Some((base as usize, umem));
+        external_buffer(env, Arc::new(UmemRegion { slot: slot.clone(), base, len }))
     }
 
     /// The ArrayBuffer of descriptor slots: per queue `burst` addresses then
@@ -381,14 +433,23 @@ impl NativePort {
 
     /// Detach the given buffers (the UMEM and descriptor ArrayBuffers; pass
     /// a shared UMEM's buffer only when closing its last port), then close
-    /// the sockets and detach the program this port attached. The UMEM is
-    /// unmapped once no port and no buffer holds it. Idempotent.
+    /// the sockets and detach the program this port attached. A UMEM whose
+    /// buffer was detached is unmapped here, with the last port using it
+    /// (stale views read as empty). Idempotent.
     #[napi]
     pub fn close(&mut self, buffers: Vec<ArrayBuffer>) -> Result<()> {
         for buffer in buffers {
+            let base = buffer.as_ptr() as usize;
             // A buffer that cannot be detached keeps its UMEM mapped (its
             // keepalive), so stale views stay valid memory either way.
-            let _ = buffer.detach();
+            if buffer.detach().is_ok() {
+                for slot in &self.umem_slots {
+                    let mut keep = slot.keepalive.lock().unwrap_or_else(|p| p.into_inner());
+                    if matches!(&*keep, Some((b, _)) if *b == base) {
+                        keep.take();
+                    }
+                }
+            }
         }
         drop(self.shared.port.lock().unwrap_or_else(|p| p.into_inner()).take());
         Ok(())

@@ -17,7 +17,7 @@ use afxdp_core::{Code, Error};
 use napi::bindgen_prelude::Object;
 use napi::{sys, Env};
 
-use crate::error::{invalid, Result};
+use crate::error::{invalid, js_message, Result};
 use crate::port::Shared;
 use crate::shared_memory::DescriptorArea;
 
@@ -147,7 +147,7 @@ unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> 
 /// callback returns after throwing.
 unsafe fn throw(env: sys::napi_env, e: &Error) -> sys::napi_value {
     let code = CString::new(e.code.as_str()).unwrap_or_default();
-    let message = CString::new(e.message.replace('\0', " ")).unwrap_or_default();
+    let message = CString::new(js_message(e).replace('\0', " ")).unwrap_or_default();
     sys::napi_throw_error(env, code.as_ptr(), message.as_ptr());
     ptr::null_mut()
 }

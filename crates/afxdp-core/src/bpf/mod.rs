@@ -12,5 +12,5 @@ pub mod program;
 pub mod syscall;
 pub mod xskmap;
 
-pub use program::{query, AttachedMode, AttachedXdp, ProgramSource, SharedXdp, XdpMode, XdpProgram};
+pub use program::{query, AttachKind, AttachedMode, AttachedXdp, ProgramSource, SharedXdp, XdpMode, XdpProgram};
 pub use xskmap::XskMap;

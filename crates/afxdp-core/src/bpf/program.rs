@@ -1,26 +1,34 @@
 //! XDP programs this process attaches: our redirect program
 //! (bpf/redirect.bpf.c, embedded) or a user's `xdp_prog` ELF.
 //!
-//! Attach mechanism: netlink (IFLA_XDP via libbpf's `bpf_xdp_attach`, what
-//! `libbpf_rs::Xdp` wraps), not a bpf_link. Reasons:
-//! - the mode (native = XDP_FLAGS_DRV_MODE, generic = XDP_FLAGS_SKB_MODE)
-//!   and XDP_FLAGS_UPDATE_IF_NOEXIST are explicit flags of the request, so
-//!   "never replace someone else's program" is enforced by the kernel
-//!   atomically, exactly like DPDK's `xdp_prog` devarg;
-//! - detach can be made conditional in the kernel too: XDP_FLAGS_REPLACE with
-//!   our program as the expected one removes it only if it is still ours
-//!   (EEXIST otherwise), with no query-then-detach race;
-//! - the result is visible and removable with the usual tools
-//!   (`ip link set dev X xdp off`), as the error messages suggest; a bpf_link
-//!   would refuse that (EBUSY) and vanish with the process.
+//! Two attach mechanisms (`AttachKind`):
+//! - **bpf_link** (BPF_LINK_CREATE with BPF_XDP and a mode flag), what ports
+//!   use. The kernel detaches the program when the link's last fd closes,
+//!   so the program dies with the process however it ends (exit, SIGKILL,
+//!   SIGTERM without a handler, the OOM killer) and a restart finds the
+//!   interface free. The fd is close-on-exec, so children do not keep it
+//!   alive. The kernel refuses a link while any program (a netlink one or
+//!   another link) is attached (EBUSY/EEXIST), so "never replace someone
+//!   else's program" still holds, atomically; detach is BPF_LINK_DETACH on
+//!   our own link, which can only ever remove our program.
+//! - **netlink** (IFLA_XDP via libbpf's `bpf_xdp_attach`, with
+//!   XDP_FLAGS_UPDATE_IF_NOEXIST), for `dp-serve`, whose program must
+//!   outlive it. Detach is XDP_FLAGS_REPLACE with our program as the
+//!   expected one, so it removes it only if it is still ours. A crashed
+//!   netlink owner leaves its program attached (it passes packets to the
+//!   stack once the sockets are gone); `ip link set dev X xdp off` removes it.
 //!
-//! The cost: a crashed process leaves the program attached. That is benign:
-//! the kernel removes a socket's XSKMAP entry when the socket closes, and the
-//! program then passes every packet to the stack (XDP_PASS fallback).
+//! Netlink used to be the only mechanism, for its visibility to `ip link`;
+//! but a forwarder killed with SIGKILL then left its program behind and every
+//! restart was refused ("already attached") until someone removed it by hand.
+//! `ip link` still shows link-attached programs; only removing them with it
+//! is refused (EBUSY), which is what protects them.
 //!
 //! libbpf-sys is called directly (rather than through `libbpf_rs::Xdp`) for
-//! attach/detach/query so the errno survives for precise error messages, and
-//! so the expected-program fd for REPLACE can be given.
+//! netlink attach/detach/query so the errno survives for precise error
+//! messages, and so the expected-program fd for REPLACE can be given. All of
+//! libbpf's own output is captured (`with_libbpf_log`) and shown only in the
+//! error it explains, or on stderr when `AFXDP_DEBUG` is set.
 //!
 //! Sharing: one interface runs one XDP program. Two ports of this process on
 //! different queues of the same interface share it through
@@ -148,38 +156,59 @@ impl ProgramSource {
     }
 }
 
-// ---- libbpf log capture: libbpf reports verifier logs and ELF problems
-// through its print callback; keep them for error messages instead of
-// spraying them on stderr.
+// ---- libbpf log capture: libbpf reports verifier logs, ELF problems and
+// the kernel's netlink messages through one process-wide print callback.
+// Everything is captured for the error it explains (per thread: libbpf calls
+// back on the calling thread); outside a capture it is dropped, or printed
+// when AFXDP_DEBUG is set, never sprayed on the application's stderr.
 
 thread_local! {
     static LIBBPF_LOG: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-fn libbpf_print(level: libbpf_rs::PrintLevel, msg: String) {
-    let captured = LIBBPF_LOG.with(|c| match c.borrow_mut().as_mut() {
-        Some(buf) => {
-            if buf.len() < 64 * 1024 {
+fn debug_enabled() -> bool {
+    std::env::var_os("AFXDP_DEBUG").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+fn libbpf_print(_level: libbpf_rs::PrintLevel, msg: String) {
+    LIBBPF_LOG.with(|c| {
+        if let Ok(mut slot) = c.try_borrow_mut() {
+            if let Some(buf) = slot.as_mut().filter(|b| b.len() < 64 * 1024) {
                 buf.push_str(&msg);
             }
-            true
         }
-        None => false,
     });
-    if !captured && level == libbpf_rs::PrintLevel::Warn {
+    if debug_enabled() {
         eprint!("{msg}");
     }
 }
 
-/// Run `f` with libbpf's messages (warnings) collected; returns them too.
-fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
+/// Route libbpf's output through `libbpf_print` (once per process). Called
+/// before any libbpf use; the callback replaces libbpf's default, which
+/// writes warnings to stderr.
+pub fn quiet_libbpf() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, libbpf_print)));
+        let level = if debug_enabled() { libbpf_rs::PrintLevel::Debug } else { libbpf_rs::PrintLevel::Warn };
+        libbpf_rs::set_print(Some((level, libbpf_print)));
     });
-    LIBBPF_LOG.with(|c| *c.borrow_mut() = Some(String::new()));
+}
+
+/// Run `f` with libbpf's messages collected; returns them too.
+fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
+    quiet_libbpf();
+    let outer = LIBBPF_LOG.with(|c| c.borrow_mut().replace(String::new()));
     let out = f();
-    let log = LIBBPF_LOG.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    let log = LIBBPF_LOG.with(|c| {
+        let mut slot = c.borrow_mut();
+        let log = slot.take().unwrap_or_default();
+        // A nested capture hands its text to the outer one as well.
+        *slot = outer.map(|mut o| {
+            o.push_str(&log);
+            o
+        });
+        log
+    });
     (out, log)
 }
 
@@ -223,13 +252,33 @@ fn query_opts() -> libbpf_sys::bpf_xdp_query_opts {
     }
 }
 
+/// How a program is attached; decides whether it outlives the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachKind {
+    /// A bpf_link: detached by the kernel when the link's last fd closes,
+    /// i.e. when this process exits, however it dies. What ports use.
+    Link,
+    /// Netlink (IFLA_XDP): stays attached after the process exits, until
+    /// someone removes it. For `dp-serve`, whose program must outlive it.
+    Netlink,
+}
+
+impl AttachKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachKind::Link => "bpf_link",
+            AttachKind::Netlink => "netlink",
+        }
+    }
+}
+
 /// What XDP program (if any) runs on `ifindex` in the calling thread's
 /// network namespace. When an offloaded program runs next to a native or
 /// generic one, the latter is reported.
 pub fn query(ifindex: u32) -> Result<Option<AttachedXdp>> {
     let mut opts = query_opts();
     // SAFETY: opts is a valid, sized bpf_xdp_query_opts.
-    let r = unsafe { libbpf_sys::bpf_xdp_query(ifindex as i32, 0, &mut opts) };
+    let (r, _log) = with_libbpf_log(|| unsafe { libbpf_sys::bpf_xdp_query(ifindex as i32, 0, &mut opts) });
     if r < 0 {
         let mut e = Error::sys(format!("query XDP program of ifindex {ifindex} (bpf_xdp_query)"), -r);
         if -r == libc::ENODEV || -r == libc::EINVAL {
@@ -250,33 +299,89 @@ pub fn query(ifindex: u32) -> Result<Option<AttachedXdp>> {
     Ok(found)
 }
 
-/// Attach in one explicit mode with UPDATE_IF_NOEXIST. Err = errno.
-fn attach_once(ifindex: u32, prog_fd: &OwnedFd, mode: XdpMode) -> std::result::Result<(), i32> {
-    let opts = libbpf_sys::bpf_xdp_attach_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
-        ..Default::default()
-    };
-    let flags = XDP_FLAGS_UPDATE_IF_NOEXIST | mode.flag();
-    // SAFETY: valid fd and sized opts.
-    let r = unsafe { libbpf_sys::bpf_xdp_attach(ifindex as i32, prog_fd.as_raw_fd(), flags, &opts) };
-    if r < 0 {
-        Err(-r)
-    } else {
-        Ok(())
+/// A failed attach: the errno and what libbpf said (netlink: the kernel's
+/// extack message).
+struct AttachFailure {
+    errno: i32,
+    log: String,
+}
+
+/// Attach in one explicit mode: a bpf_link (returned), or netlink with
+/// UPDATE_IF_NOEXIST (nothing to hold).
+fn attach_once(
+    ifindex: u32,
+    prog_fd: &OwnedFd,
+    mode: XdpMode,
+    kind: AttachKind,
+) -> std::result::Result<Option<OwnedFd>, AttachFailure> {
+    match kind {
+        AttachKind::Link => syscall::link_create_xdp(prog_fd.as_fd(), ifindex, mode.flag())
+            .map(Some)
+            .map_err(|errno| AttachFailure { errno, log: String::new() }),
+        AttachKind::Netlink => {
+            let opts = libbpf_sys::bpf_xdp_attach_opts {
+                sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
+                ..Default::default()
+            };
+            let flags = XDP_FLAGS_UPDATE_IF_NOEXIST | mode.flag();
+            // SAFETY: valid fd and sized opts.
+            let (r, log) =
+                with_libbpf_log(|| unsafe { libbpf_sys::bpf_xdp_attach(ifindex as i32, prog_fd.as_raw_fd(), flags, &opts) });
+            if r < 0 {
+                Err(AttachFailure { errno: -r, log })
+            } else {
+                Ok(None)
+            }
+        }
     }
+}
+
+/// Who holds the XDP program `a` on `dev`: a bpf_link of some process, or
+/// a netlink attachment; with the way to remove it.
+fn describe_holder(dev: &Netdev, a: &AttachedXdp) -> String {
+    let name = &dev.name;
+    let prog = format!("XDP program id {} is already attached in {} mode", a.prog_id, a.mode.as_str());
+    let link = match syscall::find_xdp_link(dev.ifindex, a.prog_id) {
+        Ok(link) => link,
+        Err(errno) => {
+            return format!(
+                "{prog} (check it with `bpftool prog show id {}`; whether through a bpf_link or netlink could not be \
+                 told: listing links failed with {}); `ip link set dev {name} {} off` removes a netlink one, a \
+                 bpf_link goes away when the process holding it exits",
+                a.prog_id,
+                std::io::Error::from_raw_os_error(errno),
+                a.mode.ip_keyword()
+            )
+        }
+    };
+    if let Some(link) = link {
+        let holders = syscall::link_holders(link.id);
+        let me = format!("pid {} ", std::process::id());
+        let who = if holders.is_empty() {
+            "a link pinned on a bpffs or held by a process this one cannot see".to_string()
+        } else if holders.iter().any(|h| h.starts_with(&me)) {
+            format!("this process ({}): another port or server of it uses the interface", holders.join(", "))
+        } else {
+            holders.join(", ")
+        };
+        return format!(
+            "{prog} through bpf_link id {} held by {who}; a bpf_link goes away when its holder exits or closes it: \
+             stop that process (or `bpftool link detach id {}`); check it with `bpftool link show id {}`",
+            link.id, link.id, link.id
+        );
+    }
+    format!(
+        "{prog} (through netlink; check it with `bpftool prog show id {}`); \
+         if nothing needs it, remove it with `ip link set dev {name} {} off`",
+        a.prog_id,
+        a.mode.ip_keyword()
+    )
 }
 
 fn busy_error(dev: &Netdev, tried: XdpMode, errno: i32) -> Error {
     let name = &dev.name;
     let what = match query(dev.ifindex) {
-        Ok(Some(a)) => format!(
-            "XDP program id {} is already attached in {} mode (check it with `bpftool prog show id {}`); \
-             if nothing needs it, remove it with `ip link set dev {name} {} off`",
-            a.prog_id,
-            a.mode.as_str(),
-            a.prog_id,
-            a.mode.ip_keyword()
-        ),
+        Ok(Some(a)) => describe_holder(dev, &a),
         _ => format!("another XDP program is already attached; see `ip link show dev {name}`, remove it with `ip link set dev {name} xdp off`"),
     };
     Error::with_errno(
@@ -333,28 +438,38 @@ fn attach_error(dev: &Netdev, mode: XdpMode, errno: i32) -> Error {
     }
 }
 
-/// Attach `prog_fd` in `mode`; returns the mode actually used.
-fn attach_fd(dev: &Netdev, prog_fd: &OwnedFd, mode: XdpMode) -> Result<XdpMode> {
+fn failure_error(dev: &Netdev, mode: XdpMode, f: &AttachFailure) -> Error {
+    let mut e = attach_error(dev, mode, f.errno);
+    e.message.push_str(&log_tail(&f.log));
+    e
+}
+
+/// Attach `prog_fd` in `mode`; returns the mode actually used and the link
+/// (for `AttachKind::Link`).
+fn attach_fd(dev: &Netdev, prog_fd: &OwnedFd, mode: XdpMode, kind: AttachKind) -> Result<(XdpMode, Option<OwnedFd>)> {
     match mode {
         XdpMode::Native | XdpMode::Generic => {
-            attach_once(dev.ifindex, prog_fd, mode).map_err(|e| attach_error(dev, mode, e))?;
-            Ok(mode)
+            let link = attach_once(dev.ifindex, prog_fd, mode, kind).map_err(|f| failure_error(dev, mode, &f))?;
+            Ok((mode, link))
         }
-        XdpMode::Auto => match attach_once(dev.ifindex, prog_fd, XdpMode::Native) {
-            Ok(()) => Ok(XdpMode::Native),
+        XdpMode::Auto => match attach_once(dev.ifindex, prog_fd, XdpMode::Native, kind) {
+            Ok(link) => Ok((XdpMode::Native, link)),
             // Someone else's program or no permission: generic would fail
             // the same way (or, worse, hide the reason).
-            Err(e @ (libc::EBUSY | libc::EEXIST | libc::EPERM | libc::EACCES | libc::ENODEV)) => {
-                Err(attach_error(dev, XdpMode::Native, e))
+            Err(f @ AttachFailure { errno: libc::EBUSY | libc::EEXIST | libc::EPERM | libc::EACCES | libc::ENODEV, .. }) => {
+                Err(failure_error(dev, XdpMode::Native, &f))
             }
-            Err(native) => match attach_once(dev.ifindex, prog_fd, XdpMode::Generic) {
-                Ok(()) => Ok(XdpMode::Generic),
+            // The native failure (and its kernel message) is expected here
+            // and dropped unless generic fails too.
+            Err(native) => match attach_once(dev.ifindex, prog_fd, XdpMode::Generic, kind) {
+                Ok(link) => Ok((XdpMode::Generic, link)),
                 Err(generic) => {
-                    let mut e = attach_error(dev, XdpMode::Generic, generic);
+                    let mut e = failure_error(dev, XdpMode::Generic, &generic);
                     e.message = format!(
-                        "{} (native mode was tried first and failed: {})",
+                        "{} (native mode was tried first and failed: {}){}",
                         e.message,
-                        std::io::Error::from_raw_os_error(native)
+                        std::io::Error::from_raw_os_error(native.errno),
+                        log_tail(&native.log)
                     );
                     Err(e)
                 }
@@ -537,7 +652,17 @@ pub struct XdpProgram {
     map: XskMap,
     source: ProgramSource,
     netns: NetnsRef,
-    attached: Mutex<bool>,
+    kind: AttachKind,
+    state: Mutex<Attachment>,
+}
+
+/// Whether (and how) the program is still attached by us.
+#[derive(Debug)]
+enum Attachment {
+    Netlink,
+    /// Our bpf_link; closing it detaches.
+    Link(OwnedFd),
+    Detached,
 }
 
 impl XdpProgram {
@@ -568,17 +693,22 @@ impl XdpProgram {
         )
     }
 
-    /// Load and attach `source`; returns the program and a handle on its
-    /// `xsks_map`.
+    /// Load and attach `source` through netlink (it outlives the process;
+    /// see `attach_as`); returns the program and a handle on its `xsks_map`.
     pub fn attach(ifindex: u32, mode: XdpMode, source: &ProgramSource) -> Result<(XdpProgram, XskMap)> {
+        Self::attach_as(ifindex, mode, source, AttachKind::Netlink)
+    }
+
+    /// Load and attach `source` as `kind`.
+    pub fn attach_as(ifindex: u32, mode: XdpMode, source: &ProgramSource, kind: AttachKind) -> Result<(XdpProgram, XskMap)> {
         let dev = Netdev::by_index(ifindex)?;
         let netns = NetnsRef::current()?;
         let loaded = match source {
             ProgramSource::Redirect => load_redirect(&dev, mode)?,
-            ProgramSource::Object { path, program } => load_object(path, program.as_deref())?,
+            ProgramSource::Object { path, program } => load_object(path, program.as_deref()).map_err(|e| e.with_path(path))?,
         };
         let prog_id = syscall::prog_info(loaded.prog_fd.as_fd())?.id;
-        let actual = attach_fd(&dev, &loaded.prog_fd, mode)?;
+        let (actual, link) = attach_fd(&dev, &loaded.prog_fd, mode, kind)?;
         let map = loaded.map.try_clone()?;
         let prog = XdpProgram {
             ifindex,
@@ -590,16 +720,31 @@ impl XdpProgram {
             map: loaded.map,
             source: source.clone(),
             netns,
-            attached: Mutex::new(true),
+            kind,
+            state: Mutex::new(match link {
+                Some(fd) => Attachment::Link(fd),
+                None => Attachment::Netlink,
+            }),
         };
         Ok((prog, map))
     }
 
-    /// Attach `source` to `ifindex`, or share the program another port of
-    /// this process already attached there (same namespace, same source,
-    /// compatible mode). The program is detached when the last `SharedXdp`
-    /// is dropped.
+    /// Attach `source` to `ifindex` through netlink (it outlives the
+    /// process: dp-serve), or share it; see `attach_or_share_as`.
     pub fn attach_or_share(ifindex: u32, mode: XdpMode, source: &ProgramSource) -> Result<(SharedXdp, XskMap)> {
+        Self::attach_or_share_as(ifindex, mode, source, AttachKind::Netlink)
+    }
+
+    /// Attach `source` to `ifindex` as `kind`, or share the program another
+    /// port of this process already attached there (same namespace, same
+    /// source, same kind, compatible mode). The program is detached when the
+    /// last `SharedXdp` is dropped.
+    pub fn attach_or_share_as(
+        ifindex: u32,
+        mode: XdpMode,
+        source: &ProgramSource,
+        kind: AttachKind,
+    ) -> Result<(SharedXdp, XskMap)> {
         let key = (current_netns_id()?, ifindex);
         let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(pos) = reg.iter().position(|e| e.key == key) {
@@ -607,8 +752,21 @@ impl XdpProgram {
             let prog = entry.prog.clone();
             // Still ours? (Someone may have removed it, or the interface was
             // recreated with the same index.) If not, replace the entry.
-            let live = matches!(query(ifindex), Ok(Some(a)) if a.prog_id == prog.prog_id);
+            let live = prog.is_attached().unwrap_or(false);
             if live {
+                if prog.kind != kind {
+                    return Err(Error::new(
+                        Code::Bpf,
+                        format!(
+                            "{} already runs afxdp's XDP program attached by this process through {} (for another \
+                             port or a server of it); one interface cannot also take a {} attachment: close that \
+                             first",
+                            prog.ifname,
+                            prog.kind.as_str(),
+                            kind.as_str()
+                        ),
+                    ));
+                }
                 if prog.source != *source {
                     return Err(Error::new(
                         Code::Bpf,
@@ -639,7 +797,7 @@ impl XdpProgram {
             }
             reg.remove(pos);
         }
-        let (prog, map) = XdpProgram::attach(ifindex, mode, source)?;
+        let (prog, map) = XdpProgram::attach_as(ifindex, mode, source, kind)?;
         let prog = Arc::new(prog);
         reg.push(Entry { key, prog: prog.clone(), users: 1 });
         Ok((SharedXdp { prog, key }, map))
@@ -677,10 +835,24 @@ impl XdpProgram {
         &self.map
     }
 
-    /// Whether the interface still runs this program.
+    /// How it was attached.
+    pub fn kind(&self) -> AttachKind {
+        self.kind
+    }
+
+    /// Whether the interface still runs this program through our attachment.
     pub fn is_attached(&self) -> Result<bool> {
-        let _guard = self.netns.enter_if_needed()?;
-        Ok(matches!(query(self.ifindex)?, Some(a) if a.prog_id == self.prog_id))
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match &*state {
+            Attachment::Detached => Ok(false),
+            // A link reports ifindex 0 once the kernel detached it (the
+            // interface went away).
+            Attachment::Link(fd) => Ok(syscall::link_info(fd.as_fd())?.ifindex != 0),
+            Attachment::Netlink => {
+                let _guard = self.netns.enter_if_needed()?;
+                Ok(matches!(query(self.ifindex)?, Some(a) if a.prog_id == self.prog_id))
+            }
+        }
     }
 
     /// Remove the program from the interface if the interface still runs it.
@@ -688,30 +860,50 @@ impl XdpProgram {
     /// replaced or removed it, or the interface is gone) and nothing was
     /// touched. Idempotent.
     pub fn detach(&self) -> Result<bool> {
-        let mut attached = self.attached.lock().unwrap_or_else(|p| p.into_inner());
-        if !*attached {
-            return Ok(false);
-        }
-        let _guard = self.netns.enter_if_needed()?;
-        // REPLACE with our program as the expected one: the kernel removes it
-        // only if it is still the one attached (EEXIST otherwise).
-        let opts = libbpf_sys::bpf_xdp_attach_opts {
-            sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
-            old_prog_fd: self.prog_fd.as_raw_fd(),
-            ..Default::default()
-        };
-        // SAFETY: sized opts, valid fd; prog_fd -1 = detach.
-        let r = unsafe { libbpf_sys::bpf_xdp_detach(self.ifindex as i32, self.mode.flag(), &opts) };
-        match -r {
-            0 => {
-                *attached = false;
-                Ok(true)
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match &*state {
+            Attachment::Detached => Ok(false),
+            Attachment::Link(fd) => {
+                // Our own link can only ever remove our program; closing
+                // the fd afterwards frees the (now defunct) link.
+                let r = syscall::link_detach(fd.as_fd());
+                match r {
+                    Ok(()) => {
+                        *state = Attachment::Detached;
+                        Ok(true)
+                    }
+                    Err(libc::ENOLINK | libc::ENODEV) => {
+                        *state = Attachment::Detached;
+                        Ok(false)
+                    }
+                    Err(e) => Err(attach_error_detach(&self.ifname, e)),
+                }
             }
-            libc::EEXIST | libc::ENODEV => {
-                *attached = false;
-                Ok(false)
+            Attachment::Netlink => {
+                let _guard = self.netns.enter_if_needed()?;
+                // REPLACE with our program as the expected one: the kernel
+                // removes it only if it is still the one attached (EEXIST
+                // otherwise).
+                let opts = libbpf_sys::bpf_xdp_attach_opts {
+                    sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
+                    old_prog_fd: self.prog_fd.as_raw_fd(),
+                    ..Default::default()
+                };
+                // SAFETY: sized opts, valid fd; prog_fd -1 = detach.
+                let (r, _log) =
+                    with_libbpf_log(|| unsafe { libbpf_sys::bpf_xdp_detach(self.ifindex as i32, self.mode.flag(), &opts) });
+                match -r {
+                    0 => {
+                        *state = Attachment::Detached;
+                        Ok(true)
+                    }
+                    libc::EEXIST | libc::ENODEV => {
+                        *state = Attachment::Detached;
+                        Ok(false)
+                    }
+                    e => Err(attach_error_detach(&self.ifname, e)),
+                }
             }
-            e => Err(attach_error_detach(&self.ifname, e)),
         }
     }
 }
@@ -774,6 +966,9 @@ impl SharedXdp {
     }
     pub fn is_attached(&self) -> Result<bool> {
         self.prog.is_attached()
+    }
+    pub fn kind(&self) -> AttachKind {
+        self.prog.kind
     }
     /// How many shares of this program exist in the process.
     pub fn users(&self) -> usize {

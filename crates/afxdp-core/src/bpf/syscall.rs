@@ -14,7 +14,7 @@
 
 use crate::{Error, Result};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 // enum bpf_cmd
@@ -25,6 +25,15 @@ const BPF_MAP_DELETE_ELEM: libc::c_int = 3;
 const BPF_OBJ_PIN: libc::c_int = 6;
 const BPF_OBJ_GET: libc::c_int = 7;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_int = 15;
+const BPF_LINK_CREATE: libc::c_int = 28;
+const BPF_LINK_GET_FD_BY_ID: libc::c_int = 30;
+const BPF_LINK_GET_NEXT_ID: libc::c_int = 31;
+const BPF_LINK_DETACH: libc::c_int = 34;
+
+/// `enum bpf_attach_type`: XDP on a netdev (BPF_LINK_CREATE).
+pub const BPF_XDP: u32 = 37;
+/// `enum bpf_link_type`: an XDP link.
+pub const BPF_LINK_TYPE_XDP: u32 = 6;
 
 /// `enum bpf_map_type` values used in this crate.
 pub const BPF_MAP_TYPE_HASH: u32 = 1;
@@ -82,6 +91,37 @@ struct InfoAttr {
     bpf_fd: u32,
     info_len: u32,
     info: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    /// The ifindex for BPF_XDP.
+    target: u32,
+    attach_type: u32,
+    flags: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct IdAttr {
+    /// start_id, or the link id for GET_FD_BY_ID.
+    id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+
+/// `struct bpf_link_info` up to the XDP member of its union (at offset 16).
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct RawLinkInfo {
+    link_type: u32,
+    id: u32,
+    prog_id: u32,
+    _pad: u32,
+    ifindex: u32,
+    _pad2: u32,
 }
 
 /// `struct bpf_map_info` up to `map_extra` (kernel 5.16 layout; older
@@ -271,6 +311,102 @@ pub fn prog_info(fd: BorrowedFd<'_>) -> Result<ProgInfo> {
     Ok(ProgInfo { prog_type: raw.prog_type, id: raw.id, name: name_from(&raw.name) })
 }
 
+/// What BPF_OBJ_GET_INFO_BY_FD says about a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub link_type: u32,
+    pub id: u32,
+    pub prog_id: u32,
+    /// For XDP links: the interface (0 once the link is detached).
+    pub ifindex: u32,
+}
+
+/// BPF_LINK_CREATE for an XDP program on `ifindex` with mode `flags`
+/// (XDP_FLAGS_DRV_MODE / XDP_FLAGS_SKB_MODE). The kernel detaches the
+/// program when the last fd of the link closes, so it dies with this
+/// process; the fd is close-on-exec (the kernel sets O_CLOEXEC). Err = errno.
+pub fn link_create_xdp(prog: BorrowedFd<'_>, ifindex: u32, flags: u32) -> std::result::Result<OwnedFd, i32> {
+    let mut attr = LinkCreateAttr { prog_fd: prog.as_raw_fd() as u32, target: ifindex, attach_type: BPF_XDP, flags };
+    let fd = bpf(BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// BPF_LINK_DETACH: detach the link's program now (the fd stays valid, the
+/// link defunct). Err = errno (ENOLINK: already detached).
+pub fn link_detach(link: BorrowedFd<'_>) -> std::result::Result<(), i32> {
+    let mut attr = IdAttr { id: link.as_raw_fd() as u32, ..Default::default() };
+    bpf(BPF_LINK_DETACH, &mut attr)?;
+    Ok(())
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD for a link fd.
+pub fn link_info(fd: BorrowedFd<'_>) -> Result<LinkInfo> {
+    let mut raw = RawLinkInfo::default();
+    get_info(fd, &mut raw)?;
+    Ok(LinkInfo { link_type: raw.link_type, id: raw.id, prog_id: raw.prog_id, ifindex: raw.ifindex })
+}
+
+/// The live XDP link on `ifindex` (in any namespace: ifindexes repeat, so
+/// `prog_id` narrows it): Ok(None) when there is none, Err(errno) when the
+/// links cannot be listed (that needs CAP_SYS_ADMIN). For error messages.
+pub fn find_xdp_link(ifindex: u32, prog_id: u32) -> std::result::Result<Option<LinkInfo>, i32> {
+    let mut id = 0u32;
+    // Bounded: link ids strictly increase in this walk, and ENOENT ends it.
+    for _ in 0..100_000 {
+        let mut next = IdAttr { id, ..Default::default() };
+        match bpf(BPF_LINK_GET_NEXT_ID, &mut next) {
+            Ok(_) => {}
+            Err(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        id = next.next_id;
+        let mut get = IdAttr { id, ..Default::default() };
+        let fd = match bpf(BPF_LINK_GET_FD_BY_ID, &mut get) {
+            Ok(fd) => fd,
+            Err(libc::ENOENT) => continue, // went away meanwhile
+            Err(e) => return Err(e),
+        };
+        // SAFETY: a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        if let Ok(info) = link_info(fd.as_fd()) {
+            if info.link_type == BPF_LINK_TYPE_XDP && info.ifindex == ifindex && info.prog_id == prog_id {
+                return Ok(Some(info));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Processes holding an fd of link `link_id` (from /proc/*/fdinfo), as
+/// "pid (comm)"; for error messages only. At most a few.
+pub fn link_holders(link_id: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return out };
+    let want = format!("link_id:\t{link_id}\n");
+    for p in procs.flatten() {
+        let name = p.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else { continue };
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        for fd in fds.flatten() {
+            let is_link = std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:bpf_link");
+            if !is_link {
+                continue;
+            }
+            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy()));
+            if info.is_ok_and(|i| i.contains(&want)) {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                out.push(format!("pid {pid} ({})", comm.trim()));
+                break;
+            }
+        }
+        if out.len() >= 4 {
+            break;
+        }
+    }
+    out
+}
+
 fn check_sizes(fd: BorrowedFd<'_>, key: usize, value: Option<usize>) -> Result<()> {
     let info = map_info(fd)?;
     let value_ok = value.is_none_or(|v| v == info.value_size as usize);
@@ -384,6 +520,14 @@ mod tests {
         assert_eq!(std::mem::offset_of!(RawMapInfo, map_extra), 80);
         assert_eq!(std::mem::offset_of!(RawProgInfo, load_time), 40);
         assert_eq!(std::mem::offset_of!(RawProgInfo, name), 64);
+        assert_eq!(std::mem::size_of::<LinkCreateAttr>(), 16);
+        assert_eq!(std::mem::offset_of!(RawLinkInfo, ifindex), 16);
+        assert_eq!(BPF_XDP, libbpf_rs::libbpf_sys::BPF_XDP);
+        assert_eq!(BPF_LINK_TYPE_XDP, libbpf_rs::libbpf_sys::BPF_LINK_TYPE_XDP);
+        assert_eq!(BPF_LINK_CREATE, libbpf_rs::libbpf_sys::BPF_LINK_CREATE as libc::c_int);
+        assert_eq!(BPF_LINK_DETACH, libbpf_rs::libbpf_sys::BPF_LINK_DETACH as libc::c_int);
+        assert_eq!(BPF_LINK_GET_NEXT_ID, libbpf_rs::libbpf_sys::BPF_LINK_GET_NEXT_ID as libc::c_int);
+        assert_eq!(BPF_LINK_GET_FD_BY_ID, libbpf_rs::libbpf_sys::BPF_LINK_GET_FD_BY_ID as libc::c_int);
     }
 
     #[test]

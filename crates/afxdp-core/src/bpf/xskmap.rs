@@ -56,10 +56,11 @@ impl XskMap {
     /// `/tmp/afxdp_dp/<netdev>/xsks_map`, or one we pinned ourselves).
     pub fn open_pinned(path: impl AsRef<Path>) -> Result<XskMap> {
         let path = path.as_ref();
-        let fd = syscall::obj_get(path, 0).map_err(|e| explain_obj_get(path, e))?;
+        check_on_bpffs(path).map_err(|e| e.with_path(path))?;
+        let fd = syscall::obj_get(path, 0).map_err(|e| explain_obj_get(path, e).with_path(path))?;
         XskMap::from_fd(fd).map_err(|mut e| {
             e.message = format!("pinned object {}: {}", path.display(), e.message);
-            e
+            e.with_path(path)
         })
     }
 
@@ -182,6 +183,73 @@ impl AsRawFd for XskMap {
     }
 }
 
+/// statfs f_type of a BPF file system (linux/magic.h).
+const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+
+/// A pinned object lives on a bpffs: refuse anything else with what it is
+/// (the kernel would say EPERM or EACCES, which reads as a permission
+/// problem). Paths statfs cannot reach are left to BPF_OBJ_GET's errors.
+fn check_on_bpffs(path: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return Err(Error::invalid(format!("path {} contains a NUL byte", path.display())));
+    };
+    // SAFETY: all-zero is a valid statfs; filled by the call below.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a NUL-terminated path, st a valid out-parameter.
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Ok(());
+    }
+    let magic = st.f_type as i64;
+    if magic == BPF_FS_MAGIC {
+        return Ok(());
+    }
+    let what = match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => "a directory",
+        Ok(m) if m.file_type().is_file() => "a regular file",
+        Ok(_) => "a device or special file",
+        Err(_) => "a file",
+    };
+    Err(Error::with_errno(
+        Code::InvalidArgument,
+        libc::EINVAL,
+        format!(
+            "dp_path {} is {what} on a {} file system, not a map pinned on a BPF file system (bpffs); in \
+             use_pinned_map mode dp_path must be the XSKMAP the Device Plugin pinned, by default \
+             /tmp/afxdp_dp/<netdev>/xsks_map inside the bpffs it mounts for the pod",
+            path.display(),
+            fs_name(magic)
+        ),
+    ))
+}
+
+fn fs_name(magic: i64) -> String {
+    match magic {
+        0xEF53 => "ext2/3/4".into(),
+        0x01021994 => "tmpfs".into(),
+        0x794c7630 => "overlayfs".into(),
+        0x58465342 => "xfs".into(),
+        0x9123683E => "btrfs".into(),
+        0x9fa0 => "proc".into(),
+        0x62656572 => "sysfs".into(),
+        0x1cd1 => "devpts".into(),
+        0x27e0eb => "cgroup".into(),
+        0x63677270 => "cgroup2".into(),
+        0x6e736673 => "nsfs".into(),
+        other => format!("non-BPF (f_type {other:#x})"),
+    }
+}
+
+/// The pin is root-owned 0600, as the Device Plugin pins its maps, and this
+/// process is not root: the usual Kubernetes mistake.
+fn root_only_pin(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    (m.uid() == 0 && m.mode() & 0o077 == 0 && euid != 0).then_some(euid)
+}
+
 fn explain_obj_get(path: &Path, e: Error) -> Error {
     let errno = e.errno.unwrap_or(libc::EIO);
     let p = path.display();
@@ -194,16 +262,27 @@ fn explain_obj_get(path: &Path, e: Error) -> Error {
                  and is dp_path right (default /tmp/afxdp_dp/<netdev>/xsks_map)?"
             ),
         ),
-        libc::EACCES | libc::EPERM => Error::with_errno(
-            Code::Permission,
-            errno,
-            format!(
-                "opening the pinned map {p} was refused ({}): the process needs read and write permission on \
-                 the pin file (chown/chmod it or add an ACL for this uid), and kernels older than 5.19 \
-                 also require CAP_BPF for any bpf(2) call",
-                std::io::Error::from_raw_os_error(errno)
-            ),
-        ),
+        libc::EACCES | libc::EPERM => {
+            let dp = match root_only_pin(path) {
+                Some(uid) => format!(
+                    "it is owned by root with mode 0600, as the AF_XDP Device Plugin pins its maps, and this process \
+                     runs as uid {uid}: the Device Plugin pins its map for root only, so pinned-map mode needs the pod \
+                     to run as uid 0 (runAsUser: 0, still with only CAP_NET_RAW and CAP_IPC_LOCK, not privileged), \
+                     or use use_cni instead. In general "
+                ),
+                None => String::new(),
+            };
+            Error::with_errno(
+                Code::Permission,
+                errno,
+                format!(
+                    "opening the pinned map {p} was refused ({}): {dp}the process needs read and write permission on \
+                     the pin file (chown/chmod it or add an ACL for this uid), and kernels older than 5.19 \
+                     also require CAP_BPF for any bpf(2) call",
+                    std::io::Error::from_raw_os_error(errno)
+                ),
+            )
+        }
         libc::EINVAL => Error::with_errno(
             Code::InvalidArgument,
             errno,

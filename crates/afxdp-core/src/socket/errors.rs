@@ -18,26 +18,33 @@ pub(crate) fn memlock_limit() -> Option<u64> {
     Some(r.rlim_cur)
 }
 
+/// RLIMIT_MEMLOCK refused a UMEM of `umem_bytes`, one of `umems` making
+/// `port_bytes` in all: the limit must cover the port's total.
+pub(crate) fn memlock_message(umem_bytes: u64, port_bytes: u64, umems: usize) -> String {
+    let limit = match memlock_limit() {
+        Some(l) => format!("{} KiB", kib(l)),
+        None => "unlimited".to_string(),
+    };
+    let what = if umems > 1 {
+        format!("this port's {umems} UMEMs of {} KiB each ({} KiB in all)", kib(umem_bytes), kib(port_bytes))
+    } else {
+        format!("a UMEM of {} KiB", kib(umem_bytes))
+    };
+    format!(
+        "registering {what} exceeds the locked-memory limit RLIMIT_MEMLOCK \
+         (currently {limit}; every UMEM of this user counts against it): raise it to at \
+         least {} KiB plus what other UMEMs use, e.g. `ulimit -l unlimited` \
+         (systemd/containerd: LimitMEMLOCK=infinity; docker: --ulimit memlock=-1), \
+         or grant CAP_IPC_LOCK",
+        kib(port_bytes)
+    )
+}
+
 pub(super) fn umem_reg_error(errno: i32, umem_bytes: usize) -> Error {
     match errno {
         // xdp_umem_account_pages(): locked pages would exceed RLIMIT_MEMLOCK.
         libc::ENOBUFS => {
-            let limit = match memlock_limit() {
-                Some(l) => format!("{} KiB", kib(l)),
-                None => "unlimited".to_string(),
-            };
-            Error::with_errno(
-                Code::Memlock,
-                errno,
-                format!(
-                    "registering a UMEM of {kib} KiB exceeds the locked-memory limit RLIMIT_MEMLOCK \
-                     (currently {limit}; every UMEM of this user counts against it): raise it to at \
-                     least {kib} KiB plus what other UMEMs use, e.g. `ulimit -l unlimited` \
-                     (systemd/containerd: LimitMEMLOCK=infinity; docker: --ulimit memlock=-1), \
-                     or grant CAP_IPC_LOCK",
-                    kib = kib(umem_bytes as u64),
-                ),
-            )
+            Error::with_errno(Code::Memlock, errno, memlock_message(umem_bytes as u64, umem_bytes as u64, 1))
         }
         libc::ENOMEM => Error::with_errno(
             Code::Memlock,

@@ -9,6 +9,7 @@ pub mod options;
 pub mod statistics;
 
 pub use statistics::XdpStatistics;
+pub(crate) use errors::memlock_message;
 
 use crate::ring::{CompletionRing, FillRing, RxRing, TxRing};
 use crate::umem::Umem;

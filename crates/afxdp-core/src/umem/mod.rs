@@ -12,6 +12,7 @@
 //! ```
 
 pub mod area;
+pub mod budget;
 pub mod frames;
 pub mod lock;
 pub mod member;
@@ -27,10 +28,9 @@ use std::sync::Mutex;
 
 /// Headroom the kernel reserves in front of every received packet
 /// (XDP_PACKET_HEADROOM in linux/bpf.h; libc does not export it).
-pub const XDP_PACKET_HEADROOM: u32 = 256;
+pub const XDP_PACKET_HEADROOM: u32 = limits::KERNEL_HEADROOM;
 
-/// Smallest packet space we accept after both headrooms.
-const MIN_DATA_ROOM: u32 = 64;
+use crate::limits::{self, MIN_FRAME_DATA as MIN_DATA_ROOM};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UmemConfig {
@@ -64,20 +64,18 @@ impl Default for UmemConfig {
     }
 }
 
-fn ring_size_ok(name: &str, v: u32) -> Result<()> {
-    if !v.is_power_of_two() || v > (1 << 20) {
-        return Err(Error::invalid(format!("{name} {v} must be a power of two between 1 and 1048576")));
-    }
-    Ok(())
-}
 
 impl UmemConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.frame_size != 2048 && self.frame_size != 4096 {
+        if !limits::FRAME_SIZES.contains(&self.frame_size) {
             return Err(Error::invalid(format!("frame_size {} must be 2048 or 4096", self.frame_size)));
         }
-        if self.frame_count == 0 {
-            return Err(Error::invalid("frame_count must be at least 1"));
+        if self.frame_count == 0 || self.frame_count > limits::MAX_FRAME_COUNT {
+            return Err(Error::invalid(format!(
+                "frame_count {} must be between 1 and {}",
+                self.frame_count,
+                limits::MAX_FRAME_COUNT
+            )));
         }
         if self.headroom + XDP_PACKET_HEADROOM + MIN_DATA_ROOM > self.frame_size {
             return Err(Error::invalid(format!(
@@ -86,10 +84,10 @@ impl UmemConfig {
                 self.headroom, self.frame_size
             )));
         }
-        ring_size_ok("fill_size", self.fill_size)?;
-        ring_size_ok("comp_size", self.comp_size)?;
+        limits::check_ring_size("fill_size", self.fill_size)?;
+        limits::check_ring_size("comp_size", self.comp_size)?;
         let bytes = self.frame_count as u64 * self.frame_size as u64;
-        if bytes >= 1 << 32 {
+        if bytes > limits::MAX_UMEM_BYTES {
             return Err(Error::invalid(format!(
                 "UMEM of {} frames x {} bytes is {bytes} bytes; it must be below 4 GiB: lower frame_count",
                 self.frame_count, self.frame_size
