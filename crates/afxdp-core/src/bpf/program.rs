@@ -400,10 +400,10 @@ impl NetnsRef {
 
 // ---- loading ----
 
-struct Loaded {
-    prog_fd: OwnedFd,
-    map: XskMap,
-    frags: bool,
+pub(crate) struct Loaded {
+    pub(crate) prog_fd: OwnedFd,
+    pub(crate) map: XskMap,
+    pub(crate) frags: bool,
 }
 
 fn dup(fd: std::os::fd::BorrowedFd<'_>, what: &str) -> Result<OwnedFd> {
@@ -423,7 +423,7 @@ fn extract(obj: &libbpf_rs::Object, prog_name: &str, origin: &str) -> Result<(Ow
     Ok((dup(prog.as_fd(), "XDP program fd")?, dup(map.as_fd(), "xsks_map fd")?))
 }
 
-fn load_redirect(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
+pub(crate) fn load_redirect(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
     let entries = dev.max_queues.max(MIN_MAP_ENTRIES);
     // Generic mode linearises skbs for a plain program, so an XSK without
     // multi-buffer support still gets whole packets: frags only for drivers.
