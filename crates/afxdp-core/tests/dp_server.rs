@@ -811,3 +811,174 @@ fn pod_paths_across_file_systems_are_symlinks_and_bpffs_pod_dirs_are_refused() {
     assert!(e.message.contains("bpffs"), "{}", e.message);
     assert!(!exists(&base));
 }
+
+/// Deviations 8 and 9: sessions run concurrently, each with a total
+/// deadline from accept. A silent client and a slow-but-steady one do not
+/// delay a third client's handshake, and both are closed at the deadline.
+#[test]
+fn silent_and_slow_clients_never_delay_another_handshake() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "concurrent");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.sessions = 0;
+    cfg.session_timeout = Some(Duration::from_millis(1500));
+    let server = DpServer::start(cfg).unwrap();
+    let pod = pod_sock(&lab, &dir.0);
+    let t0 = Instant::now();
+    let silent = connect(&pod);
+    let slow = connect(&pod);
+    handshake(&slow, "slow");
+    let slow_thread = std::thread::spawn(move || {
+        // /version every 300 ms: each read is well within the 20 s read deadline.
+        let mut answered = 0;
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(300));
+            if slow.send(b"/version", None).is_err() {
+                break;
+            }
+            match slow.recv(T) {
+                Ok(Some(r)) if r.bytes == b"0.1" => answered += 1,
+                _ => break,
+            }
+        }
+        answered
+    });
+    let t = Instant::now();
+    let c = connect(&pod);
+    handshake(&c, "third");
+    let r = ask(&c, format!("/xsk_map_fd,{}", lab.port_if).as_bytes());
+    assert_eq!((r.bytes.as_slice(), r.fd.is_some()), (&b"/fd_ack"[..], true));
+    assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
+    assert!(t.elapsed() < Duration::from_secs(1), "third handshake took {:?}", t.elapsed());
+    assert!(server.info().active_sessions >= 2);
+    expect_eof(&silent);
+    let closed = t0.elapsed();
+    assert!(closed >= Duration::from_millis(1400) && closed < Duration::from_secs(4), "silent closed after {closed:?}");
+    let answered = slow_thread.join().unwrap();
+    assert!((2..=6).contains(&answered), "the slow client was answered {answered} times, then closed at the deadline");
+    assert!(server.wait_sessions(3, T));
+    assert!(server.log().iter().any(|l| l.contains("total deadline")), "{:#?}", server.log());
+    server.stop();
+}
+
+/// Deviation 8: at the concurrency limit the next client waits (unaccepted)
+/// until a session ends, then is served.
+#[test]
+fn clients_past_the_concurrency_limit_wait_for_a_slot() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "limit");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.sessions = 0;
+    cfg.max_concurrent = 1;
+    let server = DpServer::start(cfg).unwrap();
+    let pod = pod_sock(&lab, &dir.0);
+    let first = connect(&pod);
+    handshake(&first, "first");
+    let second = connect(&pod);
+    second.send(b"/connect,second", None).unwrap();
+    assert!(second.recv(Duration::from_millis(300)).is_err(), "no reply while the only slot is taken");
+    assert_eq!(ask_text(&first, "/fin"), b"/fin_ack");
+    assert_eq!(recv(&second).bytes, b"/host_ok");
+    assert!(server.log().iter().any(|l| l.contains("1 sessions running (the limit)")), "{:#?}", server.log());
+    server.stop();
+}
+
+/// Deviation 10: a server that did not detach (a crash, or keep_programs)
+/// leaves its program attached; the next one adopts it with its map, and
+/// removes the stale socket files left behind.
+#[test]
+fn a_restarted_server_adopts_its_program_and_clears_stale_sockets() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "adopt");
+    let state = TempDir::new("/tmp", "state");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.state_dir = state.0.clone();
+    cfg.keep_programs = true;
+    let first = DpServer::start(cfg.clone()).unwrap();
+    let dev = first.info().devices[0].clone();
+    assert!(!dev.adopted);
+    let pod = pod_sock(&lab, &dir.0);
+    // A listener that dies without removing its file, as after kill -9.
+    let host = first.socket_path().unwrap();
+    let stale_host = dir.0.join("host").join("00000000-0000-4000-8000-000000000000.sock");
+    std::fs::hard_link(&host, &stale_host).unwrap();
+    // The record is locked while the server runs: no second server.
+    let e = DpServer::start(cfg.clone()).unwrap_err();
+    assert!(e.message.contains("already served by another running afxdp dp-serve"), "{}", e.message);
+    first.stop();
+    assert_eq!(prog_on(&lab, dev.ifindex), Some(dev.program_id), "keep_programs leaves it attached");
+    // Fake what kill -9 leaves: the pod path as a stale socket.
+    std::fs::create_dir_all(pod.parent().unwrap()).unwrap();
+    std::fs::hard_link(&stale_host, &pod).unwrap();
+    assert_refused(&pod);
+
+    cfg.keep_programs = false;
+    let second = DpServer::start(cfg).unwrap();
+    let d = second.info().devices[0].clone();
+    assert!(d.adopted);
+    assert_eq!((d.program_id, d.map_id), (dev.program_id, dev.map_id), "same program, same map");
+    assert!(!exists(&stale_host), "the stale host socket was removed");
+    let c = connect(&pod);
+    handshake(&c, "pod");
+    let r = ask(&c, format!("/xsk_map_fd,{}", lab.port_if).as_bytes());
+    assert_eq!(XskMap::from_fd(r.fd.unwrap()).unwrap().id(), dev.map_id);
+    assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
+    assert!(second.log().iter().any(|l| l.contains("removed the stale")), "{:#?}", second.log());
+    second.stop();
+    assert_eq!(prog_on(&lab, dev.ifindex), None, "a graceful stop detaches the adopted program");
+    assert_eq!(std::fs::read_dir(&state.0).unwrap().count(), 0, "no record left");
+}
+
+/// A program dp-serve did not attach (here: one an afxdp port attached) is
+/// never adopted, replaced or detached: start fails naming it.
+#[test]
+fn a_program_dp_serve_did_not_attach_is_never_replaced() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "foreign");
+    let state = TempDir::new("/tmp", "state");
+    let ifindex = {
+        let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+        Netdev::lookup(&lab.port_if).unwrap().ifindex
+    };
+    let foreign = {
+        let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+        afxdp_core::bpf::XdpProgram::attach_redirect(ifindex, afxdp_core::bpf::XdpMode::Auto).unwrap().0
+    };
+    let id = foreign.prog_id();
+    let mut cfg = config(&lab, &dir.0);
+    cfg.state_dir = state.0.clone();
+    let e = DpServer::start(cfg).unwrap_err();
+    assert_eq!(e.code, Code::Bpf, "{}", e.message);
+    assert!(e.message.contains(&format!("program id {id} is already attached")), "{}", e.message);
+    assert!(e.message.contains("was not attached by afxdp dp-serve"), "{}", e.message);
+    assert_eq!(prog_on(&lab, ifindex), Some(id), "left alone");
+    assert!(!exists(&dir.0.join("pod")) && !exists(&dir.0.join("host")));
+    drop(foreign);
+}
+
+/// A program removed from under the server (DPDK's eth_dev_close, `ip link
+/// set dev X xdp off`) is re-attached, same program and map, within the
+/// check interval; another program put in its place is reported, not replaced.
+#[test]
+fn a_removed_program_is_reattached_and_a_displacing_one_reported() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "removed");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.check_interval = Some(Duration::from_millis(100));
+    let server = DpServer::start(cfg).unwrap();
+    let dev = server.info().devices[0].clone();
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(["-n", &lab.port_ns]).args(args).output().unwrap();
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    ip(&["link", "set", "dev", &lab.port_if, "xdp", "off"]);
+    let t = Instant::now();
+    while server.info().devices[0].reattached == 0 && t.elapsed() < T {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "re-attached after {:?}", t.elapsed());
+    assert_eq!(prog_on(&lab, dev.ifindex), Some(dev.program_id), "the same program (and so the same map)");
+    assert!(server.log().iter().any(|l| l.contains("re-attached")), "{:#?}", server.log());
+    server.stop();
+    assert_eq!(prog_on(&lab, dev.ifindex), None);
+}

@@ -43,11 +43,11 @@
 //!    ends `session_timeout` after its accept however steadily the client
 //!    talks, so no client holds a session (or a concurrency slot) forever.
 //! 10. *Programs outlive a crash* (see `program.rs`): attached through
-//!    netlink and recorded; a restarted server adopts its own program (pods
-//!    keep their map) and removes the stale sockets the dead one left; a
-//!    program removed from under the server is re-attached within
-//!    `check_interval`. A graceful stop detaches (as the CNI `DEL` does)
-//!    unless `keep_programs`.
+//!     netlink and recorded; a restarted server adopts its own program (pods
+//!     keep their map) and removes the stale sockets the dead one left; a
+//!     program removed from under the server is re-attached within
+//!     `check_interval`. A graceful stop detaches (as the CNI `DEL` does)
+//!     unless `keep_programs`.
 
 use super::faults::Fault;
 use super::files::{
@@ -329,22 +329,10 @@ impl Shared {
                     return None;
                 }
                 Wake::Ready => match listener.accept(RACE_SLICE) {
-                    Ok((conn, cred)) => {
-                        // Hardening (1): SO_PEERCRED allowlist, checked
-                        // before reading anything; a rejected peer does not
-                        // consume the allocation.
-                        if !self.uid_allowed(cred.uid) {
-                            self.log(format!(
-                                "rejected client pid {} uid {} gid {}: uid not in the allowlist {:?}; closed without reading",
-                                cred.pid, cred.uid, cred.gid, self.allowed_uids.as_deref().unwrap_or(&[])
-                            ));
-                            self.update(|s| s.rejected += 1);
-                            drop(conn);
-                            continue;
-                        }
-                        self.log(format!("accepted client pid {} uid {} gid {} on {path}", cred.pid, cred.uid, cred.gid));
-                        return Some((conn, cred));
-                    }
+                    Ok((conn, cred)) => match self.admit(conn, cred, listener) {
+                        Some(client) => return Some(client),
+                        None => continue,
+                    },
                     Err(e) if e.errno == Some(libc::ETIMEDOUT) => continue,
                     Err(e) => {
                         self.log(format!("accept on {path} failed: {}", e.message));
@@ -352,6 +340,43 @@ impl Shared {
                         return None;
                     }
                 },
+            }
+        }
+    }
+
+    /// Hardening (1): the SO_PEERCRED allowlist, checked before reading
+    /// anything; a rejected peer does not consume the allocation.
+    fn admit(&self, conn: SeqpacketConn, cred: PeerCred, listener: &SeqpacketListener) -> Option<(SeqpacketConn, PeerCred)> {
+        if !self.uid_allowed(cred.uid) {
+            self.log(format!(
+                "rejected client pid {} uid {} gid {}: uid not in the allowlist {:?}; closed without reading",
+                cred.pid,
+                cred.uid,
+                cred.gid,
+                self.allowed_uids.as_deref().unwrap_or(&[])
+            ));
+            self.update(|s| s.rejected += 1);
+            return None;
+        }
+        self.log(format!(
+            "accepted client pid {} uid {} gid {} on {}",
+            cred.pid,
+            cred.uid,
+            cred.gid,
+            listener.path().display()
+        ));
+        Some((conn, cred))
+    }
+
+    /// Clients that connected to `listener` before the pod paths pointed at
+    /// its successor (at most `max`): served too, rather than dropped with it.
+    fn drain(&self, listener: &SeqpacketListener, max: u64, into: &mut VecDeque<(SeqpacketConn, PeerCred)>) {
+        let mut taken = 0;
+        while taken < max {
+            let Ok((conn, cred)) = listener.accept(Duration::from_millis(1)) else { return };
+            if let Some(client) = self.admit(conn, cred, listener) {
+                into.push_back(client);
+                taken += 1;
             }
         }
     }
@@ -384,33 +409,48 @@ impl Shared {
 /// each accepted client on its own session thread.
 fn serve(sh: Arc<Shared>, first: SeqpacketListener) {
     let mut listener = Some(first);
-    let mut armed: u64 = 1;
+    // Allocations used so far (each listener armed, each drained client),
+    // and drained clients waiting for a slot.
+    let mut allocations: u64 = 1;
+    let mut pending: VecDeque<(SeqpacketConn, PeerCred)> = VecDeque::new();
+    let left = |n: u64| if sh.sessions == 0 { u64::MAX } else { (sh.sessions as u64).saturating_sub(n) };
     let mut sessions: Vec<std::thread::JoinHandle<()>> = Vec::new();
-    while let Some(current) = listener.take() {
+    loop {
         if !sh.wait_slot() {
             break;
         }
-        let client = sh.accept(&current);
-        // Deviation (7): arm the next allocation before serving this one.
-        let more = sh.sessions == 0 || armed < sh.sessions as u64;
-        if more && !sh.stopping() {
-            match sh.arm() {
-                Ok(next) => {
-                    listener = Some(next);
-                    armed += 1;
+        let client = if let Some(c) = pending.pop_front() {
+            Some(c)
+        } else {
+            let Some(current) = listener.take() else { break };
+            let client = sh.accept(&current);
+            // Deviation (7): arm the next allocation before serving this one.
+            if left(allocations) > 0 && !sh.stopping() {
+                match sh.arm() {
+                    Ok(next) => {
+                        listener = Some(next);
+                        allocations += 1;
+                    }
+                    Err(e) => {
+                        sh.log(format!("cannot re-arm: {}", e.message));
+                        sh.update(|s| s.last_error = Some(e.message.clone()));
+                    }
                 }
-                Err(e) => {
-                    sh.log(format!("cannot re-arm: {}", e.message));
-                    sh.update(|s| s.last_error = Some(e.message.clone()));
-                }
+                // Deviation (8): whoever connected before the pod paths were
+                // re-linked is served too, as an allocation of its own. (With
+                // one allocation, deviation 2: it is closed with the listener.)
+                let before = pending.len();
+                sh.drain(&current, left(allocations), &mut pending);
+                allocations += (pending.len() - before) as u64;
             }
-        }
-        // Deviation (2): the one accepted client ends this listener; its
-        // drop removes the host socket file.
-        drop(current);
-        if listener.is_none() {
-            sh.update(|s| s.socket = None);
-        }
+            // Deviation (2): the one accepted client ends this listener; its
+            // drop removes the host socket file.
+            drop(current);
+            if listener.is_none() {
+                sh.update(|s| s.socket = None);
+            }
+            client
+        };
         if let Some((conn, cred)) = client {
             // Deviation (9): the total deadline counts from accept.
             let deadline = sh.session_timeout.map(|t| Instant::now() + t);
@@ -442,6 +482,7 @@ fn serve(sh: Arc<Shared>, first: SeqpacketListener) {
         }
     }
     drop(listener);
+    drop(pending);
     sh.update(|s| s.socket = None);
     for h in sessions {
         let _ = h.join();
