@@ -953,6 +953,7 @@ fn a_program_dp_serve_did_not_attach_is_never_replaced() {
     assert!(e.message.contains("was not attached by afxdp dp-serve"), "{}", e.message);
     assert_eq!(prog_on(&lab, ifindex), Some(id), "left alone");
     assert!(!exists(&dir.0.join("pod")) && !exists(&dir.0.join("host")));
+    assert_eq!(std::fs::read_dir(&state.0).unwrap().count(), 0, "no record left");
     drop(foreign);
 }
 

@@ -276,12 +276,77 @@ impl DpProgram {
         let ino = std::fs::metadata("/proc/thread-self/ns/net")
             .map_err(|e| Error::sys("stat /proc/thread-self/ns/net", e.raw_os_error().unwrap_or(libc::EIO)))?
             .ino();
-        let mut record = Record::lock(state_dir, ino, dev.ifindex, iface)?;
+        let record = Record::lock(state_dir, ino, dev.ifindex, iface)?;
         let previous = record.previous;
-        let (prog_fd, map, mode, origin) = match query(dev.ifindex)? {
+        match Self::serve(iface, dev, ns_file, mode, record) {
+            Ok(p) => Ok(p),
+            Err((e, record)) => {
+                // Nothing recorded before and nothing attached now: no file left.
+                if previous.is_none() {
+                    if let Some(r) = record {
+                        r.remove();
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Attach or adopt, then record (the record is handed back on failure).
+    fn serve(
+        iface: &str,
+        dev: Netdev,
+        ns_file: Option<File>,
+        mode: XdpMode,
+        mut record: Record,
+    ) -> std::result::Result<DpProgram, (Error, Option<Record>)> {
+        let previous = record.previous;
+        let found = match query(dev.ifindex) {
+            Ok(f) => f,
+            Err(e) => return Err((e, Some(record))),
+        };
+        let chosen = Self::attach_or_adopt(iface, &dev, mode, previous, found);
+        let (prog_fd, map, mode, origin) = match chosen {
+            Ok(c) => c,
+            Err(e) => return Err((e, Some(record))),
+        };
+        let prog_id = match crate::bpf::syscall::prog_info(prog_fd.as_fd()) {
+            Ok(i) => i.id,
+            Err(e) => return Err((e, Some(record))),
+        };
+        let mut program = DpProgram {
+            iface: iface.to_string(),
+            ifindex: dev.ifindex,
+            netns: ns_file,
+            mode,
+            prog_fd,
+            prog_id,
+            map,
+            origin,
+            record: None,
+            previous_map_id: previous.map(|r| r.map_id),
+            detach_on_drop: origin == Origin::Attached,
+        };
+        // From here on, dropping `program` detaches what this server attached.
+        if let Err(e) = record.write(prog_id, program.map.id(), iface) {
+            return Err((e, Some(record)));
+        }
+        program.record = Some(record);
+        program.detach_on_drop = true;
+        Ok(program)
+    }
+
+    fn attach_or_adopt(
+        iface: &str,
+        dev: &Netdev,
+        mode: XdpMode,
+        previous: Option<Recorded>,
+        found: Option<crate::bpf::AttachedXdp>,
+    ) -> Result<(OwnedFd, XskMap, XdpMode, Origin)> {
+        Ok(match found {
             None => {
-                let loaded = load_redirect(&dev, mode)?;
-                let used = attach(&dev, &loaded.prog_fd, mode)?;
+                let loaded = load_redirect(dev, mode)?;
+                let used = attach(dev, &loaded.prog_fd, mode)?;
                 (loaded.prog_fd, loaded.map, used, Origin::Attached)
             }
             Some(a) => {
@@ -308,26 +373,7 @@ impl DpProgram {
                 }
                 (fd, map, used, Origin::Adopted)
             }
-        };
-        let prog_id = crate::bpf::syscall::prog_info(prog_fd.as_fd())?.id;
-        let program = DpProgram {
-            iface: iface.to_string(),
-            ifindex: dev.ifindex,
-            netns: ns_file,
-            mode,
-            prog_fd,
-            prog_id,
-            map,
-            origin,
-            record: None,
-            previous_map_id: previous.map(|r| r.map_id),
-            detach_on_drop: true,
-        };
-        // From here on, dropping `program` detaches what was attached.
-        let mut program = program;
-        record.write(prog_id, program.map.id(), iface)?;
-        program.record = Some(record);
-        Ok(program)
+        })
     }
 
     /// Leave the program attached and recorded when dropped: a failed start
