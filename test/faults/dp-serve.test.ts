@@ -14,8 +14,10 @@ import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/privileged';
 import { createLab, Lab } from '../helpers/lab';
 import { attachedXdp, fdCount, fdsSettle, measureStall, waitFor } from '../helpers/faults';
-import { fetchXskMaps, openPort } from '../../lib/index';
+import { frameSeq, sleep, testFrame } from '../helpers/frames';
+import { fetchXskMaps, openPort, Port } from '../../lib/index';
 import { native } from '../../lib/native';
+import { PacketSocket } from '../../lib/peer/packet-socket';
 
 const test = privileged();
 const bin = path.join(__dirname, '../../bin/afxdp.js');
@@ -94,6 +96,21 @@ function sockets(dir: string): string[] {
     .map((e) => path.join(e.parentPath, e.name));
 }
 
+/** The peer sends `n` test frames; how many reach the pod's port (bounded wait). */
+async function podReceives(lab: Lab, peer: PacketSocket, pod: Port, n: number, base: number): Promise<number> {
+  peer.send(Array.from({ length: n }, (_, i) => testFrame(lab.portMac, lab.peerMac, base + i)));
+  let got = 0;
+  const deadline = Date.now() + 3000;
+  while (got < n && Date.now() < deadline) {
+    const q = pod.queues[0];
+    const count = q.receive();
+    for (let i = 0; i < count; i++) if (frameSeq(q.packet(i)) !== undefined) got++;
+    if (count > 0) q.release(count);
+    else await sleep(5);
+  }
+  return got;
+}
+
 type RawConnection = { send(b: Buffer): void; close(): void };
 const rawConnect = (p: string): RawConnection =>
   (native() as unknown as { NativeDpConnection: { connect(path: string, timeoutMs: number): RawConnection } }).NativeDpConnection.connect(p, 1000);
@@ -164,10 +181,13 @@ test.serial('defect 2: kill -9 keeps the program attached; the same command rest
     const [programId] = ready.programIds as number[];
     // A pod that got its map before the crash.
     const pod = await openPort({ iface: s.lab.portIf, netns: s.lab.portNs, useCni: true, dpPath: (ready.podSockets as string[])[0], podName: 'early-pod' });
+    const peer = new PacketSocket(s.lab.peerIf, { netns: s.lab.peerNs });
     try {
+      t.is(await podReceives(s.lab, peer, pod, 20, 0), 20, 'the pod receives while dp-serve runs');
       first.child.kill('SIGKILL');
       await exited(first, 10_000);
-      t.deepEqual(attachedXdp(s.lab.portNs, s.lab.portIf), [programId], 'the program outlives the crash (pods keep traffic)');
+      t.deepEqual(attachedXdp(s.lab.portNs, s.lab.portIf), [programId], 'the program outlives the crash');
+      t.is(await podReceives(s.lab, peer, pod, 20, 100), 20, 'the pod keeps its traffic while dp-serve is down');
       const stale = sockets(s.dir);
       t.true(stale.length >= 2, `kill -9 leaves socket files: ${stale.join(', ')}`);
 
@@ -187,7 +207,9 @@ test.serial('defect 2: kill -9 keeps the program attached; the same command rest
       for (const fd of result!.maps) fd.close();
       t.true(stallMs < 100, `event loop stalled ${stallMs} ms`);
       t.is(await fdsSettle(fdsBefore), fdsBefore);
+      t.is(await podReceives(s.lab, peer, pod, 20, 200), 20, 'the early pod still receives after the restart');
     } finally {
+      peer.close();
       pod.close();
     }
     second!.child.kill('SIGTERM');
