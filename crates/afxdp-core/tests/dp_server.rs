@@ -983,3 +983,27 @@ fn a_removed_program_is_reattached_and_a_displacing_one_reported() {
     server.stop();
     assert_eq!(prog_on(&lab, dev.ifindex), None);
 }
+
+/// A socket file someone listens on is never removed: start fails naming it.
+#[test]
+fn a_live_socket_in_the_host_directory_is_an_error_naming_it() {
+    let lab = lab();
+    let other = Lab::new(1);
+    let dir = TempDir::new("/tmp", "live");
+    let first = DpServer::start(config(&lab, &dir.0)).unwrap();
+    let live = first.socket_path().unwrap();
+    // Another interface, the same host directory.
+    let mut cfg = config(&other, &dir.0);
+    cfg.uds.as_mut().unwrap().pod_dir = Some(dir.0.join("pod2"));
+    let e = DpServer::start(cfg).unwrap_err();
+    assert!(e.message.contains(&format!("host socket {} is live", live.display())), "{}", e.message);
+    assert!(exists(&live));
+    let ifindex = {
+        let _ns = NetnsGuard::enter(other.port_ns_path()).unwrap();
+        Netdev::lookup(&other.port_if).unwrap().ifindex
+    };
+    let _ns = NetnsGuard::enter(other.port_ns_path()).unwrap();
+    assert_eq!(query(ifindex).unwrap(), None, "the failed start detached what it attached");
+    drop(_ns);
+    first.stop();
+}

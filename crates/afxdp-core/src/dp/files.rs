@@ -8,7 +8,7 @@ use crate::{Code, Error, Result};
 use std::ffi::CString;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -50,12 +50,39 @@ pub(crate) enum SocketFile {
     Other,
 }
 
-/// Probe `path` (a connect that is closed right away; a live SEQPACKET
-/// server sees one empty connection).
+/// (device, inode) of the files of every listening Unix socket in this
+/// network namespace (/proc/net/unix lists each with the path it bound).
+fn listening_files() -> Vec<(u64, u64)> {
+    const SO_ACCEPTCON: u32 = 1 << 16;
+    let Ok(text) = std::fs::read_to_string("/proc/net/unix") else { return Vec::new() };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let flags = u32::from_str_radix(f.get(3)?, 16).ok()?;
+            // (A path with a run of spaces would come out with one: rare, and
+            // then the connect below still tells.)
+            let path = f.get(7..)?.join(" ");
+            if flags & SO_ACCEPTCON == 0 || !path.starts_with('/') {
+                return None;
+            }
+            let m = std::fs::metadata(&path).ok()?;
+            Some((m.dev(), m.ino()))
+        })
+        .collect()
+}
+
+/// What is at `path`. A listener is first looked for in /proc/net/unix (no
+/// connection made, so another server's one allocation is not used up);
+/// otherwise a connect tells a stale file (ECONNREFUSED) from a listener in
+/// another network namespace.
 pub(crate) fn socket_file(path: &Path) -> SocketFile {
     let Ok(meta) = std::fs::symlink_metadata(path) else { return SocketFile::Missing };
     if !meta.file_type().is_socket() {
         return SocketFile::Other;
+    }
+    if listening_files().contains(&(meta.dev(), meta.ino())) {
+        return SocketFile::Live;
     }
     match SeqpacketConn::connect(path, Duration::from_millis(200)) {
         Ok(_) => SocketFile::Live,
