@@ -2,7 +2,9 @@
 //! veth labs in private namespaces: the full handshake (and the XSKMAP it
 //! hands out carrying packets), every fault mode byte for byte, the state
 //! machine's edge cases, deadlines, one accept per allocation, re-arm, the
-//! uid allowlist, pinned maps opened by an unprivileged uid, and cleanup.
+//! uid allowlist, pinned maps opened by an unprivileged uid, and cleanup;
+//! concurrent sessions with a total deadline, and programs that outlive the
+//! server (adopted after a restart, re-attached when removed, never another's).
 //! Needs root; fails (never skips) without it. Every wait is bounded.
 
 mod common;
@@ -959,9 +961,9 @@ fn a_program_dp_serve_did_not_attach_is_never_replaced() {
 
 /// A program removed from under the server (DPDK's eth_dev_close, `ip link
 /// set dev X xdp off`) is re-attached, same program and map, within the
-/// check interval; another program put in its place is reported, not replaced.
+/// check interval.
 #[test]
-fn a_removed_program_is_reattached_and_a_displacing_one_reported() {
+fn a_removed_program_is_reattached() {
     let lab = lab();
     let dir = TempDir::new("/tmp", "removed");
     let mut cfg = config(&lab, &dir.0);
@@ -1006,4 +1008,90 @@ fn a_live_socket_in_the_host_directory_is_an_error_naming_it() {
     assert_eq!(query(ifindex).unwrap(), None, "the failed start detached what it attached");
     drop(_ns);
     first.stop();
+}
+
+/// Pins a dead server left: the pin of the map it adopts is kept; the pin
+/// of its recorded map once no program feeds it is replaced.
+#[test]
+fn pins_left_by_a_dead_server_are_kept_when_adopted_and_replaced_when_stale() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "pins");
+    let state = TempDir::new("/tmp", "state");
+    let fs = PathBuf::from(format!("/run/afxdp-dp-fs-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&fs).unwrap();
+    let out = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&fs).output().unwrap();
+    assert!(out.status.success(), "mount -t bpf: {}", String::from_utf8_lossy(&out.stderr));
+    let mut cfg = config(&lab, &dir.0);
+    cfg.pinned = Some(PinConfig { pin_dir: fs.clone() });
+    cfg.state_dir = state.0.clone();
+    cfg.keep_programs = true;
+
+    let first = DpServer::start(cfg.clone()).unwrap();
+    let dev = first.info().devices[0].clone();
+    let pin = dev.pin_path.clone().unwrap();
+    let map = XskMap::open_pinned(&pin).unwrap();
+    first.stop();
+    // What kill -9 leaves: the program (kept) and the pin.
+    std::fs::create_dir_all(pin.parent().unwrap()).unwrap();
+    map.pin(&pin).unwrap();
+    let second = DpServer::start(cfg.clone()).unwrap();
+    let d = second.info().devices[0].clone();
+    assert!(d.adopted);
+    assert_eq!(XskMap::open_pinned(&pin).unwrap().id(), dev.map_id, "the adopted map's pin is kept");
+    assert!(second.log().iter().any(|l| l.contains("kept the pin")), "{:#?}", second.log());
+    second.stop();
+
+    // Now the program is gone too (removed by hand): the recorded map's pin is stale.
+    std::fs::create_dir_all(pin.parent().unwrap()).unwrap();
+    map.pin(&pin).unwrap();
+    let ip = Command::new("ip").args(["-n", &lab.port_ns, "link", "set", "dev", &lab.port_if, "xdp", "off"]).output().unwrap();
+    assert!(ip.status.success());
+    cfg.keep_programs = false;
+    let third = DpServer::start(cfg).unwrap();
+    let d = third.info().devices[0].clone();
+    assert!(!d.adopted);
+    assert_ne!(d.map_id, dev.map_id);
+    assert_eq!(XskMap::open_pinned(&pin).unwrap().id(), d.map_id, "the stale pin was replaced");
+    assert!(third.log().iter().any(|l| l.contains("removed the stale pin")), "{:#?}", third.log());
+    third.stop();
+    assert!(!exists(&pin));
+    assert_eq!(prog_on(&lab, d.ifindex), None);
+    let _ = Command::new("umount").arg(&fs).output();
+    let _ = std::fs::remove_dir(&fs);
+}
+
+/// Another program in the place of the server's is reported, never replaced;
+/// once it is gone the server's own is attached again.
+#[test]
+fn a_displacing_program_is_reported_not_replaced() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "displaced");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.check_interval = Some(Duration::from_millis(1500));
+    let server = DpServer::start(cfg).unwrap();
+    let dev = server.info().devices[0].clone();
+    let out = Command::new("ip").args(["-n", &lab.port_ns, "link", "set", "dev", &lab.port_if, "xdp", "off"]).output().unwrap();
+    assert!(out.status.success());
+    let foreign = {
+        let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+        afxdp_core::bpf::XdpProgram::attach_redirect(dev.ifindex, afxdp_core::bpf::XdpMode::Auto).unwrap().0
+    };
+    let t = Instant::now();
+    while server.info().devices[0].problem.is_none() && t.elapsed() < T {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let info = server.info().devices[0].clone();
+    let problem = info.problem.clone().unwrap_or_default();
+    assert!(problem.contains(&format!("replaced by program id {}", foreign.prog_id())), "{problem}");
+    assert!(!info.attached);
+    assert_eq!(prog_on(&lab, dev.ifindex), Some(foreign.prog_id()), "left alone");
+    drop(foreign);
+    let t = Instant::now();
+    while server.info().devices[0].reattached == 0 && t.elapsed() < T {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let info = server.info().devices[0].clone();
+    assert_eq!((info.reattached, info.attached, info.problem), (1, true, None));
+    assert_eq!(prog_on(&lab, dev.ifindex), Some(dev.program_id));
+    server.stop();
 }

@@ -289,8 +289,8 @@ pub struct NativeDpServerInfo {
 }
 
 /// afxdp's Device-Plugin-compatible server (needs root: it attaches XDP
-/// programs, may mount a bpffs). It serves on its own thread; JS is never
-/// blocked by a client. Errors carry the core's codes
+/// programs, may mount a bpffs). It serves on its own threads (one per
+/// session, up to `maxConcurrent`); JS is never blocked by a client. Errors carry the core's codes
 /// (ERR_AFXDP_NO_SUCH_INTERFACE, ERR_AFXDP_BPF, ERR_AFXDP_PERMISSION,
 /// ERR_AFXDP_INVALID_ARGUMENT, ...).
 #[napi]
