@@ -1095,3 +1095,35 @@ fn a_displacing_program_is_reported_not_replaced() {
     assert_eq!(prog_on(&lab, dev.ifindex), Some(dev.program_id));
     server.stop();
 }
+
+/// A client that floods requests and never reads the replies blocks its
+/// session in a send; stop() still returns at once.
+#[test]
+fn stop_is_prompt_even_with_a_session_blocked_in_a_send() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "flood");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.sessions = 0;
+    let server = DpServer::start(cfg).unwrap();
+    let c = Arc::new(connect(&pod_sock(&lab, &dir.0)));
+    handshake(&c, "flood");
+    let flood = {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let mut sent = 0;
+            while t.elapsed() < Duration::from_secs(10) && c.send(b"/version", None).is_ok() {
+                sent += 1;
+            }
+            sent
+        })
+    };
+    // Let the replies fill the client's receive queue.
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    server.stop();
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(500), "stop took {took:?}");
+    let sent = flood.join().unwrap();
+    assert!(sent > 100, "the client sent {sent} requests");
+}

@@ -64,7 +64,7 @@ use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -209,6 +209,9 @@ pub(crate) struct Shared {
     log: Mutex<VecDeque<String>>,
     log_to_stderr: bool,
     started: Instant,
+    /// Live session connections, shut down on stop so that a session blocked
+    /// in a send (a client that does not read) ends at once.
+    conns: Mutex<Vec<Weak<SeqpacketConn>>>,
 }
 
 pub(crate) enum Wake {
@@ -454,6 +457,12 @@ fn serve(sh: Arc<Shared>, first: SeqpacketListener) {
         if let Some((conn, cred)) = client {
             // Deviation (9): the total deadline counts from accept.
             let deadline = sh.session_timeout.map(|t| Instant::now() + t);
+            let conn = Arc::new(conn);
+            {
+                let mut conns = sh.conns.lock().unwrap_or_else(|p| p.into_inner());
+                conns.retain(|w| w.strong_count() > 0);
+                conns.push(Arc::downgrade(&conn));
+            }
             sh.update(|s| s.active += 1);
             let shc = sh.clone();
             let spawned = std::thread::Builder::new().name("afxdp-dp-session".into()).spawn(move || {
@@ -678,11 +687,17 @@ fn setup_pins(
     Ok(mounted)
 }
 
-/// Wake every thread of the server (the eventfd stays readable).
+/// Wake every thread of the server (the eventfd stays readable), and shut
+/// down live sessions' connections (unblocks a send to a client that does
+/// not read).
 fn wake(sh: &Shared) {
     let one: u64 = 1;
     // SAFETY: writing 8 bytes to our eventfd.
     unsafe { libc::write(sh.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+    for conn in sh.conns.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade) {
+        // SAFETY: shutdown on a socket the Arc keeps open.
+        unsafe { libc::shutdown(conn.as_raw_fd(), libc::SHUT_RDWR) };
+    }
 }
 
 impl DpServer {
@@ -786,6 +801,7 @@ impl DpServer {
             log: Mutex::new(VecDeque::new()),
             log_to_stderr: config.log_to_stderr,
             started: Instant::now(),
+            conns: Mutex::new(Vec::new()),
         });
         for dev in &res.devices {
             let i = &dev.info;

@@ -6,6 +6,7 @@ use super::server::{Shared, Wake};
 use super::{msg, PodVerdict};
 use crate::uds::{PeerCred, Received, SeqpacketConn, SERVER_RECORD_LIMIT};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// After poll says ready, how long recv may wait if another reader raced us
@@ -15,7 +16,7 @@ const RACE_SLICE: Duration = Duration::from_millis(50);
 
 pub(crate) struct Session<'a> {
     pub sh: &'a Shared,
-    pub conn: SeqpacketConn,
+    pub conn: Arc<SeqpacketConn>,
     pub cred: PeerCred,
     /// The session's total deadline, counted from accept (None = none).
     pub deadline: Option<Instant>,
