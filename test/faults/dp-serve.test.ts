@@ -129,10 +129,13 @@ test.serial('defect 4: a silent and a slow client never delay another client; bo
     // One that keeps the session alive: /version every second (never reading the replies).
     const slow = rawConnect(podSocket);
     slow.send(Buffer.from('/connect,slow-pod'));
+    const slowStart = performance.now();
+    let slowError: { code?: string; atMs: number } | undefined;
     const steady = setInterval(() => {
       try {
         slow.send(Buffer.from('/version'));
-      } catch {
+      } catch (err) {
+        slowError = { code: (err as { code?: string }).code, atMs: performance.now() - slowStart };
         clearInterval(steady);
       }
     }, 1000);
@@ -156,6 +159,10 @@ test.serial('defect 4: a silent and a slow client never delay another client; bo
         t.log(`client ${i + 1} closed ${(end - accepts[i]).toFixed(3)} s after its accept`);
         t.true(end - accepts[i] >= 2.9 && end - accepts[i] < 4.5, `closed ${end - accepts[i]} s after accept`);
       }
+      // The slow client sees its session gone at its next request.
+      t.true(await waitFor(() => slowError !== undefined, 3000));
+      t.is(slowError?.code, 'ERR_AFXDP_DEVICE_PLUGIN');
+      t.true(slowError!.atMs >= 2900 && slowError!.atMs < 6000, `slow client's send failed after ${slowError!.atMs} ms`);
     } finally {
       clearInterval(steady);
       silent.close();
@@ -229,9 +236,11 @@ test.serial('a program dp-serve did not attach (an afxdp forwarder port\'s) is n
   try {
     const [id] = attachedXdp(s.lab.portNs, s.lab.portIf);
     t.truthy(id);
+    const t0 = performance.now();
     server = startServer(s.args);
     const code = await exited(server, 20_000);
     t.is(code, 1);
+    t.true(performance.now() - t0 < 10_000);
     const text = server.log.join('\n');
     t.regex(text, /ERR_AFXDP_BPF/);
     t.true(text.includes(`XDP program id ${id} is already attached`), text);
