@@ -76,33 +76,46 @@ struct Record {
 
 impl Record {
     fn lock(state_dir: &Path, netns_ino: u64, ifindex: u32, iface: &str) -> Result<Record> {
-        std::fs::create_dir_all(state_dir)
-            .map_err(|e| Error::sys(format!("mkdir -p {}", state_dir.display()), e.raw_os_error().unwrap_or(libc::EIO)))?;
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            let mut err = Error::sys(format!("mkdir -p {}", state_dir.display()), e.raw_os_error().unwrap_or(libc::EIO));
+            err.message.push_str(": the server records its programs there; choose a writable directory (state_dir, --state-dir)");
+            err
+        })?;
         let path = state_dir.join(format!("netns-{netns_ino}-ifindex-{ifindex}"));
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| Error::sys(format!("open {}", path.display()), e.raw_os_error().unwrap_or(libc::EIO)))?;
-        let mut text = String::new();
-        let _ = file.read_to_string(&mut text);
-        let previous = parse_record(&text);
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } < 0 {
-            let pid = previous.map(|r| format!(" (pid {})", r.pid)).unwrap_or_default();
-            return Err(Error::invalid(
-                format!(
+        // A stopping server removes its record while holding the lock: retry
+        // if the locked file is no longer the one at `path`.
+        for _ in 0..3 {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(|e| Error::sys(format!("open {}", path.display()), e.raw_os_error().unwrap_or(libc::EIO)))?;
+            let mut text = String::new();
+            // SAFETY: flock on an fd we own.
+            let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+            let _ = file.read_to_string(&mut text);
+            let previous = parse_record(&text);
+            if !locked {
+                let pid = previous.map(|r| format!(" (pid {})", r.pid)).unwrap_or_default();
+                return Err(Error::invalid(format!(
                     "{iface} is already served by another running afxdp dp-serve{pid}: its record {} is locked; \
                      stop that server first (one server per interface)",
                     path.display()
-                ),
-            ));
+                )));
+            }
+            let same = match (file.metadata(), std::fs::metadata(&path)) {
+                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+                _ => false,
+            };
+            if same {
+                return Ok(Record { file, path, previous });
+            }
         }
-        Ok(Record { file, path, previous })
+        Err(Error::invalid(format!("{} keeps being replaced: is another dp-serve starting and stopping?", path.display())))
     }
 
     fn write(&mut self, prog_id: u32, map_id: u32, iface: &str) -> Result<()> {
