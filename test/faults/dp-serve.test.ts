@@ -111,9 +111,27 @@ async function podReceives(lab: Lab, peer: PacketSocket, pod: Port, n: number, b
   return got;
 }
 
-type RawConnection = { send(b: Buffer): void; close(): void };
-const rawConnect = (p: string): RawConnection =>
-  (native() as unknown as { NativeDpConnection: { connect(path: string, timeoutMs: number): RawConnection } }).NativeDpConnection.connect(p, 1000);
+// A bare client on the native transport, for clients that misbehave. Works
+// with the synchronous transport (connect(path, ms), send) and with the
+// asynchronous one (create(path), then connect(ms), send as promises).
+type RawConnection = { send(b: Buffer): unknown; close(): void };
+type RawTransport = {
+  connect?(path: string, timeoutMs: number): RawConnection;
+  create?(path: string): RawConnection & { connect(timeoutMs: number): Promise<void> };
+};
+async function rawConnect(p: string): Promise<RawConnection> {
+  const transport = (native() as unknown as { NativeDpConnection: RawTransport }).NativeDpConnection;
+  if (typeof transport.create === 'function') {
+    const c = transport.create(p);
+    await c.connect(1000);
+    return c;
+  }
+  return transport.connect!(p, 1000);
+}
+/** Send, whichever transport: a sync throw and a rejection both reject. */
+const rawSend = async (c: RawConnection, text: string): Promise<void> => {
+  await c.send(Buffer.from(text));
+};
 
 test.serial('defect 4: a silent and a slow client never delay another client; both end at the total deadline', async (t) => {
   const s = setup(['--sessions', '0', '--timeout', '3', '--verbose']);
@@ -125,19 +143,17 @@ test.serial('defect 4: a silent and a slow client never delay another client; bo
     native();
     const fdsAtStart = fdCount();
     // A client of the allowed uid that connects and says nothing.
-    const silent = rawConnect(podSocket);
+    const silent = await rawConnect(podSocket);
     // One that keeps the session alive: /version every second (never reading the replies).
-    const slow = rawConnect(podSocket);
-    slow.send(Buffer.from('/connect,slow-pod'));
+    const slow = await rawConnect(podSocket);
+    await rawSend(slow, '/connect,slow-pod');
     const slowStart = performance.now();
     let slowError: { code?: string; atMs: number } | undefined;
     const steady = setInterval(() => {
-      try {
-        slow.send(Buffer.from('/version'));
-      } catch (err) {
-        slowError = { code: (err as { code?: string }).code, atMs: performance.now() - slowStart };
+      rawSend(slow, '/version').catch((err) => {
+        slowError ??= { code: (err as { code?: string }).code, atMs: performance.now() - slowStart };
         clearInterval(steady);
-      }
+      });
     }, 1000);
     try {
       await new Promise((r) => setTimeout(r, 300));
