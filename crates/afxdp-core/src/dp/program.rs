@@ -296,9 +296,7 @@ impl DpProgram {
             Err((e, record)) => {
                 // Nothing recorded before and nothing attached now: no file left.
                 if previous.is_none() {
-                    if let Some(r) = record {
-                        r.remove();
-                    }
+                    record.remove();
                 }
                 Err(e)
             }
@@ -312,20 +310,15 @@ impl DpProgram {
         ns_file: Option<File>,
         mode: XdpMode,
         mut record: Record,
-    ) -> std::result::Result<DpProgram, (Error, Option<Record>)> {
+    ) -> std::result::Result<DpProgram, (Error, Record)> {
         let previous = record.previous;
         let found = match query(dev.ifindex) {
             Ok(f) => f,
-            Err(e) => return Err((e, Some(record))),
+            Err(e) => return Err((e, record)),
         };
-        let chosen = Self::attach_or_adopt(iface, &dev, mode, previous, found);
-        let (prog_fd, map, mode, origin) = match chosen {
+        let (prog_fd, prog_id, map, mode, origin) = match Self::attach_or_adopt(iface, &dev, mode, previous, found) {
             Ok(c) => c,
-            Err(e) => return Err((e, Some(record))),
-        };
-        let prog_id = match crate::bpf::syscall::prog_info(prog_fd.as_fd()) {
-            Ok(i) => i.id,
-            Err(e) => return Err((e, Some(record))),
+            Err(e) => return Err((e, record)),
         };
         let mut program = DpProgram {
             iface: iface.to_string(),
@@ -342,7 +335,7 @@ impl DpProgram {
         };
         // From here on, dropping `program` detaches what this server attached.
         if let Err(e) = record.write(prog_id, program.map.id(), iface) {
-            return Err((e, Some(record)));
+            return Err((e, record));
         }
         program.record = Some(record);
         program.detach_on_drop = true;
@@ -355,12 +348,13 @@ impl DpProgram {
         mode: XdpMode,
         previous: Option<Recorded>,
         found: Option<crate::bpf::AttachedXdp>,
-    ) -> Result<(OwnedFd, XskMap, XdpMode, Origin)> {
+    ) -> Result<(OwnedFd, u32, XskMap, XdpMode, Origin)> {
         Ok(match found {
             None => {
                 let loaded = load_redirect(dev, mode)?;
+                let id = crate::bpf::syscall::prog_info(loaded.prog_fd.as_fd())?.id;
                 let used = attach(dev, &loaded.prog_fd, mode)?;
-                (loaded.prog_fd, loaded.map, used, Origin::Attached)
+                (loaded.prog_fd, id, loaded.map, used, Origin::Attached)
             }
             Some(a) => {
                 let ours = previous.is_some_and(|r| r.prog_id == a.prog_id);
@@ -384,7 +378,7 @@ impl DpProgram {
                         used.as_str()
                     )));
                 }
-                (fd, map, used, Origin::Adopted)
+                (fd, a.prog_id, map, used, Origin::Adopted)
             }
         })
     }
