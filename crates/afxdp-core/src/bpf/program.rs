@@ -45,7 +45,7 @@ pub static REDIRECT_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/re
 
 /// Name of the map every program used by afxdp must have.
 pub const XSKS_MAP: &str = "xsks_map";
-const REDIRECT_PROG: &str = "afxdp_redirect";
+pub(crate) const REDIRECT_PROG: &str = "afxdp_redirect";
 const REDIRECT_PROG_FRAGS: &str = "afxdp_redirect_frags";
 /// Entries the redirect program's map gets at least (what the Device Plugin
 /// uses); raised to the interface's max queue count when that is larger.

@@ -12,12 +12,12 @@
 //! still afxdp's redirect program; anything else (another tool's program, an
 //! afxdp forwarder's bpf_link program) is never replaced or detached.
 
-use crate::bpf::program::load_redirect;
+use crate::bpf::program::{load_redirect, REDIRECT_PROG, XSKS_MAP};
 use crate::bpf::{query, AttachedMode, XdpMode, XskMap};
 use crate::netdev::Netdev;
 use crate::netns::NetnsGuard;
 use crate::{Code, Error, Result};
-use libbpf_rs::libbpf_sys;
+use libbpf_rs::libbpf_sys::{self, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -26,13 +26,6 @@ use std::path::{Path, PathBuf};
 
 /// Where records live by default (a tmpfs: cleared at boot, as programs are).
 pub const DEFAULT_STATE_DIR: &str = "/run/afxdp/dp-serve";
-/// The kernel's (15-byte) names of afxdp's redirect program variants start so.
-const REDIRECT_NAME: &str = "afxdp_redirect";
-const XSKS_MAP: &str = "xsks_map";
-
-const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1 << 0;
-const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
-const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
 
 fn mode_flag(mode: XdpMode) -> u32 {
     match mode {
@@ -178,7 +171,8 @@ fn adopt(prog_id: u32) -> Result<(OwnedFd, XskMap)> {
     // SAFETY: plain libbpf call.
     let prog_fd = fd_from(unsafe { libbpf_sys::bpf_prog_get_fd_by_id(prog_id) }, format!("BPF_PROG_GET_FD_BY_ID {prog_id}"))?;
     let (name, map_ids) = prog_maps(&prog_fd)?;
-    if !name.starts_with(REDIRECT_NAME) {
+    // Both variants' kernel names (15 bytes at most) start with the plain one's.
+    if !name.starts_with(REDIRECT_PROG) {
         return Err(Error::new(Code::Bpf, format!("program id {prog_id} is {name:?}, not afxdp's redirect program")));
     }
     for id in map_ids {
