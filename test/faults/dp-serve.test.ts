@@ -219,7 +219,7 @@ test.serial('defect 2: kill -9 keeps the program attached; the same command rest
       const again = await event(second, 'ready', 20_000);
       const restartMs = performance.now() - t0;
       t.log(`restart after kill -9: ready in ${restartMs.toFixed(0)} ms; program id ${programId} adopted`);
-      t.true(restartMs < 10_000);
+      t.true(restartMs < 15_000, `restart took ${restartMs} ms`);
       t.deepEqual(again.programIds, [programId], 'the same program, adopted');
       t.deepEqual(again.adopted, [s.lab.portIf]);
       t.false(existsSync(ready.socket as string), 'the dead server\'s host socket was removed');
