@@ -194,6 +194,40 @@ test.serial('defect 4: a silent and a slow client never delay another client; bo
   }
 });
 
+test.serial('--concurrency: past the limit a new client waits (unaccepted) for a free session, then is served', async (t) => {
+  const s = setup(['--sessions', '0', '--timeout', '2', '--concurrency', '1', '--verbose']);
+  let server: Server | undefined;
+  try {
+    server = startServer(s.args);
+    const ready = await event(server, 'ready', 20_000);
+    const podSocket = (ready.podSockets as string[])[0];
+    native();
+    const fdsAtStart = fdCount();
+    const silent = await rawConnect(podSocket);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const { result, error, stallMs, elapsedMs } = await measureStall(() =>
+        fetchXskMaps({ dpPath: podSocket, interfaces: [s.lab.portIf], podName: 'waiting-pod', timeoutMs: 5000 }));
+      t.is(error, undefined, String(error));
+      for (const fd of result!.maps) fd.close();
+      // This client waits for a reply by design; whether its wait stalls the
+      // event loop is the client's business (test/faults/handshake.test.ts).
+      t.log(`the client past the limit was served after ${elapsedMs.toFixed(0)} ms (the silent session's 2 s deadline); longest stall ${stallMs.toFixed(0)} ms`);
+      t.true(elapsedMs >= 1500 && elapsedMs < 4500, `${elapsedMs} ms`);
+      t.true(server.log.some((l) => l.includes('1 sessions running (the limit)')), server.log.join('\n'));
+    } finally {
+      silent.close();
+    }
+    t.is(await fdsSettle(fdsAtStart), fdsAtStart, 'fds back to the start');
+    server.child.kill('SIGTERM');
+    t.is(await exited(server, 10_000), 0);
+    t.deepEqual(attachedXdp(s.lab.portNs, s.lab.portIf), [], 'nothing left attached');
+    t.deepEqual(sockets(s.dir), [], 'no socket files left');
+  } finally {
+    teardown(t, s, [server]);
+  }
+});
+
 test.serial('defect 2: kill -9 keeps the program attached; the same command restarts, adopts it and cleans up stale sockets', async (t) => {
   const s = setup(['--sessions', '0', '--timeout', '10']);
   let first: Server | undefined;
