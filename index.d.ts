@@ -74,8 +74,8 @@ export declare class NativeDpConnection {
 
 /**
  * afxdp's Device-Plugin-compatible server (needs root: it attaches XDP
- * programs, may mount a bpffs). It serves on its own thread; JS is never
- * blocked by a client. Errors carry the core's codes
+ * programs, may mount a bpffs). It serves on its own threads (one per
+ * session, up to `maxConcurrent`); JS is never blocked by a client. Errors carry the core's codes
  * (ERR_AFXDP_NO_SUCH_INTERFACE, ERR_AFXDP_BPF, ERR_AFXDP_PERMISSION,
  * ERR_AFXDP_INVALID_ARGUMENT, ...).
  */
@@ -242,6 +242,20 @@ export interface NativeDpDeviceInfo {
   podSocketPath: string | null
   /** `<pinDir>/<iface>/xsks_map`, or null. */
   pinPath: string | null
+  /**
+   * The program was left attached by an earlier server (a crash) and
+   * adopted with its map.
+   */
+  adopted: boolean
+  /** At the last check the interface ran the program. */
+  attached: boolean
+  /** Times the program was found removed and re-attached. */
+  reattached: number
+  /**
+   * What the last check found wrong (another program in its place, the
+   * interface gone), or null.
+   */
+  problem: string | null
 }
 
 /** One record received from the Device Plugin. */
@@ -290,6 +304,8 @@ export interface NativeDpServerInfo {
   bpffsMounted: string | null
   /** Sessions (allowed clients) that have ended. */
   sessionsServed: number
+  /** Sessions running now. */
+  activeSessions: number
   /** Clients closed by the uid allowlist. */
   rejectedPeers: number
   /** Listeners created so far. */
@@ -308,7 +324,8 @@ export interface NativeDpServerInfo {
 export interface NativeDpServerOptions {
   /**
    * The interfaces to serve. The server attaches afxdp's redirect
-   * program to each (it must have none) and hands out its XSKMAP.
+   * program to each (it must have none, or the one an earlier server
+   * left, which is adopted) and hands out its XSKMAP.
    */
   devices: Array<NativeDpDevice>
   /** Serve the UDS handshake. Default true. */
@@ -352,6 +369,32 @@ export interface NativeDpServerOptions {
   acceptTimeoutMs?: number
   /** Deadline of every read (re-armed per read): absent or 0 = 30000, -1 = none. */
   readTimeoutMs?: number
+  /**
+   * Total deadline of a session, counted from its accept, however
+   * steadily the client talks: absent or 0 = 30000, -1 = none.
+   */
+  sessionTimeoutMs?: number
+  /**
+   * Sessions served at once (each on its own thread). Past it the next
+   * client is not accepted (it waits in the listen backlog) until one
+   * ends, which is logged. Default 64.
+   */
+  maxConcurrent?: number
+  /**
+   * How often to check each program is still attached, re-attaching it
+   * (same program, same map) when it was removed: default 1000, -1 = never.
+   */
+  checkIntervalMs?: number
+  /**
+   * Directory of the per-interface records that let a restarted server
+   * adopt the programs a crashed one left. Default `/run/afxdp/dp-serve`.
+   */
+  stateDir?: string
+  /**
+   * On stop, leave the programs attached (and recorded, for the next
+   * server to adopt) instead of detaching them. Default false.
+   */
+  keepPrograms?: boolean
   /**
    * Allocations to serve (one client each): 1 (default) = the Device
    * Plugin; N = re-arm a fresh socket after each; 0 = until stopped.

@@ -46,7 +46,11 @@ export class DpServer extends EventEmitter {
     return this.#native === null ? [] : this.#native.log();
   }
 
-  /** Detach programs, remove pins, sockets and mounts. Idempotent; emits 'close'. */
+  /**
+   * Detach programs (unless keepPrograms), remove pins, sockets and mounts.
+   * Idempotent; emits 'close'. A process that dies without stop() leaves its
+   * programs attached: the next server adopts them.
+   */
   stop(): void {
     const handle = this.#native;
     if (handle === null) return;

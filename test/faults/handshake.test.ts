@@ -222,7 +222,7 @@ test.serial('a root-only socket (a pool without "uid"): EACCES names the pool\'s
 test.serial('a full accept queue: connect waits off the loop, bounded by the timeout, and an abort ends it', async (t) => {
   // Two allocations: while the first (silent) session runs, the second
   // socket listens but nobody accepts, so its backlog fills.
-  await withDp(t, { fault: 'silent', sessions: 2 }, async (env) => {
+  await withDp(t, { fault: 'silent', sessions: 2, maxConcurrent: 1 }, async (env) => {
     const Connection = native().NativeDpConnection;
     const held: NativeDpConnector[] = [];
     try {

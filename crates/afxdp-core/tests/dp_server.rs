@@ -2,7 +2,9 @@
 //! veth labs in private namespaces: the full handshake (and the XSKMAP it
 //! hands out carrying packets), every fault mode byte for byte, the state
 //! machine's edge cases, deadlines, one accept per allocation, re-arm, the
-//! uid allowlist, pinned maps opened by an unprivileged uid, and cleanup.
+//! uid allowlist, pinned maps opened by an unprivileged uid, and cleanup;
+//! concurrent sessions with a total deadline, and programs that outlive the
+//! server (adopted after a restart, re-attached when removed, never another's).
 //! Needs root; fails (never skips) without it. Every wait is bounded.
 
 mod common;
@@ -810,4 +812,318 @@ fn pod_paths_across_file_systems_are_symlinks_and_bpffs_pod_dirs_are_refused() {
     assert_eq!(e.code, Code::InvalidArgument);
     assert!(e.message.contains("bpffs"), "{}", e.message);
     assert!(!exists(&base));
+}
+
+/// Deviations 8 and 9: sessions run concurrently, each with a total
+/// deadline from accept. A silent client and a slow-but-steady one do not
+/// delay a third client's handshake, and both are closed at the deadline.
+#[test]
+fn silent_and_slow_clients_never_delay_another_handshake() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "concurrent");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.sessions = 0;
+    cfg.session_timeout = Some(Duration::from_millis(1500));
+    let server = DpServer::start(cfg).unwrap();
+    let pod = pod_sock(&lab, &dir.0);
+    let t0 = Instant::now();
+    let silent = connect(&pod);
+    let slow = connect(&pod);
+    handshake(&slow, "slow");
+    let slow_thread = std::thread::spawn(move || {
+        // /version every 300 ms: each read is well within the 20 s read deadline.
+        let mut answered = 0;
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(300));
+            if slow.send(b"/version", None).is_err() {
+                break;
+            }
+            match slow.recv(T) {
+                Ok(Some(r)) if r.bytes == b"0.1" => answered += 1,
+                _ => break,
+            }
+        }
+        answered
+    });
+    let t = Instant::now();
+    let c = connect(&pod);
+    handshake(&c, "third");
+    let r = ask(&c, format!("/xsk_map_fd,{}", lab.port_if).as_bytes());
+    assert_eq!((r.bytes.as_slice(), r.fd.is_some()), (&b"/fd_ack"[..], true));
+    assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
+    assert!(t.elapsed() < Duration::from_secs(1), "third handshake took {:?}", t.elapsed());
+    assert!(server.info().active_sessions >= 2);
+    expect_eof(&silent);
+    let closed = t0.elapsed();
+    assert!(closed >= Duration::from_millis(1400) && closed < Duration::from_secs(4), "silent closed after {closed:?}");
+    let answered = slow_thread.join().unwrap();
+    assert!((2..=6).contains(&answered), "the slow client was answered {answered} times, then closed at the deadline");
+    assert!(server.wait_sessions(3, T));
+    assert!(server.log().iter().any(|l| l.contains("total deadline")), "{:#?}", server.log());
+    server.stop();
+}
+
+/// Deviation 8: at the concurrency limit the next client waits (unaccepted)
+/// until a session ends, then is served.
+#[test]
+fn clients_past_the_concurrency_limit_wait_for_a_slot() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "limit");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.sessions = 0;
+    cfg.max_concurrent = 1;
+    let server = DpServer::start(cfg).unwrap();
+    let pod = pod_sock(&lab, &dir.0);
+    let first = connect(&pod);
+    handshake(&first, "first");
+    let second = connect(&pod);
+    second.send(b"/connect,second", None).unwrap();
+    assert!(second.recv(Duration::from_millis(300)).is_err(), "no reply while the only slot is taken");
+    assert_eq!(ask_text(&first, "/fin"), b"/fin_ack");
+    assert_eq!(recv(&second).bytes, b"/host_ok");
+    assert!(server.log().iter().any(|l| l.contains("1 sessions running (the limit)")), "{:#?}", server.log());
+    server.stop();
+}
+
+/// Deviation 10: a server that did not detach (a crash, or keep_programs)
+/// leaves its program attached; the next one adopts it with its map, and
+/// removes the stale socket files left behind.
+#[test]
+fn a_restarted_server_adopts_its_program_and_clears_stale_sockets() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "adopt");
+    let state = TempDir::new("/tmp", "state");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.state_dir = state.0.clone();
+    cfg.keep_programs = true;
+    let first = DpServer::start(cfg.clone()).unwrap();
+    let dev = first.info().devices[0].clone();
+    assert!(!dev.adopted);
+    let pod = pod_sock(&lab, &dir.0);
+    // A listener that dies without removing its file, as after kill -9.
+    let host = first.socket_path().unwrap();
+    let stale_host = dir.0.join("host").join("00000000-0000-4000-8000-000000000000.sock");
+    std::fs::hard_link(&host, &stale_host).unwrap();
+    // The record is locked while the server runs: no second server.
+    let e = DpServer::start(cfg.clone()).unwrap_err();
+    assert!(e.message.contains("already served by another running afxdp dp-serve"), "{}", e.message);
+    first.stop();
+    assert_eq!(prog_on(&lab, dev.ifindex), Some(dev.program_id), "keep_programs leaves it attached");
+    // Fake what kill -9 leaves: the pod path as a stale socket.
+    std::fs::create_dir_all(pod.parent().unwrap()).unwrap();
+    std::fs::hard_link(&stale_host, &pod).unwrap();
+    assert_refused(&pod);
+
+    cfg.keep_programs = false;
+    let second = DpServer::start(cfg).unwrap();
+    let d = second.info().devices[0].clone();
+    assert!(d.adopted);
+    assert_eq!((d.program_id, d.map_id), (dev.program_id, dev.map_id), "same program, same map");
+    assert!(!exists(&stale_host), "the stale host socket was removed");
+    let c = connect(&pod);
+    handshake(&c, "pod");
+    let r = ask(&c, format!("/xsk_map_fd,{}", lab.port_if).as_bytes());
+    assert_eq!(XskMap::from_fd(r.fd.unwrap()).unwrap().id(), dev.map_id);
+    assert_eq!(ask_text(&c, "/fin"), b"/fin_ack");
+    assert!(second.log().iter().any(|l| l.contains("removed the stale")), "{:#?}", second.log());
+    second.stop();
+    assert_eq!(prog_on(&lab, dev.ifindex), None, "a graceful stop detaches the adopted program");
+    assert_eq!(std::fs::read_dir(&state.0).unwrap().count(), 0, "no record left");
+}
+
+/// A program dp-serve did not attach (here: one an afxdp port attached) is
+/// never adopted, replaced or detached: start fails naming it.
+#[test]
+fn a_program_dp_serve_did_not_attach_is_never_replaced() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "foreign");
+    let state = TempDir::new("/tmp", "state");
+    let ifindex = {
+        let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+        Netdev::lookup(&lab.port_if).unwrap().ifindex
+    };
+    let foreign = {
+        let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+        afxdp_core::bpf::XdpProgram::attach_redirect(ifindex, afxdp_core::bpf::XdpMode::Auto).unwrap().0
+    };
+    let id = foreign.prog_id();
+    let mut cfg = config(&lab, &dir.0);
+    cfg.state_dir = state.0.clone();
+    let e = DpServer::start(cfg).unwrap_err();
+    assert_eq!(e.code, Code::Bpf, "{}", e.message);
+    assert!(e.message.contains(&format!("program id {id} is already attached")), "{}", e.message);
+    assert!(e.message.contains("was not attached by afxdp dp-serve"), "{}", e.message);
+    assert_eq!(prog_on(&lab, ifindex), Some(id), "left alone");
+    assert!(!exists(&dir.0.join("pod")) && !exists(&dir.0.join("host")));
+    assert_eq!(std::fs::read_dir(&state.0).unwrap().count(), 0, "no record left");
+    drop(foreign);
+}
+
+/// A program removed from under the server (DPDK's eth_dev_close, `ip link
+/// set dev X xdp off`) is re-attached, same program and map, within the
+/// check interval.
+#[test]
+fn a_removed_program_is_reattached() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "removed");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.check_interval = Some(Duration::from_millis(100));
+    let server = DpServer::start(cfg).unwrap();
+    let dev = server.info().devices[0].clone();
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(["-n", &lab.port_ns]).args(args).output().unwrap();
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    ip(&["link", "set", "dev", &lab.port_if, "xdp", "off"]);
+    let t = Instant::now();
+    while server.info().devices[0].reattached == 0 && t.elapsed() < T {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "re-attached after {:?}", t.elapsed());
+    assert_eq!(prog_on(&lab, dev.ifindex), Some(dev.program_id), "the same program (and so the same map)");
+    assert!(server.log().iter().any(|l| l.contains("re-attached")), "{:#?}", server.log());
+    server.stop();
+    assert_eq!(prog_on(&lab, dev.ifindex), None);
+}
+
+/// A socket file someone listens on is never removed: start fails naming it.
+#[test]
+fn a_live_socket_in_the_host_directory_is_an_error_naming_it() {
+    let lab = lab();
+    let other = Lab::new(1);
+    let dir = TempDir::new("/tmp", "live");
+    let first = DpServer::start(config(&lab, &dir.0)).unwrap();
+    let live = first.socket_path().unwrap();
+    // Another interface, the same host directory.
+    let mut cfg = config(&other, &dir.0);
+    cfg.uds.as_mut().unwrap().pod_dir = Some(dir.0.join("pod2"));
+    let e = DpServer::start(cfg).unwrap_err();
+    assert!(e.message.contains(&format!("host socket {} is live", live.display())), "{}", e.message);
+    assert!(exists(&live));
+    let ifindex = {
+        let _ns = NetnsGuard::enter(other.port_ns_path()).unwrap();
+        Netdev::lookup(&other.port_if).unwrap().ifindex
+    };
+    let _ns = NetnsGuard::enter(other.port_ns_path()).unwrap();
+    assert_eq!(query(ifindex).unwrap(), None, "the failed start detached what it attached");
+    drop(_ns);
+    first.stop();
+}
+
+/// Pins a dead server left: the pin of the map it adopts is kept; the pin
+/// of its recorded map once no program feeds it is replaced.
+#[test]
+fn pins_left_by_a_dead_server_are_kept_when_adopted_and_replaced_when_stale() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "pins");
+    let state = TempDir::new("/tmp", "state");
+    let fs = PathBuf::from(format!("/run/afxdp-dp-fs-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&fs).unwrap();
+    let out = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&fs).output().unwrap();
+    assert!(out.status.success(), "mount -t bpf: {}", String::from_utf8_lossy(&out.stderr));
+    let mut cfg = config(&lab, &dir.0);
+    cfg.pinned = Some(PinConfig { pin_dir: fs.clone() });
+    cfg.state_dir = state.0.clone();
+    cfg.keep_programs = true;
+
+    let first = DpServer::start(cfg.clone()).unwrap();
+    let dev = first.info().devices[0].clone();
+    let pin = dev.pin_path.clone().unwrap();
+    let map = XskMap::open_pinned(&pin).unwrap();
+    first.stop();
+    // What kill -9 leaves: the program (kept) and the pin.
+    std::fs::create_dir_all(pin.parent().unwrap()).unwrap();
+    map.pin(&pin).unwrap();
+    let second = DpServer::start(cfg.clone()).unwrap();
+    let d = second.info().devices[0].clone();
+    assert!(d.adopted);
+    assert_eq!(XskMap::open_pinned(&pin).unwrap().id(), dev.map_id, "the adopted map's pin is kept");
+    assert!(second.log().iter().any(|l| l.contains("kept the pin")), "{:#?}", second.log());
+    second.stop();
+
+    // Now the program is gone too (removed by hand): the recorded map's pin is stale.
+    std::fs::create_dir_all(pin.parent().unwrap()).unwrap();
+    map.pin(&pin).unwrap();
+    let ip = Command::new("ip").args(["-n", &lab.port_ns, "link", "set", "dev", &lab.port_if, "xdp", "off"]).output().unwrap();
+    assert!(ip.status.success());
+    cfg.keep_programs = false;
+    let third = DpServer::start(cfg).unwrap();
+    let d = third.info().devices[0].clone();
+    assert!(!d.adopted);
+    assert_ne!(d.map_id, dev.map_id);
+    assert_eq!(XskMap::open_pinned(&pin).unwrap().id(), d.map_id, "the stale pin was replaced");
+    assert!(third.log().iter().any(|l| l.contains("removed the stale pin")), "{:#?}", third.log());
+    third.stop();
+    assert!(!exists(&pin));
+    assert_eq!(prog_on(&lab, d.ifindex), None);
+    let _ = Command::new("umount").arg(&fs).output();
+    let _ = std::fs::remove_dir(&fs);
+}
+
+/// Another program in the place of the server's is reported, never replaced;
+/// once it is gone the server's own is attached again.
+#[test]
+fn a_displacing_program_is_reported_not_replaced() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "displaced");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.check_interval = Some(Duration::from_millis(1500));
+    let server = DpServer::start(cfg).unwrap();
+    let dev = server.info().devices[0].clone();
+    let out = Command::new("ip").args(["-n", &lab.port_ns, "link", "set", "dev", &lab.port_if, "xdp", "off"]).output().unwrap();
+    assert!(out.status.success());
+    let foreign = {
+        let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+        afxdp_core::bpf::XdpProgram::attach_redirect(dev.ifindex, afxdp_core::bpf::XdpMode::Auto).unwrap().0
+    };
+    let t = Instant::now();
+    while server.info().devices[0].problem.is_none() && t.elapsed() < T {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let info = server.info().devices[0].clone();
+    let problem = info.problem.clone().unwrap_or_default();
+    assert!(problem.contains(&format!("replaced by program id {}", foreign.prog_id())), "{problem}");
+    assert!(!info.attached);
+    assert_eq!(prog_on(&lab, dev.ifindex), Some(foreign.prog_id()), "left alone");
+    drop(foreign);
+    let t = Instant::now();
+    while server.info().devices[0].reattached == 0 && t.elapsed() < T {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let info = server.info().devices[0].clone();
+    assert_eq!((info.reattached, info.attached, info.problem), (1, true, None));
+    assert_eq!(prog_on(&lab, dev.ifindex), Some(dev.program_id));
+    server.stop();
+}
+
+/// A client that floods requests and never reads the replies blocks its
+/// session in a send; stop() still returns at once.
+#[test]
+fn stop_is_prompt_even_with_a_session_blocked_in_a_send() {
+    let lab = lab();
+    let dir = TempDir::new("/tmp", "flood");
+    let mut cfg = config(&lab, &dir.0);
+    cfg.sessions = 0;
+    let server = DpServer::start(cfg).unwrap();
+    let c = Arc::new(connect(&pod_sock(&lab, &dir.0)));
+    handshake(&c, "flood");
+    let flood = {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let mut sent = 0;
+            while t.elapsed() < Duration::from_secs(10) && c.send(b"/version", None).is_ok() {
+                sent += 1;
+            }
+            sent
+        })
+    };
+    // Let the replies fill the client's receive queue.
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    server.stop();
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(500), "stop took {took:?}");
+    let sent = flood.join().unwrap();
+    assert!(sent > 100, "the client sent {sent} requests");
 }

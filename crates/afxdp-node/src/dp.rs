@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use afxdp_core::bpf::XdpMode;
-use afxdp_core::dp::{DpConfig, DpDevice, DpServer, Fault, PinConfig, PodPolicy, UdsConfig, DEFAULT_HOST_DIR, DEFAULT_POD_DIR, DEFAULT_TIMEOUT};
+use afxdp_core::dp::{
+    DpConfig, DpDevice, DpServer, Fault, PinConfig, PodPolicy, UdsConfig, DEFAULT_CHECK_INTERVAL, DEFAULT_HOST_DIR,
+    DEFAULT_MAX_CONCURRENT, DEFAULT_POD_DIR, DEFAULT_STATE_DIR, DEFAULT_TIMEOUT,
+};
 use afxdp_core::uds::SeqpacketConn;
 use afxdp_core::{Code, Error};
 use napi::bindgen_prelude::Buffer;
@@ -308,7 +311,8 @@ pub struct NativeDpDevice {
 #[napi(object)]
 pub struct NativeDpServerOptions {
     /// The interfaces to serve. The server attaches afxdp's redirect
-    /// program to each (it must have none) and hands out its XSKMAP.
+    /// program to each (it must have none, or the one an earlier server
+    /// left, which is adopted) and hands out its XSKMAP.
     pub devices: Vec<NativeDpDevice>,
     /// Serve the UDS handshake. Default true.
     pub uds: Option<bool>,
@@ -340,6 +344,22 @@ pub struct NativeDpServerOptions {
     pub accept_timeout_ms: Option<i64>,
     /// Deadline of every read (re-armed per read): absent or 0 = 30000, -1 = none.
     pub read_timeout_ms: Option<i64>,
+    /// Total deadline of a session, counted from its accept, however
+    /// steadily the client talks: absent or 0 = 30000, -1 = none.
+    pub session_timeout_ms: Option<i64>,
+    /// Sessions served at once (each on its own thread). Past it the next
+    /// client is not accepted (it waits in the listen backlog) until one
+    /// ends, which is logged. Default 64.
+    pub max_concurrent: Option<u32>,
+    /// How often to check each program is still attached, re-attaching it
+    /// (same program, same map) when it was removed: default 1000, -1 = never.
+    pub check_interval_ms: Option<i64>,
+    /// Directory of the per-interface records that let a restarted server
+    /// adopt the programs a crashed one left. Default `/run/afxdp/dp-serve`.
+    pub state_dir: Option<String>,
+    /// On stop, leave the programs attached (and recorded, for the next
+    /// server to adopt) instead of detaching them. Default false.
+    pub keep_programs: Option<bool>,
     /// Allocations to serve (one client each): 1 (default) = the Device
     /// Plugin; N = re-arm a fresh socket after each; 0 = until stopped.
     pub sessions: Option<u32>,
@@ -372,6 +392,16 @@ pub struct NativeDpDeviceInfo {
     pub pod_socket_path: Option<String>,
     /// `<pinDir>/<iface>/xsks_map`, or null.
     pub pin_path: Option<String>,
+    /// The program was left attached by an earlier server (a crash) and
+    /// adopted with its map.
+    pub adopted: bool,
+    /// At the last check the interface ran the program.
+    pub attached: bool,
+    /// Times the program was found removed and re-attached.
+    pub reattached: u32,
+    /// What the last check found wrong (another program in its place, the
+    /// interface gone), or null.
+    pub problem: Option<String>,
 }
 
 #[napi(object, object_from_js = false, use_nullable = true)]
@@ -390,6 +420,8 @@ pub struct NativeDpServerInfo {
     pub bpffs_mounted: Option<String>,
     /// Sessions (allowed clients) that have ended.
     pub sessions_served: u32,
+    /// Sessions running now.
+    pub active_sessions: u32,
     /// Clients closed by the uid allowlist.
     pub rejected_peers: u32,
     /// Listeners created so far.
@@ -402,8 +434,8 @@ pub struct NativeDpServerInfo {
 }
 
 /// afxdp's Device-Plugin-compatible server (needs root: it attaches XDP
-/// programs, may mount a bpffs). It serves on its own thread; JS is never
-/// blocked by a client. Errors carry the core's codes
+/// programs, may mount a bpffs). It serves on its own threads (one per
+/// session, up to `maxConcurrent`); JS is never blocked by a client. Errors carry the core's codes
 /// (ERR_AFXDP_NO_SUCH_INTERFACE, ERR_AFXDP_BPF, ERR_AFXDP_PERMISSION,
 /// ERR_AFXDP_INVALID_ARGUMENT, ...).
 #[napi]
@@ -463,6 +495,16 @@ impl NativeDpServer {
         };
         config.accept_timeout = timeout_from(options.accept_timeout_ms, "acceptTimeoutMs")?;
         config.read_timeout = timeout_from(options.read_timeout_ms, "readTimeoutMs")?;
+        config.session_timeout = timeout_from(options.session_timeout_ms, "sessionTimeoutMs")?;
+        config.max_concurrent = options.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT);
+        config.check_interval = match options.check_interval_ms {
+            None | Some(0) => Some(DEFAULT_CHECK_INTERVAL),
+            Some(-1) => None,
+            Some(n) if n > 0 => Some(Duration::from_millis(n as u64)),
+            Some(n) => return Err(invalid(format!("checkIntervalMs {n} must be -1 (never), 0 (default 1000) or positive"))),
+        };
+        config.state_dir = PathBuf::from(options.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR));
+        config.keep_programs = options.keep_programs.unwrap_or(false);
         config.sessions = options.sessions.unwrap_or(1);
         let stall = options.stall_ms.map(|ms| Duration::from_millis(ms as u64));
         config.fault = Fault::parse(options.fault.as_deref().unwrap_or("none"), stall).map_err(to_js)?;
@@ -502,10 +544,15 @@ impl NativeDpServer {
                     xdp_mode: d.xdp_mode.as_str().to_string(),
                     pod_socket_path: s(&d.pod_socket_path),
                     pin_path: s(&d.pin_path),
+                    adopted: d.adopted,
+                    attached: d.attached,
+                    reattached: d.reattached.min(u32::MAX as u64) as u32,
+                    problem: d.problem.clone(),
                 })
                 .collect(),
             bpffs_mounted: s(&i.bpffs_mounted),
             sessions_served: i.sessions_served.min(u32::MAX as u64) as u32,
+            active_sessions: i.active_sessions.min(u32::MAX as u64) as u32,
             rejected_peers: i.rejected_peers.min(u32::MAX as u64) as u32,
             allocations: i.allocations.min(u32::MAX as u64) as u32,
             finished: i.finished,

@@ -53,7 +53,7 @@ pub static REDIRECT_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/re
 
 /// Name of the map every program used by afxdp must have.
 pub const XSKS_MAP: &str = "xsks_map";
-const REDIRECT_PROG: &str = "afxdp_redirect";
+pub(crate) const REDIRECT_PROG: &str = "afxdp_redirect";
 const REDIRECT_PROG_FRAGS: &str = "afxdp_redirect_frags";
 /// Entries the redirect program's map gets at least (what the Device Plugin
 /// uses); raised to the interface's max queue count when that is larger.
@@ -515,10 +515,10 @@ impl NetnsRef {
 
 // ---- loading ----
 
-struct Loaded {
-    prog_fd: OwnedFd,
-    map: XskMap,
-    frags: bool,
+pub(crate) struct Loaded {
+    pub(crate) prog_fd: OwnedFd,
+    pub(crate) map: XskMap,
+    pub(crate) frags: bool,
 }
 
 fn dup(fd: std::os::fd::BorrowedFd<'_>, what: &str) -> Result<OwnedFd> {
@@ -538,7 +538,7 @@ fn extract(obj: &libbpf_rs::Object, prog_name: &str, origin: &str) -> Result<(Ow
     Ok((dup(prog.as_fd(), "XDP program fd")?, dup(map.as_fd(), "xsks_map fd")?))
 }
 
-fn load_redirect(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
+pub(crate) fn load_redirect(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
     let entries = dev.max_queues.max(MIN_MAP_ENTRIES);
     // Generic mode linearises skbs for a plain program, so an XSK without
     // multi-buffer support still gets whole packets: frags only for drivers.

@@ -10,15 +10,19 @@
 //! - **pinned mode** (§6): the XSKMAP pinned at `<pin_dir>/<iface>/xsks_map`
 //!   on a bpffs, owned by the client uid.
 //!
-//! Where it deliberately differs from the Device Plugin (hardening, and a
-//! few quirks fixed) is documented at each place in `server.rs` and listed
-//! in [`server`]'s module comment. [`faults`] makes it misbehave on purpose
+//! Where it deliberately differs from the Device Plugin (hardening, a few
+//! quirks fixed, concurrent sessions, programs that survive a crash) is
+//! documented at each place and listed in [`server`]'s module comment. [`faults`] makes it misbehave on purpose
 //! for client tests.
 
 pub mod faults;
+mod files;
+pub mod program;
 pub mod server;
+mod session;
 
 pub use faults::{Fault, StreamListener};
+pub use program::DEFAULT_STATE_DIR;
 pub use server::{DeviceInfo, DpServer, DpServerInfo};
 
 use crate::bpf::XdpMode;
@@ -51,6 +55,10 @@ pub mod msg {
 /// The Device Plugin's default for accept and read deadlines (UdsTimeout
 /// unset or 0, dp-protocol.md §5).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Sessions served at once by default (afxdp extension; see `max_concurrent`).
+pub const DEFAULT_MAX_CONCURRENT: u32 = 64;
+/// How often the server checks its programs are still attached.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Where pods see the Device Plugin's sockets and pins (§6.1).
 pub const DEFAULT_POD_DIR: &str = "/tmp/afxdp_dp";
 /// Host socket directory by default: the Device Plugin's
@@ -197,6 +205,21 @@ pub struct DpConfig {
     pub accept_timeout: Option<Duration>,
     /// Deadline of each read, re-armed before every read (None = none).
     pub read_timeout: Option<Duration>,
+    /// Total deadline of a session, counted from its accept (None = none):
+    /// a client that keeps talking is still closed then.
+    pub session_timeout: Option<Duration>,
+    /// Sessions served at once (at least 1). Past it the next client is not
+    /// accepted (it waits in the listen backlog) until a session ends.
+    pub max_concurrent: u32,
+    /// How often to check each program is still attached and re-attach it
+    /// when it was removed (None = never).
+    pub check_interval: Option<Duration>,
+    /// Directory of the per-interface records that let a restarted server
+    /// adopt the programs a crashed one left attached.
+    pub state_dir: PathBuf,
+    /// On stop, leave the programs attached (and recorded, for the next
+    /// server to adopt) instead of detaching them.
+    pub keep_programs: bool,
     /// Allocations to serve, one accepted client each: 1 = the Device
     /// Plugin (one allocation, then the socket is gone). afxdp extension:
     /// N > 1 re-arms a fresh listener (new host socket, pod paths re-linked)
@@ -221,6 +244,11 @@ impl DpConfig {
             pods: PodPolicy::Any,
             accept_timeout: Some(DEFAULT_TIMEOUT),
             read_timeout: Some(DEFAULT_TIMEOUT),
+            session_timeout: Some(DEFAULT_TIMEOUT),
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
+            check_interval: Some(DEFAULT_CHECK_INTERVAL),
+            state_dir: DEFAULT_STATE_DIR.into(),
+            keep_programs: false,
             sessions: 1,
             fault: Fault::None,
             log_to_stderr: false,

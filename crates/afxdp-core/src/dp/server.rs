@@ -1,5 +1,5 @@
 //! `DpServer`: the Device Plugin's UDS server and map pinning, on its own
-//! thread, without Kubernetes.
+//! threads, without Kubernetes.
 //!
 //! Faithful to the Device Plugin (dp-protocol.md §3) in everything a client
 //! can observe, except where noted. Deviations, each also commented where
@@ -34,31 +34,44 @@
 //!    allocation's listener is created when the current client is accepted,
 //!    so a client can run sessions back to back without racing the re-arm.
 //!    Its accept deadline counts from when the server starts waiting on it.
+//! 8. *Concurrent sessions*: each accepted client runs on its own thread
+//!    (as each Device Plugin allocation has its own goroutine), at most
+//!    `max_concurrent` at once; past that the next client is not accepted
+//!    (it waits in the listen backlog) until a session ends, and that is
+//!    logged. A silent or slow client never delays another's handshake.
+//! 9. *Total session deadline*: besides the per-read deadline, a session
+//!    ends `session_timeout` after its accept however steadily the client
+//!    talks, so no client holds a session (or a concurrency slot) forever.
+//! 10. *Programs outlive a crash* (see `program.rs`): attached through
+//!     netlink and recorded; a restarted server adopts its own program (pods
+//!     keep their map) and removes the stale sockets the dead one left; a
+//!     program removed from under the server is re-attached within
+//!     `check_interval`. A graceful stop detaches (as the CNI `DEL` does)
+//!     unless `keep_programs`.
 
 use super::faults::Fault;
-use super::{
-    msg, validate_iface_name, DpConfig, PinConfig, PodPolicy, PodVerdict, UdsConfig, PIN_NAME, POD_SOCKET_NAME,
+use super::files::{
+    chmod, chown, clear_stale_host_sockets, clear_stale_socket, eventfd, io_err, is_bpffs, mkdirs, mount_bpffs,
+    relink, show_paths, uuid_v4, Undo,
 };
-use crate::bpf::{ProgramSource, SharedXdp, XdpMode, XdpProgram, XskMap};
-use crate::netdev::Netdev;
-use crate::netns;
-use crate::uds::{PeerCred, Received, SeqpacketConn, SeqpacketListener, SERVER_RECORD_LIMIT};
-use crate::{Code, Error, Result};
+use super::program::{Check, DpProgram, Origin};
+use super::session::Session;
+use super::{validate_iface_name, DpConfig, PinConfig, PodPolicy, UdsConfig, PIN_NAME, POD_SOCKET_NAME};
+use crate::bpf::{XdpMode, XskMap};
+use crate::uds::{PeerCred, SeqpacketConn, SeqpacketListener};
+use crate::{Error, Result};
 use std::collections::VecDeque;
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 /// Log lines kept for `DpServer::log`.
 const LOG_LINES: usize = 512;
-/// After poll says ready, how long accept/recv may wait if another reader
-/// raced us (never happens with one thread; a bound anyway).
+/// After poll says ready, how long accept may wait if another reader raced
+/// us (never happens: one acceptor thread; a bound anyway).
 const RACE_SLICE: Duration = Duration::from_millis(50);
 
 /// One configured interface, as started.
@@ -76,6 +89,15 @@ pub struct DeviceInfo {
     pub pod_socket_path: Option<PathBuf>,
     /// `<pin_dir>/<iface>/xsks_map` (pinned mode).
     pub pin_path: Option<PathBuf>,
+    /// The program was found attached, left by an earlier server (a crash),
+    /// and adopted with its map; false: this server attached it.
+    pub adopted: bool,
+    /// At the last check the interface ran the program.
+    pub attached: bool,
+    /// Times the program was found removed and attached again.
+    pub reattached: u64,
+    /// What the last check found wrong (program displaced, interface gone).
+    pub problem: Option<String>,
 }
 
 /// A snapshot of the server.
@@ -89,6 +111,8 @@ pub struct DpServerInfo {
     pub bpffs_mounted: Option<PathBuf>,
     /// Sessions (accepted, allowed clients) that have ended.
     pub sessions_served: u64,
+    /// Sessions running now.
+    pub active_sessions: u64,
     /// Clients closed by the uid allowlist.
     pub rejected_peers: u64,
     /// Listeners created so far (allocations armed).
@@ -101,18 +125,9 @@ pub struct DpServerInfo {
 
 // ---- cleanup bookkeeping ----
 
-#[derive(Debug)]
-enum Undo {
-    File(PathBuf),
-    Dir(PathBuf),
-    Unmount(PathBuf),
-}
-
 struct Device {
     info: DeviceInfo,
-    // Kept only to hold the program attached; dropping it detaches.
-    _prog: SharedXdp,
-    map: XskMap,
+    program: Arc<DpProgram>,
 }
 
 /// What start() created, undone in reverse on stop (or on a failed start).
@@ -125,19 +140,23 @@ struct Resources {
 impl Resources {
     fn cleanup(&mut self) {
         while let Some(u) = self.undo.pop() {
-            match u {
-                Undo::File(p) => {
-                    let _ = std::fs::remove_file(p);
+            u.run();
+        }
+        // Detaches the programs (the last reference to each).
+        self.devices.clear();
+    }
+
+    /// Leave the programs attached (and recorded) when they go: adopted ones
+    /// after a failed start (they carry pods' traffic), or all with
+    /// `keep_programs`.
+    fn keep_programs(&mut self, only_adopted: bool) {
+        for d in &mut self.devices {
+            if !only_adopted || d.info.adopted {
+                if let Some(p) = Arc::get_mut(&mut d.program) {
+                    p.keep_attached();
                 }
-                // Only empty directories go: never anything someone else put there.
-                Undo::Dir(p) => {
-                    let _ = std::fs::remove_dir(p);
-                }
-                Undo::Unmount(p) => unmount(&p),
             }
         }
-        // Detaches the programs (the last share of each).
-        self.devices.clear();
     }
 }
 
@@ -149,27 +168,39 @@ impl Drop for Resources {
 
 // ---- shared state between the API and the server thread ----
 
+/// What the watcher last found on one device.
+#[derive(Debug, Clone, Default)]
+struct DeviceStatus {
+    attached: bool,
+    reattached: u64,
+    problem: Option<String>,
+}
+
 #[derive(Default)]
 struct State {
     socket: Option<PathBuf>,
     served: u64,
+    active: u64,
+    devices: Vec<DeviceStatus>,
     rejected: u64,
     allocations: u64,
     finished: bool,
     last_error: Option<String>,
 }
 
-struct Shared {
-    maps: Vec<(String, XskMap)>,
+pub(crate) struct Shared {
+    pub maps: Vec<(String, XskMap)>,
     uds: Option<UdsConfig>,
     pod_links: Vec<PathBuf>,
     owner: (Option<u32>, Option<u32>),
     allowed_uids: Option<Vec<u32>>,
-    pods: PodPolicy,
+    pub pods: PodPolicy,
     accept_timeout: Option<Duration>,
-    read_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    pub session_timeout: Option<Duration>,
     sessions: u32,
-    fault: Fault,
+    max_concurrent: u32,
+    pub fault: Fault,
     stop: AtomicBool,
     /// eventfd, written once by stop(); never read, so it stays readable.
     wake: OwnedFd,
@@ -178,9 +209,12 @@ struct Shared {
     log: Mutex<VecDeque<String>>,
     log_to_stderr: bool,
     started: Instant,
+    /// Live session connections, shut down on stop so that a session blocked
+    /// in a send (a client that does not read) ends at once.
+    conns: Mutex<Vec<Weak<SeqpacketConn>>>,
 }
 
-enum Wake {
+pub(crate) enum Wake {
     Ready,
     Stop,
     Timeout,
@@ -196,7 +230,7 @@ impl Shared {
         self.changed.notify_all();
     }
 
-    fn log(&self, line: impl AsRef<str>) {
+    pub fn log(&self, line: impl AsRef<str>) {
         let t = self.started.elapsed();
         let line = format!("[{}.{:03}] {}", t.as_secs(), t.subsec_millis(), line.as_ref());
         if self.log_to_stderr {
@@ -215,7 +249,7 @@ impl Shared {
 
     /// Wait until `fd` is readable (or hung up), the deadline passes, or
     /// the server is stopping. `fd` None: just sleep until deadline/stop.
-    fn wait(&self, fd: Option<BorrowedFd<'_>>, deadline: Option<Instant>) -> Wake {
+    pub fn wait(&self, fd: Option<BorrowedFd<'_>>, deadline: Option<Instant>) -> Wake {
         loop {
             if self.stopping() {
                 return Wake::Stop;
@@ -298,22 +332,10 @@ impl Shared {
                     return None;
                 }
                 Wake::Ready => match listener.accept(RACE_SLICE) {
-                    Ok((conn, cred)) => {
-                        // Hardening (1): SO_PEERCRED allowlist, checked
-                        // before reading anything; a rejected peer does not
-                        // consume the allocation.
-                        if !self.uid_allowed(cred.uid) {
-                            self.log(format!(
-                                "rejected client pid {} uid {} gid {}: uid not in the allowlist {:?}; closed without reading",
-                                cred.pid, cred.uid, cred.gid, self.allowed_uids.as_deref().unwrap_or(&[])
-                            ));
-                            self.update(|s| s.rejected += 1);
-                            drop(conn);
-                            continue;
-                        }
-                        self.log(format!("accepted client pid {} uid {} gid {} on {path}", cred.pid, cred.uid, cred.gid));
-                        return Some((conn, cred));
-                    }
+                    Ok((conn, cred)) => match self.admit(conn, cred, listener) {
+                        Some(client) => return Some(client),
+                        None => continue,
+                    },
                     Err(e) if e.errno == Some(libc::ETIMEDOUT) => continue,
                     Err(e) => {
                         self.log(format!("accept on {path} failed: {}", e.message));
@@ -324,472 +346,205 @@ impl Shared {
             }
         }
     }
-}
 
-/// The server thread: serve allocations until they are used up or stop.
-fn serve(sh: Arc<Shared>, first: SeqpacketListener) {
-    let mut listener = Some(first);
-    let mut armed: u64 = 1;
-    while let Some(current) = listener.take() {
-        let client = sh.accept(&current);
-        // Deviation (7): arm the next allocation before serving this one.
-        let more = sh.sessions == 0 || armed < sh.sessions as u64;
-        if more && !sh.stopping() {
-            match sh.arm() {
-                Ok(next) => {
-                    listener = Some(next);
-                    armed += 1;
-                }
-                Err(e) => {
-                    sh.log(format!("cannot re-arm: {}", e.message));
-                    sh.update(|s| s.last_error = Some(e.message.clone()));
-                }
+    /// Hardening (1): the SO_PEERCRED allowlist, checked before reading
+    /// anything; a rejected peer does not consume the allocation.
+    fn admit(&self, conn: SeqpacketConn, cred: PeerCred, listener: &SeqpacketListener) -> Option<(SeqpacketConn, PeerCred)> {
+        if !self.uid_allowed(cred.uid) {
+            self.log(format!(
+                "rejected client pid {} uid {} gid {}: uid not in the allowlist {:?}; closed without reading",
+                cred.pid,
+                cred.uid,
+                cred.gid,
+                self.allowed_uids.as_deref().unwrap_or(&[])
+            ));
+            self.update(|s| s.rejected += 1);
+            return None;
+        }
+        self.log(format!(
+            "accepted client pid {} uid {} gid {} on {}",
+            cred.pid,
+            cred.uid,
+            cred.gid,
+            listener.path().display()
+        ));
+        Some((conn, cred))
+    }
+
+    /// Clients that connected to `listener` before the pod paths pointed at
+    /// its successor (at most `max`): served too, rather than dropped with it.
+    fn drain(&self, listener: &SeqpacketListener, max: u64, into: &mut VecDeque<(SeqpacketConn, PeerCred)>) {
+        let mut taken = 0;
+        while taken < max {
+            let Ok((conn, cred)) = listener.accept(Duration::from_millis(1)) else { return };
+            if let Some(client) = self.admit(conn, cred, listener) {
+                into.push_back(client);
+                taken += 1;
             }
         }
-        // Deviation (2): the one accepted client ends this listener; its
-        // drop removes the host socket file.
-        drop(current);
-        if listener.is_none() {
-            sh.update(|s| s.socket = None);
+    }
+
+    /// Wait for a free session slot (deviation 8). false = stopping.
+    fn wait_slot(&self) -> bool {
+        let mut logged = false;
+        let mut s = self.state();
+        while s.active >= self.max_concurrent as u64 {
+            if self.stopping() {
+                return false;
+            }
+            if !logged {
+                logged = true;
+                drop(s);
+                self.log(format!(
+                    "{} sessions running (the limit): the next client waits in the listen backlog until one ends",
+                    self.max_concurrent
+                ));
+                s = self.state();
+                continue;
+            }
+            s = self.changed.wait_timeout(s, Duration::from_millis(100)).unwrap_or_else(|p| p.into_inner()).0;
         }
+        !self.stopping()
+    }
+}
+
+/// The acceptor thread: serve allocations until they are used up or stop,
+/// each accepted client on its own session thread.
+fn serve(sh: Arc<Shared>, first: SeqpacketListener) {
+    let mut listener = Some(first);
+    // Allocations used so far (each listener armed, each drained client),
+    // and drained clients waiting for a slot.
+    let mut allocations: u64 = 1;
+    let mut pending: VecDeque<(SeqpacketConn, PeerCred)> = VecDeque::new();
+    let left = |n: u64| if sh.sessions == 0 { u64::MAX } else { (sh.sessions as u64).saturating_sub(n) };
+    let mut sessions: Vec<std::thread::JoinHandle<()>> = Vec::new();
+    loop {
+        if !sh.wait_slot() {
+            break;
+        }
+        let client = if let Some(c) = pending.pop_front() {
+            Some(c)
+        } else {
+            let Some(current) = listener.take() else { break };
+            let client = sh.accept(&current);
+            // Deviation (7): arm the next allocation before serving this one.
+            if left(allocations) > 0 && !sh.stopping() {
+                match sh.arm() {
+                    Ok(next) => {
+                        listener = Some(next);
+                        allocations += 1;
+                    }
+                    Err(e) => {
+                        sh.log(format!("cannot re-arm: {}", e.message));
+                        sh.update(|s| s.last_error = Some(e.message.clone()));
+                    }
+                }
+                // Deviation (8): whoever connected before the pod paths were
+                // re-linked is served too, as an allocation of its own. (With
+                // one allocation, deviation 2: it is closed with the listener.)
+                let before = pending.len();
+                sh.drain(&current, left(allocations), &mut pending);
+                allocations += (pending.len() - before) as u64;
+            }
+            // Deviation (2): the one accepted client ends this listener; its
+            // drop removes the host socket file.
+            drop(current);
+            if listener.is_none() {
+                sh.update(|s| s.socket = None);
+            }
+            client
+        };
         if let Some((conn, cred)) = client {
-            Session { sh: &sh, conn, cred }.run();
-            sh.update(|s| s.served += 1);
+            // Deviation (9): the total deadline counts from accept.
+            let deadline = sh.session_timeout.map(|t| Instant::now() + t);
+            let conn = Arc::new(conn);
+            {
+                let mut conns = sh.conns.lock().unwrap_or_else(|p| p.into_inner());
+                conns.retain(|w| w.strong_count() > 0);
+                conns.push(Arc::downgrade(&conn));
+            }
+            sh.update(|s| s.active += 1);
+            let shc = sh.clone();
+            let spawned = std::thread::Builder::new().name("afxdp-dp-session".into()).spawn(move || {
+                Session { sh: &shc, conn, cred, deadline }.run();
+                shc.update(|s| {
+                    s.active -= 1;
+                    s.served += 1;
+                });
+            });
+            match spawned {
+                Ok(h) => sessions.push(h),
+                Err(e) => {
+                    sh.log(format!("cannot start a session thread: {e}; client closed"));
+                    sh.update(|s| s.active -= 1);
+                }
+            }
+            // Reap the sessions that ended.
+            let (done, running): (Vec<_>, Vec<_>) = sessions.into_iter().partition(|h| h.is_finished());
+            for h in done {
+                let _ = h.join();
+            }
+            sessions = running;
         }
         if sh.stopping() {
             break;
         }
     }
     drop(listener);
-    sh.update(|s| {
-        s.socket = None;
-        s.finished = true;
-    });
+    drop(pending);
+    sh.update(|s| s.socket = None);
+    for h in sessions {
+        let _ = h.join();
+    }
+    sh.update(|s| s.finished = true);
     sh.log("server thread finished");
 }
 
-// ---- one session ----
-
-struct Session<'a> {
-    sh: &'a Shared,
-    conn: SeqpacketConn,
-    cred: PeerCred,
-}
-
-/// How a record appears in the log.
-fn shown(bytes: &[u8]) -> String {
-    format!("{:?}", String::from_utf8_lossy(bytes))
-}
-
-impl Session<'_> {
-    /// One record (≤ 64 bytes), or None on EOF, deadline, error or stop.
-    fn read(&self) -> Option<Received> {
-        let deadline = self.sh.read_timeout.map(|t| Instant::now() + t);
-        loop {
-            match self.sh.wait(Some(self.conn.as_fd()), deadline) {
-                Wake::Stop => {
-                    self.sh.log("server stopping: closing the session");
-                    return None;
-                }
-                Wake::Timeout => {
-                    self.sh.log(format!(
-                        "no request from pid {} within {:?}: closing (read deadline)",
-                        self.cred.pid,
-                        self.sh.read_timeout.unwrap_or_default()
+/// The watcher thread (deviation 10): every `interval`, check each device
+/// still runs its program; re-attach it when it is gone, report (never
+/// replace) another program found in its place.
+fn watch(sh: Arc<Shared>, programs: Vec<Arc<DpProgram>>, interval: Duration) {
+    loop {
+        if let Wake::Stop = sh.wait(None, Some(Instant::now() + interval)) {
+            return;
+        }
+        for (i, p) in programs.iter().enumerate() {
+            let check = p.check();
+            let before = sh.state().devices[i].clone();
+            let problem = match &check {
+                Check::Attached => None,
+                Check::Reattached => {
+                    sh.log(format!(
+                        "device {}: program id {} had been removed from the interface (ip link ... xdp off, \
+                         DPDK eth_dev_close?): re-attached it with the same XSKMAP",
+                        p.iface, p.prog_id
                     ));
-                    return None;
+                    None
                 }
-                Wake::Ready => match self.conn.recv_with_limit(RACE_SLICE, SERVER_RECORD_LIMIT) {
-                    Ok(None) => {
-                        self.sh.log(format!("client pid {} closed the connection", self.cred.pid));
-                        return None;
-                    }
-                    Ok(Some(r)) => {
-                        // Deviation (3): processed truncated, as the Device Plugin does; logged.
-                        let note = if r.truncated { " (longer than 64 bytes: truncated)" } else { "" };
-                        let fd = if r.fd.is_some() { " + fd" } else { "" };
-                        self.sh.log(format!("<- {}{fd}{note}", shown(&r.bytes)));
-                        return Some(r);
-                    }
-                    Err(e) if e.errno == Some(libc::ETIMEDOUT) => continue,
-                    Err(e) => {
-                        self.sh.log(format!("read failed: {}", e.message));
-                        return None;
-                    }
-                },
-            }
-        }
-    }
-
-    /// Send one reply, shaped by the fault mode. false = the session is over.
-    fn reply(&self, msg: &[u8], fd: Option<BorrowedFd<'_>>) -> bool {
-        if let Fault::Stall(delay) = self.sh.fault {
-            self.sh.log(format!("stalling {delay:?} before replying {}", shown(msg)));
-            if let Wake::Stop = self.sh.wait(None, Some(Instant::now() + delay)) {
-                return false;
-            }
-        }
-        let bytes = self.sh.fault.wire_bytes(msg);
-        match self.conn.send(&bytes, fd) {
-            Ok(()) => {
-                let with = if fd.is_some() { " + fd" } else { "" };
-                self.sh.log(format!("-> {}{with}", shown(&bytes)));
-                true
-            }
-            Err(e) => {
-                self.sh.log(format!("reply {} failed: {}", shown(&bytes), e.message));
-                false
-            }
-        }
-    }
-
-    fn run(&self) {
-        let Some(first) = self.read() else { return };
-        // Deviation (4): any fd that came with it is closed right here.
-        let Received { bytes, fd, .. } = first;
-        drop(fd);
-        let text = String::from_utf8_lossy(&bytes);
-        match self.sh.fault {
-            Fault::Silent => {
-                while let Some(r) = self.read() {
-                    drop(r);
-                }
-                return;
-            }
-            Fault::CloseAfterConnect => {
-                self.sh.log("fault close-after-connect: closing without reply");
-                return;
-            }
-            Fault::Nak => {
-                if !self.reply(msg::NAK, None) {
-                    return;
-                }
-                while let Some(r) = self.read() {
-                    drop(r.fd);
-                    if !self.reply(msg::NAK, None) {
-                        return;
-                    }
-                }
-                return;
-            }
-            _ => {}
-        }
-        if !text.contains(msg::CONNECT) {
-            self.sh.log("first record has no /connect: closing without reply (as the Device Plugin does)");
-            return;
-        }
-        match self.sh.fault {
-            Fault::HostNak => {
-                self.reply(msg::HOST_NAK, None);
-                return;
-            }
-            Fault::ErrorThenHostNak => {
-                let _ = self.reply(msg::ERROR, None) && self.reply(msg::HOST_NAK, None);
-                return;
-            }
-            _ => {}
-        }
-        let parts: Vec<&str> = text.split(',').collect();
-        if parts.len() != 2 || parts[0] != msg::CONNECT {
-            self.sh.log("malformed /connect: /host_nak");
-            self.reply(msg::HOST_NAK, None);
-            return;
-        }
-        let pod = parts[1].replace(' ', "");
-        match self.sh.pods.check(&pod) {
-            PodVerdict::Valid => {
-                self.sh.log(format!("pod {pod:?} validated"));
-                if !self.reply(msg::HOST_OK, None) {
-                    return;
-                }
-            }
-            PodVerdict::Invalid => {
-                self.sh.log(format!("pod {pod:?} not valid: /host_nak"));
-                self.reply(msg::HOST_NAK, None);
-                return;
-            }
-            PodVerdict::Error => {
-                self.sh.log(format!("pod {pod:?}: validator error: /error, /host_nak"));
-                let _ = self.reply(msg::ERROR, None) && self.reply(msg::HOST_NAK, None);
-                return;
-            }
-        }
-        // The connected loop, matched in the Device Plugin's order.
-        while let Some(Received { bytes, fd, .. }) = self.read() {
-            let text = String::from_utf8_lossy(&bytes);
-            let go_on = if text.contains(msg::XSK_MAP_FD) {
-                drop(fd);
-                self.xsk_map_fd(&text)
-            } else if text == msg::VERSION {
-                drop(fd);
-                self.reply(msg::VERSION_REPLY, None)
-            } else if text.contains(msg::CONFIG_BUSY_POLL) {
-                self.busy_poll(&text, fd)
-            } else if text == msg::FIN {
-                drop(fd);
-                self.reply(msg::FIN_ACK, None);
-                self.sh.log("session finished");
-                return;
-            } else {
-                drop(fd);
-                self.reply(msg::NAK, None)
+                Check::Displaced(other) => Some(format!(
+                    "program id {} was replaced by program id {other} on {}: its XSKMAP no longer gets packets; \
+                     dp-serve does not replace another program (remove it with `ip link set dev {} xdp off` and \
+                     dp-serve re-attaches within {interval:?})",
+                    p.prog_id, p.iface, p.iface
+                )),
+                Check::Failed(why) => Some(format!("checking program id {} on {} failed: {why}", p.prog_id, p.iface)),
             };
-            if !go_on {
-                return;
+            if problem.is_some() && problem != before.problem {
+                sh.log(format!("device {}: {}", p.iface, problem.as_deref().unwrap_or_default()));
             }
+            sh.update(|s| {
+                let d = &mut s.devices[i];
+                d.attached = matches!(check, Check::Attached | Check::Reattached);
+                if check == Check::Reattached {
+                    d.reattached += 1;
+                }
+                if problem.is_some() {
+                    s.last_error = problem.clone();
+                }
+                s.devices[i].problem = problem;
+            });
         }
     }
-
-    fn xsk_map_fd(&self, text: &str) -> bool {
-        let stripped = text.replace(' ', "");
-        let parts: Vec<&str> = stripped.split(',').collect();
-        if parts.len() != 2 {
-            return self.reply(msg::NAK, None);
-        }
-        // Hardening (6): only the configured interfaces (exact name).
-        let Some((_, map)) = self.sh.maps.iter().find(|(name, _)| name == parts[1]) else {
-            self.sh.log(format!("interface {:?} is not served here: /fd_nak", parts[1]));
-            return self.reply(msg::FD_NAK, None);
-        };
-        match self.sh.fault {
-            Fault::FdNak => self.reply(msg::FD_NAK, None),
-            Fault::FdAckWithoutFd => self.reply(msg::FD_ACK, None),
-            Fault::FdAckWithSuffix => {
-                let m = format!("/fd_ack,{}", map.as_raw_fd());
-                self.reply(m.as_bytes(), Some(map.as_fd()))
-            }
-            _ => self.reply(msg::FD_ACK, Some(map.as_fd())),
-        }
-    }
-
-    /// Deviation (5): one reply in every case; the session continues.
-    fn busy_poll(&self, text: &str, fd: Option<OwnedFd>) -> bool {
-        let stripped = text.replace(' ', "");
-        let parts: Vec<&str> = stripped.split(',').collect();
-        if parts.len() != 3 {
-            return self.reply(msg::NAK, None);
-        }
-        let Some(fd) = fd else {
-            self.sh.log("/config_busy_poll without an fd: nak");
-            return self.reply(msg::BUSY_POLL_NAK, None);
-        };
-        let (Ok(timeout), Ok(budget)) = (parts[1].parse::<i32>(), parts[2].parse::<i32>()) else {
-            self.sh.log("/config_busy_poll arguments are not integers: nak");
-            return self.reply(msg::BUSY_POLL_NAK, None);
-        };
-        match configure_busy_poll(fd.as_fd(), timeout, budget) {
-            Ok(()) => {
-                self.sh.log(format!("busy poll set: timeout {timeout} us, budget {budget}"));
-                drop(fd);
-                self.reply(msg::BUSY_POLL_ACK, None)
-            }
-            Err(e) => {
-                self.sh.log(format!("busy poll refused: {e}"));
-                drop(fd);
-                self.reply(msg::BUSY_POLL_NAK, None)
-            }
-        }
-    }
-}
-
-fn sockopt_int(fd: BorrowedFd<'_>, opt: libc::c_int, val: libc::c_int) -> std::result::Result<(), String> {
-    // SAFETY: val is a c_int of the given size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            opt,
-            &val as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(format!("setsockopt({opt}, {val}): {}", std::io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-/// What the Device Plugin's `Configure_busy_poll` does: SO_PREFER_BUSY_POLL
-/// 1, SO_BUSY_POLL timeout, SO_BUSY_POLL_BUDGET budget; on failure, try to
-/// reset to 0. Only on AF_XDP sockets (hardening, see deviation 5).
-fn configure_busy_poll(fd: BorrowedFd<'_>, timeout: i32, budget: i32) -> std::result::Result<(), String> {
-    let mut domain: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: domain/len describe a writable c_int.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_DOMAIN,
-            &mut domain as *mut libc::c_int as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r < 0 {
-        return Err(format!("the fd is not a socket: {}", std::io::Error::last_os_error()));
-    }
-    if domain != libc::AF_XDP {
-        return Err(format!("the fd is a socket of family {domain}, not AF_XDP ({})", libc::AF_XDP));
-    }
-    let result = sockopt_int(fd, libc::SO_PREFER_BUSY_POLL, 1)
-        .and_then(|_| sockopt_int(fd, libc::SO_BUSY_POLL, timeout))
-        .and_then(|_| sockopt_int(fd, libc::SO_BUSY_POLL_BUDGET, budget));
-    if result.is_err() {
-        let _ = sockopt_int(fd, libc::SO_PREFER_BUSY_POLL, 0);
-        let _ = sockopt_int(fd, libc::SO_BUSY_POLL, 0);
-    }
-    result
-}
-
-// ---- file system helpers ----
-
-fn cpath(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::invalid(format!("path {} contains NUL", p.display())))
-}
-
-fn io_err(what: String, e: std::io::Error) -> Error {
-    Error::sys(what, e.raw_os_error().unwrap_or(libc::EIO))
-}
-
-fn chown(path: &Path, owner: (Option<u32>, Option<u32>)) -> Result<()> {
-    if owner == (None, None) {
-        return Ok(());
-    }
-    let c = cpath(path)?;
-    // u32::MAX is (uid_t)-1: leave that id unchanged.
-    let (uid, gid) = (owner.0.unwrap_or(u32::MAX), owner.1.unwrap_or(u32::MAX));
-    // SAFETY: c is a valid C string.
-    if unsafe { libc::chown(c.as_ptr(), uid, gid) } < 0 {
-        return Err(Error::last_os(format!("chown({}, {:?}:{:?})", path.display(), owner.0, owner.1)));
-    }
-    Ok(())
-}
-
-fn chmod(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io_err(format!("chmod({}, {mode:o})", path.display()), e))
-}
-
-/// Create `path` and missing parents: parents 0755, `path` itself
-/// `leaf_mode` (set explicitly, whatever the umask). Every directory
-/// created is recorded for removal.
-fn mkdirs(path: &Path, leaf_mode: u32, undo: &mut Vec<Undo>) -> Result<()> {
-    let mut missing = Vec::new();
-    let mut p = Some(path);
-    while let Some(dir) = p {
-        match std::fs::symlink_metadata(dir) {
-            Ok(m) if m.is_dir() => break,
-            Ok(_) => return Err(Error::invalid(format!("{} exists and is not a directory", dir.display()))),
-            Err(_) => missing.push(dir.to_path_buf()),
-        }
-        p = dir.parent();
-    }
-    for dir in missing.iter().rev() {
-        match std::fs::create_dir(dir) {
-            Ok(()) => undo.push(Undo::Dir(dir.clone())),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_err(format!("mkdir({})", dir.display()), e)),
-        }
-        chmod(dir, if dir == path { leaf_mode } else { 0o755 })?;
-    }
-    Ok(())
-}
-
-/// Point `link` at `host` atomically: a hard link (same inode, as a bind
-/// mount would give) or, where impossible, a symlink; renamed into place.
-/// Ok(true) = hard link, Ok(false) = symlink.
-fn relink(host: &Path, link: &Path) -> Result<bool> {
-    let tmp = link.with_file_name(format!(".{POD_SOCKET_NAME}.{}.tmp", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let hard = std::fs::hard_link(host, &tmp).is_ok();
-    if !hard {
-        std::os::unix::fs::symlink(host, &tmp)
-            .map_err(|e| io_err(format!("link {} -> {}", tmp.display(), host.display()), e))?;
-    }
-    std::fs::rename(&tmp, link).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err(format!("rename({}, {})", tmp.display(), link.display()), e)
-    })?;
-    Ok(hard)
-}
-
-fn is_bpffs(dir: &Path) -> Result<bool> {
-    let c = cpath(dir)?;
-    // SAFETY: all-zero is a valid statfs; c is a valid C string.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } < 0 {
-        return Err(Error::last_os(format!("statfs({})", dir.display())));
-    }
-    Ok(st.f_type as i64 == BPF_FS_MAGIC)
-}
-
-fn mount_bpffs(dir: &Path) -> Result<()> {
-    let c = cpath(dir)?;
-    // SAFETY: valid C strings; plain syscall.
-    let r = unsafe {
-        libc::mount(c"bpf".as_ptr(), c.as_ptr(), c"bpf".as_ptr(), 0, c"mode=0755".as_ptr() as *const libc::c_void)
-    };
-    if r < 0 {
-        let mut e = Error::last_os(format!("mount -t bpf bpf {}", dir.display()));
-        if e.code == Code::Permission {
-            e.message.push_str(": mounting a bpffs needs CAP_SYS_ADMIN");
-        }
-        return Err(e);
-    }
-    Ok(())
-}
-
-fn unmount(dir: &Path) {
-    let Ok(c) = cpath(dir) else { return };
-    // SAFETY: valid C string; plain syscalls.
-    unsafe {
-        if libc::umount2(c.as_ptr(), 0) < 0 {
-            libc::umount2(c.as_ptr(), libc::MNT_DETACH);
-        }
-    }
-}
-
-/// A random RFC 4122 version-4 UUID, like the Device Plugin's socket names.
-fn uuid_v4() -> Result<String> {
-    let mut b = [0u8; 16];
-    let mut got = 0;
-    for _ in 0..8 {
-        // SAFETY: writing into the rest of `b`.
-        let n = unsafe { libc::getrandom(b[got..].as_mut_ptr() as *mut libc::c_void, b.len() - got, 0) };
-        if n > 0 {
-            got += n as usize;
-            if got == b.len() {
-                break;
-            }
-        } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return Err(Error::last_os("getrandom"));
-        }
-    }
-    if got != b.len() {
-        return Err(Error::new(Code::System, "getrandom returned too few bytes"));
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
-}
-
-fn show_paths(paths: &[PathBuf]) -> String {
-    if paths.is_empty() {
-        return "none".into();
-    }
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-}
-
-fn eventfd() -> Result<OwnedFd> {
-    // SAFETY: plain syscall; result checked.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if fd < 0 {
-        return Err(Error::last_os("eventfd"));
-    }
-    // SAFETY: fresh fd we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 // ---- the server ----
@@ -799,6 +554,8 @@ fn eventfd() -> Result<OwnedFd> {
 pub struct DpServer {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    watcher: Mutex<Option<JoinHandle<()>>>,
+    keep_programs: bool,
     resources: Mutex<Option<Resources>>,
     devices: Vec<DeviceInfo>,
     bpffs_mounted: Option<PathBuf>,
@@ -854,13 +611,21 @@ fn check_config(config: &DpConfig) -> Result<()> {
             )));
         }
     }
+    if config.max_concurrent == 0 {
+        return Err(Error::invalid("max_concurrent must be at least 1 (sessions served at once)"));
+    }
     if config.fault != Fault::None && config.uds.is_none() {
         return Err(Error::invalid("fault modes apply to UDS mode only; enable uds"));
     }
     Ok(())
 }
 
-fn setup_pins(res: &mut Resources, cfg: &PinConfig, owner: (Option<u32>, Option<u32>)) -> Result<Option<PathBuf>> {
+fn setup_pins(
+    res: &mut Resources,
+    cfg: &PinConfig,
+    owner: (Option<u32>, Option<u32>),
+    log: &mut Vec<String>,
+) -> Result<Option<PathBuf>> {
     let dir = &cfg.pin_dir;
     mkdirs(dir, 0o755, &mut res.undo)?;
     let mut mounted = None;
@@ -881,13 +646,35 @@ fn setup_pins(res: &mut Resources, cfg: &PinConfig, owner: (Option<u32>, Option<
         let d = dir.join(&dev.info.iface);
         mkdirs(&d, 0o755, &mut res.undo)?;
         let pin = d.join(PIN_NAME);
+        let map = &dev.program.map;
+        let mut keep = false;
         if std::fs::symlink_metadata(&pin).is_ok() {
-            return Err(Error::invalid(format!(
-                "{} already exists (another server, or a stale pin: remove it with rm)",
-                pin.display()
-            )));
+            // Left by an earlier server: the pin of the map we adopted is
+            // kept; that server's pin of a map no program feeds any more is
+            // replaced; anything else is not ours.
+            let pinned = crate::bpf::syscall::obj_get(&pin, 0)
+                .and_then(|fd| crate::bpf::syscall::map_info(fd.as_fd()))
+                .map(|i| i.id)
+                .ok();
+            if pinned == Some(map.id()) {
+                keep = true;
+            } else if pinned.is_some() && pinned == dev.program.previous_map_id {
+                std::fs::remove_file(&pin).map_err(|e| io_err(format!("remove stale pin {}", pin.display()), e))?;
+                log.push(format!("removed the stale pin {} (map id {})", pin.display(), pinned.unwrap_or_default()));
+            } else {
+                return Err(Error::invalid(format!(
+                    "{} already exists and is not a pin this server or an earlier dp-serve for {} made: \
+                     remove it with rm if nothing needs it",
+                    pin.display(),
+                    dev.info.iface
+                )));
+            }
         }
-        dev.map.pin(&pin)?;
+        if keep {
+            log.push(format!("kept the pin {} of the adopted map id {}", pin.display(), map.id()));
+        } else {
+            map.pin(&pin)?;
+        }
         res.undo.push(Undo::File(pin.clone()));
         // The pin is created 0600 root: hand it to the client uid so that
         // BPF_OBJ_GET (read-write) works with CAP_NET_RAW + CAP_IPC_LOCK only.
@@ -900,21 +687,45 @@ fn setup_pins(res: &mut Resources, cfg: &PinConfig, owner: (Option<u32>, Option<
     Ok(mounted)
 }
 
+/// Wake every thread of the server (the eventfd stays readable), and shut
+/// down live sessions' connections (unblocks a send to a client that does
+/// not read).
+fn wake(sh: &Shared) {
+    let one: u64 = 1;
+    // SAFETY: writing 8 bytes to our eventfd.
+    unsafe { libc::write(sh.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+    for conn in sh.conns.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade) {
+        // SAFETY: shutdown on a socket the Arc keeps open.
+        unsafe { libc::shutdown(conn.as_raw_fd(), libc::SHUT_RDWR) };
+    }
+}
+
 impl DpServer {
     /// Attach the redirect program to every device, pin and/or start
     /// listening, and serve on a thread. On error everything done so far is
     /// undone.
     pub fn start(config: DpConfig) -> Result<DpServer> {
         check_config(&config)?;
-        let owner = (config.owner_uid, config.owner_gid);
         let mut res = Resources::default();
+        match Self::start_with(config, &mut res) {
+            Ok(mut server) => {
+                *server.resources.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(std::mem::take(&mut res));
+                Ok(server)
+            }
+            Err(e) => {
+                // A failed start undoes what it did, but never takes an
+                // adopted program (pods' traffic) away.
+                res.keep_programs(true);
+                Err(e)
+            }
+        }
+    }
+
+    fn start_with(config: DpConfig, res: &mut Resources) -> Result<DpServer> {
+        let owner = (config.owner_uid, config.owner_gid);
+        let mut notes = Vec::new();
         for d in &config.devices {
-            let (netdev, prog, map) = netns::within(d.netns.as_deref(), || {
-                let netdev = Netdev::lookup(&d.iface)?;
-                let (prog, map) = XdpProgram::attach_or_share(netdev.ifindex, config.xdp_mode, &ProgramSource::Redirect)?;
-                Ok((netdev, prog, map))
-            })
-            .map_err(|mut e| {
+            let program = DpProgram::start(&d.iface, d.netns.as_deref(), config.xdp_mode, &config.state_dir).map_err(|mut e| {
                 let ns = d.netns.as_deref().map(|n| format!(" in network namespace {n}")).unwrap_or_default();
                 e.message = format!("Device Plugin server, device {}{ns}: {}", d.iface, e.message);
                 e
@@ -923,34 +734,39 @@ impl DpServer {
                 info: DeviceInfo {
                     iface: d.iface.clone(),
                     netns: d.netns.clone(),
-                    ifindex: netdev.ifindex,
-                    program_id: prog.prog_id(),
-                    map_id: map.id(),
-                    xdp_mode: prog.mode(),
+                    ifindex: program.ifindex,
+                    program_id: program.prog_id,
+                    map_id: program.map.id(),
+                    xdp_mode: program.mode,
                     pod_socket_path: None,
                     pin_path: None,
+                    adopted: program.origin == Origin::Adopted,
+                    attached: true,
+                    reattached: 0,
+                    problem: None,
                 },
-                _prog: prog,
-                map,
+                program: Arc::new(program),
             });
         }
         let bpffs_mounted = match &config.pinned {
-            Some(pins) => setup_pins(&mut res, pins, owner)?,
+            Some(pins) => setup_pins(res, pins, owner, &mut notes)?,
             None => None,
         };
         let mut pod_links = Vec::new();
         if let Some(uds) = &config.uds {
             mkdirs(&uds.host_dir, 0o700, &mut res.undo)?;
+            // Deviation (10): sockets a dead server left are removed; a
+            // live one means another server uses the directory.
+            for p in clear_stale_host_sockets(&uds.host_dir)? {
+                notes.push(format!("removed the stale host socket {} (nobody listened)", p.display()));
+            }
             if let Some(pod_dir) = &uds.pod_dir {
                 for dev in &mut res.devices {
                     let d = pod_dir.join(&dev.info.iface);
                     mkdirs(&d, 0o755, &mut res.undo)?;
                     let link = d.join(POD_SOCKET_NAME);
-                    if std::fs::symlink_metadata(&link).is_ok() {
-                        return Err(Error::invalid(format!(
-                            "{} already exists (another server, or stale from an earlier run: remove it with rm)",
-                            link.display()
-                        )));
+                    if clear_stale_socket(&link, "pod socket path")? {
+                        notes.push(format!("removed the stale pod socket path {} (nobody listened)", link.display()));
                     }
                     res.undo.push(Undo::File(link.clone()));
                     dev.info.pod_socket_path = Some(link.clone());
@@ -960,7 +776,7 @@ impl DpServer {
         }
         let mut maps = Vec::new();
         for dev in &res.devices {
-            maps.push((dev.info.iface.clone(), dev.map.try_clone()?));
+            maps.push((dev.info.iface.clone(), dev.program.map.try_clone()?));
         }
         let shared = Arc::new(Shared {
             maps,
@@ -971,26 +787,36 @@ impl DpServer {
             pods: config.pods.clone(),
             accept_timeout: config.accept_timeout,
             read_timeout: config.read_timeout,
+            session_timeout: config.session_timeout,
             sessions: config.sessions,
+            max_concurrent: config.max_concurrent,
             fault: config.fault,
             stop: AtomicBool::new(false),
             wake: eventfd()?,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                devices: res.devices.iter().map(|_| DeviceStatus { attached: true, ..Default::default() }).collect(),
+                ..State::default()
+            }),
             changed: Condvar::new(),
             log: Mutex::new(VecDeque::new()),
             log_to_stderr: config.log_to_stderr,
             started: Instant::now(),
+            conns: Mutex::new(Vec::new()),
         });
         for dev in &res.devices {
             let i = &dev.info;
             shared.log(format!(
-                "device {}: program id {} ({} mode), XSKMAP id {}{}",
+                "device {}: program id {} ({} mode{}), XSKMAP id {}{}",
                 i.iface,
                 i.program_id,
                 i.xdp_mode.as_str(),
+                if i.adopted { ", adopted: left attached by an earlier dp-serve" } else { "" },
                 i.map_id,
                 i.pin_path.as_ref().map(|p| format!(", pinned at {}", p.display())).unwrap_or_default()
             ));
+        }
+        for n in notes {
+            shared.log(n);
         }
         if config.fault != Fault::None {
             shared.log(format!("fault mode: {}", config.fault));
@@ -1009,11 +835,35 @@ impl DpServer {
             shared.update(|s| s.finished = true);
             None
         };
+        let watcher = match config.check_interval {
+            Some(interval) => {
+                let sh = shared.clone();
+                let programs = res.devices.iter().map(|d| d.program.clone()).collect();
+                let spawned = std::thread::Builder::new()
+                    .name("afxdp-dp-watch".into())
+                    .spawn(move || watch(sh, programs, interval))
+                    .map_err(|e| io_err("spawn the Device Plugin watcher thread".into(), e));
+                match spawned {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        shared.stop.store(true, Ordering::SeqCst);
+                        wake(&shared);
+                        if let Some(t) = thread {
+                            let _ = t.join();
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
         let devices = res.devices.iter().map(|d| d.info.clone()).collect();
         Ok(DpServer {
             shared,
             thread: Mutex::new(thread),
-            resources: Mutex::new(Some(res)),
+            watcher: Mutex::new(watcher),
+            keep_programs: config.keep_programs,
+            resources: Mutex::new(None),
             devices,
             bpffs_mounted,
         })
@@ -1026,18 +876,23 @@ impl DpServer {
     /// it only signals, and the thread exits right after).
     pub fn stop(&self) {
         if !self.shared.stop.swap(true, Ordering::SeqCst) {
-            let one: u64 = 1;
-            // SAFETY: writing 8 bytes to our eventfd.
-            unsafe { libc::write(self.shared.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+            wake(&self.shared);
             self.shared.log("stop requested");
         }
-        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
-            if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
+        for slot in [&self.thread, &self.watcher] {
+            let handle = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(h) = handle {
+                if h.thread().id() != std::thread::current().id() {
+                    let _ = h.join();
+                }
             }
         }
-        let res = self.resources.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut res = self.resources.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if self.keep_programs {
+            if let Some(r) = res.as_mut() {
+                r.keep_programs(false);
+            }
+        }
         drop(res);
         self.shared.changed.notify_all();
     }
@@ -1048,12 +903,24 @@ impl DpServer {
 
     pub fn info(&self) -> DpServerInfo {
         let s = self.shared.state();
+        let devices = self
+            .devices
+            .iter()
+            .zip(&s.devices)
+            .map(|(d, st)| DeviceInfo {
+                attached: st.attached,
+                reattached: st.reattached,
+                problem: st.problem.clone(),
+                ..d.clone()
+            })
+            .collect();
         DpServerInfo {
             socket_path: s.socket.clone(),
             listening: s.socket.is_some(),
-            devices: self.devices.clone(),
+            devices,
             bpffs_mounted: self.bpffs_mounted.clone(),
             sessions_served: s.served,
+            active_sessions: s.active,
             rejected_peers: s.rejected,
             allocations: s.allocations,
             finished: s.finished,
@@ -1072,6 +939,7 @@ impl DpServer {
         self.shared.state().socket.clone()
     }
 
+    /// The devices as started (`info()` has their current status).
     pub fn devices(&self) -> &[DeviceInfo] {
         &self.devices
     }
@@ -1129,28 +997,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn uuid_shape() {
-        let u = uuid_v4().unwrap();
-        assert_eq!(u.len(), 36);
-        assert_eq!(&u[14..15], "4");
-        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "{u}");
-        assert_ne!(u, uuid_v4().unwrap());
-    }
-
-    #[test]
-    fn busy_poll_refuses_non_xdp_sockets() {
-        let (a, _b) = SeqpacketConn::pair().unwrap();
-        let e = configure_busy_poll(a.as_fd(), 20, 64).unwrap_err();
-        assert!(e.contains("not AF_XDP"), "{e}");
-    }
-
-    #[test]
     fn config_checks() {
         let mut c = DpConfig::new(vec![super::super::DpDevice::new("../x")]);
         assert!(check_config(&c).is_err());
         c.devices = vec![super::super::DpDevice::new("a"), super::super::DpDevice::new("a")];
         assert!(check_config(&c).is_err());
         c.devices = vec![super::super::DpDevice::new("a")];
+        c.max_concurrent = 0;
+        assert!(check_config(&c).is_err());
+        c.max_concurrent = 1;
         c.uds = None;
         assert!(check_config(&c).is_err());
     }
