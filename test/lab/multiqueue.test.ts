@@ -62,9 +62,14 @@ async function receiveAll(t: ExecutionContext, port: Port, n: number): Promise<n
   return perQueue;
 }
 
+// The veth picks a packet's queue by a hash that changes per boot: one queue
+// may get most of a 2000-packet burst, so each lends the kernel more frames
+// than that (4096 of 8192) and its rx ring holds it all.
+const ROOM_FOR_ALL = { frameCount: 8192, frameSize: 2048, fillSize: 4096, rxSize: 4096 } as const;
+
 test.serial('queue_count=2: each socket receives exactly what arrives on its queue (kernel per-queue counters agree)', async (t) => {
   await withLab({ queues: 2 }, async (lab, peer) => {
-    const port = await openPort({ iface: lab.portIf, netns: lab.portNs, startQueue: 0, queueCount: 2 });
+    const port = await openPort({ iface: lab.portIf, netns: lab.portNs, startQueue: 0, queueCount: 2, ...ROOM_FOR_ALL });
     try {
       t.deepEqual(port.info().queues, [0, 1]);
       t.is(port.info().interfaceQueues, 2);
@@ -115,7 +120,7 @@ test.serial('start_queue=1, queue_count=1 on a 2-queue veth receives only queue 
 
 test.serial('a stream over both queues delivers batches from each; a writable sends on both', async (t) => {
   await withLab({ queues: 2 }, async (lab, peer) => {
-    const port = await openPort({ iface: lab.portIf, netns: lab.portNs, queueCount: 2 });
+    const port = await openPort({ iface: lab.portIf, netns: lab.portNs, queueCount: 2, ...ROOM_FOR_ALL });
     try {
       const rx = port.readable();
       const N = 2000;
