@@ -235,8 +235,9 @@ export async function demo(argv: string[]): Promise<number> {
   try {
     // 1. The lab.
     for (const ns of [fwdNs, peerNs]) {
-      ip('netns', 'add', ns);
+      // Recorded first: a Ctrl-C can kill `ip` after it made the namespace.
       r.namespaces.push(ns);
+      ip('netns', 'add', ns);
     }
     ip('link', 'add', fwdIf, 'netns', fwdNs, 'type', 'veth', 'peer', 'name', peerIf, 'netns', peerNs);
     for (const [ns, dev, addr] of [[fwdNs, fwdIf, '192.0.2.1'], [peerNs, peerIf, '192.0.2.2']]) {
