@@ -87,3 +87,11 @@ export async function waitFor(check: () => boolean, timeoutMs: number, stepMs = 
     await new Promise((resolve) => setTimeout(resolve, stepMs));
   }
 }
+
+/**
+ * The longest event-loop stall a fault test accepts while afxdp waits on a
+ * peer. The defects stalled the loop for the whole wait (2-10 s); a
+ * non-blocking wait measures 0-30 ms, and the margin is for a loaded 2-core
+ * CI machine.
+ */
+export const MAX_WAIT_STALL_MS = 300;
