@@ -11,7 +11,8 @@
 // After --idle-spin-us without packets it waits for the socket to become
 // readable (see waitReadable in ./lib/common.js). Nothing in the loop
 // allocates (the clock is read every 16 bursts: Date.now() allocates).
-const { afxdp, parseArgs, readWindow, GcMeter, waitReadable, waitMechanism, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
+// That is its one poll policy, 'adaptive' (--poll-mode takes only that).
+const { afxdp, parseArgs, pollMode, readWindow, GcMeter, waitReadable, waitMechanism, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
 
 const { swapMacs } = afxdp();
 
@@ -20,6 +21,7 @@ const SPIN = 64;
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  const policy = pollMode(args, ['adaptive']);
   const port = await openBenchPort(args);
   const q = port.queues[0];
   const { umem, addrs, lengths, burstSize } = q;
@@ -28,7 +30,7 @@ async function main() {
   const gc = new GcMeter();
   const idleSpinMs = Number(args['idle-spin-us'] ?? 100) / 1000;
 
-  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: waitMechanism(q) }) + '\n');
+  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: waitMechanism(q), pollMode: policy }) + '\n');
   const w = await readWindow();
   if (mode === 'txonly') {
     // Every frame carries the benchmark frame once; alloc() hands out frames
