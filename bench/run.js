@@ -406,7 +406,8 @@ function loadForwarder(o, impl, policy) {
 /** Why a forwarder that exited before it was ready could not run: its first words on stderr. */
 function naReason(proc) {
   const line = proc.stderr.split('\n').map((l) => l.trim()).find((l) => l && !/^\s*at /.test(l)) ?? `exited ${proc.exited?.code ?? proc.exited?.signal}`;
-  return line.replace(/^(Error|AfxdpError|UsageError): /, '').slice(0, 100);
+  // The first sentence is enough for a table cell.
+  return line.replace(/^(Error|AfxdpError|UsageError): /, '').replace(/\. .*/, '').slice(0, 100);
 }
 
 /**
@@ -473,7 +474,7 @@ function loadTargets(o) {
   return t;
 }
 
-const targetLabel = (target, latRate) => (target === 'lat-rate' ? `${fmtK(latRate)} kpps` : `${Math.round(target * 100)} % of max`);
+const targetLabel = (target, latRate) => (target === 'max' ? 'max rate' : target === 'lat-rate' ? `${fmtK(latRate)} kpps` : `${Math.round(target * 100)} % of max`);
 
 function describeLoad(r) {
   const base = `${r.impl.padEnd(7)} ${r.policy.padEnd(8)} ${targetLabel(r.target, r.rate).padEnd(12)}`;
@@ -486,7 +487,7 @@ const fmtUs = (ns) => (!Number.isFinite(ns) ? '-' : ns < 10_000 ? (ns / 1000).to
 
 /**
  * The maximum rate of each forwarder: --max-pps, else the macswap cells of
- * this run, else one macswap run at full rate in the first policy.
+ * this run, else one macswap run at full rate in the forwarder's default policy.
  */
 async function maxRates(o, impls, runs) {
   const max = {};
@@ -500,7 +501,7 @@ async function maxRates(o, impls, runs) {
       max[impl] = { pps: median(cells.map((r) => r.pps)), source: 'macswap cells' };
       continue;
     }
-    const r = await runCell(o, impl, 'macswap', o.window * 1000, 0, () => runLoadOnce(o, impl, o.pollModes[0], 'max', 0, o.window * 1000));
+    const r = await runCell(o, impl, 'macswap', o.window * 1000, 0, () => runLoadOnce(o, impl, 'default', 'max', 0, o.window * 1000));
     max[impl] = r.na ? { na: r.na } : { pps: r.pps, source: 'measured', run: r };
   }
   return max;
