@@ -34,10 +34,10 @@ const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -
                      c,burst,stream; cli is \`afxdp fwd --forward-mode macswap\`, testpmd is
                      dpdk-testpmd when it is on PATH, else n/a)
   --mode LIST        among macswap,rxdrop,txonly,idle,latency,cpuload (default all)
-  --poll-modes LIST  latency and cpuload: the forwarders' poll policies to measure, among
-                     busy,adaptive,event, a row each (default: each forwarder's own default;
-                     a forwarder without a policy shows n/a; the CLI gets --poll-mode only
-                     when this is given)
+  --poll-modes LIST  latency and cpuload: the forwarders' poll policies to measure, a row each,
+                     among default,busy,adaptive,event (default: default, each forwarder's own,
+                     no --poll-mode passed); a forwarder without a policy shows n/a; the CLI
+                     gets --poll-mode only for the rows other than default
   --lat-rate PPS     the fixed low rate of the latency table (default 10000)
   --max-pps PPS      the maximum rate the partial loads are fractions of, for every forwarder
                      (default: each forwarder's macswap rate, from this run's macswap cells
@@ -109,7 +109,7 @@ function parseOptions(argv) {
   }
   for (const i of o.impls) if (!IMPLS.includes(i)) throw new Error(`unknown implementation ${i}`);
   for (const m of o.modes) if (!MODES.includes(m) && !LOAD_MODES.includes(m)) throw new Error(`unknown mode ${m}`);
-  for (const p of o.pollModes) if (!POLL_MODES.includes(p)) throw new Error(`unknown poll mode ${p} (busy, adaptive or event)`);
+  for (const p of o.pollModes) if (!POLL_MODES.includes(p)) throw new Error(`unknown poll mode ${p} (default, busy, adaptive or event)`);
   if (o.latRate < 1) throw new Error('--lat-rate must be at least 1');
   if (o.loadReps > 10) throw new Error('--load-reps must be at most 10');
   if (o.window < 0.5 || o.window > 60) throw new Error('--window must be between 0.5 and 60 seconds');
