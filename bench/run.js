@@ -546,7 +546,7 @@ function summarizeLoad(runs) {
     }
     const m = (f) => median(ok.map(f));
     out[key] = {
-      runs: ok.length, rate: ok[0].rate, ranPolicy: ok[0].ranPolicy,
+      runs: ok.length, rate: ok[0].rate,
       cpuPct: m((r) => r.cpuPct), pps: m((r) => r.pps),
       sent: ok.reduce((t, r) => t + r.sent, 0),
       lost: ok.every((r) => r.lost !== undefined) ? ok.reduce((t, r) => t + r.lost, 0) : undefined,
@@ -687,9 +687,7 @@ function table(cells, impls, modes, skipped) {
       return `${x.nsPerPacket.toFixed(0)} (${x.userNsPerPacket.toFixed(0)}), ${x.cpuPct.toFixed(0)} % CPU`;
     })]);
   }
-  const widths = header.map((h, k) => Math.max(h.length, ...rows.map((r) => String(r[k]).length)));
-  const line = (r) => `| ${r.map((v, k) => String(v).padEnd(widths[k])).join(' | ')} |`;
-  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+  return markdown(header, rows);
 }
 
 function gcTable(gcRuns) {
