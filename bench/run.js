@@ -24,7 +24,7 @@ const { sh, safe, sleep, sleepUntil, machine, cleanup, removeStaleLabs, createLa
 const ROOT = path.join(__dirname, '..');
 const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -- [options])
   --quick            1 repetition, 2 s windows, 5 s idle, 3 s GC runs (about 3 minutes)
-                     (default: about 13 minutes, of which the latency and cpuload cells take 5)
+                     (default: about 13 minutes)
   --reps N           repetitions of each traffic cell (default 7)
   --idle-reps N      repetitions of each idle cell (default 3)
   --window S         measurement window of a traffic cell in seconds (default 3)
