@@ -11,7 +11,8 @@
 // After --idle-spin-us without packets it waits for the socket to become
 // readable (see waitReadable in ./lib/common.js). Nothing in the loop
 // allocates (the clock is read every 16 bursts: Date.now() allocates).
-const { afxdp, parseArgs, readWindow, GcMeter, waitReadable, waitMechanism, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
+// That is its one poll policy, 'adaptive' (--poll-mode takes only that).
+const { afxdp, parseArgs, pollMode, readWindow, GcMeter, waitReadable, waitMechanism, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
 
 const { swapMacs } = afxdp();
 
@@ -20,15 +21,18 @@ const SPIN = 64;
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  const policy = pollMode(args, ['adaptive']);
   const port = await openBenchPort(args);
   const q = port.queues[0];
   const { umem, addrs, lengths, burstSize } = q;
   const info = port.info();
   const mode = args.mode;
   const gc = new GcMeter();
-  const idleSpinMs = Number(args['idle-spin-us'] ?? 100) / 1000;
+  // The idle clock counts 10 µs ticks (Date.now()'s 1 ms would make a
+  // 100 µs spin last 1 to 2 ms).
+  const idleSpinTicks = Number(args['idle-spin-us'] ?? 100) / 10;
 
-  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: waitMechanism(q) }) + '\n');
+  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: waitMechanism(q), pollMode: policy }) + '\n');
   const w = await readWindow();
   if (mode === 'txonly') {
     // Every frame carries the benchmark frame once; alloc() hands out frames
@@ -41,8 +45,8 @@ async function main() {
   let tx = 0;
   let rx0 = 0, tx0 = 0, rx1 = 0, tx1 = 0;
   let phase = 0;
-  let idleSince = 0; // ms since epoch; 0: not idle
-  const epoch = Date.now() - 1;
+  let idleSince = 0; // 10 µs ticks since `tick0`; 0: not idle
+  const tick0 = performance.now() - 1;
   let empty = 0;
   let waits = 0;
   let emptyPolls = 0; // receive() calls that found nothing (each is a native call)
@@ -77,16 +81,17 @@ async function main() {
           }
           if (n === 0) {
             if ((++empty & 15) !== 0) continue; // the idle clock every 16 × SPIN empty polls
-            // Kept as ms since `epoch`, a small integer: a Date.now() value
-            // stored in a closure variable would be a new heap number each time.
-            const t = Date.now() - epoch;
+            // Kept as an integer count of 10 µs ticks, a small integer: a
+            // clock value stored in a closure variable would be a new heap
+            // number each time.
+            const t = Math.floor((performance.now() - tick0) * 100);
             if (idleSince === 0) idleSince = t;
-            else if (t - idleSince > idleSpinMs) {
+            else if (t - idleSince > idleSpinTicks) {
               idleSince = 0;
               waits++;
               // Sleep until packets arrive or the next window edge.
               const next = phase === 0 ? w.t0 : phase === 1 ? w.t1 : w.tend;
-              waitReadable(port, q, next - epoch - t + 1).then(turn, reject);
+              waitReadable(port, q, next - Date.now() + 1).then(turn, reject);
               return;
             }
             continue;

@@ -10,13 +10,16 @@
 //
 // Counting costs nothing per packet: the port's own software counters
 // (port.stats(): packets received / posted for transmit) are read by timers
-// at T0 and T1. Waiting, wakeups and backpressure are the streams' own.
+// at T0 and T1. Waiting, wakeups and backpressure are the streams' own:
+// the readable spins a few checks when the rings run empty, then sleeps
+// until the socket is readable, one poll policy, 'adaptive'.
 const { pipeline, Writable } = require('node:stream');
 const { once } = require('node:events');
-const { afxdp, parseArgs, readWindow, GcMeter, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
+const { afxdp, parseArgs, pollMode, readWindow, GcMeter, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  const policy = pollMode(args, ['adaptive']);
   const { macswap } = afxdp();
   const port = await openBenchPort(args);
   const q = port.queues[0];
@@ -24,7 +27,7 @@ async function main() {
   const mode = args.mode;
   const gc = new GcMeter();
 
-  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: 'streams' }) + '\n');
+  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: 'streams', pollMode: policy }) + '\n');
   const w = await readWindow();
   if (mode === 'txonly') {
     const frame = buildFrame(w.mac, info.mac);

@@ -9,21 +9,40 @@
 // (bench/fwd-stream.js). Cells: macswap, rxdrop, txonly, idle, plus a V8
 // GC/heap check for the afxdp forwarders. Each cell is repeated (implementations
 // interleaved within a repetition) and the median is reported.
+//
+// Latency and partial load (modes latency, cpuload): macswap at a fixed rate
+// offered by the generator's latency mode (gen --mode lat: it timestamps
+// each frame as it posts it and spins on its rx ring), through the same
+// three forwarders plus `afxdp fwd --forward-mode macswap` (cli) and
+// dpdk-testpmd when installed, for each --poll-modes policy: round trip
+// percentiles at --lat-rate and at half the forwarder's maximum rate, and
+// forwarder CPU at 10 %, 50 % and 100 % of it.
 const fs = require('node:fs');
 const path = require('node:path');
-const { sh, safe, sleep, sleepUntil, machine, cleanup, removeStaleLabs, createLab, startProc, waitLine, finish, build, preflightLab } = require('./lib/harness');
+const { sh, safe, sleep, sleepUntil, machine, cleanup, removeStaleLabs, createLab, startProc, waitLine, waitText, stop, finish, build, preflightLab } = require('./lib/harness');
 
 const ROOT = path.join(__dirname, '..');
 const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -- [options])
-  --quick            1 repetition, 2 s windows, 5 s idle, 3 s GC runs (about 1.5 minutes)
-                     (default: about 10 minutes)
+  --quick            1 repetition, 2 s windows, 5 s idle, 3 s GC runs (about 3 minutes)
+                     (default: about 13 minutes)
   --reps N           repetitions of each traffic cell (default 7)
   --idle-reps N      repetitions of each idle cell (default 3)
   --window S         measurement window of a traffic cell in seconds (default 3)
   --idle S           idle window in seconds (default 10)
   --gc S             window of each GC check run in seconds (default 10; 0 skips)
-  --impl LIST        among c,burst,stream (default all)
-  --mode LIST        among macswap,rxdrop,txonly,idle (default all)
+  --impl LIST        among c,burst,stream,cli,testpmd (default all; the throughput cells run
+                     c,burst,stream; cli is \`afxdp fwd --forward-mode macswap\`, testpmd is
+                     dpdk-testpmd when it is on PATH, else n/a)
+  --mode LIST        among macswap,rxdrop,txonly,idle,latency,cpuload (default all)
+  --poll-modes LIST  latency and cpuload: the forwarders' poll policies to measure, a row each,
+                     among default,busy,adaptive,event (default: default, each forwarder's own,
+                     no --poll-mode passed); a forwarder without a policy shows n/a; the CLI
+                     gets --poll-mode only for the rows other than default
+  --lat-rate PPS     the fixed low rate of the latency table (default 10000)
+  --max-pps PPS      the maximum rate the partial loads are fractions of, for every forwarder
+                     (default: each forwarder's macswap rate, the median of this run's macswap
+                     cells or of up to 3 runs at full rate)
+  --load-reps N      repetitions of each latency and cpuload cell (default 3)
   --retries N        re-run a cell disturbed by other processes up to N times (default 2)
   --foreign-max PCT  CPU of other processes (% of a core) above which a cell counts as disturbed (default 15)
   --slow-max PCT     how much slower than their best the CPUs may run (bench/c/probe.c before and
@@ -38,10 +57,19 @@ const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -
 
 // ------------------------------------------------------------------ options
 
+/** Every implementation; the throughput cells (MODES) run the first three. */
+const IMPLS = ['c', 'burst', 'stream', 'cli', 'testpmd'];
+const THROUGHPUT_IMPLS = ['c', 'burst', 'stream'];
+const MODES = ['macswap', 'rxdrop', 'txonly', 'idle'];
+const LOAD_MODES = ['latency', 'cpuload'];
+/** 'default': each forwarder's own, no --poll-mode passed. */
+const POLL_MODES = ['default', 'busy', 'adaptive', 'event'];
+const NAMES = { c: 'C reference', burst: 'afxdp burst', stream: 'afxdp stream', cli: 'afxdp fwd (CLI)', testpmd: 'DPDK testpmd' };
+
 function parseOptions(argv) {
   const o = {
     reps: 7, idleReps: 3, window: 3, idle: 10, gc: 10, retries: 2, foreignMax: 15, slowMax: 0.08, nice: true, verbose: false, busyBudget: 0,
-    impls: ['c', 'burst', 'stream'], modes: ['macswap', 'rxdrop', 'txonly', 'idle'],
+    impls: [...IMPLS], modes: [...MODES, ...LOAD_MODES], pollModes: ['default'], latRate: 10_000, maxPps: 0, loadReps: 3,
     json: path.join(__dirname, 'results', 'last-run.json'), quick: false,
   };
   const num = (v, name) => {
@@ -56,7 +84,7 @@ function parseOptions(argv) {
       return argv[++i];
     };
     switch (a) {
-      case '--quick': Object.assign(o, { quick: true, reps: 1, idleReps: 1, window: 2, idle: 5, gc: 3 }); break;
+      case '--quick': Object.assign(o, { quick: true, reps: 1, idleReps: 1, loadReps: 1, window: 2, idle: 5, gc: 3 }); break;
       case '--reps': o.reps = Math.max(1, Math.floor(num(next(), a))); break;
       case '--idle-reps': o.idleReps = Math.max(1, Math.floor(num(next(), a))); break;
       case '--window': o.window = num(next(), a); break;
@@ -68,6 +96,10 @@ function parseOptions(argv) {
       case '--impl': o.impls = next().split(','); break;
       case '--mode': o.modes = next().split(','); break;
       case '--busy-budget': o.busyBudget = Math.floor(num(next(), a)); break;
+      case '--poll-modes': o.pollModes = next().split(','); break;
+      case '--lat-rate': o.latRate = Math.round(num(next(), a)); break;
+      case '--max-pps': o.maxPps = Math.round(num(next(), a)); break;
+      case '--load-reps': o.loadReps = Math.max(1, Math.floor(num(next(), a))); break;
       case '--no-nice': o.nice = false; break;
       case '--json': o.json = path.resolve(next()); break;
       case '--verbose': o.verbose = true; break;
@@ -75,8 +107,11 @@ function parseOptions(argv) {
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
     }
   }
-  for (const i of o.impls) if (!['c', 'burst', 'stream'].includes(i)) throw new Error(`unknown implementation ${i}`);
-  for (const m of o.modes) if (!['macswap', 'rxdrop', 'txonly', 'idle'].includes(m)) throw new Error(`unknown mode ${m}`);
+  for (const i of o.impls) if (!IMPLS.includes(i)) throw new Error(`unknown implementation ${i}`);
+  for (const m of o.modes) if (!MODES.includes(m) && !LOAD_MODES.includes(m)) throw new Error(`unknown mode ${m}`);
+  for (const p of o.pollModes) if (!POLL_MODES.includes(p)) throw new Error(`unknown poll mode ${p} (default, busy, adaptive or event)`);
+  if (o.latRate < 1) throw new Error('--lat-rate must be at least 1');
+  if (o.loadReps > 10) throw new Error('--load-reps must be at most 10');
   if (o.window < 0.5 || o.window > 60) throw new Error('--window must be between 0.5 and 60 seconds');
   if (o.idle < 1 || o.idle > 60) throw new Error('--idle must be between 1 and 60 seconds');
   if (o.gc > 60) throw new Error('--gc must be at most 60 seconds');
@@ -179,21 +214,30 @@ async function runOnce(o, impl, mode, windowMs, rate = 0) {
   }
 }
 
-function measure(impl, mode, ready, fr, gr, s0, s1, windowMs) {
-  const secs = windowMs / 1000;
+/** CPU over the window between two snapshots, % of a core: the forwarder's, the generator's, everyone else's. */
+function cpuShares(s0, s1, withGen) {
   const d = (k) => s1.ticks[k] - s0.ticks[k];
   const elapsedTicks = ((s1.at - s0.at) * 1e6) / TICK_NS;
   const fwdTicks = d('fwd');
-  const cpuPct = (100 * fwdTicks) / elapsedTicks;
   const busy = s1.sys.busy - s0.sys.busy;
-  // Clamped: a tick sampled just outside one reading and inside the other can push the difference below 0.
-  const foreignPct = Math.max(0, (100 * (busy - fwdTicks - d('gen') - d('softirqd') - d('self'))) / elapsedTicks);
-  const r = {
-    impl, mode, windowS: secs, xdpMode: ready.xdpMode, busyPoll: ready.busyPoll, wait: ready.wait, cpuPct, foreignPct,
+  return {
+    fwdTicks,
+    fwdUserTicks: d('fwdUser'),
+    cpuPct: (100 * fwdTicks) / elapsedTicks,
+    // Clamped: a tick sampled just outside one reading and inside the other can push the difference below 0.
+    foreignPct: Math.max(0, (100 * (busy - fwdTicks - d('gen') - d('softirqd') - d('self'))) / elapsedTicks),
     userPct: (100 * d('fwdUser')) / elapsedTicks,
-    genCpuPct: gr ? (100 * d('gen')) / elapsedTicks : 0,
+    genCpuPct: withGen ? (100 * d('gen')) / elapsedTicks : 0,
     softirqdPct: (100 * d('softirqd')) / elapsedTicks,
     stealPct: (100 * (s1.sys.steal - s0.sys.steal)) / elapsedTicks,
+  };
+}
+
+function measure(impl, mode, ready, fr, gr, s0, s1, windowMs) {
+  const secs = windowMs / 1000;
+  const { fwdTicks, fwdUserTicks, ...shares } = cpuShares(s0, s1, Boolean(gr));
+  const r = {
+    impl, mode, windowS: secs, xdpMode: ready.xdpMode, busyPoll: ready.busyPoll, wait: ready.wait, ...shares,
     fwd: fr, gen: gr,
   };
   if (mode === 'macswap') {
@@ -210,7 +254,7 @@ function measure(impl, mode, ready, fr, gr, s0, s1, windowMs) {
   }
   r.pps = r.packets / secs;
   r.nsPerPacket = r.packets > 0 ? (fwdTicks * TICK_NS) / r.packets : NaN;
-  r.userNsPerPacket = r.packets > 0 ? (d('fwdUser') * TICK_NS) / r.packets : NaN;
+  r.userNsPerPacket = r.packets > 0 ? (fwdUserTicks * TICK_NS) / r.packets : NaN;
   return r;
 }
 
@@ -270,7 +314,7 @@ async function hostSlowdown(o) {
  * A run, repeated while other processes or a slow host disturbed it
  * (bounded); the least disturbed attempt wins.
  */
-async function runCell(o, impl, mode, windowMs, rate = 0) {
+async function runCell(o, impl, mode, windowMs, rate = 0, once = () => runOnce(o, impl, mode, windowMs, rate)) {
   let best = null;
   // Idle CPU is not disturbed by others using the idle CPUs: no retry.
   const retries = mode === 'idle' ? 0 : o.retries;
@@ -278,7 +322,12 @@ async function runCell(o, impl, mode, windowMs, rate = 0) {
   for (let attempt = 0; attempt <= retries; attempt++) {
     const waited = mode === 'idle' ? 0 : await awaitQuiet(o);
     const before = mode === 'idle' ? 1 : await hostSlowdown(o);
-    const r = await runOnce(o, impl, mode, windowMs, rate);
+    const r = await once();
+    if (r.na) {
+      // The forwarder could not run this cell (no such policy, not installed): nothing to retry.
+      plan.remainingMs = Math.max(0, plan.remainingMs - cellCost(windowMs));
+      return r;
+    }
     r.slowdown = mode === 'idle' ? 1 : Math.max(before, await hostSlowdown(o));
     r.attempts = attempt + 1;
     r.quietWaitMs = waited;
@@ -296,6 +345,7 @@ async function runCell(o, impl, mode, windowMs, rate = 0) {
 }
 
 function describe(r) {
+  if (r.load) return describeLoad(r);
   const base = `${r.impl.padEnd(6)} ${r.mode.padEnd(8)}`;
   const extra = `cpu ${r.cpuPct.toFixed(1)} %, others ${r.foreignPct.toFixed(1)} %${r.disturbed ? ' DISTURBED' : ''}`;
   if (r.mode === 'idle') return `${base} ${extra}`;
@@ -304,6 +354,283 @@ function describe(r) {
   // Empty polls per packet: how much of the burst forwarder's native-call cost is spent finding nothing.
   const empty = r.fwd.emptyPolls !== undefined && r.fwd.rx > 0 ? `, empty polls/pkt ${(r.fwd.emptyPolls / r.fwd.rx).toFixed(3)}` : '';
   return `${base} ${(r.pps / 1e3).toFixed(1)} kpps${offered}, ${r.nsPerPacket.toFixed(0)} ns/pkt, ${extra}${gc}${empty}`;
+}
+
+// ------------------------------------------------------------------ latency and partial load
+
+const BIN = path.join(ROOT, 'bin', 'afxdp.js');
+
+/** What each forwarder does by default when its rx ring is empty (the 'default' row). */
+const DEFAULT_POLICY = {
+  c: ['adaptive', 'spins 100 µs, then sleeps in poll()'],
+  burst: ['adaptive', 'spins 100 µs, then sleeps on Queue.readable()'],
+  stream: ['adaptive', 'the readable spins 64 checks, then sleeps until readable'],
+  cli: ['built-in', '64 event-loop turns, then 1 ms timers for 1 s, then sleeps until readable'],
+  testpmd: ['busy', 'spins'],
+};
+
+/**
+ * A forwarder of a latency/cpuload cell: its command, CPU, how it says it is
+ * ready and whether it reads the window from stdin (bench/c/fwd.c and the
+ * bench's afxdp forwarders do; the CLI and testpmd run until a signal).
+ */
+function loadForwarder(o, impl, policy) {
+  const given = policy === 'default' ? [] : ['--poll-mode', policy];
+  switch (impl) {
+    case 'c': case 'burst': case 'stream':
+      return { cpu: 1, cmd: [...forwarderCmd(o, impl, 'macswap'), ...given], ready: (p) => waitLine(p, (l) => l.ready, 30_000), window: true };
+    case 'cli':
+      return {
+        cpu: 1,
+        cmd: [process.execPath, BIN, 'fwd', '--vdev', `net_af_xdp0,iface=${lab.fwdIf},busy_budget=${o.busyBudget}`, '--netns', lab.fwdNs,
+          '--forward-mode', 'macswap', '--json', '--stats-period', '0', ...given],
+        ready: (p) => waitLine(p, (l) => l.type === 'start', 30_000),
+        window: false,
+      };
+    case 'testpmd': {
+      // EAL pins its own lcores: the main one (waiting on stdin) on CPU 0, forwarding on CPU 1.
+      const huge = Number(safe(() => fs.readFileSync('/proc/sys/vm/nr_hugepages', 'utf8'), '0')) > 0;
+      return {
+        cpu: null,
+        cmd: ['ip', 'netns', 'exec', lab.fwdNs, 'dpdk-testpmd', '-l', '0,1', '--main-lcore', '0', '--no-pci',
+          ...(huge ? ['--in-memory'] : ['--no-huge', '-m', '512']), '--vdev', `net_af_xdp0,iface=${lab.fwdIf},start_queue=0,queue_count=1`,
+          '--', '--forward-mode=macswap', '--nb-cores=1', '--auto-start'],
+        ready: (p) => waitText(p, /Press enter to exit/, 60_000),
+        window: false,
+      };
+    }
+    default: throw new Error(`no forwarder ${impl}`);
+  }
+}
+
+/** Why a forwarder that exited before it was ready could not run: its first words on stderr. */
+function naReason(proc) {
+  const line = proc.stderr.split('\n').map((l) => l.trim()).find((l) => l && !/^\s*at /.test(l)) ?? `exited ${proc.exited?.code ?? proc.exited?.signal}`;
+  // The first sentence is enough for a table cell.
+  return line.replace(/^(Error|AfxdpError|UsageError): /, '').replace(/\. .*/, '').slice(0, 100);
+}
+
+/**
+ * One latency/cpuload run: macswap at `rate` pps offered by the latency
+ * generator (rate 0: as fast as the tx generator can, to find the maximum).
+ */
+async function runLoadOnce(o, impl, policy, target, rate, windowMs) {
+  const f = loadForwarder(o, impl, policy);
+  const fwd = startProc(`${NAMES[impl]} forwarder`, f.cpu, f.cmd, o.nice);
+  let gen = null;
+  try {
+    let ready;
+    try {
+      ready = await f.ready(fwd);
+    } catch (err) {
+      if (!fwd.exited) throw err;
+      return { load: true, impl, policy, target, rate, na: naReason(fwd) };
+    }
+    const t0 = Date.now() + WARMUP_MS;
+    const t1 = t0 + windowMs;
+    const tend = t1 + 400;
+    if (f.window) fwd.child.stdin.write(`${t0} ${t1} ${tend} ${lab.genMac}\n`);
+    gen = startProc('generator', 0, [bins.gen, '--netns', lab.genNs, '--iface', lab.genIf, '--mode', rate > 0 ? 'lat' : 'tx',
+      '--peer-mac', lab.fwdMac, '--rate', String(Math.round(rate)), '--t0', String(t0), '--t1', String(t1), '--tend', String(t1 + 250)], o.nice);
+    const pids = { fwd: fwd.pid, gen: gen.pid };
+    await sleepUntil(t0);
+    const s0 = snapshot(pids);
+    await sleepUntil(t1);
+    const s1 = snapshot(pids);
+    const gr = await finish(gen, 15_000);
+    let fr = null;
+    if (f.window) {
+      fr = await finish(fwd, tend - Date.now() + 15_000);
+    } else {
+      await sleepUntil(tend);
+      await stop(fwd, 'SIGINT', 10_000);
+      fr = fwd.lines.find((l) => l.type === 'final') ?? null;
+    }
+    const { fwdTicks, fwdUserTicks, ...shares } = cpuShares(s0, s1, true);
+    const secs = windowMs / 1000;
+    const back = rate > 0 ? gr.backWindow : gr.rxWindow;
+    return {
+      load: true, impl, policy, target, rate, windowS: secs, xdpMode: ready.xdpMode,
+      ranPolicy: ready.pollMode ?? (policy === 'default' ? DEFAULT_POLICY[impl][0] : policy), ...shares,
+      sent: gr.sentWindow, back, lost: rate > 0 ? gr.lost : undefined, pps: back / secs, offeredPps: gr.sentWindow / secs,
+      nsPerPacket: back > 0 ? (fwdTicks * TICK_NS) / back : NaN, lat: gr.lat, gen: gr, fwd: fr,
+    };
+  } finally {
+    for (const p of [fwd, gen]) if (p && !p.exited) try { p.child.kill('SIGKILL'); } catch { /* gone */ }
+    await Promise.all([fwd.done, gen?.done]);
+    for (const [ns, dev] of [[lab.fwdNs, lab.fwdIf], [lab.genNs, lab.genIf]]) {
+      safe(() => sh('ip', ['-n', ns, 'link', 'set', 'dev', dev, 'xdp', 'off']));
+    }
+  }
+}
+
+/** The rates of the load cells, as fractions of the maximum (or the fixed --lat-rate). */
+function loadTargets(o) {
+  const t = [];
+  if (o.modes.includes('latency')) t.push('lat-rate');
+  if (o.modes.includes('cpuload')) t.push(0.1);
+  t.push(0.5); // both tables
+  if (o.modes.includes('cpuload')) t.push(1);
+  return t;
+}
+
+const targetLabel = (target, latRate) => (target === 'max' ? 'max rate' : target === 'lat-rate' ? `${fmtK(latRate)} kpps` : `${Math.round(target * 100)} % of max`);
+
+function describeLoad(r) {
+  const base = `${r.impl.padEnd(7)} ${r.policy.padEnd(8)} ${targetLabel(r.target, r.rate).padEnd(12)}`;
+  if (r.na) return `${base} n/a (${r.na})`;
+  const lat = r.lat ? `, p50 ${fmtUs(r.lat.p50Ns)} p99 ${fmtUs(r.lat.p99Ns)} p99.9 ${fmtUs(r.lat.p999Ns)} max ${fmtUs(r.lat.maxNs)} µs, lost ${r.lost}` : '';
+  return `${base} ${(r.pps / 1e3).toFixed(1)} kpps (offered ${(r.offeredPps / 1e3).toFixed(1)})${lat}, cpu ${r.cpuPct.toFixed(1)} %, others ${r.foreignPct.toFixed(1)} %${r.disturbed ? ' DISTURBED' : ''}`;
+}
+
+const fmtUs = (ns) => (!Number.isFinite(ns) ? '-' : ns < 10_000 ? (ns / 1000).toFixed(1) : (ns / 1000).toFixed(0));
+
+/**
+ * The maximum rate of each forwarder: --max-pps, else the macswap cells of
+ * this run, else the median of macswap runs at full rate in the forwarder's default policy.
+ */
+async function maxRates(o, impls, runs) {
+  const max = {};
+  for (const impl of impls) {
+    if (o.maxPps > 0) {
+      max[impl] = { pps: o.maxPps, source: '--max-pps' };
+      continue;
+    }
+    const cells = runs.filter((r) => r.impl === impl && r.mode === 'macswap' && !r.gcCheck);
+    if (cells.length > 0) {
+      max[impl] = { pps: median(cells.map((r) => r.pps)), source: 'macswap cells' };
+      continue;
+    }
+    // A median, as the macswap cells': one run on a busy machine can be far off either way.
+    const rs = [];
+    for (let k = 0; k < maxReps(o); k++) {
+      const r = await runCell(o, impl, 'macswap', o.window * 1000, 0, () => runLoadOnce(o, impl, 'default', 'max', 0, o.window * 1000));
+      if (r.na) {
+        max[impl] = { na: r.na };
+        break;
+      }
+      rs.push(r);
+    }
+    if (rs.length === maxReps(o)) max[impl] = { pps: median(rs.map((r) => r.pps)), source: rs.length > 1 ? `median of ${rs.length} runs` : 'measured', runs: rs };
+  }
+  return max;
+}
+
+const maxReps = (o) => Math.min(3, o.loadReps);
+
+async function runLoad(o, impls, skipped, throughputRuns) {
+  const max = await maxRates(o, impls.filter((i) => !skipped[i]), throughputRuns);
+  const targets = loadTargets(o);
+  const runs = [];
+  for (let rep = 1; rep <= o.loadReps; rep++) {
+    for (const policy of o.pollModes) {
+      for (const target of targets) {
+        const order = impls.map((_, k) => impls[(k + rep - 1) % impls.length]);
+        for (const impl of order) {
+          // testpmd has one behaviour (it spins): measured once, in the first row.
+          if (skipped[impl] || max[impl].na || (impl === 'testpmd' && policy !== o.pollModes[0])) continue;
+          const rate = target === 'lat-rate' ? o.latRate : Math.max(1, Math.round(target * max[impl].pps));
+          const r = await runCell(o, impl, 'macswap', o.window * 1000, rate, () => runLoadOnce(o, impl, policy, target, rate, o.window * 1000));
+          r.rep = rep;
+          runs.push(r);
+          if (!o.verbose) process.stdout.write('.');
+        }
+      }
+    }
+  }
+  return { max, runs };
+}
+
+/** Medians over repetitions of one (implementation, policy, rate) cell; sent and lost are summed. */
+function summarizeLoad(runs) {
+  const cells = {};
+  for (const r of runs) {
+    const key = `${r.impl}/${r.policy}/${r.target}`;
+    (cells[key] ??= []).push(r);
+  }
+  const out = {};
+  for (const [key, rs] of Object.entries(cells)) {
+    const ok = rs.filter((r) => !r.na);
+    if (ok.length === 0) {
+      out[key] = { na: rs[0].na };
+      continue;
+    }
+    const m = (f) => median(ok.map(f));
+    out[key] = {
+      runs: ok.length, rate: ok[0].rate,
+      cpuPct: m((r) => r.cpuPct), pps: m((r) => r.pps),
+      sent: ok.reduce((t, r) => t + r.sent, 0),
+      lost: ok.every((r) => r.lost !== undefined) ? ok.reduce((t, r) => t + r.lost, 0) : undefined,
+      disturbed: ok.filter((r) => r.disturbed).length,
+      lat: ok[0].lat ? Object.fromEntries(['p50Ns', 'p90Ns', 'p99Ns', 'p999Ns', 'maxNs'].map((k) => [k, m((r) => r.lat[k])])) : undefined,
+    };
+  }
+  return out;
+}
+
+function markdown(header, rows) {
+  const widths = header.map((h, k) => Math.max(h.length, ...rows.map((r) => String(r[k]).length)));
+  const line = (r) => `| ${r.map((v, k) => String(v).padEnd(widths[k])).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+/** A cell that did not run: why. */
+function missing(load, impl, cell) {
+  if (load.skipped[impl]) return load.skipped[impl];
+  if (load.max[impl]?.na) return `n/a (${load.max[impl].na})`;
+  if (cell?.na) return `n/a (${cell.na})`;
+  return impl === 'testpmd' ? 'spins: row 1' : '-';
+}
+
+/** The latency table (--lat-rate and half the maximum) and the CPU table (10, 50, 100 % of it). */
+function loadTables(load) {
+  const { options: o, impls } = load;
+  const cells = summarizeLoad(load.runs);
+  const targets = loadTargets(o);
+  const header = (what) => [what, ...impls.map((i) => NAMES[i])];
+  const maxRow = ['maximum rate, kpps (from)', ...impls.map((i) => {
+    const m = load.max[i];
+    return m && !m.na ? `${fmtK(m.pps)} (${m.source})` : missing(load, i);
+  })];
+  const out = [];
+  const note = (c) => (c.disturbed ? '*' : '');
+  if (o.modes.includes('latency')) {
+    const rows = [maxRow];
+    for (const policy of o.pollModes) {
+      for (const target of targets.filter((t) => t === 'lat-rate' || t === 0.5)) {
+        rows.push([`${policy}, ${targetLabel(target, o.latRate)}`, ...impls.map((i) => {
+          const c = cells[`${i}/${policy}/${target}`];
+          if (!c || c.na) return missing(load, i, c);
+          return `${fmtUs(c.lat.p50Ns)} / ${fmtUs(c.lat.p99Ns)} / ${fmtUs(c.lat.p999Ns)} / ${fmtUs(c.lat.maxNs)}, lost ${c.lost}${note(c)}`;
+        })]);
+      }
+    }
+    out.push('Latency: round trip through the forwarder (macswap), µs: p50 / p99 / p99.9 / max, frames lost');
+    out.push(markdown(header('policy, rate'), rows));
+  }
+  if (o.modes.includes('cpuload')) {
+    const rows = [maxRow];
+    for (const policy of o.pollModes) {
+      for (const target of targets.filter((t) => t !== 'lat-rate')) {
+        rows.push([`${policy}, ${targetLabel(target, o.latRate)}`, ...impls.map((i) => {
+          const c = cells[`${i}/${policy}/${target}`];
+          if (!c || c.na) return missing(load, i, c);
+          return `${c.cpuPct.toFixed(1)} % at ${fmtK(c.pps)} kpps, p99 ${fmtUs(c.lat.p99Ns)} µs${note(c)}`;
+        })]);
+      }
+    }
+    if (out.length) out.push('');
+    out.push('CPU at partial load: forwarder CPU, % of a core (macswap at a fraction of its maximum rate; delivered rate; p99 round trip)');
+    out.push(markdown(header('policy, load'), rows));
+  }
+  out.push('');
+  out.push(`Medians of ${o.loadReps} run(s) of ${o.window} s per cell; lost = frames sent in the window and not back 250 ms after it, summed over the runs. ` +
+    'The generator (bench/c/gen.c --mode lat) stamps each frame with a sequence number and its send time (CLOCK_MONOTONIC, just before the tx ring is published and kicked) and spins on its rx ring.');
+  const defaults = impls.filter((i) => !load.skipped[i]).map((i) => `${NAMES[i]} ${DEFAULT_POLICY[i][0]} (${DEFAULT_POLICY[i][1]})`).join('; ');
+  if (o.pollModes.includes('default')) out.push(`default = each forwarder's own policy: ${defaults}.`);
+  const disturbed = load.runs.filter((r) => r.disturbed).length;
+  if (disturbed) out.push(`* ${disturbed} run(s) stayed disturbed by other processes or a slow host (see the JSON).`);
+  return out.join('\n');
 }
 
 // ------------------------------------------------------------------ report
@@ -371,9 +698,7 @@ function table(cells, impls, modes, skipped) {
       return `${x.nsPerPacket.toFixed(0)} (${x.userNsPerPacket.toFixed(0)}), ${x.cpuPct.toFixed(0)} % CPU`;
     })]);
   }
-  const widths = header.map((h, k) => Math.max(h.length, ...rows.map((r) => String(r[k]).length)));
-  const line = (r) => `| ${r.map((v, k) => String(v).padEnd(widths[k])).join(' | ')} |`;
-  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+  return markdown(header, rows);
 }
 
 function gcTable(gcRuns) {
@@ -426,23 +751,31 @@ async function main() {
       o.impls = o.impls.filter((i) => i !== 'stream');
     }
   }
-  const impls = o.impls;
+  if (o.impls.includes('testpmd') && safe(() => sh('sh', ['-c', 'command -v dpdk-testpmd']), '') === '') skipped.testpmd = 'n/a (dpdk-testpmd not on PATH)';
+  // The throughput cells: C reference, burst and stream; the load cells: every implementation asked for.
+  const impls = o.impls.filter((i) => THROUGHPUT_IMPLS.includes(i));
+  const modes = o.modes.filter((m) => MODES.includes(m));
+  const loadImpls = o.modes.some((m) => LOAD_MODES.includes(m)) ? [...o.impls, ...(skipped.stream ? ['stream'] : [])].filter((i, k, a) => a.indexOf(i) === k) : [];
+  loadImpls.sort((a, b) => IMPLS.indexOf(a) - IMPLS.indexOf(b));
+  const loadRunImpls = loadImpls.filter((i) => !skipped[i]);
   const started = Date.now();
-  const gcImpls = o.gc > 0 ? impls.filter((i) => i !== 'c').length : 0;
-  plan.remainingMs = impls.length * o.modes.reduce((t, m) => t + (m === 'idle' ? o.idleReps * cellCost(o.idle * 1000) : o.reps * cellCost(o.window * 1000)), 0)
-    + gcImpls * 2 * cellCost(o.gc * 1000);
+  const gcImpls = o.gc > 0 && modes.length > 0 ? impls.filter((i) => i !== 'c').length : 0;
+  const maxCells = o.maxPps > 0 ? 0 : maxReps(o) * loadRunImpls.filter((i) => !(modes.includes('macswap') && impls.includes(i))).length;
+  plan.remainingMs = impls.length * modes.reduce((t, m) => t + (m === 'idle' ? o.idleReps * cellCost(o.idle * 1000) : o.reps * cellCost(o.window * 1000)), 0)
+    + gcImpls * 2 * cellCost(o.gc * 1000)
+    + (loadRunImpls.length * o.pollModes.length * loadTargets(o).length * o.loadReps + maxCells) * cellCost(o.window * 1000);
   plan.limitAt = started + Math.max(plan.remainingMs, o.quick ? 120_000 : 540_000);
   console.log(`afxdp benchmark: ${info.nproc} CPUs (${info.cpu}), Linux ${info.kernel}, Node ${info.node}, commit ${info.commit}`);
-  console.log(`${o.reps} repetition(s) of ${o.window} s per traffic cell, ${o.idleReps} of ${o.idle} s idle; generator on CPU 0, forwarder on CPU 1; veth ${lab.genIf} <-> ${lab.fwdIf}; ${busyPolling(o)}`);
-  if (skipped.stream) console.log(`stream column: ${skipped.stream}`);
+  console.log(`${o.reps} repetition(s) of ${o.window} s per traffic cell, ${o.idleReps} of ${o.idle} s idle, ${o.loadReps} per latency/cpuload cell; generator on CPU 0, forwarder on CPU 1; veth ${lab.genIf} <-> ${lab.fwdIf}; ${busyPolling(o)}`);
+  for (const [impl, why] of Object.entries(skipped)) console.log(`${NAMES[impl]} column: ${why}`);
 
   // A first reading of the CPUs' speed, the reference later windows are held to.
   for (let i = 0; i < 3; i++) await hostSlowdown(o);
   const runs = [];
-  const totalReps = Math.max(o.reps, o.modes.includes('idle') ? o.idleReps : 0);
+  const totalReps = modes.length === 0 ? 0 : Math.max(o.reps, modes.includes('idle') ? o.idleReps : 0);
   for (let rep = 1; rep <= totalReps; rep++) {
     if (o.verbose) console.log(`repetition ${rep}/${totalReps}`);
-    for (const mode of o.modes) {
+    for (const mode of modes) {
       if (rep > (mode === 'idle' ? o.idleReps : o.reps)) continue;
       // Rotate the order each repetition: no implementation always runs
       // first (or right after another one) in a mode.
@@ -461,7 +794,7 @@ async function main() {
   // V8: GCs, allocation and heap at full rate over two window lengths (the
   // macswap cells and a longer run) and at a fifth of the rate.
   const gcRuns = [];
-  if (o.gc > 0) {
+  if (o.gc > 0 && modes.length > 0) {
     for (const impl of impls.filter((i) => i !== 'c')) {
       const cell = runs.find((r) => r.impl === impl && r.mode === 'macswap');
       if (cell) gcRuns.push({ ...cell, gcLabel: 'full rate (macswap cell)' });
@@ -475,9 +808,17 @@ async function main() {
     }
   }
 
+  // Latency and CPU at partial load.
+  let load;
+  if (loadImpls.length > 0) {
+    if (o.verbose) console.log('latency and partial load');
+    load = { impls: loadImpls, ...await runLoad(o, loadImpls, skipped, runs) };
+    if (!o.verbose) process.stdout.write('\n');
+  }
+
   // What one native call costs (afxdp's, and a plain Node-API function's).
   let callCost;
-  if (impls.some((i) => i !== 'c')) {
+  if (modes.length > 0 && impls.some((i) => i !== 'c')) {
     const cmd = [process.execPath, path.join(__dirname, 'callcost.js'), '--netns', lab.fwdNs, '--iface', lab.fwdIf,
       ...(bins.napiBaseline ? ['--baseline', bins.napiBaseline] : [])];
     const p = startProc('call cost', 1, cmd, o.nice);
@@ -488,7 +829,7 @@ async function main() {
     }
   }
 
-  const data = { machine: info, options: o, runs, gcRuns, callCost, skipped, seconds: Math.round((Date.now() - started) / 1000) };
+  const data = { machine: info, options: o, runs, gcRuns, load, callCost, skipped, seconds: Math.round((Date.now() - started) / 1000) };
   report(data);
   fs.mkdirSync(path.dirname(o.json), { recursive: true });
   fs.writeFileSync(o.json, JSON.stringify(data, null, 2));
@@ -504,13 +845,23 @@ function busyPolling(o) {
 /** The tables, from a run just made or from a --json file (--from). */
 function report(data) {
   const { machine: m, options: o, runs, skipped } = data;
+  const impls = o.impls.filter((i) => THROUGHPUT_IMPLS.includes(i));
+  const modes = o.modes.filter((x) => MODES.includes(x));
+  console.log('');
+  console.log(`${m.date}: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, afxdp ${m.commit}; XDP ${[...runs, ...(data.load?.runs ?? [])].find((r) => r.xdpMode)?.xdpMode ?? '?'} mode on veth (copy mode); ${busyPolling(o)}`);
+  if (modes.length > 0) throughputReport(data, impls, modes);
+  if (data.load) {
+    console.log('');
+    console.log(loadTables({ ...data.load, options: o, skipped }));
+  }
+  console.log(`\ntotal ${data.seconds} s`);
+}
+
+function throughputReport(data, impls, modes) {
+  const { options: o, runs, skipped } = data;
   const gcRuns = data.gcRuns ?? [];
-  const impls = o.impls;
-  const modes = o.modes;
   const cells = summarize(runs, impls, modes);
   const allImpls = [...impls, ...(skipped.stream ? ['stream'] : [])];
-  console.log('');
-  console.log(`${m.date}: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, afxdp ${m.commit}; XDP ${runs.find((r) => r.xdpMode)?.xdpMode ?? '?'} mode on veth (copy mode); ${busyPolling(o)}`);
   console.log('');
   console.log(table(cells, allImpls, modes, skipped));
   const disturbed = runs.filter((r) => r.disturbed).length;
@@ -530,7 +881,6 @@ function report(data) {
     console.log(`Native call cost (idle port, best of 5 × 200k calls): afxdp receive() on an empty ring ${cc.receiveEmpty} ns, ` +
       `release(0) ${cc.release0} ns` + (cc.napiBaseline !== undefined ? `; a plain Node-API function with 3 u32 arguments ${cc.napiBaseline} ns` : '') + '.');
   }
-  console.log(`\ntotal ${data.seconds} s`);
 }
 
 if (process.argv[2] === '--from') {

@@ -13,9 +13,13 @@
  *
  * Protocol with bench/run.js: prints {"ready":true} once the socket is
  * bound, reads one line "T0 T1 TEND" (epoch ms) from stdin, counts inside
- * [T0, T1), exits at TEND printing one JSON line. When idle for
- * --idle-spin-us it sleeps in poll() until the socket is readable (or the
- * next of T0, T1, TEND).
+ * [T0, T1), exits at TEND printing one JSON line.
+ *
+ * --poll-mode, what it does when the rx ring is empty:
+ *   adaptive  (default) spin --idle-spin-us (100), then sleep in poll()
+ *             until the socket is readable (or the next of T0, T1, TEND)
+ *   busy      spin, never sleep (a full core at any rate, as DPDK)
+ *   event     sleep in poll() at once
  */
 #include "xsk.h"
 
@@ -72,7 +76,7 @@ static void kick(struct fwd *f)
 
 int main(int argc, char **argv)
 {
-	const char *netns = NULL, *iface = NULL, *mode = "macswap";
+	const char *netns = NULL, *iface = NULL, *mode = "macswap", *poll_mode = "adaptive";
 	uint64_t idle_spin_ns = 100000;
 	struct xsk_opts o = { .queue = 0, .frame_size = 4096, .frame_count = 4096,
 			      .rx_size = 2048, .tx_size = 2048, .fill_size = 2048, .comp_size = 2048,
@@ -90,6 +94,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--mode")) mode = v;
 		else if (!strcmp(a, "--batch")) f.batch = arg_u64(v);
 		else if (!strcmp(a, "--idle-spin-us")) idle_spin_ns = arg_u64(v) * 1000;
+		else if (!strcmp(a, "--poll-mode")) poll_mode = v;
 		else if (!strcmp(a, "--fill-target")) f.fill_target = arg_u64(v);
 		else if (!strcmp(a, "--frame-size")) o.frame_size = arg_u64(v);
 		else if (!strcmp(a, "--busy-budget")) o.busy_budget = arg_u64(v);
@@ -101,6 +106,11 @@ int main(int argc, char **argv)
 		DIE("usage: fwd --netns NS --iface IF --mode macswap|rxdrop|txonly");
 	if (f.batch == 0 || f.batch > 1024)
 		DIE("--batch must be 1..1024");
+	int p_busy = !strcmp(poll_mode, "busy"), p_event = !strcmp(poll_mode, "event");
+	if (!p_busy && !p_event && strcmp(poll_mode, "adaptive"))
+		DIE("--poll-mode must be adaptive, busy or event, not %s", poll_mode);
+	if (p_event)
+		idle_spin_ns = 0;
 
 	enter_netns(netns);
 	o.ifname = iface;
@@ -117,7 +127,7 @@ int main(int argc, char **argv)
 		f.fill_target = o.fill_size / 2 < o.frame_count / 2 ? o.fill_size / 2 : o.frame_count / 2;
 	refill(&f);
 
-	printf("{\"ready\":true,\"busyPoll\":%s}\n", o.busy_budget ? "true" : "false");
+	printf("{\"ready\":true,\"busyPoll\":%s,\"pollMode\":\"%s\"}\n", o.busy_budget ? "true" : "false", poll_mode);
 	fflush(stdout);
 	char line[256];
 	unsigned long long a0, a1, a2;
@@ -176,9 +186,11 @@ int main(int argc, char **argv)
 			n = cons_avail(&f.x.rx, f.batch);
 		}
 		if (n == 0) {
-			if (!idle_since) {
+			if (p_busy)
+				continue;
+			if (!idle_since && !p_event) {
 				idle_since = t;
-			} else if (t - idle_since > idle_spin_ns) {
+			} else if (p_event || t - idle_since > idle_spin_ns) {
 				/* Sleep until packets arrive or the next window edge. */
 				uint64_t next = phase == 0 ? t0 : phase == 1 ? t1 : tend;
 				f.polls++;

@@ -4,10 +4,163 @@
  * --mode tx   offer 64-byte UDP frames (at --rate pps, 0 = as fast as it
  *             can) and count the benchmark frames that come back;
  * --mode rx   send nothing, count what arrives (the forwarder's txonly).
- * Sends from --start... until --t1, counts arrivals inside [--t0, --t1)
+ * --mode lat  round trips: offer frames at --rate pps, each carrying a
+ *             sequence number; the CLOCK_MONOTONIC time it is posted at is
+ *             kept in an array indexed by it. Spins on its rx ring; a frame
+ *             back gives now - posted. Frames posted inside [--t0, --t1)
+ *             are the sample: percentiles of their round trips (exact, from
+ *             the sorted sample), and lost = posted - back by --tend.
+ * Sends from the start until --t1, counts arrivals inside [--t0, --t1)
  * (epoch milliseconds), exits at --tend, prints one JSON line.
  */
 #include "xsk.h"
+
+/* Round trips up to 2^62 ns; the top bit marks a sequence number as back. */
+#define BACK (1ull << 63)
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest rank: the smallest sample with at least p of them at or below it. */
+static uint64_t percentile(const uint64_t *v, uint64_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	uint64_t rank = (uint64_t)(p * (double)n + 0.999999999);
+	if (rank < 1)
+		rank = 1;
+	if (rank > n)
+		rank = n;
+	return v[rank - 1];
+}
+
+/* --mode lat: see the top of this file. Frames [nfill, frame_count) are the
+ * prebuilt tx frames in `stack`. */
+static int latency(struct xsk *x, uint64_t *stack, uint32_t top, uint64_t rate, uint64_t t0, uint64_t t1,
+		   uint64_t tend, uint32_t batch)
+{
+	uint64_t start = now_ns();
+	/* Every frame ever posted has a slot: rate x (start .. t1), plus a batch. */
+	uint64_t cap = (t1 - start) / 1000 * rate / 1000000 + batch + 16;
+	if (cap > (32ull << 20))
+		DIE("--rate %llu over %.1f s is more than %llu frames: lower the rate or the window",
+		    (unsigned long long)rate, (double)(t1 - start) / 1e9, 32ull << 20);
+	uint64_t *posted = calloc(cap, sizeof(uint64_t));
+	if (!posted)
+		DIE("out of memory for %llu send times", (unsigned long long)cap);
+
+	uint64_t sent = 0, seq_t0 = UINT64_MAX, back = 0, back_window = 0, dup = 0, rx_other = 0, kicks = 0;
+	uint64_t rx_in_window = 0;
+	uint64_t frame_mask = ~(uint64_t)(x->frame_size - 1);
+	for (;;) {
+		uint64_t t = now_ns();
+		if (t >= tend)
+			break;
+		if (t >= t0 && seq_t0 == UINT64_MAX)
+			seq_t0 = sent;
+		uint32_t n = cons_avail(&x->comp, x->comp.size);
+		for (uint32_t i = 0; i < n; i++)
+			stack[top++] = comp_addr(&x->comp, i) & frame_mask;
+		if (n)
+			cons_release(&x->comp, n);
+
+		if (t < t1) {
+			uint64_t allowed = (t - start) / 1000 * rate / 1000000;
+			uint64_t want = allowed > sent ? allowed - sent : 0;
+			if (want > batch)
+				want = batch;
+			if (want > top)
+				want = top;
+			if (want > cap - sent)
+				want = cap - sent;
+			uint32_t m = prod_free(&x->tx, (uint32_t)want);
+			for (uint32_t i = 0; i < m; i++) {
+				struct xdp_desc *d = tx_desc(&x->tx, i);
+				d->addr = stack[--top];
+				d->len = BENCH_FRAME_LEN;
+				d->options = 0;
+				uint32_t seq = (uint32_t)(sent + i);
+				memcpy(x->umem + d->addr + BENCH_SEQ_OFF, &seq, sizeof(seq));
+			}
+			if (m) {
+				/* The send time: frames written, just before they are
+				 * published and the kernel is kicked to send them. */
+				uint64_t ts = mono_ns();
+				for (uint32_t i = 0; i < m; i++)
+					posted[sent + i] = ts;
+				prod_submit(&x->tx, m);
+				sent += m;
+			}
+		}
+		if (x->tx.cached_prod != __atomic_load_n(x->tx.consumer, __ATOMIC_ACQUIRE)) {
+			kick_tx(x);
+			kicks++;
+		}
+
+		n = cons_avail(&x->rx, batch);
+		if (n) {
+			uint64_t now = mono_ns();
+			int in_window = t >= t0 && t < t1;
+			uint32_t f = prod_free(&x->fill, n); /* always n, as in the tx mode */
+			for (uint32_t i = 0; i < n; i++) {
+				const struct xdp_desc *d = rx_desc(&x->rx, i);
+				const uint8_t *p = x->umem + d->addr;
+				uint32_t seq;
+				memcpy(&seq, p + BENCH_SEQ_OFF, sizeof(seq));
+				if (!is_bench_frame(p, d->len) || d->len < BENCH_SEQ_OFF + 4 || seq >= sent) {
+					rx_other++;
+				} else if (posted[seq] & BACK) {
+					dup++;
+				} else {
+					posted[seq] = BACK | (now - posted[seq]);
+					back++;
+					back_window += seq >= seq_t0;
+					rx_in_window += in_window;
+				}
+				if (i < f)
+					*fill_addr(&x->fill, i) = d->addr & frame_mask;
+			}
+			cons_release(&x->rx, n);
+			prod_submit(&x->fill, f);
+		}
+		if (needs_wakeup(&x->fill))
+			wake_rx(x);
+	}
+	if (seq_t0 == UINT64_MAX)
+		seq_t0 = sent;
+	/* The window's round trips, compacted in place (k <= seq) and sorted. */
+	uint64_t k = 0;
+	double sum = 0;
+	for (uint64_t seq = seq_t0; seq < sent; seq++) {
+		if (posted[seq] & BACK) {
+			posted[k] = posted[seq] & ~BACK;
+			sum += (double)posted[k];
+			k++;
+		}
+	}
+	qsort(posted, k, sizeof(uint64_t), cmp_u64);
+	uint64_t sent_window = sent - seq_t0;
+	struct xdp_statistics s = xsk_stats(x);
+	printf("{\"mode\":\"lat\",\"rate\":%llu,\"sent\":%llu,\"sentWindow\":%llu,\"back\":%llu,\"backWindow\":%llu,"
+	       "\"lost\":%llu,\"dup\":%llu,\"rx\":%llu,\"rxWindow\":%llu,\"rxOther\":%llu,\"kicks\":%llu,\"windowS\":%.6f,"
+	       "\"lat\":{\"samples\":%llu,\"minNs\":%llu,\"meanNs\":%.0f,\"p50Ns\":%llu,\"p90Ns\":%llu,\"p99Ns\":%llu,"
+	       "\"p999Ns\":%llu,\"maxNs\":%llu},\"xdp\":",
+	       (unsigned long long)rate, (unsigned long long)sent, (unsigned long long)sent_window,
+	       (unsigned long long)back, (unsigned long long)k, (unsigned long long)(sent_window - k),
+	       (unsigned long long)dup, (unsigned long long)back, (unsigned long long)rx_in_window,
+	       (unsigned long long)rx_other, (unsigned long long)kicks, (double)(t1 - t0) / 1e9, (unsigned long long)k,
+	       (unsigned long long)(k ? posted[0] : 0), k ? sum / (double)k : 0.0,
+	       (unsigned long long)percentile(posted, k, 0.50), (unsigned long long)percentile(posted, k, 0.90),
+	       (unsigned long long)percentile(posted, k, 0.99), (unsigned long long)percentile(posted, k, 0.999),
+	       (unsigned long long)(k ? posted[k - 1] : 0));
+	print_stats_json(stdout, &s);
+	printf("}\n");
+	free(posted);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -36,14 +189,19 @@ int main(int argc, char **argv)
 		else DIE("unknown option %s", a);
 	}
 	if (!iface || !t0 || !t1 || !tend || t0 > t1 || t1 > tend)
-		DIE("usage: gen --netns NS --iface IF --mode tx|rx [--rate PPS] --t0 MS --t1 MS --tend MS [--peer-mac MAC]");
+		DIE("usage: gen --netns NS --iface IF --mode tx|rx|lat [--rate PPS] --t0 MS --t1 MS --tend MS [--peer-mac MAC]");
 	if (batch == 0 || batch > 1024)
 		DIE("--batch must be 1..1024");
 	if (tend - now_ns() > 7300ull * 1000000000ull)
 		DIE("--tend is more than 2 hours away");
-	int sending = !strcmp(mode, "tx");
+	int lat = !strcmp(mode, "lat");
+	int sending = !strcmp(mode, "tx") || lat;
+	if (!sending && strcmp(mode, "rx"))
+		DIE("--mode must be tx, rx or lat");
 	if (sending && !peer_mac_s)
-		DIE("--mode tx needs --peer-mac");
+		DIE("--mode %s needs --peer-mac", mode);
+	if (lat && !rate)
+		DIE("--mode lat needs --rate");
 
 	enter_netns(netns);
 	o.ifname = iface;
@@ -81,6 +239,8 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < k; i++)
 		*fill_addr(&x.fill, i) = (uint64_t)i * x.frame_size;
 	prod_submit(&x.fill, k);
+	if (lat)
+		return latency(&x, stack, top, rate, t0, t1, tend, batch);
 
 	uint64_t start = now_ns();
 	uint64_t sent = 0, sent_window = 0, rx_match = 0, rx_window = 0, rx_other = 0, kicks = 0;

@@ -99,6 +99,14 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Round trips are timed on CLOCK_MONOTONIC (windows stay on the epoch clock). */
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static inline uint64_t cpu_ticks_self(void)
 {
 	/* utime + stime of the whole process, in clock ticks (as /proc/<pid>/stat). */
@@ -426,6 +434,9 @@ static inline void build_frame(uint8_t *f, const uint8_t dst[6], const uint8_t s
 	/* checksum 0: none */
 	f[42] = 'A'; f[43] = 'F'; f[44] = 'X'; f[45] = 'B';
 }
+
+/* The latency generator's sequence number: 4 bytes after the magic. */
+#define BENCH_SEQ_OFF 46
 
 static inline int is_bench_frame(const uint8_t *f, uint32_t len)
 {

@@ -164,8 +164,20 @@ function buildFrame(dstMac, srcMac) {
   return f;
 }
 
+/**
+ * The poll policy a forwarder runs (--poll-mode). `has` lists what it can
+ * do, its default first. A policy it does not have is an error: the bench
+ * then shows the cell as n/a rather than measuring something else under
+ * that name.
+ */
+function pollMode(args, has) {
+  const want = args['poll-mode'] ?? has[0];
+  if (!has.includes(want)) throw new Error(`--poll-mode ${want}: this forwarder has ${has.map((m) => `'${m}'`).join(', ')} only`);
+  return want;
+}
+
 function result(obj) {
   return new Promise((resolve) => process.stdout.write(JSON.stringify(obj) + '\n', resolve));
 }
 
-module.exports = { afxdp, parseArgs, openBenchPort, readWindow, GcMeter, waitReadable, waitMechanism, buildFrame, FRAME_LEN, result };
+module.exports = { afxdp, parseArgs, pollMode, openBenchPort, readWindow, GcMeter, waitReadable, waitMechanism, buildFrame, FRAME_LEN, result };

@@ -110,14 +110,15 @@ function createLab() {
 // ------------------------------------------------------------------ processes
 
 /**
- * A child pinned to `cpu`, JSON lines on stdout. With `nice` it runs at
+ * A child pinned to `cpu` (null: not pinned, it pins itself), JSON lines on
+ * stdout (other lines are kept with stderr). With `nice` it runs at
  * nice -20 in a session of its own whose autogroup is also set to nice -20:
  * with autogroup scheduling (kernel.sched_autogroup_enabled) a process's
  * nice value only counts inside its session, so without the second part
  * any other session's busy process takes half of our CPU.
  */
 function startProc(name, cpu, cmd, nice) {
-  const argv = [...(nice ? ['nice', '-n', '-20'] : []), 'taskset', '-c', String(cpu), ...cmd];
+  const argv = [...(nice ? ['nice', '-n', '-20'] : []), ...(cpu === null ? [] : ['taskset', '-c', String(cpu)]), ...cmd];
   const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: nice });
   children.add(child);
   if (nice && child.pid !== undefined) safe(() => fs.writeFileSync(`/proc/${child.pid}/autogroup`, '-20'));
@@ -159,8 +160,13 @@ function failure(proc, what) {
 
 /** Wait for a JSON line matching `pred`, at most `timeoutMs`. */
 function waitLine(proc, pred, timeoutMs) {
+  return waitFor(proc, () => proc.lines.find(pred), `no expected output within ${timeoutMs} ms`, timeoutMs);
+}
+
+/** Resolves to `found()` once truthy (checked on every line and at exit); rejects at exit or after `timeoutMs`. */
+function waitFor(proc, found, what, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const deadline = setTimeout(() => done(() => reject(failure(proc, `no expected output within ${timeoutMs} ms`))), timeoutMs);
+    const deadline = setTimeout(() => done(() => reject(failure(proc, what))), timeoutMs);
     let finished = false;
     const done = (f) => {
       if (finished) return;
@@ -170,13 +176,27 @@ function waitLine(proc, pred, timeoutMs) {
       f();
     };
     const check = () => {
-      const hit = proc.lines.find(pred);
+      const hit = found();
       if (hit) done(() => resolve(hit));
       else if (proc.exited) done(() => reject(failure(proc, 'ended without the expected output')));
     };
     proc.waiters.push(check);
     check();
   });
+}
+
+/** Wait for a line of text (non-JSON output) matching `re`, at most `timeoutMs`. */
+function waitText(proc, re, timeoutMs) {
+  return waitFor(proc, () => re.test(proc.stderr), `no line matching ${re} within ${timeoutMs} ms`, timeoutMs);
+}
+
+/** Signal `proc` and wait for it to exit (SIGKILL after `timeoutMs`). */
+async function stop(proc, signal, timeoutMs) {
+  if (!proc.exited) try { proc.child.kill(signal); } catch { /* gone */ }
+  const timer = setTimeout(() => { try { proc.child.kill('SIGKILL'); } catch { /* gone */ } }, timeoutMs);
+  await proc.done;
+  clearTimeout(timer);
+  return proc.exited;
 }
 
 async function finish(proc, timeoutMs) {
@@ -229,4 +249,4 @@ function preflightLab() {
   }
 }
 
-module.exports = { sh, safe, sleep, sleepUntil, machine, cleanup, removeStaleLabs, createLab, startProc, failure, waitLine, finish, build, preflightLab };
+module.exports = { sh, safe, sleep, sleepUntil, machine, cleanup, removeStaleLabs, createLab, startProc, failure, waitLine, waitText, stop, finish, build, preflightLab };
