@@ -17,10 +17,11 @@ const USAGE = `usage: node bench/soak.js [options]      (as root; npm run soak -
   --rate PPS      generator rate in frames per second (default 50000)
   --interval S    seconds between samples (default 10)
   --warmup S      samples before this many seconds are left out of the RSS slope (default 60)
+  --no-nice       do not run generator and forwarder at nice -20 (as the benchmark does)
   --json FILE     write every sample to FILE (default bench/results/soak-last.json)`;
 
 function parseOptions(argv) {
-  const o = { minutes: 10, rate: 50_000, interval: 10, warmup: 60, json: path.join(__dirname, 'results', 'soak-last.json') };
+  const o = { minutes: 10, rate: 50_000, interval: 10, warmup: 60, nice: true, json: path.join(__dirname, 'results', 'soak-last.json') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -33,6 +34,7 @@ function parseOptions(argv) {
       case '--rate': o.rate = Math.round(value()); break;
       case '--interval': o.interval = value(); break;
       case '--warmup': o.warmup = value(); break;
+      case '--no-nice': o.nice = false; break;
       case '--json': o.json = path.resolve(argv[++i] ?? ''); break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break;
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
@@ -51,7 +53,8 @@ function procSample(pid) {
 
 function scrape(url) {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: 2000 }, (res) => {
+    // No keep-alive: a lingering connection would count as a forwarder fd.
+    const req = http.get(url, { timeout: 2000, agent: false, headers: { connection: 'close' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { body += d; });
@@ -96,41 +99,54 @@ async function main() {
   // busy_budget=0: on veth busy polling only costs (README, Benchmark).
   const fwd = startProc('afxdp fwd', 1, [process.execPath, path.join(ROOT, 'bin', 'afxdp.js'), 'fwd',
     '--vdev', `net_af_xdp0,iface=${lab.fwdIf},busy_budget=0`, '--netns', lab.fwdNs, '--forward-mode', 'macswap',
-    '--json', '--stats-period', '0', '--metrics-port', '0'], false);
+    '--json', '--stats-period', '0', '--metrics-port', '0'], o.nice);
   const start = await waitLine(fwd, (l) => l.type === 'start', 30_000);
   const t0 = Date.now() + 500;
   const t1 = t0 + o.minutes * 60_000;
   const gen = startProc('generator', 0, [bins.gen, '--netns', lab.genNs, '--iface', lab.genIf, '--mode', 'tx',
-    '--peer-mac', lab.fwdMac, '--rate', String(o.rate), '--t0', String(t0), '--t1', String(t1), '--tend', String(t1 + 1000)], false);
+    '--peer-mac', lab.fwdMac, '--rate', String(o.rate), '--t0', String(t0), '--t1', String(t1), '--tend', String(t1 + 1000)], o.nice);
 
   const samples = [];
   for (let at = t0; at <= t1; at += o.interval * 1000) {
     await sleepUntil(at);
     if (fwd.exited || gen.exited) break;
+    const proc = procSample(fwd.pid); // before the scrape opens a connection
     const text = await scrape(start.metrics).catch((err) => { throw new Error(`scraping ${start.metrics}: ${err.message}`); });
-    const s = { s: Math.round((Date.now() - t0) / 1000), ...procSample(fwd.pid), rx: metric(text, 'afxdp_rx_packets_total'), tx: metric(text, 'afxdp_tx_packets_total') };
+    const s = {
+      s: Math.round((Date.now() - t0) / 1000), ...proc,
+      heapKiB: Math.round(metric(text, 'nodejs_heap_size_used_bytes') / 1024),
+      rx: metric(text, 'afxdp_rx_packets_total'), tx: metric(text, 'afxdp_tx_packets_total'),
+    };
     samples.push(s);
-    console.log(`${String(s.s).padStart(5)} s  RSS ${(s.rssKiB / 1024).toFixed(1)} MiB  fds ${s.fds}  threads ${s.threads}  rx ${s.rx}  tx ${s.tx}`);
+    console.log(`${String(s.s).padStart(5)} s  RSS ${(s.rssKiB / 1024).toFixed(1)} MiB  V8 heap used ${(s.heapKiB / 1024).toFixed(1)} MiB  ` +
+      `fds ${s.fds}  threads ${s.threads}  rx ${s.rx}  tx ${s.tx}`);
   }
   const gr = await finish(gen, 20_000);
   fwd.child.kill('SIGINT');
   await finish(fwd, 5_000).catch(() => null);
   const stopped = fwd.lines.find((l) => l.type === 'final');
 
-  const fit = samples.filter((s) => s.s >= o.warmup).map((s) => ({ x: s.s / 60, y: s.rssKiB }));
+  const late = samples.filter((s) => s.s >= o.warmup);
+  const fit = late.map((s) => ({ x: s.s / 60, y: s.rssKiB }));
   const first = samples[0];
   const last = samples[samples.length - 1];
   const result = {
     machine: info, options: o,
     sent: gr.sent, back: gr.rx, lost: gr.sent - gr.rx,
+    // Where the forwarder lost them: the kernel found its fill ring empty.
+    fillRingEmpty: stopped?.ports?.[0]?.xdp?.rxFillRingEmptyDescs,
     rssSlopeKiBPerMin: slope(fit), rssStartKiB: first.rssKiB, rssEndKiB: last.rssKiB,
+    rssMaxKiB: Math.max(...late.map((s) => s.rssKiB)),
+    heapSlopeKiBPerMin: slope(late.map((s) => ({ x: s.s / 60, y: s.heapKiB }))),
     fds: [first.fds, last.fds], threads: [first.threads, last.threads],
     xdp: gr.xdp, final: stopped, samples,
   };
   console.log('');
-  console.log(`sent ${result.sent}, back ${result.back}, lost ${result.lost} (${((100 * result.lost) / Math.max(1, result.sent)).toFixed(4)} %)`);
+  console.log(`sent ${result.sent}, back ${result.back}, lost ${result.lost} (${((100 * result.lost) / Math.max(1, result.sent)).toFixed(4)} %; ` +
+    `the forwarder's fill ring was found empty for ${result.fillRingEmpty ?? '?'} of them)`);
   console.log(`RSS ${(result.rssStartKiB / 1024).toFixed(1)} -> ${(result.rssEndKiB / 1024).toFixed(1)} MiB, ` +
-    `slope ${result.rssSlopeKiBPerMin.toFixed(1)} KiB/min after the first ${o.warmup} s`);
+    `slope ${result.rssSlopeKiBPerMin.toFixed(1)} KiB/min after the first ${o.warmup} s (peak ${(result.rssMaxKiB / 1024).toFixed(1)} MiB); ` +
+    `V8 heap used: slope ${result.heapSlopeKiBPerMin.toFixed(1)} KiB/min`);
   console.log(`fds ${result.fds.join(' -> ')}, threads ${result.threads.join(' -> ')}; forwarder exit ${fwd.exited?.code ?? fwd.exited?.signal}`);
   fs.mkdirSync(path.dirname(o.json), { recursive: true });
   fs.writeFileSync(o.json, JSON.stringify(result, null, 2));

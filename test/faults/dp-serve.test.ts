@@ -96,6 +96,14 @@ function sockets(dir: string): string[] {
     .map((e) => path.join(e.parentPath, e.name));
 }
 
+/** SIGTERM: dp-serve exits 0 and leaves no program attached and no socket file. */
+async function stopsClean(t: ExecutionContext, s: Setup, server: Server): Promise<void> {
+  server.child.kill('SIGTERM');
+  t.is(await exited(server, 10_000), 0);
+  t.deepEqual(attachedXdp(s.lab.portNs, s.lab.portIf), [], 'a clean stop detaches');
+  t.deepEqual(sockets(s.dir), [], 'no socket files left');
+}
+
 /** The peer sends `n` test frames; how many reach the pod's port (bounded wait). */
 async function podReceives(lab: Lab, peer: PacketSocket, pod: Port, n: number, base: number): Promise<number> {
   peer.send(Array.from({ length: n }, (_, i) => testFrame(lab.portMac, lab.peerMac, base + i)));
@@ -185,10 +193,7 @@ test.serial('defect 4: a silent and a slow client never delay another client; bo
       slow.close();
     }
     t.is(await fdsSettle(fdsAtStart), fdsAtStart, 'fds back to the start');
-    server.child.kill('SIGTERM');
-    t.is(await exited(server, 10_000), 0);
-    t.deepEqual(attachedXdp(s.lab.portNs, s.lab.portIf), [], 'nothing left attached');
-    t.deepEqual(sockets(s.dir), [], 'no socket files left');
+    await stopsClean(t, s, server);
   } finally {
     teardown(t, s, [server]);
   }
@@ -219,10 +224,7 @@ test.serial('--concurrency: past the limit a new client waits (unaccepted) for a
       silent.close();
     }
     t.is(await fdsSettle(fdsAtStart), fdsAtStart, 'fds back to the start');
-    server.child.kill('SIGTERM');
-    t.is(await exited(server, 10_000), 0);
-    t.deepEqual(attachedXdp(s.lab.portNs, s.lab.portIf), [], 'nothing left attached');
-    t.deepEqual(sockets(s.dir), [], 'no socket files left');
+    await stopsClean(t, s, server);
   } finally {
     teardown(t, s, [server]);
   }
@@ -269,10 +271,7 @@ test.serial('defect 2: kill -9 keeps the program attached; the same command rest
       peer.close();
       pod.close();
     }
-    second!.child.kill('SIGTERM');
-    t.is(await exited(second!, 10_000), 0);
-    t.deepEqual(attachedXdp(s.lab.portNs, s.lab.portIf), [], 'a clean stop detaches');
-    t.deepEqual(sockets(s.dir), [], 'no socket files left');
+    await stopsClean(t, s, second!);
     t.deepEqual(readdirSync(path.join(s.dir, 'state')), [], 'no record left');
   } finally {
     teardown(t, s, [first, second]);
@@ -319,10 +318,7 @@ test.serial('a program removed from under dp-serve (ip link ... xdp off, DPDK et
     t.is(back.programId, programId);
     t.true(ms < 1500);
     t.deepEqual(attachedXdp(s.lab.portNs, s.lab.portIf), [programId], 'the same program (and map) again');
-    server.child.kill('SIGTERM');
-    t.is(await exited(server, 10_000), 0);
-    t.deepEqual(attachedXdp(s.lab.portNs, s.lab.portIf), []);
-    t.deepEqual(sockets(s.dir), []);
+    await stopsClean(t, s, server);
   } finally {
     teardown(t, s, [server]);
   }
@@ -348,9 +344,7 @@ test.serial('busy polling through dp-serve leaks no fds in the server (the Devic
     for (let i = 1; i <= 5; i++) await session(i);
     t.true(await waitFor(() => serverFds() === before, 3000), `dp-serve fds: ${before} before, ${serverFds()} after 5 busy-poll sessions`);
     t.log(`dp-serve fds: ${before} before and ${serverFds()} after 5 busy-poll sessions`);
-    server.child.kill('SIGTERM');
-    t.is(await exited(server, 10_000), 0);
-    t.deepEqual(attachedXdp(s.lab.portNs, s.lab.portIf), []);
+    await stopsClean(t, s, server);
   } finally {
     teardown(t, s, [server]);
   }
