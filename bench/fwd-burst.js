@@ -17,7 +17,10 @@ const { swapMacs, runLoop } = afxdp();
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const policy = pollMode(args, libraryPollModes());
-  const spinUs = args['spin-us'] === undefined ? undefined : Number(args['spin-us']);
+  // The adaptive window (µs): --spin-us, or AFXDP_BENCH_SPIN_US to sweep it
+  // through bench/run.js; default the library's.
+  const spinArg = args['spin-us'] ?? process.env.AFXDP_BENCH_SPIN_US;
+  const spinUs = spinArg === undefined ? undefined : Number(spinArg);
   const port = await openBenchPort(args);
   const q = port.queues[0];
   const { umem, addrs, lengths, burstSize } = q;
@@ -25,7 +28,7 @@ async function main() {
   const mode = args.mode;
   const gc = new GcMeter();
 
-  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: 'runLoop', pollMode: policy }) + '\n');
+  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: 'runLoop', pollMode: policy, spinUs }) + '\n');
   const w = await readWindow();
   if (mode === 'txonly') {
     // Every frame carries the benchmark frame once; alloc() hands out frames

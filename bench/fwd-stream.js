@@ -22,7 +22,10 @@ const { afxdp, parseArgs, pollMode, libraryPollModes, readWindow, GcMeter, openB
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const policy = pollMode(args, libraryPollModes());
-  const spinUs = args['spin-us'] === undefined ? undefined : Number(args['spin-us']);
+  // The adaptive window (µs): --spin-us, or AFXDP_BENCH_SPIN_US to sweep it
+  // through bench/run.js; default the library's.
+  const spinArg = args['spin-us'] ?? process.env.AFXDP_BENCH_SPIN_US;
+  const spinUs = spinArg === undefined ? undefined : Number(spinArg);
   const { macswap } = afxdp();
   const port = await openBenchPort(args);
   const q = port.queues[0];
@@ -30,7 +33,7 @@ async function main() {
   const mode = args.mode;
   const gc = new GcMeter();
 
-  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: 'streams', pollMode: policy }) + '\n');
+  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: 'streams', pollMode: policy, spinUs }) + '\n');
   const w = await readWindow();
   if (mode === 'txonly') {
     const frame = buildFrame(w.mac, info.mac);

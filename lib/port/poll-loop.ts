@@ -27,8 +27,16 @@ export type { PollMode };
  */
 export const DEFAULT_SPIN_US = 50;
 
-/** Steps per event-loop turn while spinning (a turn of empty steps is ~10-30 µs). */
-const TURN_PASSES = 256;
+/**
+ * How long one spinning turn runs before it yields to the event loop (µs).
+ * Packets are handled within the turn, so its length costs them nothing;
+ * it delays timers and I/O by at most this much. Each turn allocates one
+ * Immediate (~100 bytes): shorter turns would make garbage for the
+ * scavenger, whose pauses are themselves a latency tail.
+ */
+export const TURN_US = 100;
+/** Steps between clock reads inside a turn. */
+const CLOCK_EVERY = 32;
 
 export interface LoopOptions {
   /** 'busy', 'adaptive' (default) or 'event'. */
@@ -139,33 +147,28 @@ export class PollLoop {
     this.#timer = undefined;
     if (this.#stopped) return;
     const mode = this.pollMode;
-    let moved = 0;
-    let last = 0;
+    const began = performance.now();
+    let now = began;
     try {
-      for (let i = 0; i < TURN_PASSES; i++) {
-        last = this.#step();
-        moved += last;
-        // event: stop at the first empty pass and sleep.
-        if (last === 0 && mode === 'event') break;
+      for (let i = 1; ; i++) {
+        const n = this.#step();
         if (this.#stopped) return;
+        if (n > 0) {
+          if (mode === 'adaptive') this.#lastPacket = now;
+        } else if (mode === 'event') {
+          break; // sleep at the first empty pass
+        }
+        if (i % CLOCK_EVERY !== 0) continue;
+        now = performance.now();
+        if (now - began >= TURN_US / 1000) {
+          this.#immediate = setImmediate(this.#turn);
+          return;
+        }
+        if (mode === 'adaptive' && (now - this.#lastPacket) * 1000 >= this.spinUs) break;
       }
     } catch (err) {
       this.#fail(err);
       return;
-    }
-    if (this.#stopped) return;
-    if (mode === 'busy' || last > 0) {
-      if (moved > 0) this.#lastPacket = performance.now();
-      this.#immediate = setImmediate(this.#turn);
-      return;
-    }
-    if (mode === 'adaptive') {
-      const now = performance.now();
-      if (moved > 0) this.#lastPacket = now;
-      if ((now - this.#lastPacket) * 1000 < this.spinUs) {
-        this.#immediate = setImmediate(this.#turn);
-        return;
-      }
     }
     this.#sleep();
   };

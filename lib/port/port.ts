@@ -13,7 +13,7 @@ import { Batch, BatchPool, BatchPoolOptions, BatchState } from '../stream/batch'
 import { PortReadable, PortReadableOptions } from '../stream/readable';
 import { PortWritable, PortWritableOptions } from '../stream/writable';
 import { UmemBuffer } from './umem-share';
-import { DEFAULT_SPIN_US } from './poll-loop';
+import { DEFAULT_SPIN_US, TURN_US } from './poll-loop';
 
 export interface PortInfo {
   ifname: string;
@@ -170,24 +170,39 @@ export class Port extends EventEmitter {
     this.#readablePoll ??= setImmediate(this.#pollReadable);
   }
 
+  // One spinning turn (TURN_US at most, like PollLoop): 'readable' for each
+  // queue with packets, then the next turn, or (adaptive, quiet for the
+  // window) the armed watches. A listener's exception propagates
+  // (uncaughtException) after the next turn is scheduled.
   readonly #pollReadable = (): void => {
     this.#readablePoll = undefined;
     const watches = this.#readableWatches;
     if (watches === null || this.#native === null) return;
-    let any = false;
-    for (const q of this.queues) {
-      if (q.pending() === 0) continue;
-      any = true;
-      this.#emitReadable(q);
-      if (this.#readableWatches !== watches || this.#native === null) return;
-    }
-    const now = performance.now();
-    if (any) this.#readableLast = now;
-    if (this.#readablePoll !== undefined) return;
-    if (this.config.pollMode === 'busy' || (now - this.#readableLast) * 1000 < DEFAULT_SPIN_US) {
-      this.#readablePoll = setImmediate(this.#pollReadable);
-    } else {
-      for (const w of watches) w.set(READABLE); // level-triggered: a packet now wakes at once
+    const busy = this.config.pollMode === 'busy';
+    const began = performance.now();
+    let now = began;
+    let sleep = false;
+    try {
+      for (let i = 1; ; i++) {
+        for (const q of this.queues) {
+          if (q.pending() === 0) continue;
+          this.#readableLast = now;
+          this.#emitReadable(q);
+          if (this.#readableWatches !== watches || this.#native === null) return;
+        }
+        if (i % 32 !== 0) continue;
+        now = performance.now();
+        if (now - began >= TURN_US / 1000) return;
+        if (!busy && (now - this.#readableLast) * 1000 >= DEFAULT_SPIN_US) {
+          sleep = true;
+          return;
+        }
+      }
+    } finally {
+      if (this.#readableWatches === watches && this.#native !== null && this.#readablePoll === undefined) {
+        if (sleep) for (const w of watches) w.set(READABLE); // level-triggered: a packet now wakes at once
+        else this.#readablePoll = setImmediate(this.#pollReadable);
+      }
     }
   };
 
