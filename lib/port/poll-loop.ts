@@ -35,8 +35,13 @@ export const DEFAULT_SPIN_US = 50;
  * scavenger, whose pauses are themselves a latency tail.
  */
 export const TURN_US = 100;
-/** Steps between clock reads inside a turn. */
-const CLOCK_EVERY = 32;
+/**
+ * Work between clock reads inside a turn: an empty step counts 1 (~130 ns),
+ * a step that moved n packets 1 + n. Each read of performance.now() leaves
+ * a 16-byte heap number: read every 32 empty steps, the clock was most of
+ * a busy loop's garbage (8.5 MB/s, a scavenge every 200 ms).
+ */
+export const CLOCK_EVERY = 256;
 
 export interface LoopOptions {
   /** 'busy', 'adaptive' (default) or 'event'. */
@@ -150,7 +155,7 @@ export class PollLoop {
     const began = performance.now();
     let now = began;
     try {
-      for (let i = 1; ; i++) {
+      for (let work = 0; ;) {
         const n = this.#step();
         if (this.#stopped) return;
         if (n > 0) {
@@ -158,7 +163,9 @@ export class PollLoop {
         } else if (mode === 'event') {
           break; // sleep at the first empty pass
         }
-        if (i % CLOCK_EVERY !== 0) continue;
+        work += 1 + n;
+        if (work < CLOCK_EVERY) continue;
+        work = 0;
         now = performance.now();
         if (now - began >= TURN_US / 1000) {
           this.#immediate = setImmediate(this.#turn);

@@ -13,7 +13,7 @@ import { Batch, BatchPool, BatchPoolOptions, BatchState } from '../stream/batch'
 import { PortReadable, PortReadableOptions } from '../stream/readable';
 import { PortWritable, PortWritableOptions } from '../stream/writable';
 import { UmemBuffer } from './umem-share';
-import { DEFAULT_SPIN_US, TURN_US } from './poll-loop';
+import { CLOCK_EVERY, DEFAULT_SPIN_US, TURN_US } from './poll-loop';
 
 export interface PortInfo {
   ifname: string;
@@ -190,7 +190,7 @@ export class Port extends EventEmitter {
           this.#emitReadable(q);
           if (this.#readableWatches !== watches || this.#native === null) return;
         }
-        if (i % 32 !== 0) continue;
+        if (i % CLOCK_EVERY !== 0) continue;
         now = performance.now();
         if (now - began >= TURN_US / 1000) return;
         if (!busy && (now - this.#readableLast) * 1000 >= DEFAULT_SPIN_US) {
