@@ -232,10 +232,16 @@ export class PortReadable extends Readable {
             continue;
           }
           if (this.#pollMode !== 'event') {
-            // Spin within this turn (up to TURN_US) rather than one check
-            // per turn: each turn costs an Immediate, garbage for the scavenger.
+            if (bursts > 0) {
+              // Batches were pushed: let the consumer run (it does after this turn).
+              this.#lastPacket = performance.now();
+              this.#nextTurn();
+              return;
+            }
+            // Nothing pushed yet: spin within this turn (up to TURN_US) rather
+            // than one check per turn (each turn costs an Immediate, garbage
+            // for the scavenger).
             if (began < 0) began = performance.now();
-            if (bursts > 0) this.#lastPacket = performance.now();
             if (this.#spinTurn(began)) {
               empty = 0;
               continue;
