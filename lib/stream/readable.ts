@@ -25,7 +25,7 @@ import type { Port } from '../port/port';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
 import { CLOSED, ERROR, READABLE, socketError, Watch } from '../port/waiter';
-import { checkPollMode, checkSpinUs, CLOCK_EVERY, PollMode, TURN_US } from '../port/poll-loop';
+import { checkPollMode, checkSpinUs, PollMode } from '../port/poll-loop';
 import { Batch, BatchPool, BatchState } from './batch';
 
 export interface PortReadableOptions {
@@ -199,7 +199,6 @@ export class PortReadable extends Readable {
     const queues = this.#queues;
     const pool = this.#pool;
     let empty = 0;
-    let began = -1; // when this turn began spinning (read once, when first needed)
     for (let bursts = 0; ;) {
       if (bursts >= this.#maxBursts) {
         if (this.#pollMode === 'adaptive') this.#lastPacket = performance.now();
@@ -231,23 +230,7 @@ export class PortReadable extends Readable {
             empty = 0;
             continue;
           }
-          if (this.#pollMode !== 'event') {
-            if (bursts > 0) {
-              // Batches were pushed: let the consumer run (it does after this turn).
-              this.#lastPacket = performance.now();
-              this.#nextTurn();
-              return;
-            }
-            // Nothing pushed yet: spin within this turn (up to TURN_US) rather
-            // than one check per turn (each turn costs an Immediate, garbage
-            // for the scavenger).
-            if (began < 0) began = performance.now();
-            if (this.#spinTurn(began)) {
-              empty = 0;
-              continue;
-            }
-          }
-          if (this.#keepPolling()) this.#nextTurn();
+          if (this.#keepPolling(bursts > 0)) this.#nextTurn();
           else this.#arm(true);
           return;
         }
@@ -288,29 +271,13 @@ export class PortReadable extends Readable {
     return false;
   }
 
-  /**
-   * busy and adaptive: whether a packet arrives before this turn has spun
-   * TURN_US (adaptive: or the window after the last packet ran out).
-   */
-  #spinTurn(began: number): boolean {
-    const queues = this.#queues;
-    for (;;) {
-      for (let i = 0; i < CLOCK_EVERY; i += queues.length) {
-        for (let k = 0; k < queues.length; k++) {
-          if (queues[k].pending() > 0) return true;
-        }
-      }
-      const now = performance.now();
-      if (now - began >= TURN_US / 1000) return false;
-      if (this.#pollMode === 'adaptive' && (now - this.#lastPacket) * 1000 >= this.#spinUs) return false;
-    }
-  }
-
   /** Whether the policy checks the rings again next turn rather than sleeping. */
-  #keepPolling(): boolean {
+  #keepPolling(moved: boolean): boolean {
     if (this.#pollMode === 'busy') return true;
     if (this.#pollMode === 'event') return false;
-    return (performance.now() - this.#lastPacket) * 1000 < this.#spinUs;
+    const now = performance.now();
+    if (moved) this.#lastPacket = now;
+    return (now - this.#lastPacket) * 1000 < this.#spinUs;
   }
 
   /** Check the rings again on the next event-loop turn, not on a wakeup. */
