@@ -11,15 +11,21 @@
 // Counting costs nothing per packet: the port's own software counters
 // (port.stats(): packets received / posted for transmit) are read by timers
 // at T0 and T1. Waiting, wakeups and backpressure are the streams' own:
-// the readable spins a few checks when the rings run empty, then sleeps
-// until the socket is readable, one poll policy, 'adaptive'.
+// --poll-mode is the port's pollMode, which the readable follows (busy:
+// checks the rings every event-loop turn; event: sleeps until the socket
+// is readable; adaptive: checks for --spin-us after the last packet, then
+// sleeps).
 const { pipeline, Writable } = require('node:stream');
 const { once } = require('node:events');
-const { afxdp, parseArgs, pollMode, readWindow, GcMeter, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
+const { afxdp, parseArgs, pollMode, libraryPollModes, readWindow, GcMeter, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const policy = pollMode(args, ['adaptive']);
+  const policy = pollMode(args, libraryPollModes());
+  // The adaptive window (µs): --spin-us, or AFXDP_BENCH_SPIN_US to sweep it
+  // through bench/run.js; default the library's.
+  const spinArg = args['spin-us'] ?? process.env.AFXDP_BENCH_SPIN_US;
+  const spinUs = spinArg === undefined ? undefined : Number(spinArg);
   const { macswap } = afxdp();
   const port = await openBenchPort(args);
   const q = port.queues[0];
@@ -27,7 +33,7 @@ async function main() {
   const mode = args.mode;
   const gc = new GcMeter();
 
-  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: 'streams', pollMode: policy }) + '\n');
+  process.stdout.write(JSON.stringify({ ready: true, xdpMode: info.xdpMode, zeroCopy: info.zeroCopy[0], busyPoll: info.busyPoll.enabled, wait: 'streams', pollMode: policy, spinUs }) + '\n');
   const w = await readWindow();
   if (mode === 'txonly') {
     const frame = buildFrame(w.mac, info.mac);
@@ -61,7 +67,7 @@ async function main() {
   };
 
   if (mode === 'macswap') {
-    run(port.readable(), macswap(), port.writable());
+    run(port.readable({ spinUs }), macswap(), port.writable());
   } else if (mode === 'rxdrop') {
     const sink = new Writable({
       objectMode: true,
@@ -71,7 +77,7 @@ async function main() {
         callback();
       },
     });
-    run(port.readable(), sink);
+    run(port.readable({ spinUs }), sink);
   } else {
     const out = port.writable();
     streams = [out];

@@ -1,5 +1,6 @@
 // afxdp: fast packet I/O for Node.js over Linux AF_XDP sockets.
-export { openPort, openPorts, Port, Queue, swapMacs } from './port';
+export { openPort, openPorts, Port, Queue, swapMacs, PollLoop, runLoop, POLL_MODES, DEFAULT_SPIN_US } from './port';
+export type { LoopOptions, PollMode } from './port';
 export type { PortInfo, PortStats, FrameAccounting, QueueStats, BusyPollStatus } from './port';
 export type { OpenOptions, WaitOptions, WritableWaitOptions } from './port';
 export { Batch, BatchPool, BatchTransform, batchTransform, macswap, PortReadable, PortWritable } from './stream';

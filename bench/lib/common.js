@@ -26,10 +26,15 @@ function parseArgs(argv) {
   return out;
 }
 
-/** The port every afxdp cell uses: afxdp's defaults (4096 frames of 4096 bytes, rings of 2048, bursts of 64). */
+/**
+ * The port every afxdp cell uses: afxdp's defaults (4096 frames of 4096
+ * bytes, rings of 2048, bursts of 64), with --poll-mode as the port's
+ * pollMode (its streams and 'readable' events follow it).
+ */
 async function openBenchPort(args) {
   const { openPort } = afxdp();
   const options = { iface: args.iface, netns: args.netns };
+  if (args['poll-mode'] !== undefined) options.pollMode = args['poll-mode'];
   if (args['busy-budget'] !== undefined) options.busyBudget = Number(args['busy-budget']);
   return openPort(options);
 }
@@ -124,22 +129,6 @@ class GcMeter {
   }
 }
 
-/**
- * Wait until the queue has something to receive or `timeoutMs` passed:
- * `Queue.readable()` (event-driven: the process sleeps in the event loop on
- * the socket's fd) when this build of afxdp has it, else a 1 ms timer (a
- * poor substitute: about a thousand wakeups per second).
- */
-function waitReadable(port, q, timeoutMs) {
-  if (typeof q.readable === 'function') return q.readable({ timeoutMs });
-  return new Promise((resolve) => setTimeout(resolve, Math.min(1, timeoutMs)));
-}
-
-/** How waitReadable waits in this build. */
-function waitMechanism(q) {
-  return typeof q.readable === 'function' ? 'Queue.readable()' : 'setTimeout(1)';
-}
-
 /** The benchmark frame: Ethernet / IPv4 / UDP, 64 bytes, magic "AFXB" at 42 (as bench/c/xsk.h). */
 function buildFrame(dstMac, srcMac) {
   const f = Buffer.alloc(FRAME_LEN);
@@ -176,8 +165,14 @@ function pollMode(args, has) {
   return want;
 }
 
+/** The library's poll policies, its default first (for pollMode()). */
+function libraryPollModes() {
+  const { POLL_MODES, portDefaults } = afxdp();
+  return [portDefaults.pollMode, ...POLL_MODES.filter((m) => m !== portDefaults.pollMode)];
+}
+
 function result(obj) {
   return new Promise((resolve) => process.stdout.write(JSON.stringify(obj) + '\n', resolve));
 }
 
-module.exports = { afxdp, parseArgs, pollMode, openBenchPort, readWindow, GcMeter, waitReadable, waitMechanism, buildFrame, FRAME_LEN, result };
+module.exports = { afxdp, parseArgs, pollMode, libraryPollModes, openBenchPort, readWindow, GcMeter, buildFrame, FRAME_LEN, result };

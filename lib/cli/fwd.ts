@@ -10,12 +10,14 @@
 // UMEMs each packet is copied into a frame of the other port (one memcpy,
 // no allocation).
 //
-// Scheduling: busy passes on setImmediate while packets flow; when idle the
-// forwarder sleeps on the rx rings' readiness (Queue.readable(), the ports'
-// event-driven wakeups), so an idle forwarder uses next to no CPU.
+// Scheduling: the library's PollLoop (lib/port/poll-loop.ts) under the
+// --poll-mode policy: busy spins, event sleeps on the rx rings' readiness
+// at once, adaptive (the default) spins a short window after the last
+// packet, then sleeps, so an idle forwarder uses next to no CPU.
 import { parseArgs } from 'node:util';
 import { openPorts, Port, Queue } from '../port';
-import { devargsToOptions, resolvePortConfig } from '../config/port-config';
+import { PollLoop, POLL_MODES, PollMode } from '../port/poll-loop';
+import { defaults as portDefaults, devargsToOptions, resolvePortConfig } from '../config/port-config';
 import type { PortOptions } from '../config/port-config';
 import { AfxdpError, codes } from '../errors';
 import { UsageError } from './usage';
@@ -39,6 +41,9 @@ else copying each packet into the other port's UMEM.
 
   --vdev DEVARGS          a port (once or twice); --vdev=... works too
   --forward-mode MODE     io (default), macswap, rxonly or txonly
+  --poll-mode POLICY      busy (spin on the rings: a core, lowest latency), event (sleep on
+                          readiness at once: least CPU) or adaptive (default: spin while
+                          packets come and a short window after, then sleep)
   --burst N               packets per burst, 1-1024 (default 64)
   --stats-period S        print statistics every S seconds (default 1; 0 = only at the end)
   --duration S            stop after S seconds (default: run until SIGINT/SIGTERM)
@@ -84,6 +89,7 @@ export interface FwdOptions {
   specs: PortOptions[];
   vdevs: string[];
   mode: ForwardMode;
+  pollMode: PollMode;
   statsPeriod: number;
   duration: number | undefined;
   json: boolean;
@@ -102,6 +108,7 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
     options: {
       vdev: { type: 'string', multiple: true },
       'forward-mode': { type: 'string' },
+      'poll-mode': { type: 'string' },
       burst: { type: 'string' },
       'stats-period': { type: 'string' },
       duration: { type: 'string' },
@@ -130,6 +137,10 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
   const mode = (values['forward-mode'] ?? 'io') as ForwardMode;
   if (!FORWARD_MODES.includes(mode)) {
     throw new UsageError(`--forward-mode must be one of ${FORWARD_MODES.join(', ')}, not ${JSON.stringify(values['forward-mode'])}`, fwdUsage);
+  }
+  const pollMode = (values['poll-mode'] ?? portDefaults.pollMode) as PollMode;
+  if (!POLL_MODES.includes(pollMode)) {
+    throw new UsageError(`--poll-mode must be one of ${POLL_MODES.join(', ')}, not ${JSON.stringify(values['poll-mode'])}`, fwdUsage);
   }
   const netns = values.netns ?? [];
   if (netns.length > 1 && netns.length !== vdevs.length) {
@@ -185,6 +196,7 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
     specs,
     vdevs,
     mode,
+    pollMode,
     statsPeriod: seconds('stats-period', values['stats-period'], 0, fwdUsage) ?? 1,
     duration: seconds('duration', values.duration, 0, fwdUsage),
     json: values.json ?? false,
@@ -437,124 +449,6 @@ export class Forwarder {
   }
 }
 
-// ------------------------------------------------------------- scheduling
-
-/**
- * Runs `step` until stopped. While packets flow it runs on setImmediate
- * (I/O and timers still get their turn). After 64 passes without a packet
- * it sleeps 1 ms at a time while the last packet is less than a second
- * old, then on `idleWait` (the ports' readiness events), so a forwarder
- * without traffic uses next to no CPU. Why not events all the time: on a
- * loaded 2-vCPU VM, bursts of 1000 frames every 10 ms overran the fill
- * ring more often when the forwarder slept on events between bursts than
- * with 1 ms naps (a sleeping vCPU is slow to wake); with the naps there is
- * no wake-up to wait for while traffic is flowing.
- */
-export class PollLoop {
-  #stopped = false;
-  #idle = 0;
-  #lastPacket = performance.now();
-  #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  #sleeping: AbortController | undefined;
-  readonly #done: Promise<void>;
-  #resolve!: () => void;
-  #reject!: (err: unknown) => void;
-
-  constructor(private readonly step: () => number, private readonly idleWait?: (signal: AbortSignal) => Promise<unknown>) {
-    this.#done = new Promise<void>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-    this.#tick();
-  }
-
-  /** Resolves after stop(); rejects if a step threw. */
-  get done(): Promise<void> {
-    return this.#done;
-  }
-
-  stop(): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer as NodeJS.Timeout);
-      clearImmediate(this.#timer as NodeJS.Immediate);
-    }
-    this.#sleeping?.abort();
-    this.#resolve();
-  }
-
-  #fail(err: unknown): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    this.#sleeping?.abort();
-    this.#reject(err);
-  }
-
-  #tick = (): void => {
-    this.#timer = undefined;
-    this.#sleeping = undefined;
-    if (this.#stopped) return;
-    let moved = 0;
-    try {
-      // A few passes per turn of the event loop while busy.
-      for (let i = 0; i < 16; i++) {
-        const n = this.step();
-        moved += n;
-        if (n === 0) break;
-      }
-    } catch (err) {
-      this.#fail(err);
-      return;
-    }
-    if (moved > 0) {
-      this.#idle = 0;
-      this.#lastPacket = performance.now();
-    } else {
-      this.#idle++;
-    }
-    if (this.#idle < 64) {
-      this.#timer = setImmediate(this.#tick);
-      return;
-    }
-    const idleMs = performance.now() - this.#lastPacket;
-    if (this.idleWait === undefined || idleMs < 1000) {
-      this.#timer = setTimeout(this.#tick, idleMs < 1000 ? 1 : 2);
-      return;
-    }
-    const sleeping = new AbortController();
-    this.#sleeping = sleeping;
-    this.idleWait(sleeping.signal).then(
-      () => this.#tick(),
-      (err: Error) => {
-        if (sleeping.signal.aborted || this.#stopped) return;
-        this.#fail(err);
-      },
-    );
-  };
-}
-
-/**
- * Resolves when any of `queues` has packets (the ports' readiness events)
- * or after `timeoutMs`; undefined when the ports cannot wait.
- */
-export function readableWait(queues: readonly Queue[], timeoutMs = 1000): ((signal: AbortSignal) => Promise<unknown>) | undefined {
-  if (queues.length === 0 || queues.some((q) => typeof q.readable !== 'function')) return undefined;
-  return async (signal) => {
-    const inner = new AbortController();
-    const onAbort = () => inner.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      const waits = queues.map((q) => q.readable({ signal: inner.signal, timeoutMs }));
-      for (const w of waits) w.catch(() => undefined);
-      await Promise.race(waits);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      inner.abort();
-    }
-  };
-}
-
 // ------------------------------------------------------------- command
 
 /** Ethernet header plus one VLAN tag: a frame is this much longer than the MTU. */
@@ -591,6 +485,7 @@ function describeStart(ports: Port[], options: FwdOptions, metrics: MetricsServe
   return {
     type: 'start',
     forwardMode: options.mode,
+    pollMode: options.pollMode,
     warnings,
     /** Between two ports: 'descriptor' (shared UMEM, no copy) or 'copy'. */
     ...(path === 'none' ? {} : { forwarding: path }),
@@ -625,7 +520,7 @@ function startLine(ports: Port[], options: FwdOptions, metrics: MetricsServer | 
   });
   const how = path === 'descriptor' ? '; forwarding without copying (shared UMEM)'
     : path === 'copy' ? '; copying each packet between the ports\' UMEMs' : '';
-  return `afxdp fwd: forward-mode ${options.mode}; ${parts.join('; ')}${how}` +
+  return `afxdp fwd: forward-mode ${options.mode}, poll-mode ${options.pollMode}; ${parts.join('; ')}${how}` +
     (metrics ? `; metrics at ${metrics.url}` : '') + ' (Ctrl-C to stop)';
 }
 
@@ -675,7 +570,7 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
       // port, connection and fd is already released.
       const elapsed = Math.round(performance.now() - began) / 1000;
       if (options.json) {
-        console.log(JSON.stringify({ type: 'final', reason, forwardMode: options.mode, opened: false, elapsed, ports: [] }));
+        console.log(JSON.stringify({ type: 'final', reason, forwardMode: options.mode, pollMode: options.pollMode, opened: false, elapsed, ports: [] }));
       } else {
         console.log(`afxdp fwd: ${reason} while opening the ports; stopped after ${elapsed.toFixed(1)} s, nothing left open`);
       }
@@ -694,10 +589,10 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
       for (const warning of warnings) console.log(`afxdp fwd: warning: ${warning}`);
     }
 
-    // Forwarding modes sleep on the rx rings' readiness; txonly is never idle
-    // for long (a rate limit or a full ring), so it keeps its short timers.
-    const idleWait = options.mode === 'txonly' ? undefined : readableWait(ports.flatMap((p) => p.queues));
-    loop = new PollLoop(() => forwarder.step(), idleWait);
+    // Forwarding modes sleep on the rx rings' readiness; txonly has nothing
+    // to wait on (a rate limit or a full ring), so its sleeps are 1 ms polls.
+    const wakeOn = options.mode === 'txonly' ? [] : ports.flatMap((p) => p.queues);
+    loop = new PollLoop(wakeOn, () => forwarder.step(), { pollMode: options.pollMode });
     if (reason !== undefined) loop.stop();
     if (options.duration !== undefined) timers.push(setTimeout(() => stop('duration'), options.duration * 1000));
     const title = `afxdp fwd ${options.mode}`;
@@ -715,7 +610,7 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
     tracker.freeze();
     const final = tracker.snapshot(true);
     if (options.json) {
-      console.log(snapshotJson('final', final, { reason: reason ?? 'stopped', forwardMode: options.mode }));
+      console.log(snapshotJson('final', final, { reason: reason ?? 'stopped', forwardMode: options.mode, pollMode: options.pollMode }));
     } else {
       if (live) live.draw(table(final, `${title}: final totals, average rates`));
       else {

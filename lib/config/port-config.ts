@@ -30,6 +30,14 @@ export type PortSource = 'attach' | 'cni' | 'pinned';
 export type FrameSize = 2048 | 4096;
 export type HugepagesPolicy = 'auto' | 'require' | 'never';
 export type XdpMode = 'auto' | 'native' | 'generic';
+/**
+ * How a forwarding loop, a stream or `port.on('readable')` waits for packets:
+ * 'busy' spins on the rings (a core, lowest latency), 'event' sleeps on
+ * readiness at once (least CPU), 'adaptive' spins while packets come and a
+ * short window after, then sleeps (lib/port/poll-loop.ts; docs/design.md).
+ */
+export const POLL_MODES = ['busy', 'adaptive', 'event'] as const;
+export type PollMode = (typeof POLL_MODES)[number];
 
 /** What users pass: camelCase devargs, all optional but `iface`, plus afxdp extensions. */
 export interface PortOptions {
@@ -64,6 +72,8 @@ export interface PortOptions {
   handshakeTimeoutMs?: number;
   /** Network namespace of the interface: a name under /var/run/netns or a path. */
   netns?: string;
+  /** Poll policy of this port's 'readable' events and streams (default 'adaptive'). */
+  pollMode?: PollMode;
   /**
    * An open port whose UMEM this port uses (openPort() only): every queue
    * binds with XDP_SHARED_UMEM to it, also on another interface (Linux >=
@@ -104,6 +114,7 @@ export interface PortConfig {
   readonly podName: string | undefined;
   readonly handshakeTimeoutMs: number;
   readonly netns: string | undefined;
+  readonly pollMode: PollMode;
   /** N of a devargs string's leading net_af_xdp<N>, if any. */
   readonly vdevIndex: number | undefined;
 }
@@ -128,6 +139,7 @@ export const defaults = Object.freeze({
   burstSize: 64,
   hugepages: 'auto' as HugepagesPolicy,
   xdpMode: 'auto' as XdpMode,
+  pollMode: 'adaptive' as PollMode,
   /** The DP may spend up to 5 s asking kubelet about the pod before it answers. */
   handshakeTimeoutMs: 10_000,
 });
@@ -186,7 +198,7 @@ const OPTION_NAMES = Object.keys({
   iface: 1, startQueue: 1, queueCount: 1, sharedUmem: 1, xdpProg: 1, busyBudget: 1, forceCopy: 1,
   useCni: 1, usePinnedMap: 1, dpPath: 1, frameSize: 1, frameCount: 1, headroom: 1, rxSize: 1, txSize: 1,
   fillSize: 1, compSize: 1, burstSize: 1, hugepages: 1, xdpMode: 1, podName: 1, handshakeTimeoutMs: 1, netns: 1,
-  shareUmemWith: 1,
+  pollMode: 1, shareUmemWith: 1,
 } satisfies Record<OptionName, 1>) as OptionName[];
 
 /**
@@ -354,6 +366,7 @@ function resolve(options: RawOptions, context: Context, vdevIndex: number | unde
       integerOption(context, options, 'handshakeTimeoutMs', 1, limits.maxHandshakeTimeoutMs) ??
       defaults.handshakeTimeoutMs,
     netns: checkNetns(context, options.netns),
+    pollMode: oneOfOption(context, options, 'pollMode', POLL_MODES) ?? defaults.pollMode,
     vdevIndex,
   });
 }

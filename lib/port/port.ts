@@ -13,6 +13,7 @@ import { Batch, BatchPool, BatchPoolOptions, BatchState } from '../stream/batch'
 import { PortReadable, PortReadableOptions } from '../stream/readable';
 import { PortWritable, PortWritableOptions } from '../stream/writable';
 import { UmemBuffer } from './umem-share';
+import { CLOCK_EVERY, DEFAULT_SPIN_US, TURN_US } from './poll-loop';
 
 export interface PortInfo {
   ifname: string;
@@ -82,6 +83,11 @@ export class Port extends EventEmitter {
   #info: PortInfo;
   #waiter: PortWaiter | null = null;
   #readableWatches: Watch[] | null = null;
+  // 'readable' under the busy and adaptive policies: the rings are checked
+  // every event-loop turn (and, adaptive, the watches armed after a quiet
+  // window).
+  #readablePoll: NodeJS.Immediate | undefined;
+  #readableLast = 0;
   #onClose: (() => void)[] = [];
   #pool: BatchPool | null = null;
 
@@ -121,25 +127,84 @@ export class Port extends EventEmitter {
       busyPoll: Object.freeze({ ...(extras.busyPoll ?? { enabled: false, reason: 'not configured' }) }),
       umemSharedWith: info.umemSharedWith,
     };
-    // 'readable' listeners arm rx wakeups on every queue; the last one gone disarms.
+    // 'readable' listeners arm rx wakeups on every queue (or, busy and
+    // adaptive, poll the rings); the last one gone disarms.
     this.on('newListener', (event: string | symbol) => {
       if (event === 'readable' && this.#native !== null && this.#readableWatches === null) {
+        const polling = config.pollMode !== 'event';
         this.#readableWatches = this.queues.map((q) => {
           const w = this.waiter().watch(q.index, (ev) => {
-            if (ev & READABLE) this.#emitReadable(q);
+            if (!(ev & READABLE)) return;
+            if (polling) this.#readableWoke();
+            this.#emitReadable(q);
           });
-          w.set(READABLE);
+          if (!polling) w.set(READABLE);
           return w;
         });
+        if (polling) {
+          this.#readableLast = performance.now();
+          this.#readablePoll = setImmediate(this.#pollReadable);
+        }
       }
     });
     this.on('removeListener', (event: string | symbol) => {
       if (event === 'readable' && this.listenerCount('readable') === 0 && this.#readableWatches !== null) {
         for (const w of this.#readableWatches) w.close();
         this.#readableWatches = null;
+        this.#stopReadablePoll();
       }
     });
   }
+
+  #stopReadablePoll(): void {
+    if (this.#readablePoll !== undefined) clearImmediate(this.#readablePoll);
+    this.#readablePoll = undefined;
+  }
+
+  // adaptive: a packet woke the sleeping watches: poll again.
+  #readableWoke(): void {
+    const watches = this.#readableWatches;
+    if (watches === null) return;
+    for (const w of watches) w.set(0);
+    this.#readableLast = performance.now();
+    this.#readablePoll ??= setImmediate(this.#pollReadable);
+  }
+
+  // One spinning turn (TURN_US at most, like PollLoop): 'readable' for each
+  // queue with packets, then the next turn, or (adaptive, quiet for the
+  // window) the armed watches. A listener's exception propagates
+  // (uncaughtException) after the next turn is scheduled.
+  readonly #pollReadable = (): void => {
+    this.#readablePoll = undefined;
+    const watches = this.#readableWatches;
+    if (watches === null || this.#native === null) return;
+    const busy = this.config.pollMode === 'busy';
+    const began = performance.now();
+    let now = began;
+    let sleep = false;
+    try {
+      for (let i = 1; ; i++) {
+        for (const q of this.queues) {
+          if (q.pending() === 0) continue;
+          this.#readableLast = now;
+          this.#emitReadable(q);
+          if (this.#readableWatches !== watches || this.#native === null) return;
+        }
+        if (i % CLOCK_EVERY !== 0) continue;
+        now = performance.now();
+        if (now - began >= TURN_US / 1000) return;
+        if (!busy && (now - this.#readableLast) * 1000 >= DEFAULT_SPIN_US) {
+          sleep = true;
+          return;
+        }
+      }
+    } finally {
+      if (this.#readableWatches === watches && this.#native !== null && this.#readablePoll === undefined) {
+        if (sleep) for (const w of watches) w.set(READABLE); // level-triggered: a packet now wakes at once
+        else this.#readablePoll = setImmediate(this.#pollReadable);
+      }
+    }
+  };
 
   // emit() gathers its arguments into a fresh array on every call; with a
   // single listener (the usual case) call it directly, so an event-driven
@@ -322,6 +387,7 @@ export class Port extends EventEmitter {
     this.#native = null;
     for (const q of this.queues) q.markClosed();
     this.#readableWatches = null;
+    this.#stopReadablePoll();
     const waiter = this.#waiter;
     this.#waiter = null;
     try {

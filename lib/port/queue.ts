@@ -11,7 +11,7 @@
 import type { NativePort, NativeQueueCalls, NativeQueueStats } from '../native';
 import { AfxdpError, codes, fromNative } from '../errors';
 import { call } from './native-call';
-import { PortWaiter, READABLE, WRITABLE, WaitOptions, waitFor } from './waiter';
+import { PortWaiter, READABLE, WRITABLE, WaitOptions, Watch, WatchHandler, socketError, waitFor } from './waiter';
 
 export interface WritableWaitOptions extends WaitOptions {
   /**
@@ -199,6 +199,16 @@ export class Queue {
     let retry = 0.5;
     const nextRetry = () => (retry = Math.min(retry * 2, 64));
     return waitFor(this.#waiter, this.index, () => (ringFull() ? WRITABLE : 0), ready, nextRetry, options);
+  }
+
+  /** @internal A (paused) watch on this queue's readiness; see PortWaiter. */
+  watch(handler: WatchHandler): Watch {
+    return this.#waiter().watch(this.index, handler);
+  }
+
+  /** @internal The error behind an ERROR event on this queue. */
+  socketError(): AfxdpError {
+    return socketError(this.index, this.#waiter().errnoOf(this.index));
   }
 
   /** @internal The port closed: its buffers are detached. */

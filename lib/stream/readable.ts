@@ -25,6 +25,7 @@ import type { Port } from '../port/port';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
 import { CLOSED, ERROR, READABLE, socketError, Watch } from '../port/waiter';
+import { checkPollMode, checkSpinUs, PollMode } from '../port/poll-loop';
 import { Batch, BatchPool, BatchState } from './batch';
 
 export interface PortReadableOptions {
@@ -55,6 +56,15 @@ export interface PortReadableOptions {
    * there.
    */
   gatherChecks?: number;
+  /**
+   * When the rings run empty: 'busy' keeps checking them every event-loop
+   * turn (a core, lowest latency), 'event' sleeps on the socket at once,
+   * 'adaptive' checks every turn for `spinUs` after the last packet, then
+   * sleeps. Default: the port's pollMode (openPort option, 'adaptive').
+   */
+  pollMode?: PollMode;
+  /** adaptive: µs to keep checking after the last packet (default DEFAULT_SPIN_US). */
+  spinUs?: number;
   /** Destroys the stream with an AbortError when it aborts. */
   signal?: AbortSignal;
 }
@@ -81,6 +91,9 @@ export class PortReadable extends Readable {
   readonly #spinChecks: number;
   readonly #minBatch: number;
   readonly #gatherChecks: number;
+  readonly #pollMode: PollMode;
+  readonly #spinUs: number;
+  #lastPacket = 0;
   #turn: NodeJS.Immediate | null = null;
   readonly #onTurn = (): void => {
     this.#turn = null;
@@ -126,7 +139,9 @@ export class PortReadable extends Readable {
     this.#queues = [...new Set(indexes)].map((i) => port.queues[i]);
     this.#burst = positiveInt('burst', options.burst, pool.capacity, pool.capacity);
     this.#maxBursts = positiveInt('maxBurstsPerWakeup', options.maxBurstsPerWakeup, 16, 1 << 20);
-    this.#spinChecks = boundedInt('spinChecks', options.spinChecks, 64, 0, 1 << 20);
+    this.#pollMode = checkPollMode(options.pollMode ?? port.config.pollMode);
+    this.#spinUs = checkSpinUs(options.spinUs);
+    this.#spinChecks = boundedInt('spinChecks', options.spinChecks, this.#pollMode === 'event' ? 0 : 64, 0, 1 << 20);
     this.#minBatch = positiveInt('minBatch', options.minBatch, Math.min(16, this.#burst), this.#burst);
     this.#gatherChecks = boundedInt('gatherChecks', options.gatherChecks, 128, 0, 1 << 20);
     this.#pushed = new Array<Batch | null>(pool.size).fill(null);
@@ -136,6 +151,11 @@ export class PortReadable extends Readable {
   /** The queues this stream receives from. */
   get queues(): readonly Queue[] {
     return this.#queues;
+  }
+
+  /** The poll policy in use. */
+  get pollMode(): PollMode {
+    return this.#pollMode;
   }
 
   /** Whether it is waiting in the event loop for packets right now. */
@@ -181,6 +201,7 @@ export class PortReadable extends Readable {
     let empty = 0;
     for (let bursts = 0; ;) {
       if (bursts >= this.#maxBursts) {
+        if (this.#pollMode === 'adaptive') this.#lastPacket = performance.now();
         this.#nextTurn();
         return;
       }
@@ -209,7 +230,8 @@ export class PortReadable extends Readable {
             empty = 0;
             continue;
           }
-          this.#arm(true);
+          if (this.#keepPolling(bursts > 0)) this.#nextTurn();
+          else this.#arm(true);
           return;
         }
         continue;
@@ -247,6 +269,15 @@ export class PortReadable extends Readable {
       }
     }
     return false;
+  }
+
+  /** Whether the policy checks the rings again next turn rather than sleeping. */
+  #keepPolling(moved: boolean): boolean {
+    if (this.#pollMode === 'busy') return true;
+    if (this.#pollMode === 'event') return false;
+    const now = performance.now();
+    if (moved) this.#lastPacket = now;
+    return (now - this.#lastPacket) * 1000 < this.#spinUs;
   }
 
   /** Check the rings again on the next event-loop turn, not on a wakeup. */

@@ -233,7 +233,7 @@ test.serial('fwd --duration ends by itself with exit 0; SIGTERM too; plain lines
   await withLabs(1, async ([lab]) => {
     const r = runAfxdp(['fwd', '--vdev', vdevOf(lab), '--netns', lab.portNs, '--forward-mode', 'io', '--duration', '1', '--stats-period', '0.3'], { timeout: 30_000 });
     t.is(r.status, 0, r.stderr);
-    t.regex(r.stdout, /^afxdp fwd: forward-mode io; port 0 afxp/m);
+    t.regex(r.stdout, /^afxdp fwd: forward-mode io, poll-mode adaptive; port 0 afxp/m);
     t.regex(r.stdout, /^\[0\.\ds\] port 0 \(afxp\S+\): rx 0 pkts 0 B 0 pps \| tx 0 pkts/m);
     t.regex(r.stdout, /afxdp fwd: duration; totals after 1\.\d s/);
     t.false(xdpAttached(lab));
@@ -307,7 +307,7 @@ test.serial('fwd warns at start: an MTU over the frame room, busy polling throug
       // Plain text: the same warnings after the start line; none at the default MTU.
       const text = runAfxdp(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--pod-name', 'pod-a', '--duration', '0.3'], { timeout: 30_000 });
       t.is(text.status, 0, text.stderr);
-      t.regex(text.stdout, /^afxdp fwd: forward-mode io; .*\nafxdp fwd: warning: port 0 \S+: MTU 2000 is larger.*\nafxdp fwd: warning: port 0 \S+: busy polling goes through the Device Plugin/m);
+      t.regex(text.stdout, /^afxdp fwd: forward-mode io, poll-mode adaptive; .*\nafxdp fwd: warning: port 0 \S+: MTU 2000 is larger.*\nafxdp fwd: warning: port 0 \S+: busy polling goes through the Device Plugin/m);
       execFileSync('ip', ['-n', lab.portNs, 'link', 'set', 'dev', lab.portIf, 'mtu', '1500']);
       const quiet = runAfxdp(['fwd', '--vdev', `net_af_xdp0,iface=${lab.portIf},use_cni=1,dp_path=${info.podSocketPaths[0]}`, '--netns', lab.portNs,
         '--pod-name', 'pod-a', '--duration', '0.3'], { timeout: 30_000 });

@@ -55,6 +55,7 @@ test('defaults: one frozen object with the documented values', (t) => {
     burstSize: 64,
     hugepages: 'auto',
     xdpMode: 'auto',
+    pollMode: 'adaptive',
     handshakeTimeoutMs: 10_000,
   });
   t.true(Object.isFrozen(defaults));
@@ -90,6 +91,7 @@ test('resolve: iface alone gets every default, attach mode, frozen', (t) => {
     podName: undefined,
     handshakeTimeoutMs: 10_000,
     netns: undefined,
+    pollMode: 'adaptive',
     vdevIndex: undefined,
   });
   t.true(Object.isFrozen(config));
@@ -391,6 +393,13 @@ test('podName: at most 55 bytes, no comma or whitespace (Device Plugin handshake
   rejectsOptions(t, { iface: 'eth0', podName: 'a b' }, 'podName');
   rejectsOptions(t, { iface: 'eth0', podName: '' }, 'podName');
   rejectsOptions(t, { iface: 'eth0', podName: 5 }, 'podName');
+});
+
+test('pollMode: busy, adaptive or event; anything else names the choices', (t) => {
+  for (const mode of ['busy', 'adaptive', 'event'] as const) t.is(resolve({ iface: 'eth0', pollMode: mode }).pollMode, mode);
+  const err = t.throws(() => resolve({ iface: 'eth0', pollMode: 'spin' as never }), { instanceOf: AfxdpError });
+  t.is(err?.code, 'ERR_AFXDP_INVALID_ARGUMENT');
+  t.regex(err?.message ?? '', /'busy', 'adaptive', 'event'/);
 });
 
 test('handshakeTimeoutMs: integer 1..300000', (t) => {
