@@ -363,9 +363,9 @@ const BIN = path.join(ROOT, 'bin', 'afxdp.js');
 /** What each forwarder does by default when its rx ring is empty (the 'default' row). */
 const DEFAULT_POLICY = {
   c: ['adaptive', 'spins 100 µs, then sleeps in poll()'],
-  burst: ['adaptive', 'spins 100 µs, then sleeps on Queue.readable()'],
-  stream: ['adaptive', 'the readable spins 64 checks, then sleeps until readable'],
-  cli: ['built-in', '64 event-loop turns, then 1 ms timers for 1 s, then sleeps until readable'],
+  burst: ['adaptive', "runLoop(): spins 50 µs after the last packet, then sleeps on the sockets' readiness"],
+  stream: ['adaptive', 'the port\'s pollMode: spins 50 µs after the last packet, then sleeps until readable'],
+  cli: ['adaptive', 'afxdp fwd --poll-mode adaptive: spins 50 µs after the last packet, then sleeps until readable'],
   testpmd: ['busy', 'spins'],
 };
 
