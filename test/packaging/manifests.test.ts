@@ -367,7 +367,7 @@ cat "$LOGS/fwd.log"
     clearTimeout(timer);
     t.is(code, 0, out);
     t.regex(out, /pinned: xsks_map/, out);
-    t.regex(out, /afxdp fwd: forward-mode macswap; port 0 \S+ \([0-9a-f:]+, pinned,/, out);
+    t.regex(out, /afxdp fwd: forward-mode macswap, poll-mode adaptive; port 0 \S+ \([0-9a-f:]+, pinned,/, out);
     t.notRegex(out, /fwd exit/, out);
     if (python) {
       const result = JSON.parse(out.split('\n').find((l) => l.startsWith('{"iface"')) ?? '{}');
