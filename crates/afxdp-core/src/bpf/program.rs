@@ -78,7 +78,7 @@ pub enum XdpMode {
 }
 
 impl XdpMode {
-    fn flag(self) -> u32 {
+    pub(crate) fn flag(self) -> u32 {
         match self {
             XdpMode::Auto => 0,
             XdpMode::Native => XDP_FLAGS_DRV_MODE,
@@ -301,14 +301,14 @@ pub fn query(ifindex: u32) -> Result<Option<AttachedXdp>> {
 
 /// A failed attach: the errno and what libbpf said (netlink: the kernel's
 /// extack message).
-struct AttachFailure {
-    errno: i32,
+pub(crate) struct AttachFailure {
+    pub(crate) errno: i32,
     log: String,
 }
 
 /// Attach in one explicit mode: a bpf_link (returned), or netlink with
 /// UPDATE_IF_NOEXIST (nothing to hold).
-fn attach_once(
+pub(crate) fn attach_once(
     ifindex: u32,
     prog_fd: &OwnedFd,
     mode: XdpMode,
@@ -445,8 +445,8 @@ fn failure_error(dev: &Netdev, mode: XdpMode, f: &AttachFailure) -> Error {
 }
 
 /// Attach `prog_fd` in `mode`; returns the mode actually used and the link
-/// (for `AttachKind::Link`).
-fn attach_fd(dev: &Netdev, prog_fd: &OwnedFd, mode: XdpMode, kind: AttachKind) -> Result<(XdpMode, Option<OwnedFd>)> {
+/// (for `AttachKind::Link`). dp-serve attaches through this too (Netlink).
+pub(crate) fn attach_fd(dev: &Netdev, prog_fd: &OwnedFd, mode: XdpMode, kind: AttachKind) -> Result<(XdpMode, Option<OwnedFd>)> {
     match mode {
         XdpMode::Native | XdpMode::Generic => {
             let link = attach_once(dev.ifindex, prog_fd, mode, kind).map_err(|f| failure_error(dev, mode, &f))?;

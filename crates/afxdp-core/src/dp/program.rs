@@ -12,12 +12,12 @@
 //! still afxdp's redirect program; anything else (another tool's program, an
 //! afxdp forwarder's bpf_link program) is never replaced or detached.
 
-use crate::bpf::program::{load_redirect, REDIRECT_PROG, XSKS_MAP};
+use crate::bpf::program::{attach_fd, attach_once, load_redirect, AttachKind, REDIRECT_PROG, XSKS_MAP};
 use crate::bpf::{query, AttachedMode, XdpMode, XskMap};
 use crate::netdev::Netdev;
 use crate::netns::NetnsGuard;
 use crate::{Code, Error, Result};
-use libbpf_rs::libbpf_sys::{self, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST};
+use libbpf_rs::libbpf_sys;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -26,14 +26,6 @@ use std::path::{Path, PathBuf};
 
 /// Where records live by default (a tmpfs: cleared at boot, as programs are).
 pub const DEFAULT_STATE_DIR: &str = "/run/afxdp/dp-serve";
-
-fn mode_flag(mode: XdpMode) -> u32 {
-    match mode {
-        XdpMode::Auto => 0,
-        XdpMode::Native => XDP_FLAGS_DRV_MODE,
-        XdpMode::Generic => XDP_FLAGS_SKB_MODE,
-    }
-}
 
 fn attached_as(mode: AttachedMode) -> Option<XdpMode> {
     match mode {
@@ -189,42 +181,6 @@ fn adopt(prog_id: u32) -> Result<(OwnedFd, XskMap)> {
     Err(Error::new(Code::Bpf, format!("program id {prog_id} ({name}) has no XSKMAP named {XSKS_MAP}")))
 }
 
-/// Netlink attach of `fd` in `mode` (explicit), never over another program.
-fn attach_once(ifindex: u32, fd: &OwnedFd, mode: XdpMode) -> std::result::Result<(), i32> {
-    let opts = libbpf_sys::bpf_xdp_attach_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
-        ..Default::default()
-    };
-    // SAFETY: valid fd and sized opts.
-    let r = unsafe {
-        libbpf_sys::bpf_xdp_attach(ifindex as i32, fd.as_raw_fd(), XDP_FLAGS_UPDATE_IF_NOEXIST | mode_flag(mode), &opts)
-    };
-    if r < 0 {
-        Err(-r)
-    } else {
-        Ok(())
-    }
-}
-
-/// Attach in `mode`; Auto tries native, then generic. Returns the mode used.
-fn attach(dev: &Netdev, fd: &OwnedFd, mode: XdpMode) -> Result<XdpMode> {
-    let fail = |m: XdpMode, e: i32| {
-        let mut err = Error::sys(format!("attach afxdp's redirect program to {} in {} mode", dev.name, m.as_str()), e);
-        if err.code == Code::System || err.code == Code::InvalidArgument {
-            err.code = Code::Bpf;
-        }
-        err
-    };
-    match mode {
-        XdpMode::Native | XdpMode::Generic => attach_once(dev.ifindex, fd, mode).map(|_| mode).map_err(|e| fail(mode, e)),
-        XdpMode::Auto => match attach_once(dev.ifindex, fd, XdpMode::Native) {
-            Ok(()) => Ok(XdpMode::Native),
-            Err(e @ (libc::EBUSY | libc::EEXIST | libc::EPERM | libc::EACCES | libc::ENODEV)) => Err(fail(XdpMode::Native, e)),
-            Err(_) => attach_once(dev.ifindex, fd, XdpMode::Generic).map(|_| XdpMode::Generic).map_err(|e| fail(XdpMode::Generic, e)),
-        },
-    }
-}
-
 fn foreign_error(iface: &str, prog_id: u32, mode: AttachedMode, why: &str) -> Error {
     let kw = match mode {
         AttachedMode::Native => "xdpdrv",
@@ -347,7 +303,8 @@ impl DpProgram {
             None => {
                 let loaded = load_redirect(dev, mode)?;
                 let id = crate::bpf::syscall::prog_info(loaded.prog_fd.as_fd())?.id;
-                let used = attach(dev, &loaded.prog_fd, mode)?;
+                // Netlink, not a bpf_link: the program must outlive dp-serve.
+                let (used, _) = attach_fd(dev, &loaded.prog_fd, mode, AttachKind::Netlink)?;
                 (loaded.prog_fd, id, loaded.map, used, Origin::Attached)
             }
             Some(a) => {
@@ -401,12 +358,12 @@ impl DpProgram {
         let result = match query(self.ifindex) {
             Ok(Some(a)) if a.prog_id == self.prog_id => Check::Attached,
             Ok(Some(a)) => Check::Displaced(a.prog_id),
-            Ok(None) => match attach_once(self.ifindex, &self.prog_fd, self.mode) {
-                Ok(()) => Check::Reattached,
-                Err(e) => Check::Failed(format!(
+            Ok(None) => match attach_once(self.ifindex, &self.prog_fd, self.mode, AttachKind::Netlink) {
+                Ok(_) => Check::Reattached,
+                Err(f) => Check::Failed(format!(
                     "re-attaching program id {} failed: {}",
                     self.prog_id,
-                    std::io::Error::from_raw_os_error(e)
+                    std::io::Error::from_raw_os_error(f.errno)
                 )),
             },
             Err(e) => Check::Failed(e.message),
@@ -425,7 +382,7 @@ impl DpProgram {
             ..Default::default()
         };
         // SAFETY: sized opts, valid fd.
-        unsafe { libbpf_sys::bpf_xdp_detach(self.ifindex as i32, mode_flag(self.mode), &opts) };
+        unsafe { libbpf_sys::bpf_xdp_detach(self.ifindex as i32, self.mode.flag(), &opts) };
     }
 }
 
