@@ -183,7 +183,12 @@ pub struct ProgInfo {
     pub prog_type: u32,
     pub id: u32,
     pub name: String,
+    /// Ids of the maps it uses (the first MAX_PROG_MAPS).
+    pub map_ids: Vec<u32>,
 }
+
+/// How many map ids `prog_info` asks for: afxdp's programs use one or two.
+const MAX_PROG_MAPS: usize = 8;
 
 /// Which kind of BPF object an fd refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,9 +311,13 @@ pub fn prog_info(fd: BorrowedFd<'_>) -> Result<ProgInfo> {
             ));
         }
     }
-    let mut raw = RawProgInfo::default();
+    let mut ids = [0u32; MAX_PROG_MAPS];
+    // The kernel writes at most nr_map_ids ids to map_ids (`ids`, which
+    // outlives the call) and sets nr_map_ids to how many there are.
+    let mut raw = RawProgInfo { nr_map_ids: ids.len() as u32, map_ids: ids.as_mut_ptr() as u64, ..Default::default() };
     get_info(fd, &mut raw)?;
-    Ok(ProgInfo { prog_type: raw.prog_type, id: raw.id, name: name_from(&raw.name) })
+    let n = (raw.nr_map_ids as usize).min(ids.len());
+    Ok(ProgInfo { prog_type: raw.prog_type, id: raw.id, name: name_from(&raw.name), map_ids: ids[..n].to_vec() })
 }
 
 /// What BPF_OBJ_GET_INFO_BY_FD says about a link.

@@ -13,6 +13,7 @@
 //! afxdp forwarder's bpf_link program) is never replaced or detached.
 
 use crate::bpf::program::{attach_fd, attach_once, load_redirect, AttachKind, REDIRECT_PROG, XSKS_MAP};
+use crate::bpf::syscall::{prog_info, ProgInfo};
 use crate::bpf::{query, AttachedMode, XdpMode, XskMap};
 use crate::netdev::Netdev;
 use crate::netns::NetnsGuard;
@@ -137,32 +138,12 @@ fn fd_from(r: libc::c_int, what: String) -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
 
-/// A program's name and map ids.
-fn prog_maps(fd: &OwnedFd) -> Result<(String, Vec<u32>)> {
-    let mut ids = [0u32; 8];
-    let mut info = libbpf_sys::bpf_prog_info {
-        nr_map_ids: ids.len() as u32,
-        map_ids: ids.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
-    // SAFETY: info/len describe a writable bpf_prog_info; map_ids points at
-    // `ids`, which holds nr_map_ids entries and outlives the call.
-    let r = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) };
-    if r < 0 {
-        return Err(Error::sys("bpf_prog_get_info_by_fd", -r));
-    }
-    let name: Vec<u8> = info.name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-    let n = (info.nr_map_ids as usize).min(ids.len());
-    Ok((String::from_utf8_lossy(&name).into_owned(), ids[..n].to_vec()))
-}
-
 /// Take over the program `prog_id` and its `xsks_map`, if it is afxdp's
 /// redirect program.
 fn adopt(prog_id: u32) -> Result<(OwnedFd, XskMap)> {
     // SAFETY: plain libbpf call.
     let prog_fd = fd_from(unsafe { libbpf_sys::bpf_prog_get_fd_by_id(prog_id) }, format!("BPF_PROG_GET_FD_BY_ID {prog_id}"))?;
-    let (name, map_ids) = prog_maps(&prog_fd)?;
+    let ProgInfo { name, map_ids, .. } = prog_info(prog_fd.as_fd())?;
     // Both variants' kernel names (15 bytes at most) start with the plain one's.
     if !name.starts_with(REDIRECT_PROG) {
         return Err(Error::new(Code::Bpf, format!("program id {prog_id} is {name:?}, not afxdp's redirect program")));
@@ -302,7 +283,7 @@ impl DpProgram {
         Ok(match found {
             None => {
                 let loaded = load_redirect(dev, mode)?;
-                let id = crate::bpf::syscall::prog_info(loaded.prog_fd.as_fd())?.id;
+                let id = prog_info(loaded.prog_fd.as_fd())?.id;
                 // Netlink, not a bpf_link: the program must outlive dp-serve.
                 let (used, _) = attach_fd(dev, &loaded.prog_fd, mode, AttachKind::Netlink)?;
                 (loaded.prog_fd, id, loaded.map, used, Origin::Attached)
