@@ -4,7 +4,7 @@
 // loose per-policy bound. Before the policies, the CLI napped 1 ms on
 // setTimeout between packets at this rate (p50 ~0.5 ms, p99 ~1.1 ms).
 // The real figures are the benchmark's (bench/run.js --mode latency).
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -16,6 +16,7 @@ import { frameSeq, macBytes, sleep, testFrame } from '../helpers/frames';
 import { PacketSocket } from '../../lib/peer/packet-socket';
 import { POLL_MODES, PollMode } from '../../lib/port/poll-loop';
 import { Running, runAfxdp } from '../cli/helpers';
+import { attachedXdp } from '../helpers/faults';
 
 const test = privileged();
 
@@ -32,11 +33,6 @@ const ATTEMPTS = 3;
 const P99_BOUND_US: Record<PollMode, number> = { busy: 50_000, adaptive: 50_000, event: 50_000 };
 const P50_BOUND_US = 400;
 
-function xdpAttached(lab: Lab): boolean {
-  const [link] = JSON.parse(execFileSync('ip', ['-n', lab.portNs, '-j', '-d', 'link', 'show', 'dev', lab.portIf], { encoding: 'utf8' }));
-  return link.xdp !== undefined;
-}
-
 async function withFwd<T>(t: ExecutionContext, lab: Lab, args: string[], fn: (run: Running, start: any) => Promise<T>): Promise<{ result: T; final: any }> {
   const run = new Running(['fwd', '--vdev', `net_af_xdp0,iface=${lab.portIf}`, '--netns', lab.portNs, '--json',
     '--forward-mode', 'macswap', '--stats-period', '0', ...args]);
@@ -46,7 +42,7 @@ async function withFwd<T>(t: ExecutionContext, lab: Lab, args: string[], fn: (ru
     const exit = await run.stop('SIGINT');
     t.is(exit.code, 0, run.stderr);
     const final = run.objects.find((o) => o.type === 'final');
-    t.false(xdpAttached(lab), 'the XDP program was detached');
+    t.false(attachedXdp(lab.portNs, lab.portIf).length > 0, 'the XDP program was detached');
     return { result, final };
   } finally {
     run.kill();
@@ -149,7 +145,7 @@ test.serial('fwd --poll-mode busy stops within 1 s of SIGINT', async (t) => {
       const ms = Date.now() - t0;
       t.is(exit.code, 0, run.stderr);
       t.true(ms < 1000, `stopped after ${ms} ms`);
-      t.false(xdpAttached(lab));
+      t.false(attachedXdp(lab.portNs, lab.portIf).length > 0);
     } finally {
       run.kill();
     }
