@@ -881,18 +881,7 @@ impl XdpProgram {
             }
             Attachment::Netlink => {
                 let _guard = self.netns.enter_if_needed()?;
-                // REPLACE with our program as the expected one: the kernel
-                // removes it only if it is still the one attached (EEXIST
-                // otherwise).
-                let opts = libbpf_sys::bpf_xdp_attach_opts {
-                    sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
-                    old_prog_fd: self.prog_fd.as_raw_fd(),
-                    ..Default::default()
-                };
-                // SAFETY: sized opts, valid fd; prog_fd -1 = detach.
-                let (r, _log) =
-                    with_libbpf_log(|| unsafe { libbpf_sys::bpf_xdp_detach(self.ifindex as i32, self.mode.flag(), &opts) });
-                match -r {
+                match detach_netlink_if_ours(self.ifindex, &self.prog_fd, self.mode) {
                     0 => {
                         *state = Attachment::Detached;
                         Ok(true)
@@ -906,6 +895,21 @@ impl XdpProgram {
             }
         }
     }
+}
+
+/// Netlink detach of `prog_fd` from `ifindex` (in the caller's netns), only
+/// if it is still the program attached: REPLACE with it as the expected one,
+/// so the kernel answers EEXIST instead of removing anyone else's. Returns
+/// 0 or the errno.
+pub(crate) fn detach_netlink_if_ours(ifindex: u32, prog_fd: &OwnedFd, mode: XdpMode) -> i32 {
+    let opts = libbpf_sys::bpf_xdp_attach_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
+        old_prog_fd: prog_fd.as_raw_fd(),
+        ..Default::default()
+    };
+    // SAFETY: sized opts, valid fd; prog_fd -1 = detach.
+    let (r, _log) = with_libbpf_log(|| unsafe { libbpf_sys::bpf_xdp_detach(ifindex as i32, mode.flag(), &opts) });
+    -r
 }
 
 fn attach_error_detach(ifname: &str, errno: i32) -> Error {

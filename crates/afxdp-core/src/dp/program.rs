@@ -12,7 +12,7 @@
 //! still afxdp's redirect program; anything else (another tool's program, an
 //! afxdp forwarder's bpf_link program) is never replaced or detached.
 
-use crate::bpf::program::{attach_fd, attach_once, load_redirect, AttachKind, REDIRECT_PROG, XSKS_MAP};
+use crate::bpf::program::{attach_fd, attach_once, detach_netlink_if_ours, load_redirect, AttachKind, REDIRECT_PROG, XSKS_MAP};
 use crate::bpf::syscall::{prog_info, ProgInfo};
 use crate::bpf::{query, AttachedMode, XdpMode, XskMap};
 use crate::netdev::Netdev;
@@ -357,13 +357,8 @@ impl DpProgram {
     /// with it as the expected one: never anyone else's).
     fn detach(&self) {
         let Ok(_guard) = self.enter() else { return };
-        let opts = libbpf_sys::bpf_xdp_attach_opts {
-            sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
-            old_prog_fd: self.prog_fd.as_raw_fd(),
-            ..Default::default()
-        };
-        // SAFETY: sized opts, valid fd.
-        unsafe { libbpf_sys::bpf_xdp_detach(self.ifindex as i32, self.mode.flag(), &opts) };
+        // Best effort: gone already (EEXIST, ENODEV) is fine.
+        detach_netlink_if_ours(self.ifindex, &self.prog_fd, self.mode);
     }
 }
 
