@@ -392,9 +392,10 @@ function loadForwarder(o, impl, policy) {
       const huge = Number(safe(() => fs.readFileSync('/proc/sys/vm/nr_hugepages', 'utf8'), '0')) > 0;
       return {
         cpu: null,
-        cmd: ['ip', 'netns', 'exec', lab.fwdNs, 'dpdk-testpmd', '-l', '0,1', '--main-lcore', '0', '--no-pci',
+        // stdbuf: testpmd printf()s its prompt into a pipe, block-buffered otherwise.
+        cmd: ['ip', 'netns', 'exec', lab.fwdNs, 'stdbuf', '-oL', 'dpdk-testpmd', '-l', '0,1', '--main-lcore', '0', '--no-pci',
           ...(huge ? ['--in-memory'] : ['--no-huge', '-m', '512']), '--vdev', `net_af_xdp0,iface=${lab.fwdIf},start_queue=0,queue_count=1`,
-          '--', '--forward-mode=macswap', '--nb-cores=1', '--auto-start'],
+          '--', '--forward-mode=macswap', '--nb-cores=1', '--auto-start', '--total-num-mbufs=16384'],
         ready: (p) => waitText(p, /Press enter to exit/, 60_000),
         window: false,
       };
@@ -405,7 +406,9 @@ function loadForwarder(o, impl, policy) {
 
 /** Why a forwarder that exited before it was ready could not run: its first words on stderr. */
 function naReason(proc) {
-  const line = proc.stderr.split('\n').map((l) => l.trim()).find((l) => l && !/^\s*at /.test(l)) ?? `exited ${proc.exited?.code ?? proc.exited?.signal}`;
+  const lines = proc.stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^\s*at /.test(l));
+  // EAL logs its start-up first; its reason follows "Cause:".
+  const line = lines.find((l) => /Cause:/.test(l))?.replace(/^.*Cause:\s*/, '') ?? lines[0] ?? `exited ${proc.exited?.code ?? proc.exited?.signal}`;
   // The first sentence is enough for a table cell.
   return line.replace(/^(Error|AfxdpError|UsageError): /, '').replace(/\. .*/, '').slice(0, 100);
 }
