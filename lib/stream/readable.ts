@@ -25,7 +25,7 @@ import type { Port } from '../port/port';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
 import { CLOSED, ERROR, READABLE, socketError, Watch } from '../port/waiter';
-import { checkPollMode, checkSpinUs, PollMode } from '../port/poll-loop';
+import { checkPollMode, checkSpinUs, CLOCK_EVERY, PollMode, TURN_US } from '../port/poll-loop';
 import { Batch, BatchPool, BatchState } from './batch';
 
 export interface PortReadableOptions {
@@ -97,8 +97,16 @@ export class PortReadable extends Readable {
   #turn: NodeJS.Immediate | null = null;
   readonly #onTurn = (): void => {
     this.#turn = null;
-    this.#pump();
+    this.#ownTurn = true;
+    try {
+      this.#pump();
+    } finally {
+      this.#ownTurn = false;
+    }
   };
+  // Inside #onTurn: the consumer has drained what was pushed (nextTicks run
+  // before Immediates), so a spin here delays no packet.
+  #ownTurn = false;
   #watches: Watch[] | null = null;
   #armed = false;
   #wanting = false;
@@ -230,8 +238,19 @@ export class PortReadable extends Readable {
             empty = 0;
             continue;
           }
-          if (this.#keepPolling(bursts > 0)) this.#nextTurn();
-          else this.#arm(true);
+          if (!this.#keepPolling(bursts > 0)) {
+            this.#arm(true);
+            return;
+          }
+          // In our own turn with nothing pushed, the consumer waits on nothing:
+          // spin the rest of a turn here rather than one check per event-loop
+          // turn (each turn's Immediate is garbage, and scavenges are a tail).
+          // From _read the consumer may still hold packets: never spin there.
+          if (bursts === 0 && this.#ownTurn && this.#spinTurn()) {
+            empty = 0;
+            continue;
+          }
+          this.#nextTurn();
           return;
         }
         continue;
@@ -269,6 +288,25 @@ export class PortReadable extends Readable {
       }
     }
     return false;
+  }
+
+  /**
+   * busy and adaptive: whether a packet arrives within one turn (TURN_US),
+   * or for adaptive before its spin window closes. The clock is read every
+   * CLOCK_EVERY checks (each read is a heap number).
+   */
+  #spinTurn(): boolean {
+    const queues = this.#queues;
+    const began = performance.now();
+    for (let i = 1; ; i++) {
+      for (let k = 0; k < queues.length; k++) {
+        if (queues[k].pending() > 0) return true;
+      }
+      if (i % CLOCK_EVERY !== 0) continue;
+      const now = performance.now();
+      if (now - began >= TURN_US / 1000) return false;
+      if (this.#pollMode === 'adaptive' && (now - this.#lastPacket) * 1000 >= this.#spinUs) return false;
+    }
   }
 
   /** Whether the policy checks the rings again next turn rather than sleeping. */
