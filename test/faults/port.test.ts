@@ -13,6 +13,7 @@ import { AfxdpError, codes, fromNative } from '../../lib/errors';
 import { limits, resolvePortConfig } from '../../lib/config/port-config';
 import { native } from '../../lib/native';
 import { nativeOptions } from '../../lib/port/open';
+import { PacketSocket } from '../../lib/peer/packet-socket';
 import { openPort, Port } from '../../lib/index';
 import { attachedXdp, fdCount, fdsSettle, measureStall, waitFor } from '../helpers/faults';
 import { createLab, Lab } from '../helpers/lab';
@@ -292,6 +293,16 @@ test.serial('every Queue and Port method after close throws ERR_AFXDP_CLOSED', a
   } finally {
     lab.destroy();
   }
+});
+
+test.serial('a PacketSocket after close throws ERR_AFXDP_CLOSED', (t) => {
+  const socket = new PacketSocket('lo');
+  socket.close();
+  const closed = { instanceOf: AfxdpError, code: codes.CLOSED };
+  t.throws(() => socket.send([Buffer.alloc(60)]), closed, 'send');
+  t.throws(() => socket.receive(1, 0), closed, 'receive');
+  t.throws(() => socket.drain(), closed, 'drain');
+  t.notThrows(() => socket.close(), 'close is idempotent');
 });
 
 // ---------------------------------------------------------------- defect 8
