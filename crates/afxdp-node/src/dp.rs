@@ -13,7 +13,7 @@ use afxdp_core::dp::{
     DpConfig, DpDevice, DpServer, Fault, PinConfig, PodPolicy, UdsConfig, DEFAULT_CHECK_INTERVAL, DEFAULT_HOST_DIR,
     DEFAULT_MAX_CONCURRENT, DEFAULT_POD_DIR, DEFAULT_STATE_DIR, DEFAULT_TIMEOUT,
 };
-use afxdp_core::uds::SeqpacketConn;
+use afxdp_core::dp::transport::SeqpacketConn;
 use afxdp_core::{Code, Error};
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
@@ -23,7 +23,7 @@ use crate::fd::NativeFd;
 use crate::port::NativePort;
 
 // The connection's own imports, kept here so the server's stay apart.
-use afxdp_core::uds::{Cancel, Received, DEFAULT_SEND_TIMEOUT};
+use afxdp_core::dp::transport::{Cancel, Received, DEFAULT_SEND_TIMEOUT};
 use napi::bindgen_prelude::AsyncTask;
 use napi::bindgen_prelude::JsObjectValue;
 use napi::{Env, JsError, JsValue, Task};

@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use afxdp_core::bpf::XdpMode;
 use afxdp_core::umem::{HugepagePolicy, Umem, UmemConfig};
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
-use afxdp_core::{limits, Error};
+use afxdp_core::limits;
 use napi::bindgen_prelude::{ArrayBuffer, Object};
 use napi::Env;
 use napi_derive::napi;
 
 use crate::error::{invalid, to_js, Result};
 use crate::fd::NativeFd;
-use crate::queue_calls::calls_object;
+use crate::queue_calls::{calls_object, Shared};
 use crate::shared_memory::{external_buffer, DescriptorArea, Region};
 
 #[napi(object)]
@@ -93,24 +93,6 @@ pub struct NativePortInfo {
     pub umem_joined: bool,
     /// Interfaces of the other ports using UMEM 0 now (empty: not shared).
     pub umem_shared_with: Vec<String>,
-}
-
-/// Port state shared with the queues' burst functions: the sockets live
-/// until `close()`. (The UMEM buffers hold the UMEM itself, not the port.)
-pub(crate) struct Shared {
-    /// None once `close()` has run.
-    port: Mutex<Option<XdpPort>>,
-}
-
-impl Shared {
-    /// The port, locked, unless `close()` was called.
-    pub(crate) fn open_port(&self) -> std::result::Result<MutexGuard<'_, Option<XdpPort>>, Error> {
-        let guard = self.port.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            return Err(Error::closed("this port"));
-        }
-        Ok(guard)
-    }
 }
 
 /// One UMEM's JS exposure, shared by the ports using the UMEM (V8 allows

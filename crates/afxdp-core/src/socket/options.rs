@@ -2,6 +2,8 @@
 //! preferred busy polling.
 
 use super::{errno, getsockopt, setsockopt, XskSocket};
+use crate::sys;
+use std::os::fd::AsFd;
 use crate::{Code, Error, Result};
 
 /// What a tx kick achieved.
@@ -60,15 +62,8 @@ impl XskSocket {
 
     /// poll() for `events` (POLLIN/POLLOUT) up to `timeout_ms`; true when ready.
     pub fn poll(&self, events: libc::c_short, timeout_ms: i32) -> Result<bool> {
-        let mut p = libc::pollfd { fd: self.fd(), events, revents: 0 };
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-        match rc {
-            0 => Ok(false),
-            n if n > 0 => Ok(p.revents & events != 0),
-            _ if errno() == libc::EINTR => Ok(false),
-            _ => Err(Error::last_os("poll(AF_XDP socket)")),
-        }
+        let revents = sys::poll_one(self.fd.as_fd(), events, timeout_ms).map_err(|e| Error::sys("poll(AF_XDP socket)", e))?;
+        Ok(revents & events != 0)
     }
 
     /// The socket's pending error (SO_ERROR; reading clears it), e.g.
@@ -88,15 +83,8 @@ impl XskSocket {
     /// ready subset of `events` plus POLLERR/POLLHUP/POLLNVAL if the kernel
     /// reports them, or 0 on timeout or EINTR.
     pub fn wait(&self, events: libc::c_short, timeout_ms: i32) -> Result<libc::c_short> {
-        let mut p = libc::pollfd { fd: self.fd(), events, revents: 0 };
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-        match rc {
-            0 => Ok(0),
-            n if n > 0 => Ok(p.revents & (events | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL)),
-            _ if errno() == libc::EINTR => Ok(0),
-            _ => Err(Error::last_os("poll(AF_XDP socket)")),
-        }
+        let revents = sys::poll_one(self.fd.as_fd(), events, timeout_ms).map_err(|e| Error::sys("poll(AF_XDP socket)", e))?;
+        Ok(revents & (events | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL))
     }
 
     /// Preferred busy polling (Linux >= 5.11): the application's syscalls
