@@ -1,5 +1,6 @@
 //! XDP attach/detach, XSKMAP handling and pinned maps, on veth pairs in
 //! private namespaces. Needs root; fails (never skips) without it.
+//! Over 600 lines: one lab fixture shared by every attach/map case.
 
 mod common;
 

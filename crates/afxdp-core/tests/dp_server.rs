@@ -6,6 +6,7 @@
 //! concurrent sessions with a total deadline, and programs that outlive the
 //! server (adopted after a restart, re-attached when removed, never another's).
 //! Needs root; fails (never skips) without it. Every wait is bounded.
+//! Over 600 lines: one lab fixture shared by every server behaviour above.
 
 mod common;
 

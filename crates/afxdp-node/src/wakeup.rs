@@ -25,6 +25,9 @@
 //! The waiter polls duplicates of the sockets' fds, so a port closed under
 //! an open waiter can never make it poll a recycled fd number; the facade
 //! closes its waiters before the port anyway.
+//!
+//! Over 600 lines on purpose: both backends implement one contract over the
+//! same FFI state; split apart, their unsafe invariants would span files.
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void, CStr};
