@@ -4,7 +4,6 @@
 //! Device-Plugin-compatible server (core `dp::DpServer`) for running
 //! unprivileged ports without Kubernetes, demos and tests.
 
-use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -249,10 +248,9 @@ impl NativeDpConnection {
     pub fn send_with_socket(&self, record: Buffer, port: &NativePort, queue: u32) -> Result<AsyncTask<SendTask>> {
         let shared = self.shared()?;
         let fd = port.socket_fd(queue)?;
-        // SAFETY: the port is open (socket_fd checked it) and cannot close
-        // during this synchronous call; the duplicate outlives it.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let fd = fd.try_clone_to_owned().map_err(|e| to_js(Error::sys("fcntl(F_DUPFD_CLOEXEC)", e.raw_os_error().unwrap_or(libc::EIO))))?;
+        // The port is open (socket_fd checked it) and cannot close during
+        // this synchronous call; the duplicate outlives it.
+        let fd = afxdp_core::sys::dup_raw(fd).map_err(|e| to_js(Error::sys("fcntl(F_DUPFD_CLOEXEC)", e)))?;
         Ok(AsyncTask::new(SendTask { shared, record: record.to_vec(), fd: Some(fd) }))
     }
 

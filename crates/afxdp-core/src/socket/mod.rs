@@ -138,8 +138,7 @@ impl XskSocket {
         set(libc::XDP_RX_RING, "rx", sizes.rx)?;
         set(libc::XDP_TX_RING, "tx", sizes.tx)?;
 
-        // SAFETY: all-zero is a valid xdp_mmap_offsets.
-        let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
+        let mut off: libc::xdp_mmap_offsets = crate::sys::zeroed();
         let len = getsockopt(fd, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS, &mut off)
             .map_err(|e| Error::sys("getsockopt(XDP_MMAP_OFFSETS)", e))?;
         if len != size_of::<libc::xdp_mmap_offsets>() {

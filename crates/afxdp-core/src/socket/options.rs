@@ -1,7 +1,7 @@
 //! Per-socket knobs and wakeups: XDP_OPTIONS, tx kicks, rx wakeups and
 //! preferred busy polling.
 
-use super::{errno, getsockopt, setsockopt, XskSocket};
+use super::{getsockopt, setsockopt, XskSocket};
 use crate::sys;
 use std::os::fd::AsFd;
 use crate::{Code, Error, Result};
@@ -32,31 +32,19 @@ impl XskSocket {
     /// left. ENETDOWN (interface down) is not an error: the descriptors stay
     /// on the ring.
     pub fn kick_tx(&self) -> Result<Kick> {
-        // SAFETY: a zero-length send with no buffer and no address.
-        let rc = unsafe { libc::sendto(self.fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
-        if rc >= 0 {
-            return Ok(Kick::Done);
-        }
-        match errno() {
-            libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::EINTR => Ok(Kick::Again),
-            libc::ENETDOWN => Ok(Kick::Done),
-            e => Err(Error::sys("sendto(AF_XDP tx kick)", e)),
+        match sys::send_empty(self.fd(), libc::MSG_DONTWAIT) {
+            Ok(()) | Err(libc::ENETDOWN) => Ok(Kick::Done),
+            Err(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::EINTR) => Ok(Kick::Again),
+            Err(e) => Err(Error::sys("sendto(AF_XDP tx kick)", e)),
         }
     }
 
     /// recvfrom(fd, NULL, 0, MSG_DONTWAIT): let the driver pick up fill
     /// ring entries (zero-copy need_wakeup) or busy-poll its NAPI context.
     pub fn wake_rx(&self) -> Result<()> {
-        // SAFETY: a zero-length receive with no buffer and no address.
-        let rc = unsafe {
-            libc::recvfrom(self.fd(), std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut())
-        };
-        if rc >= 0 {
-            return Ok(());
-        }
-        match errno() {
-            libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::EINTR | libc::ENETDOWN => Ok(()),
-            e => Err(Error::sys("recvfrom(AF_XDP rx wakeup)", e)),
+        match sys::recv_empty(self.fd(), libc::MSG_DONTWAIT) {
+            Ok(()) | Err(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::EINTR | libc::ENETDOWN) => Ok(()),
+            Err(e) => Err(Error::sys("recvfrom(AF_XDP rx wakeup)", e)),
         }
     }
 

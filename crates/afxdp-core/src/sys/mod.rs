@@ -59,6 +59,12 @@ unsafe impl SockOpt for libc::xdp_options {}
 // SAFETY: as above.
 unsafe impl SockOpt for libc::xdp_statistics {}
 
+/// An all-zero option value, to be filled by `getsockopt`.
+pub fn zeroed<T: SockOpt>() -> T {
+    // SAFETY: SockOpt types accept every bit pattern, all-zero included.
+    unsafe { std::mem::zeroed() }
+}
+
 /// `setsockopt` with a `T` value.
 pub fn setsockopt<T: SockOpt>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &T) -> SysResult<()> {
     // SAFETY: val points to a live T of the length we pass; the kernel only reads it.
@@ -172,6 +178,47 @@ pub fn eventfd_clear(fd: BorrowedFd<'_>) {
 /// Whether a latch eventfd has been signalled.
 pub fn eventfd_signalled(fd: BorrowedFd<'_>) -> bool {
     poll_one(fd, libc::POLLIN, 0).is_ok_and(|r| r != 0)
+}
+
+/// A zero-length `sendto(fd, NULL, 0, flags, NULL, 0)` (the AF_XDP tx kick).
+#[inline]
+pub fn send_empty(fd: RawFd, flags: libc::c_int) -> SysResult<()> {
+    // SAFETY: a zero-length send with no buffer and no address.
+    let rc = unsafe { libc::sendto(fd, std::ptr::null(), 0, flags, std::ptr::null(), 0) };
+    if rc >= 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+/// A zero-length `recvfrom(fd, NULL, 0, flags, NULL, NULL)` (the AF_XDP rx wakeup).
+#[inline]
+pub fn recv_empty(fd: RawFd, flags: libc::c_int) -> SysResult<()> {
+    // SAFETY: a zero-length receive with no buffer and no address.
+    let rc = unsafe { libc::recvfrom(fd, std::ptr::null_mut(), 0, flags, std::ptr::null_mut(), std::ptr::null_mut()) };
+    if rc >= 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+/// The soft limit of `resource` (`getrlimit`), None when unlimited or unknown.
+pub fn soft_rlimit(resource: libc::__rlimit_resource_t) -> Option<u64> {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: r is a valid out-parameter.
+    if unsafe { libc::getrlimit(resource, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    Some(r.rlim_cur)
+}
+
+/// Whether an interface has this index in the thread's network namespace.
+pub fn ifindex_exists(ifindex: u32) -> bool {
+    let mut buf = [0 as libc::c_char; libc::IFNAMSIZ];
+    // SAFETY: buf has IFNAMSIZ bytes as if_indextoname requires.
+    !unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) }.is_null()
 }
 
 /// `shutdown(fd, SHUT_RDWR)`; a socket already shut down is fine.
