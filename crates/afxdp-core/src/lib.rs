@@ -3,10 +3,11 @@
 //! The modules follow the data path:
 //! `netdev` (what the interface is) → `bpf` (how packets reach the socket:
 //! our redirect program, the user's `xdp_prog`, or an XSKMAP handed over by
-//! the Device Plugin through `uds` or a pinned path) → `umem` (packet memory
+//! the Device Plugin through `dp::transport` or a pinned path) → `umem` (packet memory
 //! and frame ownership) → `ring` (the four shared rings) → `socket` (one XSK
 //! per interface queue) → `port` (queues of one port, batch operations).
-//! Nothing here depends on Node; `cargo test` exercises it alone.
+//! Raw syscalls sit behind `sys`; `dp` is the Device Plugin (transport,
+//! session, server, pins). Nothing here depends on Node; `cargo test` exercises it alone.
 
 pub mod bpf;
 pub mod dp;
@@ -19,7 +20,7 @@ pub mod port;
 pub mod queue;
 pub mod ring;
 pub mod socket;
-pub mod uds;
+pub mod sys;
 pub mod xdp_port;
 pub mod umem;
 

@@ -10,7 +10,8 @@
 //! on a socket created in the current namespace.
 
 use crate::{Code, Error, Result};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use crate::sys::{self, netlink};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 const IFNAMSIZ: usize = 16;
 
@@ -153,13 +154,8 @@ fn ioctl_socket() -> Result<OwnedFd> {
     // Any socket works for these ioctls (the kernel falls through to the
     // device ioctls); its namespace is the creating thread's. AF_UNIX needs
     // no protocol stack, so it works even where IPv4 is absent.
-    // SAFETY: plain syscall; result checked.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(Error::last_os("socket(AF_UNIX, SOCK_DGRAM) for interface ioctls"));
-    }
-    // SAFETY: fresh fd we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    sys::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0)
+        .map_err(|e| Error::sys("socket(AF_UNIX, SOCK_DGRAM) for interface ioctls", e))
 }
 
 fn ioctl(sock: &OwnedFd, req: libc::c_ulong, ifr: &mut IfReq) -> std::result::Result<(), i32> {
@@ -338,132 +334,99 @@ impl Netdev {
 
 // ---- rtnetlink fallback for queue counts ----
 
-const NETLINK_ROUTE: libc::c_int = 0;
+const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
-const NLM_F_REQUEST: u16 = 1;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
 const IFLA_NUM_TX_QUEUES: u16 = 31;
 const IFLA_NUM_RX_QUEUES: u16 = 32;
-
-#[repr(C)]
-struct LinkRequest {
-    // struct nlmsghdr
-    len: u32,
-    ty: u16,
-    flags: u16,
-    seq: u32,
-    pid: u32,
-    // struct ifinfomsg
-    family: u8,
-    _pad: u8,
-    if_type: u16,
-    index: i32,
-    if_flags: u32,
-    change: u32,
-}
-
-/// A netlink socket of `protocol` in this thread's network namespace whose
-/// receives give up after 1 s (a kernel that never answers must not hang us).
-pub fn netlink_socket(protocol: libc::c_int) -> std::io::Result<OwnedFd> {
-    // SAFETY: plain syscall; result checked.
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fresh fd.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
-    // SAFETY: valid option buffer of the right size.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &tv as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    };
-    Ok(sock)
-}
+/// `struct ifinfomsg`.
+const IFINFOMSG_LEN: usize = 16;
 
 /// (num_rx_queues, num_tx_queues) of `ifindex` via RTM_GETLINK, or None.
 fn rtnl_queue_counts(ifindex: u32) -> Option<(u32, u32)> {
-    let sock = netlink_socket(NETLINK_ROUTE).ok()?;
-    let req = LinkRequest {
-        len: std::mem::size_of::<LinkRequest>() as u32,
-        ty: RTM_GETLINK,
-        flags: NLM_F_REQUEST,
-        seq: 1,
-        pid: 0,
-        family: libc::AF_UNSPEC as u8,
-        _pad: 0,
-        if_type: 0,
-        index: ifindex as i32,
-        if_flags: 0,
-        change: 0,
+    let sock = netlink::socket(netlink::NETLINK_ROUTE).ok()?;
+    // ifinfomsg: family AF_UNSPEC, type 0, index, flags 0, change 0.
+    let mut ifinfo = [0u8; IFINFOMSG_LEN];
+    ifinfo[4..8].copy_from_slice(&(ifindex as i32).to_ne_bytes());
+    let reply = netlink::call(sock.as_fd(), &netlink::request(RTM_GETLINK, 1, &ifinfo, &[]), RTM_NEWLINK).ok()?;
+    let u32_attr = |want: u16| {
+        netlink::attributes(reply.get(IFINFOMSG_LEN..)?)
+            .into_iter()
+            .find(|(t, v)| *t == want && v.len() >= 4)
+            .map(|(_, v)| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
     };
-    // SAFETY: req is a live buffer of the given length.
-    let sent = unsafe {
-        libc::send(sock.as_raw_fd(), &req as *const _ as *const libc::c_void, std::mem::size_of::<LinkRequest>(), 0)
-    };
-    if sent < 0 {
-        return None;
-    }
-    let mut buf = vec![0u8; 64 * 1024];
-    // One reply message (plus possibly NLMSG_DONE); bounded attempts.
-    for _ in 0..4 {
-        // SAFETY: buf is writable for its length.
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-        if n <= 0 {
-            return None;
-        }
-        let data = &buf[..n as usize];
-        let mut off = 0usize;
-        while off + 16 <= data.len() {
-            let len = u32::from_ne_bytes(data[off..off + 4].try_into().ok()?) as usize;
-            let ty = u16::from_ne_bytes(data[off + 4..off + 6].try_into().ok()?);
-            if len < 16 || off + len > data.len() {
-                return None;
-            }
-            match ty {
-                NLMSG_ERROR | NLMSG_DONE => return None,
-                RTM_NEWLINK => {
-                    let msg = &data[off + 16..off + len];
-                    return parse_queue_attrs(msg);
-                }
-                _ => {}
-            }
-            off += (len + 3) & !3;
-        }
-    }
-    None
+    Some((u32_attr(IFLA_NUM_RX_QUEUES)?, u32_attr(IFLA_NUM_TX_QUEUES).unwrap_or(1)))
 }
 
-const RTM_NEWLINK: u16 = 16;
+// ---- generic netlink: the "netdev" family's DEV_GET (Linux >= 6.3) ----
 
-fn parse_queue_attrs(msg: &[u8]) -> Option<(u32, u32)> {
-    const IFINFOMSG_LEN: usize = 16;
-    let mut off = IFINFOMSG_LEN;
-    let (mut rx, mut tx) = (None, None);
-    while off + 4 <= msg.len() {
-        let alen = u16::from_ne_bytes(msg[off..off + 2].try_into().ok()?) as usize;
-        let aty = u16::from_ne_bytes(msg[off + 2..off + 4].try_into().ok()?) & 0x3fff;
-        if alen < 4 || off + alen > msg.len() {
-            break;
-        }
-        let payload = &msg[off + 4..off + alen];
-        if payload.len() >= 4 {
-            let v = u32::from_ne_bytes(payload[..4].try_into().ok()?);
-            match aty {
-                IFLA_NUM_RX_QUEUES => rx = Some(v),
-                IFLA_NUM_TX_QUEUES => tx = Some(v),
-                _ => {}
-            }
-        }
-        off += (alen + 3) & !3;
+/// What the kernel says an interface's XDP can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XdpFeatures {
+    /// NETDEV_A_DEV_XDP_FEATURES bits (see [`XdpFeatures::names`]).
+    pub bits: u64,
+    /// NETDEV_A_DEV_XDP_ZC_MAX_SEGS, when reported.
+    pub zc_max_segs: Option<u32>,
+}
+
+/// The names of the NETDEV_XDP_ACT_* bits, lowest first.
+pub const XDP_FEATURE_NAMES: [&str; 7] =
+    ["basic", "redirect", "ndo-xmit", "xsk-zerocopy", "hw-offload", "rx-sg", "ndo-xmit-sg"];
+
+impl XdpFeatures {
+    /// The set bits as names (`XDP_FEATURE_NAMES`).
+    pub fn names(&self) -> Vec<String> {
+        XDP_FEATURE_NAMES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.bits & (1u64 << i) != 0)
+            .map(|(_, n)| n.to_string())
+            .collect()
     }
-    Some((rx?, tx.unwrap_or(1)))
+}
+
+const GENL_ID_CTRL: u16 = 0x10;
+const CTRL_CMD_GETFAMILY: u8 = 3;
+const CTRL_ATTR_FAMILY_ID: u16 = 1;
+const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+const NETDEV_CMD_DEV_GET: u8 = 1;
+const NETDEV_A_DEV_IFINDEX: u16 = 1;
+const NETDEV_A_DEV_XDP_FEATURES: u16 = 3;
+const NETDEV_A_DEV_XDP_ZC_MAX_SEGS: u16 = 4;
+/// `struct genlmsghdr`.
+const GENL_HEADER_LEN: usize = 4;
+
+/// One generic netlink request with one attribute; the reply's attributes.
+fn genl_call(sock: &OwnedFd, family: u16, cmd: u8, seq: u32, attr: (u16, &[u8])) -> std::result::Result<Vec<(u16, Vec<u8>)>, String> {
+    let request = netlink::request(family, seq, &[cmd, 1, 0, 0], &[attr]);
+    let reply = netlink::call(sock.as_fd(), &request, family).map_err(|e| std::io::Error::from_raw_os_error(e).to_string())?;
+    let attrs = reply.get(GENL_HEADER_LEN..).ok_or("short netlink reply")?;
+    Ok(netlink::attributes(attrs).into_iter().map(|(t, v)| (t, v.to_vec())).collect())
+}
+
+/// The XDP features of `ifindex` in this thread's network namespace, from
+/// the generic netlink "netdev" family. Err: why the kernel cannot say (a
+/// sentence for `afxdp doctor`).
+pub fn xdp_features(ifindex: u32) -> std::result::Result<XdpFeatures, String> {
+    let sock = netlink::socket(netlink::NETLINK_GENERIC)
+        .map_err(|e| format!("socket(AF_NETLINK): {}", std::io::Error::from_raw_os_error(e)))?;
+    let family_attrs = genl_call(&sock, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, (CTRL_ATTR_FAMILY_NAME, b"netdev\0"))
+        .map_err(|e| format!("the kernel has no netdev netlink family (needs Linux >= 6.3): {e}"))?;
+    let family = family_attrs
+        .iter()
+        .find(|(t, v)| *t == CTRL_ATTR_FAMILY_ID && v.len() >= 2)
+        .map(|(_, v)| u16::from_ne_bytes([v[0], v[1]]))
+        .ok_or("no family id in the netlink reply")?;
+    let attrs = genl_call(&sock, family, NETDEV_CMD_DEV_GET, 2, (NETDEV_A_DEV_IFINDEX, &ifindex.to_ne_bytes()))?;
+    let bits = attrs
+        .iter()
+        .find(|(t, v)| *t == NETDEV_A_DEV_XDP_FEATURES && v.len() >= 8)
+        .map(|(_, v)| u64::from_ne_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]))
+        .ok_or("the kernel did not report XDP features for this interface")?;
+    let zc_max_segs = attrs
+        .iter()
+        .find(|(t, v)| *t == NETDEV_A_DEV_XDP_ZC_MAX_SEGS && v.len() >= 4)
+        .map(|(_, v)| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]));
+    Ok(XdpFeatures { bits, zc_max_segs })
 }
 
 #[cfg(test)]
@@ -475,7 +438,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<IfReq>(), 40);
         assert_eq!(std::mem::size_of::<EthtoolChannels>(), 36);
         assert_eq!(std::mem::size_of::<EthtoolDrvinfo>(), 196);
-        assert_eq!(std::mem::size_of::<LinkRequest>(), 32);
     }
 
     #[test]
@@ -493,5 +455,25 @@ mod tests {
         assert_eq!(lo.mac, [0; 6]);
         assert!(lo.queue_count() >= 1);
         assert_eq!(Netdev::by_index(lo.ifindex).unwrap().name, "lo");
+    }
+
+    #[test]
+    fn rtnetlink_counts_loopback_queues() {
+        let (rx, tx) = rtnl_queue_counts(1).expect("RTM_GETLINK answers for lo");
+        assert!(rx >= 1 && tx >= 1, "{rx}/{tx}");
+        assert_eq!(rtnl_queue_counts(u32::MAX >> 1), None, "no such ifindex");
+    }
+
+    #[test]
+    fn xdp_features_of_loopback_or_a_reason() {
+        match xdp_features(1) {
+            // lo does generic XDP only: no zero-copy, never hw-offload.
+            Ok(f) => assert!(!f.names().iter().any(|n| n == "hw-offload"), "{f:?}"),
+            Err(why) => assert!(why.contains("netdev") || why.contains("XDP features"), "{why}"),
+        }
+        let err = xdp_features(u32::MAX >> 1).unwrap_err();
+        assert!(!err.is_empty());
+        let all = XdpFeatures { bits: 0b1001, zc_max_segs: None };
+        assert_eq!(all.names(), vec!["basic", "xsk-zerocopy"]);
     }
 }

@@ -1,9 +1,10 @@
 //! An AF_PACKET raw socket on one interface: an independent traffic peer for
 //! tests, the CLI demo and the benchmark (it shares no code path with XSK).
 
+use crate::sys::{self, errno};
 use crate::{Code, Error, Result};
 use std::mem::size_of;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// Frames per sendmmsg call (stack arrays, no allocation per batch).
@@ -17,16 +18,8 @@ pub struct PacketSocket {
     ifname: String,
 }
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
-}
-
 fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> std::result::Result<(), i32> {
-    // SAFETY: v is a live c_int.
-    let rc = unsafe {
-        libc::setsockopt(fd, level, name, (&v as *const libc::c_int).cast(), size_of::<libc::c_int>() as libc::socklen_t)
-    };
-    if rc == 0 { Ok(()) } else { Err(errno()) }
+    sys::setsockopt(fd, level, name, &v)
 }
 
 impl PacketSocket {
@@ -43,18 +36,14 @@ impl PacketSocket {
         }
         // Protocol 0: receive nothing until bound, so no frames from other
         // interfaces slip in between socket() and bind().
-        // SAFETY: plain syscall.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            let e = errno();
+        let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0).map_err(|e| {
             let mut err = Error::sys("socket(AF_PACKET)", e);
             if e == libc::EPERM {
                 err.message.push_str(": AF_PACKET sockets need CAP_NET_RAW");
             }
-            return Err(err);
-        }
-        // SAFETY: fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            err
+        })?;
+        let raw = fd.as_raw_fd();
         // Large receive buffer: tests send bursts faster than they read.
         // SO_RCVBUFFORCE ignores rmem_max but needs CAP_NET_ADMIN.
         let buf = 32 << 20;
@@ -126,6 +115,7 @@ impl PacketSocket {
             let chunk = &frames[sent..frames.len().min(sent + BATCH)];
             // SAFETY: all-zero iovec/mmsghdr are valid; filled below.
             let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
             let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
             for (i, f) in chunk.iter().enumerate() {
                 iov[i] = libc::iovec { iov_base: f.as_ptr() as *mut libc::c_void, iov_len: f.len() };
@@ -170,10 +160,8 @@ impl PacketSocket {
             if left.is_zero() {
                 return Ok(None);
             }
-            let mut p = libc::pollfd { fd: self.fd(), events: libc::POLLIN, revents: 0 };
             let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd.
-            unsafe { libc::poll(&mut p, 1, ms) };
+            let _ = sys::poll_one(self.fd.as_fd(), libc::POLLIN, ms);
         }
     }
 

@@ -1,5 +1,6 @@
 //! XDP attach/detach, XSKMAP handling and pinned maps, on veth pairs in
 //! private namespaces. Needs root; fails (never skips) without it.
+//! Over 600 lines: one lab fixture shared by every attach/map case.
 
 mod common;
 
@@ -423,8 +424,10 @@ fn from_fd_accepts_only_4_byte_xskmaps() {
     assert!(XskMap::from_fd(wide).unwrap_err().message.contains("not an XSKMAP"));
 
     // Not a BPF object at all.
+    // SAFETY: a plain syscall on live fds and buffers of the sizes passed; the result is checked.
     let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
     assert!(efd >= 0);
+    // SAFETY: a fresh fd returned just above, owned by nobody else.
     let err = XskMap::from_fd(unsafe { OwnedFd::from_raw_fd(efd) }).unwrap_err();
     assert_eq!(err.code, Code::Bpf, "{}", err.message);
 
@@ -546,16 +549,20 @@ fn pinned_map_reopens_and_works_unprivileged_after_chown() {
 /// must not depend on the socket module.
 fn bound_xsk(ifname: &str) -> (OwnedFd, *mut libc::c_void, usize) {
     let dev = Netdev::lookup(ifname).unwrap();
+    // SAFETY: a plain syscall on live fds and buffers of the sizes passed; the result is checked.
     let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
     assert!(fd >= 0, "socket(AF_XDP): {}", std::io::Error::last_os_error());
+    // SAFETY: a fresh fd returned just above, owned by nobody else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let len = 16 * 4096;
+    // SAFETY: maps/unmaps a region this test owns; nothing else points into it.
     let area = unsafe {
         libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
     };
     assert_ne!(area, libc::MAP_FAILED);
     let reg = libc::xdp_umem_reg { addr: area as u64, len: len as u64, chunk_size: 4096, headroom: 0, flags: 0, tx_metadata_len: 0 };
     let set = |opt: libc::c_int, val: *const libc::c_void, size: usize| {
+        // SAFETY: a plain syscall on live fds and buffers of the sizes passed; the result is checked.
         let r = unsafe { libc::setsockopt(fd.as_raw_fd(), libc::SOL_XDP, opt, val, size as libc::socklen_t) };
         assert_eq!(r, 0, "setsockopt({opt}): {}", std::io::Error::last_os_error());
     };
@@ -571,6 +578,7 @@ fn bound_xsk(ifname: &str) -> (OwnedFd, *mut libc::c_void, usize) {
         sxdp_queue_id: 0,
         sxdp_shared_umem_fd: 0,
     };
+    // SAFETY: a plain syscall on live fds and buffers of the sizes passed; the result is checked.
     let r = unsafe {
         libc::bind(fd.as_raw_fd(), &sxdp as *const _ as *const libc::sockaddr, std::mem::size_of_val(&sxdp) as libc::socklen_t)
     };
@@ -584,6 +592,7 @@ fn bound_xsk(ifname: &str) -> (OwnedFd, *mut libc::c_void, usize) {
 fn unprivileged_pinned_map_helper() {
     let pin = std::env::var("AFXDP_HELPER_PIN").expect("run by the parent test only");
     let expect = std::env::var("AFXDP_HELPER_EXPECT").unwrap();
+    // SAFETY: getuid-family calls cannot fail and touch no memory.
     assert_ne!(unsafe { libc::geteuid() }, 0, "the helper must run unprivileged");
     match expect.as_str() {
         "permission" => {
@@ -602,6 +611,7 @@ fn unprivileged_pinned_map_helper() {
             assert_eq!(err.code, Code::QueueOutOfRange, "{}", err.message);
             map.remove(0).unwrap();
             drop(xsk);
+            // SAFETY: maps/unmaps a region this test owns; nothing else points into it.
             unsafe { libc::munmap(area, len) };
             // Privileged operations stay refused.
             let err = syscall::map_create(BPF_MAP_TYPE_XSKMAP, 4, 4, 4, "nope").unwrap_err();

@@ -1,4 +1,4 @@
-//! The Device-Plugin-compatible server, driven by `uds::SeqpacketClient` on
+//! The Device-Plugin-compatible server, driven by `dp::transport::SeqpacketClient` on
 //! veth labs in private namespaces: the full handshake (and the XSKMAP it
 //! hands out carrying packets), every fault mode byte for byte, the state
 //! machine's edge cases, deadlines, one accept per allocation, re-arm, the
@@ -6,6 +6,7 @@
 //! concurrent sessions with a total deadline, and programs that outlive the
 //! server (adopted after a restart, re-attached when removed, never another's).
 //! Needs root; fails (never skips) without it. Every wait is bounded.
+//! Over 600 lines: one lab fixture shared by every server behaviour above.
 
 mod common;
 
@@ -18,8 +19,12 @@ use afxdp_core::dp::{
 use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
+<<<<<<< HEAD
 use afxdp_core::port::SocketSetConfig;
 use afxdp_core::uds::{Received, SeqpacketClient};
+=======
+use afxdp_core::dp::transport::{Received, SeqpacketClient};
+>>>>>>> i14-rust
 use afxdp_core::umem::UmemConfig;
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
 use afxdp_core::Code;
@@ -137,6 +142,7 @@ fn exists(p: &Path) -> bool {
 fn getsockopt_int(fd: BorrowedFd<'_>, opt: libc::c_int) -> i32 {
     let mut v: libc::c_int = -1;
     let mut len = 4 as libc::socklen_t;
+    // SAFETY: a plain syscall on live fds and buffers of the sizes passed; the result is checked.
     let r = unsafe { libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, opt, &mut v as *mut _ as *mut libc::c_void, &mut len) };
     assert_eq!(r, 0, "getsockopt({opt}): {}", std::io::Error::last_os_error());
     v
@@ -238,6 +244,7 @@ fn received_map_carries_packets_and_busy_poll_is_set_on_the_real_xsk() {
     })
     .unwrap();
     assert!(port.program().is_none(), "use_cni: the port attaches nothing");
+    // SAFETY: the port keeps this fd open for as long as the borrow is used.
     let xsk = unsafe { BorrowedFd::borrow_raw(port.port().fd(0)) };
 
     // Busy poll: wrong shape, no fd, non-integers, a non-XDP fd, then the XSK.
@@ -665,6 +672,7 @@ fn pinned_map_is_mounted_owned_and_usable_unprivileged_and_stop_cleans_up() {
 #[ignore = "helper: run by pinned_map_is_mounted_owned_and_usable_unprivileged_and_stop_cleans_up"]
 fn dp_pinned_map_unprivileged_helper() {
     let pin = std::env::var("AFXDP_HELPER_PIN").expect("run by the parent test only");
+    // SAFETY: getuid-family calls cannot fail and touch no memory.
     assert_ne!(unsafe { libc::geteuid() }, 0, "the helper must run unprivileged");
     let map = XskMap::open_pinned(&pin).unwrap();
     assert_eq!(map.id().to_string(), std::env::var("AFXDP_HELPER_MAP_ID").unwrap());

@@ -136,3 +136,22 @@ fn interfaces_without_channels_fall_back_to_netlink() {
     assert_eq!(dev.queue_count(), 3);
     assert!(!dev.up);
 }
+
+/// The generic netlink "netdev" family answers for the thread's namespace:
+/// a veth there does native XDP (basic, redirect), never hardware offload.
+#[test]
+fn xdp_features_of_a_veth_in_its_namespace() {
+    require_root();
+    let lab = Lab::new(1);
+    let (dev, features) = {
+        let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
+        let dev = Netdev::lookup(&lab.port_if).unwrap();
+        let features = afxdp_core::netdev::xdp_features(dev.ifindex);
+        (dev, features)
+    };
+    let names = features.expect("Linux >= 6.3 reports XDP features").names();
+    for want in ["basic", "redirect"] {
+        assert!(names.iter().any(|n| n == want), "{} lacks {want}: {names:?}", dev.name);
+    }
+    assert!(!names.iter().any(|n| n == "hw-offload"), "{names:?}");
+}

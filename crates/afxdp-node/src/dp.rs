@@ -4,7 +4,6 @@
 //! Device-Plugin-compatible server (core `dp::DpServer`) for running
 //! unprivileged ports without Kubernetes, demos and tests.
 
-use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use afxdp_core::dp::{
     DpConfig, DpDevice, DpServer, Fault, PinConfig, PodPolicy, UdsConfig, DEFAULT_CHECK_INTERVAL, DEFAULT_HOST_DIR,
     DEFAULT_MAX_CONCURRENT, DEFAULT_POD_DIR, DEFAULT_STATE_DIR, DEFAULT_TIMEOUT,
 };
-use afxdp_core::uds::SeqpacketConn;
+use afxdp_core::dp::transport::SeqpacketConn;
 use afxdp_core::{Code, Error};
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
@@ -23,7 +22,7 @@ use crate::fd::NativeFd;
 use crate::port::NativePort;
 
 // The connection's own imports, kept here so the server's stay apart.
-use afxdp_core::uds::{Cancel, Received, DEFAULT_SEND_TIMEOUT};
+use afxdp_core::dp::transport::{Cancel, Received, DEFAULT_SEND_TIMEOUT};
 use napi::bindgen_prelude::AsyncTask;
 use napi::bindgen_prelude::JsObjectValue;
 use napi::{Env, JsError, JsValue, Task};
@@ -249,10 +248,9 @@ impl NativeDpConnection {
     pub fn send_with_socket(&self, record: Buffer, port: &NativePort, queue: u32) -> Result<AsyncTask<SendTask>> {
         let shared = self.shared()?;
         let fd = port.socket_fd(queue)?;
-        // SAFETY: the port is open (socket_fd checked it) and cannot close
-        // during this synchronous call; the duplicate outlives it.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let fd = fd.try_clone_to_owned().map_err(|e| to_js(Error::sys("fcntl(F_DUPFD_CLOEXEC)", e.raw_os_error().unwrap_or(libc::EIO))))?;
+        // The port is open (socket_fd checked it) and cannot close during
+        // this synchronous call; the duplicate outlives it.
+        let fd = afxdp_core::sys::dup_raw(fd).map_err(|e| to_js(Error::sys("fcntl(F_DUPFD_CLOEXEC)", e)))?;
         Ok(AsyncTask::new(SendTask { shared, record: record.to_vec(), fd: Some(fd) }))
     }
 

@@ -10,14 +10,14 @@ use afxdp_core::bpf::XdpMode;
 use afxdp_core::port::SocketSetConfig;
 use afxdp_core::umem::{HugepagePolicy, Umem, UmemConfig};
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
-use afxdp_core::{limits, Error};
+use afxdp_core::limits;
 use napi::bindgen_prelude::{ArrayBuffer, Object};
 use napi::Env;
 use napi_derive::napi;
 
 use crate::error::{invalid, to_js, Result};
 use crate::fd::NativeFd;
-use crate::queue_calls::calls_object;
+use crate::queue_calls::{calls_object, Shared};
 use crate::shared_memory::{external_buffer, DescriptorArea, Region};
 
 /// How the UMEM's memory is mapped (lib/config/options.ts `hugepages`).
@@ -172,24 +172,6 @@ pub struct NativePortInfo {
     pub umem_shared_with: Vec<String>,
 }
 
-/// Port state shared with the queues' burst functions: the sockets live
-/// until `close()`. (The UMEM buffers hold the UMEM itself, not the port.)
-pub(crate) struct Shared {
-    /// None once `close()` has run.
-    port: Mutex<Option<XdpPort>>,
-}
-
-impl Shared {
-    /// The port, locked, unless `close()` was called.
-    pub(crate) fn open_port(&self) -> std::result::Result<MutexGuard<'_, Option<XdpPort>>, Error> {
-        let guard = self.port.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            return Err(Error::closed("this port"));
-        }
-        Ok(guard)
-    }
-}
-
 /// One UMEM's JS exposure, shared by the ports using the UMEM (V8 allows
 /// one external buffer per address).
 #[derive(Default)]
@@ -219,6 +201,7 @@ impl Drop for UmemRegion {
 // SAFETY: the pointer is only handed to V8 once; the region itself is
 // never dereferenced from Rust through this struct.
 unsafe impl Send for UmemRegion {}
+// SAFETY: as for Send: no Rust code reads or writes the region through it.
 unsafe impl Sync for UmemRegion {}
 
 impl Region for UmemRegion {

@@ -10,7 +10,7 @@
 use std::ffi::{c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use afxdp_core::xdp_port::XdpPort;
 use afxdp_core::{Code, Error};
@@ -18,8 +18,25 @@ use napi::bindgen_prelude::Object;
 use napi::{sys, Env};
 
 use crate::error::{invalid, js_message, Result};
-use crate::port::Shared;
 use crate::shared_memory::DescriptorArea;
+
+/// Port state shared with the queues' burst functions: the sockets live
+/// until `close()`. (The UMEM buffers hold the UMEM itself, not the port.)
+pub(crate) struct Shared {
+    /// None once `close()` has run.
+    pub(crate) port: Mutex<Option<XdpPort>>,
+}
+
+impl Shared {
+    /// The port, locked, unless `close()` was called.
+    pub(crate) fn open_port(&self) -> std::result::Result<MutexGuard<'_, Option<XdpPort>>, Error> {
+        let guard = self.port.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            return Err(Error::closed("this port"));
+        }
+        Ok(guard)
+    }
+}
 
 /// What every function of one queue reaches through its data pointer.
 pub(crate) struct QueueCalls {
@@ -108,52 +125,63 @@ struct Callee {
 }
 
 unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    let mut argv = [ptr::null_mut(); 3];
-    let mut argc = argv.len();
-    let mut data = ptr::null_mut();
-    if sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data) != sys::Status::napi_ok {
-        return ptr::null_mut();
-    }
-    // SAFETY: `data` is the Callee boxed in `define`, freed only by the
-    // function's finalizer, which cannot run while the function is called.
-    let callee = &*(data as *const Callee);
-    let mut args = [0u32; 3];
-    for (i, arg) in args.iter_mut().enumerate().take(callee.arity) {
-        // Missing arguments read as undefined and fail here, like `true`
-        // does: only numbers (and booleans for flags, below) are accepted.
-        let mut value = 0;
-        if sys::napi_get_value_uint32(env, argv[i], &mut value) != sys::Status::napi_ok {
-            let mut flag = false;
-            if sys::napi_get_value_bool(env, argv[i], &mut flag) != sys::Status::napi_ok {
-                return throw(env, &Error::invalid(format!("argument {} must be a non-negative integer", i + 1)));
+    // SAFETY: Node-API calls on the JS thread with the env and callback info Node
+    // passed to this callback; `data` is dereferenced as explained below.
+    unsafe {
+        let mut argv = [ptr::null_mut(); 3];
+        let mut argc = argv.len();
+        let mut data = ptr::null_mut();
+        if sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data) != sys::Status::napi_ok {
+            return ptr::null_mut();
+        }
+        // SAFETY: `data` is the Callee boxed in `define`, freed only by the
+        // function's finalizer, which cannot run while the function is called.
+        let callee = &*(data as *const Callee);
+        let mut args = [0u32; 3];
+        for (i, arg) in args.iter_mut().enumerate().take(callee.arity) {
+            // Missing arguments read as undefined and fail here, like `true`
+            // does: only numbers (and booleans for flags, below) are accepted.
+            let mut value = 0;
+            if sys::napi_get_value_uint32(env, argv[i], &mut value) != sys::Status::napi_ok {
+                let mut flag = false;
+                if sys::napi_get_value_bool(env, argv[i], &mut flag) != sys::Status::napi_ok {
+                    return throw(env, &Error::invalid(format!("argument {} must be a non-negative integer", i + 1)));
+                }
+                value = flag as u32;
             }
-            value = flag as u32;
+            *arg = value;
         }
-        *arg = value;
-    }
-    let outcome = catch_unwind(AssertUnwindSafe(|| callee.calls.run(callee.op, args)))
-        .unwrap_or_else(|_| Err(Error::new(Code::System, "internal error in a burst call (panic)")));
-    match outcome {
-        Ok(n) => {
-            let mut result = ptr::null_mut();
-            sys::napi_create_uint32(env, n, &mut result);
-            result
+        let outcome = catch_unwind(AssertUnwindSafe(|| callee.calls.run(callee.op, args)))
+            .unwrap_or_else(|_| Err(Error::new(Code::System, "internal error in a burst call (panic)")));
+        match outcome {
+            Ok(n) => {
+                let mut result = ptr::null_mut();
+                sys::napi_create_uint32(env, n, &mut result);
+                result
+            }
+            Err(e) => throw(env, &e),
         }
-        Err(e) => throw(env, &e),
     }
 }
 
 /// Throw a JS Error whose `code` is the core's code; returns null, what a
 /// callback returns after throwing.
 unsafe fn throw(env: sys::napi_env, e: &Error) -> sys::napi_value {
-    let code = CString::new(e.code.as_str()).unwrap_or_default();
-    let message = CString::new(js_message(e).replace('\0', " ")).unwrap_or_default();
-    sys::napi_throw_error(env, code.as_ptr(), message.as_ptr());
-    ptr::null_mut()
+    // SAFETY: the caller passes the env of the running callback (this fn's contract).
+    unsafe {
+        let code = CString::new(e.code.as_str()).unwrap_or_default();
+        let message = CString::new(js_message(e).replace('\0', " ")).unwrap_or_default();
+        sys::napi_throw_error(env, code.as_ptr(), message.as_ptr());
+        ptr::null_mut()
+    }
 }
 
 unsafe extern "C" fn drop_callee(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    drop(Box::from_raw(data as *mut Callee));
+    // SAFETY: `data` is the Callee boxed in `calls_object`; Node calls this
+    // finalizer once, after the function is gone.
+    unsafe {
+        drop(Box::from_raw(data as *mut Callee));
+    }
 }
 
 /// An object with one plain function per operation, bound to queue `queue`.

@@ -46,6 +46,7 @@ pub struct DescriptorArea {
 // SAFETY: the slots are only touched from the JS thread (by JS through the
 // ArrayBuffer, and by the port's methods called from JS); never concurrently.
 unsafe impl Send for DescriptorArea {}
+// SAFETY: as for Send.
 unsafe impl Sync for DescriptorArea {}
 
 impl DescriptorArea {
@@ -59,7 +60,9 @@ impl DescriptorArea {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn slice_mut(&self, start: usize, len: usize) -> &mut [u32] {
         assert!(start + len <= self.slots.len());
-        std::slice::from_raw_parts_mut(UnsafeCell::raw_get(self.slots.as_ptr().add(start)), len)
+        // SAFETY: the range is in bounds (asserted); the cells allow shared
+        // mutation and the caller holds no other slice of it (contract).
+        unsafe { std::slice::from_raw_parts_mut(UnsafeCell::raw_get(self.slots.as_ptr().add(start)), len) }
     }
 }
 

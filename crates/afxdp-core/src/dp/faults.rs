@@ -8,9 +8,10 @@
 //! where no socket exists, or to a socket file whose listener is gone) and
 //! "a SOCK_STREAM listener" ([`StreamListener`]).
 
+use crate::sys::unix::{self as sys_unix, UnixAddr};
+use crate::sys;
 use crate::{Error, Result};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -179,33 +180,14 @@ pub struct StreamListener {
 impl StreamListener {
     pub fn bind(path: impl AsRef<Path>) -> Result<StreamListener> {
         let path = path.as_ref();
-        let bytes = path.as_os_str().as_bytes();
-        if bytes.is_empty() || bytes.len() >= 108 || bytes.contains(&0) {
-            return Err(Error::invalid(format!("Unix socket path {} must be 1 to 107 bytes without NUL", path.display())));
-        }
-        // SAFETY: plain syscall; result checked.
-        let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(Error::last_os("socket(AF_UNIX, SOCK_STREAM)"));
-        }
-        // SAFETY: fresh fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: all-zero is a valid sockaddr_un.
-        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-            *d = *s as libc::c_char;
-        }
-        let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
-        // SAFETY: addr/len form a valid sockaddr_un.
-        if unsafe { libc::bind(fd.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, len) } < 0 {
-            return Err(Error::last_os(format!("bind({})", path.display())));
-        }
+        let addr = UnixAddr::new(path).ok_or_else(|| {
+            Error::invalid(format!("Unix socket path {} must be 1 to 107 bytes without NUL", path.display()))
+        })?;
+        let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0)
+            .map_err(|e| Error::sys("socket(AF_UNIX, SOCK_STREAM)", e))?;
+        sys_unix::bind(fd.as_fd(), &addr).map_err(|e| Error::sys(format!("bind({})", path.display()), e))?;
         let listener = StreamListener { fd, path: path.to_path_buf() };
-        // SAFETY: plain syscall on our fd.
-        if unsafe { libc::listen(listener.fd.as_raw_fd(), 4) } < 0 {
-            return Err(Error::last_os(format!("listen({})", path.display())));
-        }
+        sys_unix::listen(listener.fd.as_fd(), 4).map_err(|e| Error::sys(format!("listen({})", path.display()), e))?;
         Ok(listener)
     }
 

@@ -25,9 +25,6 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// Where records live by default (a tmpfs: cleared at boot, as programs are).
-pub const DEFAULT_STATE_DIR: &str = "/run/afxdp/dp-serve";
-
 fn attached_as(mode: AttachedMode) -> Option<XdpMode> {
     match mode {
         AttachedMode::Native => Some(XdpMode::Native),

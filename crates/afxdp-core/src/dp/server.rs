@@ -1,5 +1,7 @@
 //! `DpServer`: the Device Plugin's UDS server and map pinning, on its own
-//! threads, without Kubernetes.
+//! threads, without Kubernetes. This file is the lifecycle (check, set up,
+//! start, stop, status); the threads are in `serving`, the state they share
+//! in `shared`, one client's handshake in `session`, the pins in `pins`.
 //!
 //! Faithful to the Device Plugin (dp-protocol.md §3) in everything a client
 //! can observe, except where noted. Deviations, each also commented where
@@ -49,30 +51,22 @@
 //!     `check_interval`. A graceful stop detaches (as the CNI `DEL` does)
 //!     unless `keep_programs`.
 
+use super::config::{validate_iface_name, DpConfig, UdsConfig, POD_SOCKET_NAME};
 use super::faults::Fault;
-use super::files::{
-    chmod, chown, clear_stale_host_sockets, clear_stale_socket, eventfd, io_err, is_bpffs, mkdirs, mount_bpffs,
-    relink, show_paths, uuid_v4, Undo,
-};
-use super::program::{Check, DpProgram, Origin};
-use super::session::Session;
-use super::{validate_iface_name, DpConfig, PinConfig, PodPolicy, UdsConfig, PIN_NAME, POD_SOCKET_NAME};
-use crate::bpf::{XdpMode, XskMap};
-use crate::uds::{PeerCred, SeqpacketConn, SeqpacketListener};
+use super::paths::{clear_stale_host_sockets, clear_stale_socket, io_err, mkdirs, Undo};
+use super::pins::{setup_pins, PinTarget};
+use super::program::{DpProgram, Origin};
+use super::serving::{serve, watch};
+use super::shared::{wake, DeviceStatus, Shared, State};
+use crate::bpf::XdpMode;
+use crate::sys;
 use crate::{Error, Result};
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Log lines kept for `DpServer::log`.
-const LOG_LINES: usize = 512;
-/// After poll says ready, how long accept may wait if another reader raced
-/// us (never happens: one acceptor thread; a bound anyway).
-const RACE_SLICE: Duration = Duration::from_millis(50);
 
 /// One configured interface, as started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,387 +160,6 @@ impl Drop for Resources {
     }
 }
 
-// ---- shared state between the API and the server thread ----
-
-/// What the watcher last found on one device.
-#[derive(Debug, Clone, Default)]
-struct DeviceStatus {
-    attached: bool,
-    reattached: u64,
-    problem: Option<String>,
-}
-
-#[derive(Default)]
-struct State {
-    socket: Option<PathBuf>,
-    served: u64,
-    active: u64,
-    devices: Vec<DeviceStatus>,
-    rejected: u64,
-    allocations: u64,
-    finished: bool,
-    last_error: Option<String>,
-}
-
-pub(crate) struct Shared {
-    pub maps: Vec<(String, XskMap)>,
-    uds: Option<UdsConfig>,
-    pod_links: Vec<PathBuf>,
-    owner: (Option<u32>, Option<u32>),
-    allowed_uids: Option<Vec<u32>>,
-    pub pods: PodPolicy,
-    accept_timeout: Option<Duration>,
-    pub read_timeout: Option<Duration>,
-    pub session_timeout: Option<Duration>,
-    sessions: u32,
-    max_concurrent: u32,
-    pub fault: Fault,
-    stop: AtomicBool,
-    /// eventfd, written once by stop(); never read, so it stays readable.
-    wake: OwnedFd,
-    state: Mutex<State>,
-    changed: Condvar,
-    log: Mutex<VecDeque<String>>,
-    log_to_stderr: bool,
-    started: Instant,
-    /// Live session connections, shut down on stop so that a session blocked
-    /// in a send (a client that does not read) ends at once.
-    conns: Mutex<Vec<Weak<SeqpacketConn>>>,
-}
-
-pub(crate) enum Wake {
-    Ready,
-    Stop,
-    Timeout,
-}
-
-impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn update(&self, f: impl FnOnce(&mut State)) {
-        f(&mut self.state());
-        self.changed.notify_all();
-    }
-
-    pub fn log(&self, line: impl AsRef<str>) {
-        let t = self.started.elapsed();
-        let line = format!("[{}.{:03}] {}", t.as_secs(), t.subsec_millis(), line.as_ref());
-        if self.log_to_stderr {
-            eprintln!("afxdp-dp {line}");
-        }
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        if log.len() == LOG_LINES {
-            log.pop_front();
-        }
-        log.push_back(line);
-    }
-
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    /// Wait until `fd` is readable (or hung up), the deadline passes, or
-    /// the server is stopping. `fd` None: just sleep until deadline/stop.
-    pub fn wait(&self, fd: Option<BorrowedFd<'_>>, deadline: Option<Instant>) -> Wake {
-        loop {
-            if self.stopping() {
-                return Wake::Stop;
-            }
-            let ms = match deadline {
-                None => -1,
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Wake::Timeout;
-                    }
-                    // Round up, so a sub-millisecond remainder still waits.
-                    ((d - now).as_micros().div_ceil(1000)).min(i32::MAX as u128) as libc::c_int
-                }
-            };
-            let mut pfds = [
-                libc::pollfd { fd: self.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: fd.map(|f| f.as_raw_fd()).unwrap_or(-1), events: libc::POLLIN, revents: 0 },
-            ];
-            // SAFETY: two valid pollfds (a negative fd is ignored by poll).
-            let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, ms) };
-            if r < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                self.log(format!("poll failed: {e}; stopping"));
-                return Wake::Stop;
-            }
-            if pfds[0].revents != 0 {
-                return Wake::Stop;
-            }
-            if pfds[1].revents != 0 {
-                return Wake::Ready;
-            }
-        }
-    }
-
-    fn uid_allowed(&self, uid: u32) -> bool {
-        self.allowed_uids.as_ref().is_none_or(|l| l.contains(&uid))
-    }
-
-    /// Bind a fresh host socket for the next allocation and point every pod
-    /// path at it.
-    fn arm(&self) -> Result<SeqpacketListener> {
-        let uds = self.uds.as_ref().expect("arm only in UDS mode");
-        let host = uds.host_dir.join(format!("{}.sock", uuid_v4()?));
-        let listener = SeqpacketListener::bind(&host, uds.socket_mode, None)?;
-        chown(&host, self.owner)?;
-        for link in &self.pod_links {
-            if !relink(&host, link)? {
-                self.log(format!(
-                    "{} is a symlink (no hard link possible across file systems): clients must be able to \
-                     reach {} (created 0700: root only)",
-                    link.display(),
-                    uds.host_dir.display()
-                ));
-            }
-        }
-        self.update(|s| {
-            s.socket = Some(host.clone());
-            s.allocations += 1;
-        });
-        self.log(format!("listening at {} (pod paths: {})", host.display(), show_paths(&self.pod_links)));
-        Ok(listener)
-    }
-
-    /// Accept the allocation's one client (skipping disallowed uids).
-    fn accept(&self, listener: &SeqpacketListener) -> Option<(SeqpacketConn, PeerCred)> {
-        let deadline = self.accept_timeout.map(|t| Instant::now() + t);
-        let path = listener.path().display();
-        loop {
-            match self.wait(Some(listener.as_fd()), deadline) {
-                Wake::Stop => return None,
-                Wake::Timeout => {
-                    self.log(format!(
-                        "Listener timed out: no client connected to {path} within {:?}; removing the socket (as the Device Plugin does)",
-                        self.accept_timeout.unwrap_or_default()
-                    ));
-                    return None;
-                }
-                Wake::Ready => match listener.accept(RACE_SLICE) {
-                    Ok((conn, cred)) => match self.admit(conn, cred, listener) {
-                        Some(client) => return Some(client),
-                        None => continue,
-                    },
-                    Err(e) if e.errno == Some(libc::ETIMEDOUT) => continue,
-                    Err(e) => {
-                        self.log(format!("accept on {path} failed: {}", e.message));
-                        self.update(|s| s.last_error = Some(e.message.clone()));
-                        return None;
-                    }
-                },
-            }
-        }
-    }
-
-    /// Hardening (1): the SO_PEERCRED allowlist, checked before reading
-    /// anything; a rejected peer does not consume the allocation.
-    fn admit(&self, conn: SeqpacketConn, cred: PeerCred, listener: &SeqpacketListener) -> Option<(SeqpacketConn, PeerCred)> {
-        if !self.uid_allowed(cred.uid) {
-            self.log(format!(
-                "rejected client pid {} uid {} gid {}: uid not in the allowlist {:?}; closed without reading",
-                cred.pid,
-                cred.uid,
-                cred.gid,
-                self.allowed_uids.as_deref().unwrap_or(&[])
-            ));
-            self.update(|s| s.rejected += 1);
-            return None;
-        }
-        self.log(format!(
-            "accepted client pid {} uid {} gid {} on {}",
-            cred.pid,
-            cred.uid,
-            cred.gid,
-            listener.path().display()
-        ));
-        Some((conn, cred))
-    }
-
-    /// Clients that connected to `listener` before the pod paths pointed at
-    /// its successor (at most `max`): served too, rather than dropped with it.
-    fn drain(&self, listener: &SeqpacketListener, max: u64, into: &mut VecDeque<(SeqpacketConn, PeerCred)>) {
-        let mut taken = 0;
-        while taken < max {
-            let Ok((conn, cred)) = listener.accept(Duration::from_millis(1)) else { return };
-            if let Some(client) = self.admit(conn, cred, listener) {
-                into.push_back(client);
-                taken += 1;
-            }
-        }
-    }
-
-    /// Wait for a free session slot (deviation 8). false = stopping.
-    fn wait_slot(&self) -> bool {
-        let mut logged = false;
-        let mut s = self.state();
-        while s.active >= self.max_concurrent as u64 {
-            if self.stopping() {
-                return false;
-            }
-            if !logged {
-                logged = true;
-                drop(s);
-                self.log(format!(
-                    "{} sessions running (the limit): the next client waits in the listen backlog until one ends",
-                    self.max_concurrent
-                ));
-                s = self.state();
-                continue;
-            }
-            s = self.changed.wait_timeout(s, Duration::from_millis(100)).unwrap_or_else(|p| p.into_inner()).0;
-        }
-        !self.stopping()
-    }
-}
-
-/// The acceptor thread: serve allocations until they are used up or stop,
-/// each accepted client on its own session thread.
-fn serve(sh: Arc<Shared>, first: SeqpacketListener) {
-    let mut listener = Some(first);
-    // Allocations used so far (each listener armed, each drained client),
-    // and drained clients waiting for a slot.
-    let mut allocations: u64 = 1;
-    let mut pending: VecDeque<(SeqpacketConn, PeerCred)> = VecDeque::new();
-    let left = |n: u64| if sh.sessions == 0 { u64::MAX } else { (sh.sessions as u64).saturating_sub(n) };
-    let mut sessions: Vec<std::thread::JoinHandle<()>> = Vec::new();
-    loop {
-        if !sh.wait_slot() {
-            break;
-        }
-        let client = if let Some(c) = pending.pop_front() {
-            Some(c)
-        } else {
-            let Some(current) = listener.take() else { break };
-            let client = sh.accept(&current);
-            // Deviation (7): arm the next allocation before serving this one.
-            if left(allocations) > 0 && !sh.stopping() {
-                match sh.arm() {
-                    Ok(next) => {
-                        listener = Some(next);
-                        allocations += 1;
-                    }
-                    Err(e) => {
-                        sh.log(format!("cannot re-arm: {}", e.message));
-                        sh.update(|s| s.last_error = Some(e.message.clone()));
-                    }
-                }
-                // Deviation (8): whoever connected before the pod paths were
-                // re-linked is served too, as an allocation of its own. (With
-                // one allocation, deviation 2: it is closed with the listener.)
-                let before = pending.len();
-                sh.drain(&current, left(allocations), &mut pending);
-                allocations += (pending.len() - before) as u64;
-            }
-            // Deviation (2): the one accepted client ends this listener; its
-            // drop removes the host socket file.
-            drop(current);
-            if listener.is_none() {
-                sh.update(|s| s.socket = None);
-            }
-            client
-        };
-        if let Some((conn, cred)) = client {
-            // Deviation (9): the total deadline counts from accept.
-            let deadline = sh.session_timeout.map(|t| Instant::now() + t);
-            let conn = Arc::new(conn);
-            {
-                let mut conns = sh.conns.lock().unwrap_or_else(|p| p.into_inner());
-                conns.retain(|w| w.strong_count() > 0);
-                conns.push(Arc::downgrade(&conn));
-            }
-            sh.update(|s| s.active += 1);
-            let shc = sh.clone();
-            let spawned = std::thread::Builder::new().name("afxdp-dp-session".into()).spawn(move || {
-                Session { sh: &shc, conn, cred, deadline }.run();
-                shc.update(|s| {
-                    s.active -= 1;
-                    s.served += 1;
-                });
-            });
-            match spawned {
-                Ok(h) => sessions.push(h),
-                Err(e) => {
-                    sh.log(format!("cannot start a session thread: {e}; client closed"));
-                    sh.update(|s| s.active -= 1);
-                }
-            }
-            // Reap the sessions that ended.
-            let (done, running): (Vec<_>, Vec<_>) = sessions.into_iter().partition(|h| h.is_finished());
-            for h in done {
-                let _ = h.join();
-            }
-            sessions = running;
-        }
-        if sh.stopping() {
-            break;
-        }
-    }
-    drop(listener);
-    drop(pending);
-    sh.update(|s| s.socket = None);
-    for h in sessions {
-        let _ = h.join();
-    }
-    sh.update(|s| s.finished = true);
-    sh.log("server thread finished");
-}
-
-/// The watcher thread (deviation 10): every `interval`, check each device
-/// still runs its program; re-attach it when it is gone, report (never
-/// replace) another program found in its place.
-fn watch(sh: Arc<Shared>, programs: Vec<Arc<DpProgram>>, interval: Duration) {
-    loop {
-        if let Wake::Stop = sh.wait(None, Some(Instant::now() + interval)) {
-            return;
-        }
-        for (i, p) in programs.iter().enumerate() {
-            let check = p.check();
-            let before = sh.state().devices[i].clone();
-            let problem = match &check {
-                Check::Attached => None,
-                Check::Reattached => {
-                    sh.log(format!(
-                        "device {}: program id {} had been removed from the interface (ip link ... xdp off, \
-                         DPDK eth_dev_close?): re-attached it with the same XSKMAP",
-                        p.iface, p.prog_id
-                    ));
-                    None
-                }
-                Check::Displaced(other) => Some(format!(
-                    "program id {} was replaced by program id {other} on {}: its XSKMAP no longer gets packets; \
-                     dp-serve does not replace another program (remove it with `ip link set dev {} xdp off` and \
-                     dp-serve re-attaches within {interval:?})",
-                    p.prog_id, p.iface, p.iface
-                )),
-                Check::Failed(why) => Some(format!("checking program id {} on {} failed: {why}", p.prog_id, p.iface)),
-            };
-            if problem.is_some() && problem != before.problem {
-                sh.log(format!("device {}: {}", p.iface, problem.as_deref().unwrap_or_default()));
-            }
-            sh.update(|s| {
-                let d = &mut s.devices[i];
-                d.attached = matches!(check, Check::Attached | Check::Reattached);
-                if check == Check::Reattached {
-                    d.reattached += 1;
-                }
-                if problem.is_some() {
-                    s.last_error = problem.clone();
-                }
-                s.devices[i].problem = problem;
-            });
-        }
-    }
-}
-
 // ---- the server ----
 
 /// A running Device-Plugin-compatible server. `stop()` (or drop) stops the
@@ -620,86 +233,6 @@ fn check_config(config: &DpConfig) -> Result<()> {
     Ok(())
 }
 
-fn setup_pins(
-    res: &mut Resources,
-    cfg: &PinConfig,
-    owner: (Option<u32>, Option<u32>),
-    log: &mut Vec<String>,
-) -> Result<Option<PathBuf>> {
-    let dir = &cfg.pin_dir;
-    mkdirs(dir, 0o755, &mut res.undo)?;
-    let mut mounted = None;
-    if !is_bpffs(dir)? {
-        let mut entries = std::fs::read_dir(dir).map_err(|e| io_err(format!("read_dir({})", dir.display()), e))?;
-        if entries.next().is_some() {
-            return Err(Error::invalid(format!(
-                "pin directory {} is not a bpffs and not empty: refusing to mount a bpffs over its contents; \
-                 use an empty directory or an existing bpffs mount",
-                dir.display()
-            )));
-        }
-        mount_bpffs(dir)?;
-        res.undo.push(Undo::Unmount(dir.clone()));
-        mounted = Some(dir.clone());
-    }
-    for dev in &mut res.devices {
-        let d = dir.join(&dev.info.iface);
-        mkdirs(&d, 0o755, &mut res.undo)?;
-        let pin = d.join(PIN_NAME);
-        let map = &dev.program.map;
-        let mut keep = false;
-        if std::fs::symlink_metadata(&pin).is_ok() {
-            // Left by an earlier server: the pin of the map we adopted is
-            // kept; that server's pin of a map no program feeds any more is
-            // replaced; anything else is not ours.
-            let pinned = crate::bpf::syscall::obj_get(&pin, 0)
-                .and_then(|fd| crate::bpf::syscall::map_info(fd.as_fd()))
-                .map(|i| i.id)
-                .ok();
-            if pinned == Some(map.id()) {
-                keep = true;
-            } else if pinned.is_some() && pinned == dev.program.previous_map_id {
-                std::fs::remove_file(&pin).map_err(|e| io_err(format!("remove stale pin {}", pin.display()), e))?;
-                log.push(format!("removed the stale pin {} (map id {})", pin.display(), pinned.unwrap_or_default()));
-            } else {
-                return Err(Error::invalid(format!(
-                    "{} already exists and is not a pin this server or an earlier dp-serve for {} made: \
-                     remove it with rm if nothing needs it",
-                    pin.display(),
-                    dev.info.iface
-                )));
-            }
-        }
-        if keep {
-            log.push(format!("kept the pin {} of the adopted map id {}", pin.display(), map.id()));
-        } else {
-            map.pin(&pin)?;
-        }
-        res.undo.push(Undo::File(pin.clone()));
-        // The pin is created 0600 root: hand it to the client uid so that
-        // BPF_OBJ_GET (read-write) works with CAP_NET_RAW + CAP_IPC_LOCK only.
-        chown(&pin, owner)?;
-        if owner.1.is_some() {
-            chmod(&pin, 0o660)?;
-        }
-        dev.info.pin_path = Some(pin);
-    }
-    Ok(mounted)
-}
-
-/// Wake every thread of the server (the eventfd stays readable), and shut
-/// down live sessions' connections (unblocks a send to a client that does
-/// not read).
-fn wake(sh: &Shared) {
-    let one: u64 = 1;
-    // SAFETY: writing 8 bytes to our eventfd.
-    unsafe { libc::write(sh.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
-    for conn in sh.conns.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade) {
-        // SAFETY: shutdown on a socket the Arc keeps open.
-        unsafe { libc::shutdown(conn.as_raw_fd(), libc::SHUT_RDWR) };
-    }
-}
-
 impl DpServer {
     /// Attach the redirect program to every device, pin and/or start
     /// listening, and serve on a thread. On error everything done so far is
@@ -749,7 +282,22 @@ impl DpServer {
             });
         }
         let bpffs_mounted = match &config.pinned {
-            Some(pins) => setup_pins(res, pins, owner, &mut notes)?,
+            Some(pins) => {
+                let targets: Vec<PinTarget<'_>> = res
+                    .devices
+                    .iter()
+                    .map(|d| PinTarget {
+                        iface: &d.info.iface,
+                        map: &d.program.map,
+                        previous_map_id: d.program.previous_map_id,
+                    })
+                    .collect();
+                let (mounted, paths) = setup_pins(pins, &targets, owner, &mut res.undo, &mut notes)?;
+                for (dev, pin) in res.devices.iter_mut().zip(paths) {
+                    dev.info.pin_path = Some(pin);
+                }
+                mounted
+            }
             None => None,
         };
         let mut pod_links = Vec::new();
@@ -792,7 +340,7 @@ impl DpServer {
             max_concurrent: config.max_concurrent,
             fault: config.fault,
             stop: AtomicBool::new(false),
-            wake: eventfd()?,
+            wake: sys::eventfd().map_err(|e| Error::sys("eventfd", e))?,
             state: Mutex::new(State {
                 devices: res.devices.iter().map(|_| DeviceStatus { attached: true, ..Default::default() }).collect(),
                 ..State::default()
@@ -994,15 +542,16 @@ impl Drop for DpServer {
 
 #[cfg(test)]
 mod tests {
+    use super::super::config::DpDevice;
     use super::*;
 
     #[test]
     fn config_checks() {
-        let mut c = DpConfig::new(vec![super::super::DpDevice::new("../x")]);
+        let mut c = DpConfig::new(vec![DpDevice::new("../x")]);
         assert!(check_config(&c).is_err());
-        c.devices = vec![super::super::DpDevice::new("a"), super::super::DpDevice::new("a")];
+        c.devices = vec![DpDevice::new("a"), DpDevice::new("a")];
         assert!(check_config(&c).is_err());
-        c.devices = vec![super::super::DpDevice::new("a")];
+        c.devices = vec![DpDevice::new("a")];
         c.max_concurrent = 0;
         assert!(check_config(&c).is_err());
         c.max_concurrent = 1;

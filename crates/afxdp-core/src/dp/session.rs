@@ -2,10 +2,12 @@
 //! handshake's state machine, record for record, with the fault modes.
 
 use super::faults::Fault;
-use super::server::{Shared, Wake};
-use super::{msg, PodVerdict};
-use crate::uds::{PeerCred, Received, SeqpacketConn, SERVER_RECORD_LIMIT};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use super::shared::{Shared, Wake};
+use super::config::PodVerdict;
+use super::msg;
+use super::transport::{PeerCred, Received, SeqpacketConn, SERVER_RECORD_LIMIT};
+use crate::sys;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -251,41 +253,16 @@ impl Session<'_> {
 }
 
 fn sockopt_int(fd: BorrowedFd<'_>, opt: libc::c_int, val: libc::c_int) -> std::result::Result<(), String> {
-    // SAFETY: val is a c_int of the given size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            opt,
-            &val as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(format!("setsockopt({opt}, {val}): {}", std::io::Error::last_os_error()));
-    }
-    Ok(())
+    sys::setsockopt_int(fd, libc::SOL_SOCKET, opt, val)
+        .map_err(|e| format!("setsockopt({opt}, {val}): {}", std::io::Error::from_raw_os_error(e)))
 }
 
 /// What the Device Plugin's `Configure_busy_poll` does: SO_PREFER_BUSY_POLL
 /// 1, SO_BUSY_POLL timeout, SO_BUSY_POLL_BUDGET budget; on failure, try to
 /// reset to 0. Only on AF_XDP sockets (hardening, see deviation 5).
 fn configure_busy_poll(fd: BorrowedFd<'_>, timeout: i32, budget: i32) -> std::result::Result<(), String> {
-    let mut domain: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: domain/len describe a writable c_int.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_DOMAIN,
-            &mut domain as *mut libc::c_int as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r < 0 {
-        return Err(format!("the fd is not a socket: {}", std::io::Error::last_os_error()));
-    }
+    let domain = sys::socket_domain(fd)
+        .map_err(|e| format!("the fd is not a socket: {}", std::io::Error::from_raw_os_error(e)))?;
     if domain != libc::AF_XDP {
         return Err(format!("the fd is a socket of family {domain}, not AF_XDP ({})", libc::AF_XDP));
     }

@@ -10,12 +10,7 @@ fn kib(bytes: u64) -> u64 {
 
 /// The soft RLIMIT_MEMLOCK in bytes, None when unlimited.
 pub(crate) fn memlock_limit() -> Option<u64> {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: r is a valid out-parameter.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY {
-        return None;
-    }
-    Some(r.rlim_cur)
+    crate::sys::soft_rlimit(libc::RLIMIT_MEMLOCK)
 }
 
 /// RLIMIT_MEMLOCK refused a UMEM of `umem_bytes`, one of `umems` making
@@ -75,9 +70,7 @@ pub(crate) fn queue_count(ifname: &str) -> Option<u32> {
 }
 
 fn interface_exists(ifindex: u32) -> bool {
-    let mut buf = [0 as libc::c_char; libc::IFNAMSIZ];
-    // SAFETY: buf has IFNAMSIZ bytes as if_indextoname requires.
-    !unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) }.is_null()
+    crate::sys::ifindex_exists(ifindex)
 }
 
 pub(super) fn bind_error(errno: i32, ifname: &str, ifindex: u32, queue: u32, mode: BindMode) -> Error {

@@ -15,7 +15,7 @@ use crate::ring::{CompletionRing, FillRing, RxRing, TxRing};
 use crate::umem::Umem;
 use crate::{Code, Error, Result};
 use std::mem::size_of;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// Ring sizes for one socket (entries, powers of two). `fill`/`comp` are
 /// None only for a socket sharing a UMEM on the *same* (interface, queue),
@@ -66,32 +66,13 @@ pub struct XskSocket {
     binding: Option<Binding>,
 }
 
-pub(crate) fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &T) -> std::result::Result<(), i32> {
-    // SAFETY: val points to a live T of the length we pass.
-    let rc = unsafe { libc::setsockopt(fd, level, name, (val as *const T).cast(), size_of::<T>() as libc::socklen_t) };
-    if rc == 0 { Ok(()) } else { Err(errno()) }
-}
-
-/// getsockopt into a T; returns the length the kernel wrote.
-pub(crate) fn getsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &mut T) -> std::result::Result<usize, i32> {
-    let mut len = size_of::<T>() as libc::socklen_t;
-    // SAFETY: val is a writable T of `len` bytes.
-    let rc = unsafe { libc::getsockopt(fd, level, name, (val as *mut T).cast(), &mut len) };
-    if rc == 0 { Ok(len as usize) } else { Err(errno()) }
-}
-
-pub(crate) fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
-}
+pub(crate) use crate::sys::{errno, getsockopt, setsockopt};
 
 impl XskSocket {
     /// socket(AF_XDP, SOCK_RAW): needs CAP_NET_RAW.
     pub fn new() -> Result<XskSocket> {
-        // SAFETY: plain syscall.
-        let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            let e = errno();
-            return Err(match e {
+        let fd = crate::sys::socket(libc::AF_XDP, libc::SOCK_RAW, 0).map_err(|e| {
+            match e {
                 libc::EPERM | libc::EACCES => Error::with_errno(
                     Code::Permission,
                     e,
@@ -104,10 +85,9 @@ impl XskSocket {
                     "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS, Linux >= 4.18)",
                 ),
                 _ => Error::sys("socket(AF_XDP)", e),
-            });
-        }
-        // SAFETY: fd is a fresh descriptor we own.
-        Ok(XskSocket { fd: unsafe { OwnedFd::from_raw_fd(fd) }, binding: None })
+            }
+        })?;
+        Ok(XskSocket { fd, binding: None })
     }
 
     pub fn fd(&self) -> RawFd {
@@ -158,8 +138,7 @@ impl XskSocket {
         set(libc::XDP_RX_RING, "rx", sizes.rx)?;
         set(libc::XDP_TX_RING, "tx", sizes.tx)?;
 
-        // SAFETY: all-zero is a valid xdp_mmap_offsets.
-        let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
+        let mut off: libc::xdp_mmap_offsets = crate::sys::zeroed();
         let len = getsockopt(fd, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS, &mut off)
             .map_err(|e| Error::sys("getsockopt(XDP_MMAP_OFFSETS)", e))?;
         if len != size_of::<libc::xdp_mmap_offsets>() {

@@ -1,7 +1,9 @@
 //! Per-socket knobs and wakeups: XDP_OPTIONS, tx kicks, rx wakeups and
 //! preferred busy polling.
 
-use super::{errno, getsockopt, setsockopt, XskSocket};
+use super::{getsockopt, setsockopt, XskSocket};
+use crate::sys;
+use std::os::fd::AsFd;
 use crate::{Code, Error, Result};
 
 /// What a tx kick achieved.
@@ -30,45 +32,26 @@ impl XskSocket {
     /// left. ENETDOWN (interface down) is not an error: the descriptors stay
     /// on the ring.
     pub fn kick_tx(&self) -> Result<Kick> {
-        // SAFETY: a zero-length send with no buffer and no address.
-        let rc = unsafe { libc::sendto(self.fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
-        if rc >= 0 {
-            return Ok(Kick::Done);
-        }
-        match errno() {
-            libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::EINTR => Ok(Kick::Again),
-            libc::ENETDOWN => Ok(Kick::Done),
-            e => Err(Error::sys("sendto(AF_XDP tx kick)", e)),
+        match sys::send_empty(self.fd(), libc::MSG_DONTWAIT) {
+            Ok(()) | Err(libc::ENETDOWN) => Ok(Kick::Done),
+            Err(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::EINTR) => Ok(Kick::Again),
+            Err(e) => Err(Error::sys("sendto(AF_XDP tx kick)", e)),
         }
     }
 
     /// recvfrom(fd, NULL, 0, MSG_DONTWAIT): let the driver pick up fill
     /// ring entries (zero-copy need_wakeup) or busy-poll its NAPI context.
     pub fn wake_rx(&self) -> Result<()> {
-        // SAFETY: a zero-length receive with no buffer and no address.
-        let rc = unsafe {
-            libc::recvfrom(self.fd(), std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut())
-        };
-        if rc >= 0 {
-            return Ok(());
-        }
-        match errno() {
-            libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::EINTR | libc::ENETDOWN => Ok(()),
-            e => Err(Error::sys("recvfrom(AF_XDP rx wakeup)", e)),
+        match sys::recv_empty(self.fd(), libc::MSG_DONTWAIT) {
+            Ok(()) | Err(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::EINTR | libc::ENETDOWN) => Ok(()),
+            Err(e) => Err(Error::sys("recvfrom(AF_XDP rx wakeup)", e)),
         }
     }
 
     /// poll() for `events` (POLLIN/POLLOUT) up to `timeout_ms`; true when ready.
     pub fn poll(&self, events: libc::c_short, timeout_ms: i32) -> Result<bool> {
-        let mut p = libc::pollfd { fd: self.fd(), events, revents: 0 };
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-        match rc {
-            0 => Ok(false),
-            n if n > 0 => Ok(p.revents & events != 0),
-            _ if errno() == libc::EINTR => Ok(false),
-            _ => Err(Error::last_os("poll(AF_XDP socket)")),
-        }
+        let revents = sys::poll_one(self.fd.as_fd(), events, timeout_ms).map_err(|e| Error::sys("poll(AF_XDP socket)", e))?;
+        Ok(revents & events != 0)
     }
 
     /// The socket's pending error (SO_ERROR; reading clears it), e.g.
@@ -88,15 +71,8 @@ impl XskSocket {
     /// ready subset of `events` plus POLLERR/POLLHUP/POLLNVAL if the kernel
     /// reports them, or 0 on timeout or EINTR.
     pub fn wait(&self, events: libc::c_short, timeout_ms: i32) -> Result<libc::c_short> {
-        let mut p = libc::pollfd { fd: self.fd(), events, revents: 0 };
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-        match rc {
-            0 => Ok(0),
-            n if n > 0 => Ok(p.revents & (events | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL)),
-            _ if errno() == libc::EINTR => Ok(0),
-            _ => Err(Error::last_os("poll(AF_XDP socket)")),
-        }
+        let revents = sys::poll_one(self.fd.as_fd(), events, timeout_ms).map_err(|e| Error::sys("poll(AF_XDP socket)", e))?;
+        Ok(revents & (events | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL))
     }
 
     /// Preferred busy polling (Linux >= 5.11): the application's syscalls

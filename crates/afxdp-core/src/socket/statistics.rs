@@ -21,8 +21,7 @@ pub struct XdpStatistics {
 
 impl XskSocket {
     pub fn statistics(&self) -> Result<XdpStatistics> {
-        // SAFETY: all-zero is a valid xdp_statistics.
-        let mut s: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+        let mut s: libc::xdp_statistics = crate::sys::zeroed();
         // Older kernels write only the first three (shorter length); the rest stay 0.
         getsockopt(self.fd(), libc::SOL_XDP, libc::XDP_STATISTICS, &mut s)
             .map_err(|e| Error::sys("getsockopt(XDP_STATISTICS)", e))?;

@@ -39,6 +39,7 @@ pub struct UmemArea {
 // threads hands out only the pointer: who may touch which frame is decided
 // by the frame ledger, not by this type.
 unsafe impl Send for UmemArea {}
+// SAFETY: as for Send.
 unsafe impl Sync for UmemArea {}
 
 fn page_size() -> usize {

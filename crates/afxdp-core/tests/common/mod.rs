@@ -30,6 +30,7 @@ fn sysctl_in(ns: &str, key: &str, value: &str) {
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 pub fn is_root() -> bool {
+    // SAFETY: getuid-family calls cannot fail and touch no memory.
     unsafe { libc::geteuid() == 0 }
 }
 
@@ -127,6 +128,7 @@ pub fn run_in_child(f: impl FnOnce() -> String) -> String {
     }
     // SAFETY: closing our copy of the write end; taking ownership of the read end.
     unsafe { libc::close(fds[1]) };
+    // SAFETY: a fresh fd returned just above, owned by nobody else.
     let mut reader = unsafe { std::fs::File::from_raw_fd(fds[0]) };
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut out = Vec::new();

@@ -2,7 +2,7 @@
 //! No privileges needed. Every test holds SERIAL so that counting
 //! /proc/self/fd (leak checks) is not disturbed by parallel tests.
 
-use afxdp_core::uds::{
+use afxdp_core::dp::transport::{
     Cancel, PeerCred, SeqpacketClient, SeqpacketConn, SeqpacketListener, CLIENT_RECORD_LIMIT, SERVER_RECORD_LIMIT,
 };
 use std::sync::Arc;
@@ -43,18 +43,23 @@ impl Drop for TempDir {
 
 fn memfd(name: &str) -> OwnedFd {
     let c = std::ffi::CString::new(name).unwrap();
+    // SAFETY: a plain syscall on live fds and buffers of the sizes passed; the result is checked.
     let fd = unsafe { libc::memfd_create(c.as_ptr(), libc::MFD_CLOEXEC) };
     assert!(fd >= 0);
+    // SAFETY: a fresh fd returned just above, owned by nobody else.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 fn dev_ino(fd: BorrowedFd<'_>) -> (u64, u64) {
+    // SAFETY: all-zero is a valid value of this plain C struct.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a plain syscall on live fds and buffers of the sizes passed; the result is checked.
     assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
     (st.st_dev, st.st_ino)
 }
 
 fn is_cloexec(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: a plain fcntl on a live fd.
     unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) & libc::FD_CLOEXEC != 0 }
 }
 
@@ -62,12 +67,17 @@ fn is_cloexec(fd: BorrowedFd<'_>) -> bool {
 fn send_raw(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) {
     let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
     let payload = std::mem::size_of_val(fds) as u32;
+    // SAFETY: CMSG_* macros are pure arithmetic (or stay within the buffer set up above).
     let mut cbuf = vec![0u64; unsafe { libc::CMSG_SPACE(payload) } as usize / 8 + 1];
+    // SAFETY: all-zero is a valid value of this plain C struct.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    // SAFETY: CMSG_* macros are pure arithmetic (or stay within the buffer set up above).
     msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as _;
+    // SAFETY: msg_control points at CMSG_SPACE(payload) bytes of an 8-aligned
+    // buffer, so the first header and its fd payload are in bounds.
     unsafe {
         let c = libc::CMSG_FIRSTHDR(&msg);
         (*c).cmsg_level = libc::SOL_SOCKET;
@@ -75,6 +85,7 @@ fn send_raw(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) {
         (*c).cmsg_len = libc::CMSG_LEN(payload) as _;
         std::ptr::copy_nonoverlapping(fds.as_ptr() as *const u8, libc::CMSG_DATA(c), payload as usize);
     }
+    // SAFETY: a plain syscall on live fds and buffers of the sizes passed; the result is checked.
     let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, 0) };
     assert_eq!(n as usize, bytes.len(), "sendmsg: {}", std::io::Error::last_os_error());
 }
@@ -150,6 +161,7 @@ fn listener_and_client_over_a_path() {
         drop(client);
         let (cred, id, listener): (PeerCred, _, SeqpacketListener) = server.join().unwrap();
         assert_eq!(dev_ino(fd.as_fd()), id);
+        // SAFETY: getuid-family calls cannot fail and touch no memory.
         let me = PeerCred { pid: std::process::id() as i32, uid: unsafe { libc::geteuid() }, gid: unsafe { libc::getegid() } };
         assert_eq!(cred, me);
         assert_eq!(server_cred, me);
@@ -204,7 +216,7 @@ fn surplus_fds_are_closed_not_leaked() {
     let r = b.recv(T).unwrap().unwrap();
     assert!(r.fds_dropped);
     assert!(r.fd.is_some());
-    assert_eq!((r.fds_received, r.control_truncated), (afxdp_core::uds::MAX_FDS_PER_RECORD, true), "more than arrived");
+    assert_eq!((r.fds_received, r.control_truncated), (afxdp_core::dp::transport::MAX_FDS_PER_RECORD, true), "more than arrived");
     drop(r);
     assert_eq!(open_fds(), before);
 

@@ -1,18 +1,14 @@
-//! File system helpers of the Device Plugin server: directories it creates
-//! (and removes again), pod-path links, bpffs mounts, socket names, and the
-//! check that tells a stale socket file (its server died) from a live one.
+//! File system bookkeeping of the Device Plugin server: directories it
+//! creates (and removes again), pod-path links, socket names, and the check
+//! that tells a stale socket file (its server died) from a live one.
 
-use super::POD_SOCKET_NAME;
-use crate::uds::SeqpacketConn;
-use crate::{Code, Error, Result};
-use std::ffi::CString;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use super::config::POD_SOCKET_NAME;
+use super::transport::SeqpacketConn;
+use crate::sys::fs as sys_fs;
+use crate::{Error, Result};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 /// Something start() created, undone in reverse on stop.
 #[derive(Debug)]
@@ -32,7 +28,7 @@ impl Undo {
             Undo::Dir(p) => {
                 let _ = std::fs::remove_dir(p);
             }
-            Undo::Unmount(p) => unmount(&p),
+            Undo::Unmount(p) => sys_fs::unmount(&p),
         }
     }
 }
@@ -133,10 +129,6 @@ pub(crate) fn clear_stale_host_sockets(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
-pub(crate) fn cpath(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::invalid(format!("path {} contains NUL", p.display())))
-}
-
 pub(crate) fn io_err(what: String, e: std::io::Error) -> Error {
     Error::sys(what, e.raw_os_error().unwrap_or(libc::EIO))
 }
@@ -145,14 +137,9 @@ pub(crate) fn chown(path: &Path, owner: (Option<u32>, Option<u32>)) -> Result<()
     if owner == (None, None) {
         return Ok(());
     }
-    let c = cpath(path)?;
-    // u32::MAX is (uid_t)-1: leave that id unchanged.
-    let (uid, gid) = (owner.0.unwrap_or(u32::MAX), owner.1.unwrap_or(u32::MAX));
-    // SAFETY: c is a valid C string.
-    if unsafe { libc::chown(c.as_ptr(), uid, gid) } < 0 {
-        return Err(Error::last_os(format!("chown({}, {:?}:{:?})", path.display(), owner.0, owner.1)));
-    }
-    Ok(())
+    // None leaves that id unchanged.
+    std::os::unix::fs::chown(path, owner.0, owner.1)
+        .map_err(|e| io_err(format!("chown({}, {:?}:{:?})", path.display(), owner.0, owner.1), e))
 }
 
 pub(crate) fn chmod(path: &Path, mode: u32) -> Result<()> {
@@ -204,61 +191,10 @@ pub(crate) fn relink(host: &Path, link: &Path) -> Result<bool> {
     Ok(hard)
 }
 
-pub(crate) fn is_bpffs(dir: &Path) -> Result<bool> {
-    let c = cpath(dir)?;
-    // SAFETY: all-zero is a valid statfs; c is a valid C string.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } < 0 {
-        return Err(Error::last_os(format!("statfs({})", dir.display())));
-    }
-    Ok(st.f_type as i64 == BPF_FS_MAGIC)
-}
-
-pub(crate) fn mount_bpffs(dir: &Path) -> Result<()> {
-    let c = cpath(dir)?;
-    // SAFETY: valid C strings; plain syscall.
-    let r = unsafe {
-        libc::mount(c"bpf".as_ptr(), c.as_ptr(), c"bpf".as_ptr(), 0, c"mode=0755".as_ptr() as *const libc::c_void)
-    };
-    if r < 0 {
-        let mut e = Error::last_os(format!("mount -t bpf bpf {}", dir.display()));
-        if e.code == Code::Permission {
-            e.message.push_str(": mounting a bpffs needs CAP_SYS_ADMIN");
-        }
-        return Err(e);
-    }
-    Ok(())
-}
-
-pub(crate) fn unmount(dir: &Path) {
-    let Ok(c) = cpath(dir) else { return };
-    // SAFETY: valid C string; plain syscalls.
-    unsafe {
-        if libc::umount2(c.as_ptr(), 0) < 0 {
-            libc::umount2(c.as_ptr(), libc::MNT_DETACH);
-        }
-    }
-}
-
 /// A random RFC 4122 version-4 UUID, like the Device Plugin's socket names.
 pub(crate) fn uuid_v4() -> Result<String> {
     let mut b = [0u8; 16];
-    let mut got = 0;
-    for _ in 0..8 {
-        // SAFETY: writing into the rest of `b`.
-        let n = unsafe { libc::getrandom(b[got..].as_mut_ptr() as *mut libc::c_void, b.len() - got, 0) };
-        if n > 0 {
-            got += n as usize;
-            if got == b.len() {
-                break;
-            }
-        } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return Err(Error::last_os("getrandom"));
-        }
-    }
-    if got != b.len() {
-        return Err(Error::new(Code::System, "getrandom returned too few bytes"));
-    }
+    sys_fs::getrandom(&mut b).map_err(|e| Error::sys("getrandom", e))?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -270,16 +206,6 @@ pub(crate) fn show_paths(paths: &[PathBuf]) -> String {
         return "none".into();
     }
     paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-}
-
-pub(crate) fn eventfd() -> Result<OwnedFd> {
-    // SAFETY: plain syscall; result checked.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if fd < 0 {
-        return Err(Error::last_os("eventfd"));
-    }
-    // SAFETY: fresh fd we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]
@@ -300,7 +226,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("afxdp-files-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join(format!("{}.sock", uuid_v4().unwrap()));
-        let l = crate::uds::SeqpacketListener::bind(&p, 0o600, None).unwrap();
+        let l = crate::dp::transport::SeqpacketListener::bind(&p, 0o600, None).unwrap();
         assert_eq!(socket_file(&p), SocketFile::Live);
         assert!(clear_stale_socket(&p, "host socket").unwrap_err().message.contains("is live"));
         // A listener gone without removing its file (a crash).

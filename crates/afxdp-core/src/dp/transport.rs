@@ -15,10 +15,10 @@
 //!   leaked, also when the control data was truncated (MSG_CTRUNC);
 //! - truncated records (MSG_TRUNC) are reported, not silently shortened.
 
+use crate::sys::unix::{self as sys_unix, UnixAddr, SUN_PATH_MAX};
+use crate::sys;
 use crate::{Code, Error, Result};
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,6 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Room for this many fds in the control buffer, so that a peer sending more
 /// than one is detected (and the surplus closed) rather than cut off blindly.
 pub const MAX_FDS_PER_RECORD: usize = 8;
-const SUN_PATH_MAX: usize = 108;
 
 /// One record read from the socket.
 #[derive(Debug)]
@@ -77,64 +76,26 @@ pub struct SeqpacketConn {
 /// The client side is a `SeqpacketConn` made by `connect`.
 pub type SeqpacketClient = SeqpacketConn;
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
-}
-
 fn dp_err(errno: i32, message: String) -> Error {
     Error::with_errno(Code::DevicePlugin, errno, message)
 }
 
-fn sockaddr_un(path: &Path) -> Result<(libc::sockaddr_un, libc::socklen_t)> {
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.is_empty() || bytes.len() >= SUN_PATH_MAX || bytes.contains(&0) {
-        return Err(Error::invalid(format!(
+fn sockaddr_un(path: &Path) -> Result<UnixAddr> {
+    UnixAddr::new(path).ok_or_else(|| {
+        Error::invalid(format!(
             "Unix socket path {} must be 1 to {} bytes without NUL (sun_path limit)",
             path.display(),
             SUN_PATH_MAX - 1
-        )));
-    }
-    // SAFETY: all-zero is a valid sockaddr_un.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
-    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
-    Ok((addr, len as libc::socklen_t))
+        ))
+    })
 }
 
 fn seqpacket_socket() -> Result<OwnedFd> {
-    // SAFETY: plain syscall; result checked.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(Error::last_os("socket(AF_UNIX, SOCK_SEQPACKET)"));
-    }
-    // SAFETY: fresh fd we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0).map_err(|e| Error::sys("socket(AF_UNIX, SOCK_SEQPACKET)", e))
 }
 
 fn set_timeout(fd: BorrowedFd<'_>, opt: libc::c_int, d: Duration) -> Result<()> {
-    // A zero timeval means "block forever": never pass it.
-    let d = d.max(Duration::from_millis(1));
-    let tv = libc::timeval {
-        tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_usec: d.subsec_micros() as libc::suseconds_t,
-    };
-    // SAFETY: tv is a valid timeval of the given size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            opt,
-            &tv as *const libc::timeval as *const libc::c_void,
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(Error::last_os("setsockopt(SO_SNDTIMEO/SO_RCVTIMEO)"));
-    }
-    Ok(())
+    sys::set_socket_timeout(fd, opt, d).map_err(|e| Error::sys("setsockopt(SO_SNDTIMEO/SO_RCVTIMEO)", e))
 }
 
 /// Ends a client's waits from another thread: an eventfd, written once,
@@ -147,27 +108,16 @@ pub struct Cancel {
 
 impl Cancel {
     pub fn new() -> Result<Cancel> {
-        // SAFETY: plain syscall; result checked.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(Error::last_os("eventfd"));
-        }
-        // SAFETY: fresh fd we own.
-        Ok(Cancel { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        Ok(Cancel { fd: sys::eventfd().map_err(|e| Error::sys("eventfd", e))? })
     }
 
     /// Wake every wait on this `Cancel`, now and later. Idempotent.
     pub fn cancel(&self) {
-        let one: u64 = 1;
-        // SAFETY: 8-byte write from a live u64 to our eventfd; it cannot
-        // block (EFD_NONBLOCK) and a full counter (EAGAIN) is still readable.
-        unsafe { libc::write(self.fd.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+        sys::eventfd_signal(self.fd.as_fd());
     }
 
     pub fn is_cancelled(&self) -> bool {
-        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd; zero timeout.
-        unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
+        sys::eventfd_signalled(self.fd.as_fd())
     }
 }
 
@@ -200,18 +150,11 @@ fn wait_for(fd: Option<BorrowedFd<'_>>, events: libc::c_short, deadline: Instant
         let left = deadline - now;
         // Round up so a sub-millisecond remainder still waits.
         let ms = left.as_millis().max(1).min(i32::MAX as u128) as libc::c_int;
-        let mut pfds = [
-            libc::pollfd { fd: fd.map_or(-1, |f| f.as_raw_fd()), events, revents: 0 },
-            libc::pollfd { fd: cancel.map_or(-1, |c| c.fd.as_raw_fd()), events: libc::POLLIN, revents: 0 },
-        ];
-        // SAFETY: two valid pollfds (a negative fd is ignored by poll).
-        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, ms) };
-        if r < 0 {
-            let e = errno();
-            if e == libc::EINTR {
-                continue;
-            }
-            return Err(Error::sys("poll(unix socket)", e));
+        let mut pfds = [sys::pollfd(fd, events), sys::pollfd(cancel.map(|c| c.fd.as_fd()), libc::POLLIN)];
+        match sys::poll(&mut pfds, ms) {
+            Ok(_) => {}
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(Error::sys("poll(unix socket)", e)),
         }
         if pfds[1].revents != 0 {
             return Ok(Wait::Cancelled);
@@ -233,52 +176,16 @@ fn cancelled(what: &str, peer: &str) -> Error {
 }
 
 fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> Result<()> {
-    // SAFETY: fcntl on a live fd.
-    let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if fl < 0 {
-        return Err(Error::last_os("fcntl(F_GETFL)"));
-    }
-    let want = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
-    // SAFETY: fcntl on a live fd.
-    if want != fl && unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, want) } < 0 {
-        return Err(Error::last_os("fcntl(F_SETFL)"));
-    }
-    Ok(())
+    sys::set_nonblocking(fd, on).map_err(|e| Error::sys("fcntl(O_NONBLOCK)", e))
 }
 
 fn peer_hung_up(fd: BorrowedFd<'_>) -> bool {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN | libc::POLLRDHUP, revents: 0 };
-    // SAFETY: one valid pollfd; zero timeout.
-    let r = unsafe { libc::poll(&mut pfd, 1, 0) };
-    r > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP) != 0
+    sys::poll_one(fd, libc::POLLIN | libc::POLLRDHUP, 0).is_ok_and(|r| r & (libc::POLLRDHUP | libc::POLLHUP) != 0)
 }
 
 fn peer_cred(fd: BorrowedFd<'_>) -> Result<PeerCred> {
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: cred/len describe a writable ucred.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            &mut cred as *mut libc::ucred as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r < 0 {
-        return Err(Error::last_os("getsockopt(SO_PEERCRED)"));
-    }
-    Ok(PeerCred { pid: cred.pid, uid: cred.uid, gid: cred.gid })
-}
-
-/// Aligned control-message buffer.
-#[repr(C, align(8))]
-struct CmsgBuf([u8; 128]);
-
-fn cmsg_space(bytes: usize) -> usize {
-    // SAFETY: CMSG_SPACE is pure arithmetic.
-    unsafe { libc::CMSG_SPACE(bytes as u32) as usize }
+    let c = sys_unix::peer_cred(fd).map_err(|e| Error::sys("getsockopt(SO_PEERCRED)", e))?;
+    Ok(PeerCred { pid: c.pid, uid: c.uid, gid: c.gid })
 }
 
 /// Why connect() failed, worded with the fix (dp-protocol.md §3-§5).
@@ -317,8 +224,7 @@ fn connect_error(e: i32, p: &str, timeout: Duration) -> Error {
                  The AF_XDP Device Plugin makes its socket root-only unless the pool sets \"uid\": set the pool's \
                  \"uid\" in the plugin's config (config.json) to this uid, or run the application as root",
                 std::io::Error::from_raw_os_error(e),
-                // SAFETY: getuid cannot fail.
-                unsafe { libc::getuid() }
+                nix::unistd::getuid()
             ),
         ),
         libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP => {
@@ -333,16 +239,7 @@ fn connect_error(e: i32, p: &str, timeout: Duration) -> Error {
 }
 
 fn socket_error(fd: BorrowedFd<'_>) -> Result<i32> {
-    let mut v: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: v/len describe a writable int.
-    let r = unsafe {
-        libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR, &mut v as *mut libc::c_int as *mut libc::c_void, &mut len)
-    };
-    if r < 0 {
-        return Err(Error::last_os("getsockopt(SO_ERROR)"));
-    }
-    Ok(v)
+    sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR).map_err(|e| Error::sys("getsockopt(SO_ERROR)", e))
 }
 
 impl SeqpacketConn {
@@ -358,7 +255,7 @@ impl SeqpacketConn {
     /// interrupt.
     pub fn connect_with(path: impl AsRef<Path>, timeout: Duration, cancel: Option<&Cancel>) -> Result<SeqpacketConn> {
         let path = path.as_ref();
-        let (addr, len) = sockaddr_un(path)?;
+        let addr = sockaddr_un(path)?;
         let fd = seqpacket_socket()?;
         set_nonblocking(fd.as_fd(), true)?;
         let p = path.display().to_string();
@@ -368,12 +265,7 @@ impl SeqpacketConn {
             if cancel.is_some_and(Cancel::is_cancelled) {
                 return Err(cancelled("connecting to the Device Plugin socket", &p));
             }
-            // SAFETY: addr/len form a valid sockaddr_un.
-            let r = unsafe { libc::connect(fd.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, len) };
-            if r == 0 {
-                break;
-            }
-            let e = errno();
+            let Err(e) = sys_unix::connect(fd.as_fd(), &addr) else { break };
             match e {
                 libc::EINTR => continue,
                 // AF_UNIX: the listener's backlog is full. Retry until the deadline.
@@ -409,14 +301,8 @@ impl SeqpacketConn {
     /// A connected pair (socketpair), e.g. for tests or an in-process peer.
     /// Both ends use the client receive limit.
     pub fn pair() -> Result<(SeqpacketConn, SeqpacketConn)> {
-        let mut fds = [-1; 2];
-        // SAFETY: fds has room for two ints.
-        let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
-        if r < 0 {
-            return Err(Error::last_os("socketpair(AF_UNIX, SOCK_SEQPACKET)"));
-        }
-        // SAFETY: two fresh fds we own.
-        let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (a, b) = sys_unix::socketpair(libc::SOCK_SEQPACKET)
+            .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
         set_timeout(a.as_fd(), libc::SO_SNDTIMEO, DEFAULT_SEND_TIMEOUT)?;
         set_timeout(b.as_fd(), libc::SO_SNDTIMEO, DEFAULT_SEND_TIMEOUT)?;
         Ok((
@@ -443,26 +329,6 @@ impl SeqpacketConn {
     }
 
     fn send_msg(&self, record: &[u8], fd: Option<BorrowedFd<'_>>, wait: Option<(Instant, &Cancel)>) -> Result<()> {
-        let mut iov = libc::iovec { iov_base: record.as_ptr() as *mut libc::c_void, iov_len: record.len() };
-        let mut cmsg = CmsgBuf([0; 128]);
-        // SAFETY: all-zero is a valid msghdr.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        if let Some(fd) = fd {
-            let space = cmsg_space(std::mem::size_of::<RawFd>());
-            msg.msg_control = cmsg.0.as_mut_ptr() as *mut libc::c_void;
-            msg.msg_controllen = space as _;
-            // SAFETY: msg_control points at `space` bytes (≤ 128) of an
-            // 8-aligned buffer, so CMSG_FIRSTHDR is non-null and in bounds.
-            unsafe {
-                let c = libc::CMSG_FIRSTHDR(&msg);
-                (*c).cmsg_level = libc::SOL_SOCKET;
-                (*c).cmsg_type = libc::SCM_RIGHTS;
-                (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-                std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd.as_raw_fd());
-            }
-        }
         // With a deadline: never block in sendmsg, poll for room instead.
         let flags = libc::MSG_NOSIGNAL | if wait.is_some() { libc::MSG_DONTWAIT } else { 0 };
         loop {
@@ -471,14 +337,9 @@ impl SeqpacketConn {
                     return Err(cancelled("sending to", &self.peer));
                 }
             }
-            // SAFETY: msg points at live iov/cmsg buffers. MSG_NOSIGNAL: a
-            // closed peer gives EPIPE instead of killing the process.
-            let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, flags) };
-            if n >= 0 {
-                // SEQPACKET sends a record whole or not at all.
-                return Ok(());
-            }
-            let e = errno();
+            // MSG_NOSIGNAL: a closed peer gives EPIPE instead of killing the process.
+            // SEQPACKET sends a record whole or not at all.
+            let Err(e) = sys_unix::send_record(self.fd.as_fd(), record, fd, flags) else { return Ok(()) };
             if let (libc::EAGAIN, Some((deadline, cancel))) = (e, wait) {
                 match wait_for(Some(self.fd.as_fd()), libc::POLLOUT, deadline, Some(cancel))? {
                     Wait::Ready => continue,
@@ -529,43 +390,27 @@ impl SeqpacketConn {
                     return Err(dp_err(libc::ETIMEDOUT, format!("no record from {} within {timeout:?}", self.peer)));
                 }
             }
-            let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
-            let mut cmsg = CmsgBuf([0; 128]);
-            let space = cmsg_space(MAX_FDS_PER_RECORD * std::mem::size_of::<RawFd>());
-            debug_assert!(space <= cmsg.0.len());
-            // SAFETY: all-zero is a valid msghdr.
-            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = cmsg.0.as_mut_ptr() as *mut libc::c_void;
-            msg.msg_controllen = space as _;
-            // SAFETY: msg points at live, writable buffers of the given sizes.
             // MSG_DONTWAIT: poll said readable, but never block if another
             // reader raced us; the loop then waits again until the deadline.
-            let n = unsafe {
-                libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT)
-            };
-            if n < 0 {
-                let e = errno();
-                match e {
-                    libc::EINTR | libc::EAGAIN => continue,
-                    libc::ECONNRESET => return Ok(None),
-                    _ => {
-                        let mut err = Error::sys(format!("recvmsg({})", self.peer), e);
-                        err.code = Code::DevicePlugin;
-                        return Err(err);
-                    }
+            let r = match sys_unix::recv_record(self.fd.as_fd(), &mut buf, MAX_FDS_PER_RECORD, libc::MSG_DONTWAIT) {
+                Ok(r) => r,
+                Err(libc::EINTR | libc::EAGAIN) => continue,
+                Err(libc::ECONNRESET) => return Ok(None),
+                Err(e) => {
+                    let mut err = Error::sys(format!("recvmsg({})", self.peer), e);
+                    err.code = Code::DevicePlugin;
+                    return Err(err);
                 }
-            }
-            // Take ownership of every fd first, whatever else happened.
-            let mut fds = take_fds(&msg);
-            let ctrunc = msg.msg_flags & libc::MSG_CTRUNC != 0;
-            let truncated = msg.msg_flags & libc::MSG_TRUNC != 0;
+            };
+            // Every fd is already owned: surplus ones close when dropped.
+            let mut fds = r.fds;
+            let ctrunc = r.flags & libc::MSG_CTRUNC != 0;
+            let truncated = r.flags & libc::MSG_TRUNC != 0;
             let fds_dropped = ctrunc || fds.len() > 1;
             let fds_received = fds.len();
             let fd = if fds.is_empty() { None } else { Some(fds.swap_remove(0)) };
             drop(fds); // closes any surplus
-            let n = n as usize;
+            let n = r.len;
             if n == 0 && fd.is_none() && !truncated && !ctrunc && peer_hung_up(self.fd.as_fd()) {
                 return Ok(None);
             }
@@ -611,37 +456,6 @@ impl AsRawFd for SeqpacketConn {
     }
 }
 
-/// Wrap every SCM_RIGHTS fd in `msg`'s control data as an `OwnedFd`.
-fn take_fds(msg: &libc::msghdr) -> Vec<OwnedFd> {
-    let mut out = Vec::new();
-    if msg.msg_control.is_null() || msg.msg_controllen == 0 {
-        return out;
-    }
-    // SAFETY: the kernel wrote msg_controllen bytes of well-formed cmsgs into
-    // our buffer (with MSG_CTRUNC it writes only whole ones that fit, fd
-    // arrays shortened to what was installed); the CMSG_* walkers stay within
-    // msg_controllen. Each fd in an SCM_RIGHTS payload was installed in our
-    // table by this recvmsg and belongs to nobody else.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(c) as *const u8;
-                let header = libc::CMSG_LEN(0) as usize;
-                let payload = ((*c).cmsg_len as usize).saturating_sub(header);
-                for i in 0..payload / std::mem::size_of::<RawFd>() {
-                    let fd: RawFd = std::ptr::read_unaligned(data.add(i * std::mem::size_of::<RawFd>()) as *const RawFd);
-                    if fd >= 0 {
-                        out.push(OwnedFd::from_raw_fd(fd));
-                    }
-                }
-            }
-            c = libc::CMSG_NXTHDR(msg, c);
-        }
-    }
-    out
-}
-
 /// A listening SEQPACKET socket bound to a path (the server half; the
 /// project's test / stand-in Device Plugin uses it). The socket file is
 /// removed on drop if it is still the one this listener created.
@@ -663,11 +477,9 @@ impl SeqpacketListener {
     pub fn bind(path: impl AsRef<Path>, mode: u32, owner: Option<(u32, u32)>) -> Result<SeqpacketListener> {
         let path = path.as_ref();
         let p = path.display();
-        let (addr, len) = sockaddr_un(path)?;
+        let addr = sockaddr_un(path)?;
         let fd = seqpacket_socket()?;
-        // SAFETY: addr/len form a valid sockaddr_un.
-        if unsafe { libc::bind(fd.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, len) } < 0 {
-            let e = errno();
+        if let Err(e) = sys_unix::bind(fd.as_fd(), &addr) {
             let hint = match e {
                 libc::EADDRINUSE => format!("{p} already exists; remove the stale socket file or pick another path"),
                 libc::ENOENT => "its directory does not exist".to_string(),
@@ -682,21 +494,16 @@ impl SeqpacketListener {
         }
         // From here on the file exists: remove it again on any failure.
         let listener = SeqpacketListener { fd, path: path.to_path_buf(), dev_ino: stat_dev_ino(path) };
-        let c = CString::new(path.as_os_str().as_bytes()).expect("checked for NUL in sockaddr_un");
-        // SAFETY: c is a valid C string.
-        if unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) } < 0 {
-            return Err(Error::last_os(format!("chmod({p}, {mode:o})")));
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::sys(format!("chmod({p}, {mode:o})"), e.raw_os_error().unwrap_or(libc::EIO)))?;
         }
         if let Some((uid, gid)) = owner {
-            // SAFETY: c is a valid C string.
-            if unsafe { libc::chown(c.as_ptr(), uid, gid) } < 0 {
-                return Err(Error::last_os(format!("chown({p}, {uid}:{gid})")));
-            }
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .map_err(|e| Error::sys(format!("chown({p}, {uid}:{gid})"), e.raw_os_error().unwrap_or(libc::EIO)))?;
         }
-        // SAFETY: plain syscall on our fd.
-        if unsafe { libc::listen(listener.fd.as_raw_fd(), 16) } < 0 {
-            return Err(Error::last_os(format!("listen({p})")));
-        }
+        sys_unix::listen(listener.fd.as_fd(), 16).map_err(|e| Error::sys(format!("listen({p})"), e))?;
         Ok(listener)
     }
 
@@ -709,33 +516,14 @@ impl SeqpacketListener {
             if !wait_readable(self.fd.as_fd(), deadline)? {
                 return Err(dp_err(libc::ETIMEDOUT, format!("no client connected to {p} within {timeout:?}")));
             }
-            // SAFETY: null address buffers are allowed.
-            let fd = unsafe {
-                libc::accept4(
-                    self.fd.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                )
+            let fd = match sys_unix::accept(self.fd.as_fd(), libc::SOCK_NONBLOCK) {
+                Ok(fd) => fd,
+                // Raced or the client gave up: wait again until the deadline.
+                Err(libc::EINTR | libc::EAGAIN | libc::ECONNABORTED) => continue,
+                Err(e) => return Err(Error::sys(format!("accept({p})"), e)),
             };
-            if fd < 0 {
-                let e = errno();
-                match e {
-                    // Raced or the client gave up: wait again until the deadline.
-                    libc::EINTR | libc::EAGAIN | libc::ECONNABORTED => continue,
-                    _ => return Err(Error::sys(format!("accept({p})"), e)),
-                }
-            }
-            // SAFETY: fresh fd we own.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
             // Back to blocking mode: sends block up to SO_SNDTIMEO, receives poll first.
-            // SAFETY: fcntl on our fd.
-            unsafe {
-                let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-                if fl >= 0 {
-                    libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK);
-                }
-            }
+            let _ = sys::set_nonblocking(fd.as_fd(), false);
             set_timeout(fd.as_fd(), libc::SO_SNDTIMEO, DEFAULT_SEND_TIMEOUT)?;
             let cred = peer_cred(fd.as_fd())?;
             let conn = SeqpacketConn { fd, limit: SERVER_RECORD_LIMIT, peer: format!("client of {p} (pid {})", cred.pid) };
