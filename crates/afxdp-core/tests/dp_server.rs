@@ -19,12 +19,8 @@ use afxdp_core::dp::{
 use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
-<<<<<<< HEAD
-use afxdp_core::port::SocketSetConfig;
-use afxdp_core::uds::{Received, SeqpacketClient};
-=======
 use afxdp_core::dp::transport::{Received, SeqpacketClient};
->>>>>>> i14-rust
+use afxdp_core::port::SocketSetConfig;
 use afxdp_core::umem::UmemConfig;
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
 use afxdp_core::Code;

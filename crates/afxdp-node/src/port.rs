@@ -10,7 +10,7 @@ use afxdp_core::bpf::XdpMode;
 use afxdp_core::port::SocketSetConfig;
 use afxdp_core::umem::{HugepagePolicy, Umem, UmemConfig};
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
-use afxdp_core::limits;
+use afxdp_core::{limits, Error};
 use napi::bindgen_prelude::{ArrayBuffer, Object};
 use napi::Env;
 use napi_derive::napi;
