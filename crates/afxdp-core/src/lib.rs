@@ -21,7 +21,7 @@ pub mod queue;
 pub mod ring;
 pub mod socket;
 pub mod sys;
-pub mod xdp_port;
 pub mod umem;
+pub mod xdp_port;
 
 pub use error::{Code, Error, Result};

@@ -9,8 +9,8 @@
 //! the allocated queue counts from rtnetlink (IFLA_NUM_RX/TX_QUEUES), again
 //! on a socket created in the current namespace.
 
-use crate::{Code, Error, Result};
 use crate::sys::{self, netlink};
+use crate::{Code, Error, Result};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 const IFNAMSIZ: usize = 16;
@@ -154,8 +154,7 @@ fn ioctl_socket() -> Result<OwnedFd> {
     // Any socket works for these ioctls (the kernel falls through to the
     // device ioctls); its namespace is the creating thread's. AF_UNIX needs
     // no protocol stack, so it works even where IPv4 is absent.
-    sys::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0)
-        .map_err(|e| Error::sys("socket(AF_UNIX, SOCK_DGRAM) for interface ioctls", e))
+    sys::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0).map_err(|e| Error::sys("socket(AF_UNIX, SOCK_DGRAM) for interface ioctls", e))
 }
 
 fn ioctl(sock: &OwnedFd, req: libc::c_ulong, ifr: &mut IfReq) -> std::result::Result<(), i32> {
@@ -369,18 +368,12 @@ pub struct XdpFeatures {
 }
 
 /// The names of the NETDEV_XDP_ACT_* bits, lowest first.
-pub const XDP_FEATURE_NAMES: [&str; 7] =
-    ["basic", "redirect", "ndo-xmit", "xsk-zerocopy", "hw-offload", "rx-sg", "ndo-xmit-sg"];
+pub const XDP_FEATURE_NAMES: [&str; 7] = ["basic", "redirect", "ndo-xmit", "xsk-zerocopy", "hw-offload", "rx-sg", "ndo-xmit-sg"];
 
 impl XdpFeatures {
     /// The set bits as names (`XDP_FEATURE_NAMES`).
     pub fn names(&self) -> Vec<String> {
-        XDP_FEATURE_NAMES
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.bits & (1u64 << i) != 0)
-            .map(|(_, n)| n.to_string())
-            .collect()
+        XDP_FEATURE_NAMES.iter().enumerate().filter(|(i, _)| self.bits & (1u64 << i) != 0).map(|(_, n)| n.to_string()).collect()
     }
 }
 
@@ -396,7 +389,13 @@ const NETDEV_A_DEV_XDP_ZC_MAX_SEGS: u16 = 4;
 const GENL_HEADER_LEN: usize = 4;
 
 /// One generic netlink request with one attribute; the reply's attributes.
-fn genl_call(sock: &OwnedFd, family: u16, cmd: u8, seq: u32, attr: (u16, &[u8])) -> std::result::Result<Vec<(u16, Vec<u8>)>, String> {
+fn genl_call(
+    sock: &OwnedFd,
+    family: u16,
+    cmd: u8,
+    seq: u32,
+    attr: (u16, &[u8]),
+) -> std::result::Result<Vec<(u16, Vec<u8>)>, String> {
     let request = netlink::request(family, seq, &[cmd, 1, 0, 0], &[attr]);
     let reply = netlink::call(sock.as_fd(), &request, family).map_err(|e| std::io::Error::from_raw_os_error(e).to_string())?;
     let attrs = reply.get(GENL_HEADER_LEN..).ok_or("short netlink reply")?;

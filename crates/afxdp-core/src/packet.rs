@@ -146,9 +146,7 @@ impl PacketSocket {
         let deadline = Instant::now() + timeout;
         loop {
             // SAFETY: buf is writable for its length.
-            let rc = unsafe {
-                libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT | libc::MSG_TRUNC)
-            };
+            let rc = unsafe { libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT | libc::MSG_TRUNC) };
             if rc >= 0 {
                 return Ok(Some(rc as usize));
             }

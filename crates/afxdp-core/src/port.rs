@@ -259,7 +259,8 @@ impl Port {
         // Each queue lends the kernel at most half its fill ring and its
         // share of half the UMEM (see `Queue::refill`), so `alloc`
         // (transmit-only use) always finds frames.
-        let sizes = RingSizes { rx: cfg.rx_size, tx: cfg.tx_size, fill: Some(cfg.umem.fill_size), comp: Some(cfg.umem.comp_size) };
+        let sizes =
+            RingSizes { rx: cfg.rx_size, tx: cfg.tx_size, fill: Some(cfg.umem.fill_size), comp: Some(cfg.umem.comp_size) };
         let mut queues: Vec<Queue> = Vec::with_capacity(cfg.queue_count as usize);
         let joined = join.is_some();
         let (mut umems, owner_fd, owner_ifname) = match join {
@@ -289,8 +290,13 @@ impl Port {
                 (umems.len() - 1, BindMode::Owner { need_wakeup: cfg.need_wakeup, force_copy: cfg.force_copy })
             };
             let rings = sock.create_rings(&sizes)?;
-            bind_retrying_busy(&mut sock, cfg, queue_id, mode)
-                .map_err(|e| if joined { join_refused(e, cfg, queue_id, &owner_ifname) } else { e })?;
+            bind_retrying_busy(&mut sock, cfg, queue_id, mode).map_err(|e| {
+                if joined {
+                    join_refused(e, cfg, queue_id, &owner_ifname)
+                } else {
+                    e
+                }
+            })?;
             let member = UmemMember::join(&umems[umem], id, &cfg.ifname);
             queues.push(Queue::new(sock, rings, umem, member, cfg.need_wakeup)?);
         }

@@ -215,11 +215,7 @@ impl Queue {
     /// App-owned) and the kernel is kicked if it needs it.
     pub fn tx_burst(&mut self, umem: &mut UmemLock<'_>, addrs: &[u32], lens: &[u32]) -> Result<usize> {
         if addrs.len() != lens.len() {
-            return Err(Error::invalid(format!(
-                "tx_burst got {} addresses but {} lengths",
-                addrs.len(),
-                lens.len()
-            )));
+            return Err(Error::invalid(format!("tx_burst got {} addresses but {} lengths", addrs.len(), lens.len())));
         }
         let fs = umem.config().frame_size;
         for (i, (&a, &l)) in addrs.iter().zip(lens).enumerate() {

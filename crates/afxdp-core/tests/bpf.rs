@@ -26,11 +26,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(base: &str, tag: &str) -> TempDir {
-        let p = PathBuf::from(base).join(format!(
-            "afxdp-test-{tag}-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
+        let p =
+            PathBuf::from(base).join(format!("afxdp-test-{tag}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
@@ -560,7 +557,8 @@ fn bound_xsk(ifname: &str) -> (OwnedFd, *mut libc::c_void, usize) {
         libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
     };
     assert_ne!(area, libc::MAP_FAILED);
-    let reg = libc::xdp_umem_reg { addr: area as u64, len: len as u64, chunk_size: 4096, headroom: 0, flags: 0, tx_metadata_len: 0 };
+    let reg =
+        libc::xdp_umem_reg { addr: area as u64, len: len as u64, chunk_size: 4096, headroom: 0, flags: 0, tx_metadata_len: 0 };
     let set = |opt: libc::c_int, val: *const libc::c_void, size: usize| {
         // SAFETY: a plain syscall on live fds and buffers of the sizes passed; the result is checked.
         let r = unsafe { libc::setsockopt(fd.as_raw_fd(), libc::SOL_XDP, opt, val, size as libc::socklen_t) };

@@ -13,13 +13,11 @@ mod common;
 use afxdp_core::bpf::syscall::{map_create, BPF_MAP_TYPE_XSKMAP};
 use afxdp_core::bpf::{query, XskMap};
 use afxdp_core::dp::faults::{GARBAGE, OVERLONG_LEN};
-use afxdp_core::dp::{
-    DpConfig, DpDevice, DpServer, Fault, PinConfig, PodPolicy, PodVerdict, StreamListener, UdsConfig,
-};
+use afxdp_core::dp::transport::{Received, SeqpacketClient};
+use afxdp_core::dp::{DpConfig, DpDevice, DpServer, Fault, PinConfig, PodPolicy, PodVerdict, StreamListener, UdsConfig};
 use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
-use afxdp_core::dp::transport::{Received, SeqpacketClient};
 use afxdp_core::port::SocketSetConfig;
 use afxdp_core::umem::UmemConfig;
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
@@ -46,7 +44,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(base: &str, tag: &str) -> TempDir {
-        let p = PathBuf::from(base).join(format!("afxdp-dp-{tag}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+        let p =
+            PathBuf::from(base).join(format!("afxdp-dp-{tag}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
         std::fs::create_dir_all(&p).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         TempDir(p)

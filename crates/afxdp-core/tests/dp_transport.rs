@@ -5,12 +5,12 @@
 use afxdp_core::dp::transport::{
     Cancel, PeerCred, SeqpacketClient, SeqpacketConn, SeqpacketListener, CLIENT_RECORD_LIMIT, SERVER_RECORD_LIMIT,
 };
-use std::sync::Arc;
 use afxdp_core::Code;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 

@@ -83,10 +83,7 @@ fn a_socket_whose_interface_is_gone_polls_nothing_but_reports_enetdown() {
     let lab = Lab::new(1);
     let (port, _prog, _mac) = open(&lab);
     assert_eq!(port.socket_error(0), None);
-    let out = std::process::Command::new("ip")
-        .args(["-n", &lab.port_ns, "link", "del", &lab.port_if])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new("ip").args(["-n", &lab.port_ns, "link", "del", &lab.port_if]).output().unwrap();
     assert!(out.status.success());
     // The kernel unbinds the socket: poll() reports no event (not even
     // POLLERR), so an event loop would wait forever ...

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use afxdp_core::bpf::XdpMode;
+use afxdp_core::dp::transport::SeqpacketConn;
 use afxdp_core::dp::{
     DpConfig, DpDevice, DpServer, Fault, PinConfig, PodPolicy, UdsConfig, DEFAULT_CHECK_INTERVAL, DEFAULT_HOST_DIR,
     DEFAULT_MAX_CONCURRENT, DEFAULT_POD_DIR, DEFAULT_STATE_DIR, DEFAULT_TIMEOUT,
 };
-use afxdp_core::dp::transport::SeqpacketConn;
 use afxdp_core::{Code, Error};
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
@@ -93,9 +93,9 @@ struct Shared {
 
 impl Shared {
     fn conn(&self) -> std::result::Result<&SeqpacketConn, Error> {
-        self.conn
-            .get()
-            .ok_or_else(|| Error::invalid(format!("the Device Plugin connection to {} is not connected; await connect() first", self.path)))
+        self.conn.get().ok_or_else(|| {
+            Error::invalid(format!("the Device Plugin connection to {} is not connected; await connect() first", self.path))
+        })
     }
 }
 
@@ -217,9 +217,7 @@ impl NativeDpConnection {
     }
 
     fn shared(&self) -> Result<Arc<Shared>> {
-        self.slot()
-            .clone()
-            .ok_or_else(|| to_js(Error::closed(&format!("the Device Plugin connection to {}", self.path))))
+        self.slot().clone().ok_or_else(|| to_js(Error::closed(&format!("the Device Plugin connection to {}", self.path))))
     }
 
     /// Connect; resolves once connected. `timeoutMs` bounds the wait when
@@ -457,11 +455,7 @@ impl NativeDpServer {
     /// exists when this returns. On error nothing is left behind.
     #[napi(factory)]
     pub fn start(options: NativeDpServerOptions) -> Result<NativeDpServer> {
-        let devices = options
-            .devices
-            .into_iter()
-            .map(|d| DpDevice { iface: d.iface, netns: d.netns })
-            .collect::<Vec<_>>();
+        let devices = options.devices.into_iter().map(|d| DpDevice { iface: d.iface, netns: d.netns }).collect::<Vec<_>>();
         let mut config = DpConfig::new(devices);
         config.xdp_mode = match options.xdp_mode.as_deref().unwrap_or("auto") {
             "auto" => XdpMode::Auto,

@@ -21,9 +21,11 @@ impl NativeFd {
 
     /// Take the fd out (it can be taken once).
     pub fn take(&self) -> Result<OwnedFd> {
-        self.fd.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or_else(|| {
-            to_js(Error::closed("this file descriptor (already used or closed)"))
-        })
+        self.fd
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| to_js(Error::closed("this file descriptor (already used or closed)")))
     }
 }
 

@@ -354,7 +354,9 @@ impl NativePort {
     /// rxBurst(max), txBurst(start, count, dropUnsent), release(start, count),
     /// alloc(start, count), reap(), flushTx(), rxPending(), txRoom(),
     /// freeFrames(); each returns a u32.
-    #[napi(ts_return_type = "Record<'rxBurst' | 'txBurst' | 'release' | 'alloc' | 'reap' | 'flushTx' | 'rxPending' | 'txRoom' | 'freeFrames', (...args: Array<number | boolean>) => number>")]
+    #[napi(
+        ts_return_type = "Record<'rxBurst' | 'txBurst' | 'release' | 'alloc' | 'reap' | 'flushTx' | 'rxPending' | 'txRoom' | 'freeFrames', (...args: Array<number | boolean>) => number>"
+    )]
     pub fn queue_calls<'env>(&self, env: &'env Env, q: u32) -> Result<Object<'env>> {
         let q = self.check_queue(q)?;
         drop(self.port()?);

@@ -26,9 +26,7 @@ pub fn probe_af_xdp_socket(netns: Option<String>) -> Result<NativeAfXdpProbe> {
         Ok(match sys::socket(libc::AF_XDP, libc::SOCK_RAW, 0) {
             // Dropping the fd closes it at once.
             Ok(_fd) => NativeAfXdpProbe { ok: true, errno: 0, message: String::new() },
-            Err(errno) => {
-                NativeAfXdpProbe { ok: false, errno, message: std::io::Error::from_raw_os_error(errno).to_string() }
-            }
+            Err(errno) => NativeAfXdpProbe { ok: false, errno, message: std::io::Error::from_raw_os_error(errno).to_string() },
         })
     })
     .map_err(to_js)

@@ -66,10 +66,7 @@ impl QueueCalls {
         // touching the slots; the two ranges are disjoint (addresses, then
         // lengths).
         unsafe {
-            Ok((
-                self.descriptors.slice_mut(base + start, count),
-                self.descriptors.slice_mut(base + self.burst + start, count),
-            ))
+            Ok((self.descriptors.slice_mut(base + start, count), self.descriptors.slice_mut(base + self.burst + start, count)))
         }
     }
 

@@ -556,9 +556,7 @@ impl NativeWaiter {
         mode: Option<String>,
     ) -> Result<NativeWaiter> {
         let queue_count = port.queue_count();
-        let fds = (0..queue_count as u32)
-            .map(|q| port.socket_fd(q).and_then(dup_cloexec))
-            .collect::<Result<Vec<_>>>()?;
+        let fds = (0..queue_count as u32).map(|q| port.socket_fd(q).and_then(dup_cloexec)).collect::<Result<Vec<_>>>()?;
         let callback = callback.raw();
         let backend = match mode.as_deref() {
             None | Some("uv") => match uv_api() {

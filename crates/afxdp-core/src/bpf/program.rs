@@ -423,11 +423,9 @@ fn attach_error(dev: &Netdev, mode: XdpMode, errno: i32) -> Error {
                 dev.mtu
             ),
         ),
-        libc::ENODEV => Error::with_errno(
-            Code::NoSuchInterface,
-            errno,
-            format!("interface {name} disappeared while attaching XDP"),
-        ),
+        libc::ENODEV => {
+            Error::with_errno(Code::NoSuchInterface, errno, format!("interface {name} disappeared while attaching XDP"))
+        }
         _ => {
             let mut e = Error::sys(format!("attach XDP program to {name} in {} mode", mode.as_str()), errno);
             if e.code == Code::System || e.code == Code::InvalidArgument {
@@ -498,9 +496,7 @@ impl NetnsRef {
         let file = File::open("/proc/thread-self/ns/net")
             .map_err(|e| Error::sys("open /proc/thread-self/ns/net", e.raw_os_error().unwrap_or(libc::EIO)))?;
         use std::os::unix::fs::MetadataExt;
-        let m = file
-            .metadata()
-            .map_err(|e| Error::sys("fstat(netns)", e.raw_os_error().unwrap_or(libc::EIO)))?;
+        let m = file.metadata().map_err(|e| Error::sys("fstat(netns)", e.raw_os_error().unwrap_or(libc::EIO)))?;
         Ok(NetnsRef { file, id: (m.dev(), m.ino()) })
     }
 
@@ -580,9 +576,9 @@ fn load_object(path: &Path, program: Option<&str>) -> Result<Loaded> {
         ));
     }
     let (result, log) = with_libbpf_log(|| -> Result<(libbpf_rs::Object, String, bool)> {
-        let open = libbpf_rs::ObjectBuilder::default()
-            .open_file(path)
-            .map_err(|e| bpf_error(&e, format!("open xdp_prog {p} (is it a BPF ELF object built with clang -target bpf?)"), ""))?;
+        let open = libbpf_rs::ObjectBuilder::default().open_file(path).map_err(|e| {
+            bpf_error(&e, format!("open xdp_prog {p} (is it a BPF ELF object built with clang -target bpf?)"), "")
+        })?;
         if !open.maps().any(|m| m.name() == XSKS_MAP) {
             let names: Vec<String> = open.maps().map(|m| m.name().to_string_lossy().into_owned()).collect();
             return Err(Error::new(
@@ -598,16 +594,17 @@ fn load_object(path: &Path, program: Option<&str>) -> Result<Loaded> {
         let xdp: Vec<(String, bool)> = open
             .progs()
             .filter(|pr| pr.prog_type() == libbpf_rs::ProgramType::Xdp)
-            .map(|pr| {
-                (pr.name().to_string_lossy().into_owned(), pr.section().to_string_lossy().starts_with("xdp.frags"))
-            })
+            .map(|pr| (pr.name().to_string_lossy().into_owned(), pr.section().to_string_lossy().starts_with("xdp.frags")))
             .collect();
         let names = || xdp.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
         let (chosen, frags) = match program {
             Some(want) => xdp.iter().find(|(n, _)| n == want).cloned().ok_or_else(|| {
                 Error::new(
                     Code::Bpf,
-                    format!("xdp_prog {p} has no XDP program named {want} (XDP programs in it: {})", if xdp.is_empty() { "none".into() } else { names() }),
+                    format!(
+                        "xdp_prog {p} has no XDP program named {want} (XDP programs in it: {})",
+                        if xdp.is_empty() { "none".into() } else { names() }
+                    ),
                 )
             })?,
             None => match xdp.len() {
@@ -997,4 +994,3 @@ impl Drop for SharedXdp {
         // attached), the last Arc's Drop runs a detach that is a no-op.
     }
 }
-

@@ -215,8 +215,7 @@ fn bpf<T>(cmd: libc::c_int, attr: &mut T) -> std::result::Result<libc::c_long, i
 
 fn path_cstring(path: &Path) -> Result<CString> {
     use std::os::unix::ffi::OsStrExt;
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::invalid(format!("path {} contains a NUL byte", path.display())))
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::invalid(format!("path {} contains a NUL byte", path.display())))
 }
 
 fn name_from(bytes: &[u8]) -> String {
@@ -305,10 +304,7 @@ pub fn map_info(fd: BorrowedFd<'_>) -> Result<MapInfo> {
 pub fn prog_info(fd: BorrowedFd<'_>) -> Result<ProgInfo> {
     if let Some(kind) = obj_kind(fd) {
         if kind != ObjKind::Prog {
-            return Err(Error::new(
-                crate::Code::Bpf,
-                format!("fd {} is not a BPF program (it is {kind:?})", fd.as_raw_fd()),
-            ));
+            return Err(Error::new(crate::Code::Bpf, format!("fd {} is not a BPF program (it is {kind:?})", fd.as_raw_fd())));
         }
     }
     let mut ids = [0u32; MAX_PROG_MAPS];

@@ -111,10 +111,8 @@ impl XskMap {
                 if e.code != Code::Permission {
                     e.code = Code::Bpf;
                 }
-                e.message = format!(
-                    "remove queue {queue_id} from XSKMAP '{}' (id {}): {}",
-                    self.info.name, self.info.id, e.message
-                );
+                e.message =
+                    format!("remove queue {queue_id} from XSKMAP '{}' (id {}): {}", self.info.name, self.info.id, e.message);
                 Err(e)
             }
         }

@@ -73,11 +73,7 @@ pub struct UdsConfig {
 
 impl Default for UdsConfig {
     fn default() -> Self {
-        UdsConfig {
-            host_dir: DEFAULT_HOST_DIR.into(),
-            pod_dir: Some(DEFAULT_POD_DIR.into()),
-            socket_mode: 0o660,
-        }
+        UdsConfig { host_dir: DEFAULT_HOST_DIR.into(), pod_dir: Some(DEFAULT_POD_DIR.into()), socket_mode: 0o660 }
     }
 }
 

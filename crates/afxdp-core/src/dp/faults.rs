@@ -8,8 +8,8 @@
 //! where no socket exists, or to a socket file whose listener is gone) and
 //! "a SOCK_STREAM listener" ([`StreamListener`]).
 
-use crate::sys::unix::{self as sys_unix, UnixAddr};
 use crate::sys;
+use crate::sys::unix::{self as sys_unix, UnixAddr};
 use crate::{Error, Result};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -180,11 +180,9 @@ pub struct StreamListener {
 impl StreamListener {
     pub fn bind(path: impl AsRef<Path>) -> Result<StreamListener> {
         let path = path.as_ref();
-        let addr = UnixAddr::new(path).ok_or_else(|| {
-            Error::invalid(format!("Unix socket path {} must be 1 to 107 bytes without NUL", path.display()))
-        })?;
-        let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0)
-            .map_err(|e| Error::sys("socket(AF_UNIX, SOCK_STREAM)", e))?;
+        let addr = UnixAddr::new(path)
+            .ok_or_else(|| Error::invalid(format!("Unix socket path {} must be 1 to 107 bytes without NUL", path.display())))?;
+        let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0).map_err(|e| Error::sys("socket(AF_UNIX, SOCK_STREAM)", e))?;
         sys_unix::bind(fd.as_fd(), &addr).map_err(|e| Error::sys(format!("bind({})", path.display()), e))?;
         let listener = StreamListener { fd, path: path.to_path_buf() };
         sys_unix::listen(listener.fd.as_fd(), 4).map_err(|e| Error::sys(format!("listen({})", path.display()), e))?;

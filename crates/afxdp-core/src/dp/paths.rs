@@ -181,8 +181,7 @@ pub(crate) fn relink(host: &Path, link: &Path) -> Result<bool> {
     let _ = std::fs::remove_file(&tmp);
     let hard = std::fs::hard_link(host, &tmp).is_ok();
     if !hard {
-        std::os::unix::fs::symlink(host, &tmp)
-            .map_err(|e| io_err(format!("link {} -> {}", tmp.display(), host.display()), e))?;
+        std::os::unix::fs::symlink(host, &tmp).map_err(|e| io_err(format!("link {} -> {}", tmp.display(), host.display()), e))?;
     }
     std::fs::rename(&tmp, link).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);

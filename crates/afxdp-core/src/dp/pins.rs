@@ -70,10 +70,8 @@ pub(super) fn setup_pins(
             // Left by an earlier server: the pin of the map we adopted is
             // kept; that server's pin of a map no program feeds any more is
             // replaced; anything else is not ours.
-            let pinned = crate::bpf::syscall::obj_get(&pin, 0)
-                .and_then(|fd| crate::bpf::syscall::map_info(fd.as_fd()))
-                .map(|i| i.id)
-                .ok();
+            let pinned =
+                crate::bpf::syscall::obj_get(&pin, 0).and_then(|fd| crate::bpf::syscall::map_info(fd.as_fd())).map(|i| i.id).ok();
             if pinned == Some(map.id()) {
                 keep = true;
             } else if pinned.is_some() && pinned == dev.previous_map_id {
@@ -104,4 +102,3 @@ pub(super) fn setup_pins(
     }
     Ok((mounted, pins))
 }
-

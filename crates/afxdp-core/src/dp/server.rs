@@ -258,11 +258,12 @@ impl DpServer {
         let owner = (config.owner_uid, config.owner_gid);
         let mut notes = Vec::new();
         for d in &config.devices {
-            let program = DpProgram::start(&d.iface, d.netns.as_deref(), config.xdp_mode, &config.state_dir).map_err(|mut e| {
-                let ns = d.netns.as_deref().map(|n| format!(" in network namespace {n}")).unwrap_or_default();
-                e.message = format!("Device Plugin server, device {}{ns}: {}", d.iface, e.message);
-                e
-            })?;
+            let program =
+                DpProgram::start(&d.iface, d.netns.as_deref(), config.xdp_mode, &config.state_dir).map_err(|mut e| {
+                    let ns = d.netns.as_deref().map(|n| format!(" in network namespace {n}")).unwrap_or_default();
+                    e.message = format!("Device Plugin server, device {}{ns}: {}", d.iface, e.message);
+                    e
+                })?;
             res.devices.push(Device {
                 info: DeviceInfo {
                     iface: d.iface.clone(),
@@ -286,11 +287,7 @@ impl DpServer {
                 let targets: Vec<PinTarget<'_>> = res
                     .devices
                     .iter()
-                    .map(|d| PinTarget {
-                        iface: &d.info.iface,
-                        map: &d.program.map,
-                        previous_map_id: d.program.previous_map_id,
-                    })
+                    .map(|d| PinTarget { iface: &d.info.iface, map: &d.program.map, previous_map_id: d.program.previous_map_id })
                     .collect();
                 let (mounted, paths) = setup_pins(pins, &targets, owner, &mut res.undo, &mut notes)?;
                 for (dev, pin) in res.devices.iter_mut().zip(paths) {

@@ -88,13 +88,7 @@ impl Shared {
             self.update(|s| s.rejected += 1);
             return None;
         }
-        self.log(format!(
-            "accepted client pid {} uid {} gid {} on {}",
-            cred.pid,
-            cred.uid,
-            cred.gid,
-            listener.path().display()
-        ));
+        self.log(format!("accepted client pid {} uid {} gid {} on {}", cred.pid, cred.uid, cred.gid, listener.path().display()));
         Some((conn, cred))
     }
 
@@ -273,4 +267,3 @@ pub(super) fn watch(sh: Arc<Shared>, programs: Vec<Arc<DpProgram>>, interval: Du
         }
     }
 }
-

@@ -1,10 +1,10 @@
 //! One Device Plugin session (dp-protocol.md §3), on its own thread: the
 //! handshake's state machine, record for record, with the fault modes.
 
-use super::faults::Fault;
-use super::shared::{Shared, Wake};
 use super::config::PodVerdict;
+use super::faults::Fault;
 use super::msg;
+use super::shared::{Shared, Wake};
 use super::transport::{PeerCred, Received, SeqpacketConn, SERVER_RECORD_LIMIT};
 use crate::sys;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 /// After poll says ready, how long recv may wait if another reader raced us
 /// (never happens: one thread per connection; a bound anyway).
 const RACE_SLICE: Duration = Duration::from_millis(50);
-
 
 pub(crate) struct Session<'a> {
     pub sh: &'a Shared,
@@ -261,8 +260,8 @@ fn sockopt_int(fd: BorrowedFd<'_>, opt: libc::c_int, val: libc::c_int) -> std::r
 /// 1, SO_BUSY_POLL timeout, SO_BUSY_POLL_BUDGET budget; on failure, try to
 /// reset to 0. Only on AF_XDP sockets (hardening, see deviation 5).
 fn configure_busy_poll(fd: BorrowedFd<'_>, timeout: i32, budget: i32) -> std::result::Result<(), String> {
-    let domain = sys::socket_domain(fd)
-        .map_err(|e| format!("the fd is not a socket: {}", std::io::Error::from_raw_os_error(e)))?;
+    let domain =
+        sys::socket_domain(fd).map_err(|e| format!("the fd is not a socket: {}", std::io::Error::from_raw_os_error(e)))?;
     if domain != libc::AF_XDP {
         return Err(format!("the fd is a socket of family {domain}, not AF_XDP ({})", libc::AF_XDP));
     }

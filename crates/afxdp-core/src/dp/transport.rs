@@ -15,8 +15,8 @@
 //!   leaked, also when the control data was truncated (MSG_CTRUNC);
 //! - truncated records (MSG_TRUNC) are reported, not silently shortened.
 
-use crate::sys::unix::{self as sys_unix, UnixAddr, SUN_PATH_MAX};
 use crate::sys;
+use crate::sys::unix::{self as sys_unix, UnixAddr, SUN_PATH_MAX};
 use crate::{Code, Error, Result};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -301,8 +301,8 @@ impl SeqpacketConn {
     /// A connected pair (socketpair), e.g. for tests or an in-process peer.
     /// Both ends use the client receive limit.
     pub fn pair() -> Result<(SeqpacketConn, SeqpacketConn)> {
-        let (a, b) = sys_unix::socketpair(libc::SOCK_SEQPACKET)
-            .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
+        let (a, b) =
+            sys_unix::socketpair(libc::SOCK_SEQPACKET).map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
         set_timeout(a.as_fd(), libc::SO_SNDTIMEO, DEFAULT_SEND_TIMEOUT)?;
         set_timeout(b.as_fd(), libc::SO_SNDTIMEO, DEFAULT_SEND_TIMEOUT)?;
         Ok((

@@ -38,9 +38,7 @@ pub(crate) fn memlock_message(umem_bytes: u64, port_bytes: u64, umems: usize) ->
 pub(super) fn umem_reg_error(errno: i32, umem_bytes: usize) -> Error {
     match errno {
         // xdp_umem_account_pages(): locked pages would exceed RLIMIT_MEMLOCK.
-        libc::ENOBUFS => {
-            Error::with_errno(Code::Memlock, errno, memlock_message(umem_bytes as u64, umem_bytes as u64, 1))
-        }
+        libc::ENOBUFS => Error::with_errno(Code::Memlock, errno, memlock_message(umem_bytes as u64, umem_bytes as u64, 1)),
         libc::ENOMEM => Error::with_errno(
             Code::Memlock,
             errno,
@@ -79,9 +77,7 @@ pub(super) fn bind_error(errno: i32, ifname: &str, ifindex: u32, queue: u32, mod
         libc::EBUSY => Error::with_errno(
             Code::QueueBusy,
             errno,
-            format!(
-                "another AF_XDP socket is bound to {ifname} queue {queue}; close it or choose another start_queue"
-            ),
+            format!("another AF_XDP socket is bound to {ifname} queue {queue}; close it or choose another start_queue"),
         ),
         libc::ENODEV | libc::ENXIO | libc::EINVAL => {
             if !interface_exists(ifindex) {

@@ -8,8 +8,8 @@ mod errors;
 pub mod options;
 pub mod statistics;
 
-pub use statistics::XdpStatistics;
 pub(crate) use errors::memlock_message;
+pub use statistics::XdpStatistics;
 
 use crate::ring::{CompletionRing, FillRing, RxRing, TxRing};
 use crate::umem::Umem;
@@ -71,21 +71,17 @@ pub(crate) use crate::sys::{errno, getsockopt, setsockopt};
 impl XskSocket {
     /// socket(AF_XDP, SOCK_RAW): needs CAP_NET_RAW.
     pub fn new() -> Result<XskSocket> {
-        let fd = crate::sys::socket(libc::AF_XDP, libc::SOCK_RAW, 0).map_err(|e| {
-            match e {
-                libc::EPERM | libc::EACCES => Error::with_errno(
-                    Code::Permission,
-                    e,
-                    "creating an AF_XDP socket needs CAP_NET_RAW: run as root or grant the capability \
+        let fd = crate::sys::socket(libc::AF_XDP, libc::SOCK_RAW, 0).map_err(|e| match e {
+            libc::EPERM | libc::EACCES => Error::with_errno(
+                Code::Permission,
+                e,
+                "creating an AF_XDP socket needs CAP_NET_RAW: run as root or grant the capability \
                      (e.g. setcap cap_net_raw,cap_net_admin,cap_bpf+ep on the node binary, or securityContext capabilities)",
-                ),
-                libc::EAFNOSUPPORT => Error::with_errno(
-                    Code::NotSupported,
-                    e,
-                    "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS, Linux >= 4.18)",
-                ),
-                _ => Error::sys("socket(AF_XDP)", e),
+            ),
+            libc::EAFNOSUPPORT => {
+                Error::with_errno(Code::NotSupported, e, "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS, Linux >= 4.18)")
             }
+            _ => Error::sys("socket(AF_XDP)", e),
         })?;
         Ok(XskSocket { fd, binding: None })
     }
@@ -109,8 +105,7 @@ impl XskSocket {
             flags: 0,
             tx_metadata_len: 0,
         };
-        setsockopt(self.fd(), libc::SOL_XDP, libc::XDP_UMEM_REG, &reg)
-            .map_err(|e| errors::umem_reg_error(e, umem.area().len()))
+        setsockopt(self.fd(), libc::SOL_XDP, libc::XDP_UMEM_REG, &reg).map_err(|e| errors::umem_reg_error(e, umem.area().len()))
     }
 
     /// Set the ring sizes and map the rings.
@@ -178,11 +173,7 @@ impl XskSocket {
         };
         // SAFETY: addr is a valid sockaddr_xdp of the length passed.
         let rc = unsafe {
-            libc::bind(
-                self.fd(),
-                (&addr as *const libc::sockaddr_xdp).cast(),
-                size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-            )
+            libc::bind(self.fd(), (&addr as *const libc::sockaddr_xdp).cast(), size_of::<libc::sockaddr_xdp>() as libc::socklen_t)
         };
         if rc != 0 {
             return Err(errors::bind_error(errno(), ifname, ifindex, queue_id, mode));
@@ -201,12 +192,9 @@ mod tests {
     fn register_and_map_rings_without_binding() {
         // Runs as root in CI; an unprivileged run must fail loudly, not skip.
         let sock = XskSocket::new().expect("socket(AF_XDP) (tests need root)");
-        let umem = Umem::new(&UmemConfig { frame_count: 64, hugepages: HugepagePolicy::Never, ..Default::default() })
-            .unwrap();
+        let umem = Umem::new(&UmemConfig { frame_count: 64, hugepages: HugepagePolicy::Never, ..Default::default() }).unwrap();
         sock.register_umem(&umem).unwrap();
-        let rings = sock
-            .create_rings(&RingSizes { rx: 64, tx: 64, fill: Some(128), comp: Some(32) })
-            .unwrap();
+        let rings = sock.create_rings(&RingSizes { rx: 64, tx: 64, fill: Some(128), comp: Some(32) }).unwrap();
         assert_eq!(rings.rx.size(), 64);
         assert_eq!(rings.fill.as_ref().unwrap().size(), 128);
         assert_eq!(rings.comp.as_ref().unwrap().occupancy(), 0);
@@ -217,8 +205,7 @@ mod tests {
     #[test]
     fn bad_ring_size_is_invalid_argument() {
         let sock = XskSocket::new().unwrap();
-        let umem = Umem::new(&UmemConfig { frame_count: 16, hugepages: HugepagePolicy::Never, ..Default::default() })
-            .unwrap();
+        let umem = Umem::new(&UmemConfig { frame_count: 16, hugepages: HugepagePolicy::Never, ..Default::default() }).unwrap();
         sock.register_umem(&umem).unwrap();
         let e = sock.create_rings(&RingSizes { rx: 100, tx: 64, fill: Some(64), comp: Some(64) }).err().unwrap();
         assert_eq!(e.code, Code::InvalidArgument, "{e}");

@@ -3,8 +3,8 @@
 
 use super::{getsockopt, setsockopt, XskSocket};
 use crate::sys;
-use std::os::fd::AsFd;
 use crate::{Code, Error, Result};
+use std::os::fd::AsFd;
 
 /// What a tx kick achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +105,9 @@ impl XskSocket {
                 libc::ENOPROTOOPT | libc::EINVAL => Error::with_errno(
                     Code::NotSupported,
                     e,
-                    format!("setsockopt({name}={val}) was refused: busy polling needs Linux >= 5.11 with CONFIG_NET_RX_BUSY_POLL"),
+                    format!(
+                        "setsockopt({name}={val}) was refused: busy polling needs Linux >= 5.11 with CONFIG_NET_RX_BUSY_POLL"
+                    ),
                 ),
                 _ => Error::sys(format!("setsockopt({name}={val})"), e),
             })?;

@@ -120,10 +120,12 @@ pub fn call(sock: BorrowedFd<'_>, request: &[u8], want: u16) -> SysResult<Vec<u8
         }
         for (ty, payload) in messages(&buf[..n as usize]) {
             match ty {
-                NLMSG_ERROR => return Err(match error_code(payload) {
-                    0 => libc::ENOENT,
-                    e => e,
-                }),
+                NLMSG_ERROR => {
+                    return Err(match error_code(payload) {
+                        0 => libc::ENOENT,
+                        e => e,
+                    })
+                }
                 NLMSG_DONE => return Err(libc::ENOENT),
                 t if t == want => return Ok(payload.to_vec()),
                 _ => {}

@@ -45,7 +45,11 @@ unsafe impl Sync for UmemArea {}
 fn page_size() -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 { p as usize } else { 4096 }
+    if p > 0 {
+        p as usize
+    } else {
+        4096
+    }
 }
 
 fn round_up(len: usize, to: usize) -> usize {

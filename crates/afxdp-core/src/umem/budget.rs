@@ -168,11 +168,7 @@ fn parse_proc_cgroup(text: &str) -> Vec<(bool, String)> {
 
 /// The directory of cgroup `path` under `mount`, if the mount shows it.
 fn cgroup_dir(mount: &Mount, path: &str) -> Option<PathBuf> {
-    let rel = if mount.root == "/" {
-        path
-    } else {
-        path.strip_prefix(mount.root.as_str())?
-    };
+    let rel = if mount.root == "/" { path } else { path.strip_prefix(mount.root.as_str())? };
     let dir = mount.point.join(rel.trim_start_matches('/'));
     dir.is_dir().then_some(dir)
 }

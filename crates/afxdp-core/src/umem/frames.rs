@@ -114,7 +114,11 @@ impl FramePool {
     #[inline]
     pub fn index_of(&self, addr: u64) -> Option<u32> {
         let idx = addr >> self.frame_shift;
-        if idx < self.owner.len() as u64 { Some(idx as u32) } else { None }
+        if idx < self.owner.len() as u64 {
+            Some(idx as u32)
+        } else {
+            None
+        }
     }
 
     /// Current owner of the frame containing `addr`.
@@ -254,11 +258,7 @@ impl FramePool {
         let idx = addr >> self.frame_shift;
         Error::new(
             Code::FrameOwnership,
-            format!(
-                "frame address {addr:#x} (frame {idx}) is owned by {}, not by {}",
-                cur.describe(),
-                expected.describe()
-            ),
+            format!("frame address {addr:#x} (frame {idx}) is owned by {}, not by {}", cur.describe(), expected.describe()),
         )
     }
 }

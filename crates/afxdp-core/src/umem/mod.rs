@@ -64,7 +64,6 @@ impl Default for UmemConfig {
     }
 }
 
-
 impl UmemConfig {
     pub fn validate(&self) -> Result<()> {
         if !limits::FRAME_SIZES.contains(&self.frame_size) {
@@ -190,8 +189,7 @@ impl Umem {
     /// ports than `port_id` (sorted, without repeats).
     pub fn interfaces_besides(&self, port_id: u64) -> Vec<String> {
         let members = self.members.lock().unwrap_or_else(|p| p.into_inner());
-        let mut names: Vec<String> =
-            members.iter().filter(|m| m.port_id != port_id).map(|m| m.ifname.clone()).collect();
+        let mut names: Vec<String> = members.iter().filter(|m| m.port_id != port_id).map(|m| m.ifname.clone()).collect();
         names.sort();
         names.dedup();
         names
@@ -254,9 +252,7 @@ impl Umem {
         }
         let fs = self.config.frame_size;
         if (addr % fs) as u64 + len as u64 > fs as u64 {
-            return Err(Error::invalid(format!(
-                "{len} bytes at {addr:#x} cross the end of its {fs}-byte frame"
-            )));
+            return Err(Error::invalid(format!("{len} bytes at {addr:#x} cross the end of its {fs}-byte frame")));
         }
         Ok(())
     }

@@ -48,9 +48,26 @@ impl Lab {
         ip(&["netns", "add", &lab.peer_ns]);
         let q = queues.to_string();
         ip(&[
-            "link", "add", &lab.port_if, "numtxqueues", &q, "numrxqueues", &q, "netns", &lab.port_ns,
-            "type", "veth", "peer", "name", &lab.peer_if, "numtxqueues", &q, "numrxqueues", &q,
-            "netns", &lab.peer_ns,
+            "link",
+            "add",
+            &lab.port_if,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "netns",
+            &lab.port_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &lab.peer_if,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "netns",
+            &lab.peer_ns,
         ]);
         for (ns, dev) in [(&lab.port_ns, &lab.port_if), (&lab.peer_ns, &lab.peer_if)] {
             // No IPv6 autoconf chatter: tests count packets exactly.
@@ -118,8 +135,7 @@ pub fn run_in_child(f: impl FnOnce() -> String) -> String {
             libc::syscall(libc::SYS_close_range, 3u32, (fds[1] - 1) as u32, 0u32);
             libc::syscall(libc::SYS_close_range, (fds[1] + 1) as u32, u32::MAX, 0u32);
         }
-        let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-            .unwrap_or_else(|_| "child panicked".to_string());
+        let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| "child panicked".to_string());
         // SAFETY: writing a buffer to our pipe end, then leaving at once.
         unsafe {
             libc::write(fds[1], report.as_ptr().cast(), report.len());
