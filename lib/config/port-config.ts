@@ -23,7 +23,7 @@ import { Buffer } from 'node:buffer';
 import { AfxdpError, codes, quoteInput } from '../errors';
 import { closestName, devargsError, findForbiddenCharacter, parseDevargs, withValidNames } from './devargs';
 import type { DevargName, DevargsMap } from './devargs';
-import { resolveDpPath } from './dp-path';
+import { resolveDpPath } from '../dp/paths';
 import type { Port } from '../port/port';
 
 export type PortSource = 'attach' | 'cni' | 'pinned';

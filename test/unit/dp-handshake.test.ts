@@ -9,7 +9,7 @@ import {
   HandshakeReply,
   HandshakeResult,
   XskRef,
-} from '../../lib/handshake';
+} from '../../lib/dp';
 
 const DP = '/tmp/afxdp_dp/veth1/afxdp.sock';
 const enc = new TextEncoder();
@@ -545,7 +545,7 @@ test('fuzz: random replies end in done or an ERR_AFXDP_DEVICE_PLUGIN failure; on
 // ----------------------------------------------------------------- driver (fake transport)
 
 import os from 'node:os';
-import { DpSession, fetchXskMaps } from '../../lib/handshake';
+import { DpSession, fetchXskMaps } from '../../lib/dp';
 import type { NativeDpConnection, NativeDpRecord, NativePort } from '../../lib/native';
 
 class FakeFd {
