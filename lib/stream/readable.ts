@@ -21,7 +21,7 @@
 // epoll_wait polls the socket (in copy mode that runs the transmit path),
 // which under load costs more than the checks.
 import { Readable } from 'node:stream';
-import type { Port } from '../port/port';
+import type { PortBase } from '../port/port-base';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
 import { CLOSED, ERROR, READABLE, socketError, Watch } from '../port/waiter';
@@ -83,7 +83,7 @@ function positiveInt(name: string, v: number | undefined, dflt: number, max: num
 }
 
 export class PortReadable extends Readable {
-  readonly port: Port;
+  readonly port: PortBase;
   readonly #pool: BatchPool;
   readonly #queues: Queue[];
   readonly #burst: number;
@@ -128,7 +128,7 @@ export class PortReadable extends Readable {
   };
 
   /** @internal use port.readable() */
-  constructor(port: Port, pool: BatchPool, options: PortReadableOptions = {}) {
+  constructor(port: PortBase, pool: BatchPool, options: PortReadableOptions = {}) {
     super({
       objectMode: true,
       highWaterMark: positiveInt('highWaterMark', options.highWaterMark, 4, 65536),
