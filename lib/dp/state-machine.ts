@@ -169,7 +169,9 @@ class HandshakeMachine implements Handshake {
     checkOptions(this.#o);
     this.#plan.push({ step: 'connect', record: requests.connect(options.podName) });
     this.#plan.push({ step: 'version', record: requests.version });
-    this.#o.interfaces.forEach((iface, map) => this.#plan.push({ step: 'xsk_map_fd', record: requests.xskMapFd(iface), map }));
+    this.#o.interfaces.forEach((iface, map) => {
+      this.#plan.push({ step: 'xsk_map_fd', record: requests.xskMapFd(iface), map });
+    });
   }
 
   get step(): HandshakeStep | undefined {

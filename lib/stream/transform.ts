@@ -11,6 +11,7 @@ import { Batch, BatchQueue, BatchState } from './batch';
  * same batch on, or `null` to drop it (its frames are released). It may
  * also truncate() or release() the batch itself.
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: a function that only releases or edits the batch returns void
 export type BatchFunction = (batch: Batch) => Batch | null | undefined | void;
 
 export interface BatchTransformOptions {
@@ -59,6 +60,7 @@ export class BatchTransform extends Duplex {
     this.#queued.remove(b);
     b.state = BatchState.Held;
     b.holder = this;
+    // biome-ignore lint/suspicious/noConfusingVoidType: what a BatchFunction returns
     let out: Batch | null | undefined | void;
     try {
       out = this.#fn(b);

@@ -658,7 +658,7 @@ test.serial('driver: the pod name defaults to the host name', async (t) => {
   }
   const { maps } = await fetchXskMaps({ dpPath: DP, interfaces: ['veth1'], connect: () => server.conn });
   t.is(server.sent[0].record, `/connect,${host}`);
-  maps.forEach((m) => m.close());
+  for (const m of maps) m.close();
 });
 
 test.serial('driver: a failure closes every fd received so far and the connection', async (t) => {
