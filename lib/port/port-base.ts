@@ -101,7 +101,7 @@ export class PortBase extends EventEmitter {
     this.#descriptors = descriptors;
     this.queues = info.queueIds.map((id, index) => {
       const u = nativePort.umemOf(index);
-      return new Queue(nativePort, index, id, new Uint8Array(umems[u]), u, descriptors, config.burstSize,
+      return new Queue(nativePort, index, id, new Uint8Array(umems[u]!), u, descriptors, config.burstSize,
         () => this.waiter());
     });
     this.#info = {
@@ -242,7 +242,9 @@ export class PortBase extends EventEmitter {
   /** @internal The buffer of UMEM `u`, for a port joining it. */
   umemBuffer(u: number): UmemBuffer {
     this.#port();
-    return this.#umems[u];
+    const b = this.#umems[u];
+    if (b === undefined) throw new AfxdpError(codes.INVALID_ARGUMENT, `UMEM index ${u} out of range (port has ${this.#umems.length})`);
+    return b;
   }
 
   /** @internal The native port, for a port joining its UMEM. */

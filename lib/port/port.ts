@@ -92,7 +92,6 @@ export class Port extends PortBase {
     return b;
   }
 
-
   protected override releaseBatches(): void {
     this.#pool?.closeAll();
   }

@@ -113,8 +113,8 @@ export class Batch {
   packet(i: number): Uint8Array {
     this.#check('use');
     if (!(i >= 0 && i < this.#length)) throw new RangeError(`packet index ${i} out of range (batch has ${this.#length})`);
-    const a = this.#addrs[i];
-    return this.#queue!.umem.subarray(a, a + this.#lengths[i]);
+    const a = this.#addrs[i]!;
+    return this.#queue!.umem.subarray(a, a + this.#lengths[i]!);
   }
 
   /** Swap destination and source MAC of every packet, in place. */
@@ -387,7 +387,7 @@ export class BatchPool {
     }
     for (let i = 0; i < this.size; i++) {
       const b = this.#ring[i];
-      if (b !== null) b.state = BatchState.Dead;
+      if (b != null) b.state = BatchState.Dead;
       this.#ring[i] = null;
     }
     this.#count = 0;

@@ -99,7 +99,7 @@ export class BatchTransform extends Duplex {
     for (let k = 0, i = this.#pushedNext; k < Math.min(this.readableLength, ring.length); k++) {
       i = i === 0 ? ring.length - 1 : i - 1;
       const b = ring[i];
-      if (b !== null && b.state === BatchState.Held && b.holder === this) release(b);
+      if (b != null && b.state === BatchState.Held && b.holder === this) release(b);
     }
     ring.fill(null);
     callback(err ?? (first as Error | undefined) ?? null);

@@ -106,7 +106,7 @@ export class PortWritable extends Writable {
     if (this.#queue !== undefined) return this.#queue;
     const src = b.rawQueue!;
     if (src !== null && this.port.queues[src.index] === src) return src;
-    return this.port.queues[(src?.index ?? 0) % this.port.queues.length];
+    return this.port.queues[(src?.index ?? 0) % this.port.queues.length]!;
   }
 
   #send(): void {
@@ -157,9 +157,9 @@ export class PortWritable extends Writable {
     const addrs = b.rawAddrs;
     const lens = b.rawLengths;
     for (let i = 0; i < got; i++) {
-      const a = addrs[b.start + i];
-      const len = lens[b.start + i];
-      from.copy(to, q.addrs[i], a, a + len);
+      const a = addrs[b.start + i]!;
+      const len = lens[b.start + i]!;
+      from.copy(to, q.addrs[i]!, a, a + len);
       q.lengths[i] = len;
     }
     const sent = q.transmit(got, 0, false);

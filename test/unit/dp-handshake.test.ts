@@ -255,8 +255,9 @@ test('after every nak the session still ends with /fin, and the nak is the error
     }
   }
   // No /fin after EOF, a timeout, /error or garbage: the session is over or not the plugin's.
-  for (const overrides of [{ '/version': ['eof' as const] }, { '/version': ['timeout' as const] }, { '/version': [r('x\u0001')] },
-    { '/connect,pod-a': [r('/error'), r('/host_nak')] }]) {
+  const endings: Record<string, HandshakeReply[]>[] = [{ '/version': ['eof'] }, { '/version': ['timeout'] }, { '/version': [r('x\u0001')] },
+    { '/connect,pod-a': [r('/error'), r('/host_nak')] }];
+  for (const overrides of endings) {
     const trace = drive({}, dp(overrides));
     failure(t, trace);
     t.not(trace.sent.at(-1), '/fin');
