@@ -426,6 +426,9 @@ export interface NativeFrameCounts {
   inKernel: number
 }
 
+/** How the UMEM's memory is mapped (lib/config/options.ts `hugepages`). */
+export type NativeHugepages = 'auto' | 'require' | 'never'
+
 /** What the kernel reports about one interface. */
 export interface NativeInterfaceProbe {
   name: string
@@ -472,6 +475,11 @@ export interface NativeLimits {
   maxBurstSize: number
 }
 
+/**
+ * A validated lib/config `PortConfig` as the core needs it (built by
+ * `nativeOptions` in lib/port/open.ts). A new option is a field here and
+ * one line in `TryFrom` below.
+ */
 export interface NativeOpenOptions {
   ifname: string
   netns?: string
@@ -486,13 +494,13 @@ export interface NativeOpenOptions {
   txSize: number
   fillSize: number
   compSize: number
-  /** "auto" | "require" | "never" */
-  hugepages: string
-  /** "auto" | "native" | "generic" */
-  xdpMode: string
+  hugepages: NativeHugepages
+  xdpMode: NativeXdpMode
+  /** Attach this ELF instead of afxdp's redirect program. */
   xdpProg?: string
+  /** Use the XSKMAP pinned here (use_pinned_map) instead of attaching. */
   pinnedMap?: string
-  /** Descriptor slots per queue. */
+  /** Descriptor slots per queue (binding only: not part of the request). */
   burstSize: number
 }
 
@@ -532,6 +540,9 @@ export interface NativeQueueStats {
   rxFillRingEmptyDescs: number
   txRingEmptyDescs: number
 }
+
+/** How afxdp attaches its XDP program (lib/config/options.ts `xdpMode`). */
+export type NativeXdpMode = 'auto' | 'native' | 'generic'
 
 /** Try to create an AF_XDP socket (in `netns` when given), close it at once. */
 export declare function probeAfXdpSocket(netns?: string | undefined | null): NativeAfXdpProbe

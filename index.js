@@ -844,5 +844,7 @@ module.exports.NativeWaiter = nativeBinding.NativeWaiter
 module.exports.coreVersion = nativeBinding.coreVersion
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.limits = nativeBinding.limits
+module.exports.NativeHugepages = nativeBinding.NativeHugepages
+module.exports.NativeXdpMode = nativeBinding.NativeXdpMode
 module.exports.probeAfXdpSocket = nativeBinding.probeAfXdpSocket
 module.exports.probeInterface = nativeBinding.probeInterface

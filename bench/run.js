@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// afxdp benchmark: `npm run bench` (as root). README.md, section Benchmark, says what it measures.
+// afxdp benchmark: `npm run bench` (as root). bench/README.md says what it measures.
 //
 // Two network namespaces joined by a veth pair. The generator (bench/c/gen.c,
 // raw AF_XDP rings) runs in one, pinned to CPU 0; in the other, pinned to
@@ -49,7 +49,7 @@ const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -
                      after the window) before a cell counts as disturbed (default 8)
   --busy-budget N    preferred busy polling with budget N (20 us) in every forwarder, afxdp and the
                      C reference alike; 0 turns it off (default 0: on veth it costs a recvfrom() per
-                     empty poll with no gain measured, see README)
+                     empty poll with no gain measured, see bench/README.md)
   --no-nice          do not run generator and forwarders at nice -20 (process and autogroup)
   --json FILE        write every measurement to FILE (default bench/results/last-run.json)
   --verbose          print every run as it finishes

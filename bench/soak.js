@@ -96,7 +96,7 @@ async function main() {
   console.log(`afxdp soak: macswap at ${o.rate} pps for ${o.minutes} min, sampled every ${o.interval} s; ` +
     `Linux ${info.kernel}, Node ${info.node}, commit ${info.commit}`);
 
-  // busy_budget=0: on veth busy polling only costs (README, Benchmark).
+  // busy_budget=0: on veth busy polling only costs (bench/README.md).
   const fwd = startProc('afxdp fwd', 1, [process.execPath, path.join(ROOT, 'bin', 'afxdp.js'), 'fwd',
     '--vdev', `net_af_xdp0,iface=${lab.fwdIf},busy_budget=0`, '--netns', lab.fwdNs, '--forward-mode', 'macswap',
     '--json', '--stats-period', '0', '--metrics-port', '0'], o.nice);

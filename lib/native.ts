@@ -1,74 +1,17 @@
 // The native addon (napi-rs loader in ../index.js) with the shapes the
-// facade relies on. Everything else imports the binding from here.
+// facade relies on. Everything else imports the binding from here. Plain
+// data shapes come from the generated ../index.d.ts; the classes are
+// described here, more precisely than napi-rs can (fds, promises, calls).
 import { AfxdpError, codes } from './errors';
 
-export interface NativeOpenOptions {
-  ifname: string;
-  netns?: string;
-  startQueue: number;
-  queueCount: number;
-  sharedUmem: boolean;
-  forceCopy: boolean;
-  frameSize: number;
-  frameCount: number;
-  headroom: number;
-  rxSize: number;
-  txSize: number;
-  fillSize: number;
-  compSize: number;
-  hugepages: string;
-  xdpMode: string;
-  xdpProg?: string;
-  pinnedMap?: string;
-  burstSize: number;
-}
+export type {
+  NativeFrameCounts, NativeHugepages, NativeLimits, NativeOpenOptions, NativePortInfo, NativeQueueStats, NativeXdpMode,
+} from '../index';
+import type { NativeFrameCounts, NativeLimits, NativeOpenOptions, NativePortInfo, NativeQueueStats } from '../index';
 
-export interface NativeQueueStats {
-  queueId: number;
-  rxPackets: number;
-  rxBytes: number;
-  txPackets: number;
-  txBytes: number;
-  rxDropped: number;
-  rxInvalidDescs: number;
-  txInvalidDescs: number;
-  rxRingFull: number;
-  rxFillRingEmptyDescs: number;
-  txRingEmptyDescs: number;
-}
 
-export interface NativeFrameCounts {
-  total: number;
-  free: number;
-  fillRing: number;
-  rxRing: number;
-  app: number;
-  txRing: number;
-  completionRing: number;
-  inKernel: number;
-}
 
-export interface NativePortInfo {
-  ifname: string;
-  ifindex: number;
-  mac: string;
-  mtu: number;
-  linkUp: boolean;
-  queueIds: number[];
-  interfaceQueues: number;
-  driver: string;
-  xdpMode: string;
-  xdpProgramId: number;
-  zeroCopy: boolean[];
-  hugepages: boolean;
-  umemCount: number;
-  frameSize: number;
-  dataOffset: number;
-  /** UMEM 0 is another port's (opened with shareWith). */
-  umemJoined: boolean;
-  /** Interfaces of the other ports using UMEM 0 now. */
-  umemSharedWith: string[];
-}
+
 
 /** A file descriptor held by native code (e.g. a received XSKMAP). */
 export interface NativeFd {
@@ -174,19 +117,6 @@ export interface NativePacketSocket {
   close(): void;
 }
 
-/** afxdp_core::limits, the bounds every layer agrees on (see lib/config/port-config.ts `limits`). */
-export interface NativeLimits {
-  maxQueueId: number;
-  maxQueueCount: number;
-  ringMinSize: number;
-  ringMaxSize: number;
-  frameSizes: number[];
-  maxFrameCount: number;
-  maxUmemBytes: number;
-  kernelHeadroom: number;
-  minFrameData: number;
-  maxBurstSize: number;
-}
 
 export interface NativeBinding {
   coreVersion(): string;

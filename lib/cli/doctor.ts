@@ -248,7 +248,7 @@ function interfaceChecks(o: DoctorOptions): Check[] {
     }
   }
   if (probe.driver === 'veth') {
-    // Measured in the benchmark (README, Benchmark): on veth busy polling costs and gains nothing measurable.
+    // Measured in the benchmark (bench/README.md): on veth busy polling costs and gains nothing measurable.
     checks.push({
       id: 'busy_poll', status: 'warn', title: 'busy polling',
       detail: 'veth: with busy_budget (default 64) every empty receive makes a recvfrom(); in the benchmark\'s rxdrop that cost ' +

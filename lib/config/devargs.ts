@@ -3,30 +3,20 @@
 //   net_af_xdp0,use_cni=1,iface=eth1,dp_path="/tmp/afxdp_dp/eth1/afxdp.sock"
 //
 // so users can paste the arguments they already give testpmd. This module
-// only splits and checks syntax; the meaning of each value is checked in
-// port-config.ts. It is pure and never throws anything but an AfxdpError.
+// only splits and checks syntax; the names come from the option table
+// (options.ts) and the meaning of each value is checked in port-config.ts.
+// It is pure and never throws anything but an AfxdpError.
 //
 // Stricter than DPDK's rte_kvargs on purpose: empty pairs (`,,`, a trailing
 // comma) and repeated keys are errors instead of being skipped or letting
 // the last one win silently.
 
 import { AfxdpError, codes, quoteInput } from '../errors';
+import { DEVARG_NAMES } from './options';
+import type { DevargName } from './options';
 
-/** Devargs of DPDK's net_af_xdp that afxdp understands, in DPDK's order. */
-export const DEVARG_NAMES = Object.freeze([
-  'iface',
-  'start_queue',
-  'queue_count',
-  'shared_umem',
-  'xdp_prog',
-  'busy_budget',
-  'force_copy',
-  'use_cni',
-  'use_pinned_map',
-  'dp_path',
-] as const);
-
-export type DevargName = (typeof DEVARG_NAMES)[number];
+export { DEVARG_NAMES };
+export type { DevargName };
 
 export interface DevargsMap {
   /** N of a leading `net_af_xdp<N>`; absent when the driver has no index or is not named. */

@@ -22,207 +22,57 @@ import { Buffer } from 'node:buffer';
 
 import { AfxdpError, codes, quoteInput } from '../errors';
 import { closestName, devargsError, findForbiddenCharacter, parseDevargs, withValidNames } from './devargs';
-import type { DevargName, DevargsMap } from './devargs';
+import type { DevargsMap } from './devargs';
 import { resolveDpPath } from '../dp/paths';
-import type { Port } from '../port/port';
+import {
+  DEVARG_OPTIONS, OPTION_NAMES, defaults, devargOf, limits, optionOfDevarg, optionSpec,
+} from './options';
+import type { OptionName, PortConfig, PortOptions, PortSource, XdpMode } from './options';
 
-export type PortSource = 'attach' | 'cni' | 'pinned';
-export type FrameSize = 2048 | 4096;
-export type HugepagesPolicy = 'auto' | 'require' | 'never';
-export type XdpMode = 'auto' | 'native' | 'generic';
-/**
- * How a forwarding loop, a stream or `port.on('readable')` waits for packets:
- * 'busy' spins on the rings (a core, lowest latency), 'event' sleeps on
- * readiness at once (least CPU), 'adaptive' spins while packets come and a
- * short window after, then sleeps (lib/port/poll-loop.ts; docs/design.md).
- */
-export const POLL_MODES = ['busy', 'adaptive', 'event'] as const;
-export type PollMode = (typeof POLL_MODES)[number];
+// The table and its types live in options.ts; re-exported where they always were.
+export { POLL_MODES, defaults, limits } from './options';
+export type {
+  FrameSize, HugepagesPolicy, PollMode, PortConfig, PortOptions, PortSource, UmemOwner, XdpMode,
+} from './options';
 
-/** What users pass: camelCase devargs, all optional but `iface`, plus afxdp extensions. */
-export interface PortOptions {
-  iface: string;
-  startQueue?: number;
-  queueCount?: number;
-  sharedUmem?: boolean;
-  xdpProg?: string;
-  busyBudget?: number;
-  forceCopy?: boolean;
-  useCni?: boolean;
-  usePinnedMap?: boolean;
-  dpPath?: string;
-  // afxdp extensions (no devarg):
-  /** UMEM chunk size in bytes. */
-  frameSize?: FrameSize;
-  /** UMEM frames per queue. */
-  frameCount?: number;
-  /** Bytes reserved before packet data in every frame, on top of the kernel's 256. */
-  headroom?: number;
-  rxSize?: number;
-  txSize?: number;
-  fillSize?: number;
-  compSize?: number;
-  /** Most descriptors moved per receive/send call. */
-  burstSize?: number;
-  hugepages?: HugepagesPolicy;
-  /** How afxdp attaches its XDP program; only when afxdp attaches it. */
-  xdpMode?: XdpMode;
-  /** Name sent in the Device Plugin handshake; defaults to the host name at open. */
-  podName?: string;
-  handshakeTimeoutMs?: number;
-  /** Network namespace of the interface: a name under /var/run/netns or a path. */
-  netns?: string;
-  /** Poll policy of this port's 'readable' events and streams (default 'adaptive'). */
-  pollMode?: PollMode;
-  /**
-   * An open port whose UMEM this port uses (openPort() only): every queue
-   * binds with XDP_SHARED_UMEM to it, also on another interface (Linux >=
-   * 5.10), so frames move between the ports without a copy. frameSize,
-   * frameCount, headroom and hugepages must equal that port's. Not part of
-   * the resolved PortConfig.
-   */
-  shareUmemWith?: Port;
+// Configs this module resolved: passed to resolvePortConfig again, they are
+// used as they are (so `afxdp fwd` parses each --vdev once).
+const resolved = new WeakSet<object>();
+
+/** Whether `value` is a PortConfig from resolvePortConfig(). */
+export function isPortConfig(value: unknown): value is PortConfig {
+  return typeof value === 'object' && value !== null && resolved.has(value);
 }
-
-/** A validated configuration with every default resolved. */
-export interface PortConfig {
-  /** Where the XSKMAP comes from: afxdp attaches a program, the DP socket, or a pinned map. */
-  readonly source: PortSource;
-  readonly iface: string;
-  readonly startQueue: number;
-  readonly queueCount: number;
-  readonly sharedUmem: boolean;
-  readonly xdpProg: string | undefined;
-  readonly busyBudget: number;
-  /** Whether the user chose busyBudget (failures to apply it are then reported). */
-  readonly busyBudgetExplicit: boolean;
-  readonly forceCopy: boolean;
-  readonly useCni: boolean;
-  readonly usePinnedMap: boolean;
-  /** DP socket (cni) or pinned map (pinned); undefined for attach. */
-  readonly dpPath: string | undefined;
-  readonly frameSize: FrameSize;
-  readonly frameCount: number;
-  readonly headroom: number;
-  readonly rxSize: number;
-  readonly txSize: number;
-  readonly fillSize: number;
-  readonly compSize: number;
-  readonly burstSize: number;
-  readonly hugepages: HugepagesPolicy;
-  readonly xdpMode: XdpMode;
-  readonly podName: string | undefined;
-  readonly handshakeTimeoutMs: number;
-  readonly netns: string | undefined;
-  readonly pollMode: PollMode;
-  /** N of a devargs string's leading net_af_xdp<N>, if any. */
-  readonly vdevIndex: number | undefined;
-}
-
-export const defaults = Object.freeze({
-  startQueue: 0,
-  queueCount: 1,
-  sharedUmem: false,
-  forceCopy: false,
-  useCni: false,
-  usePinnedMap: false,
-  /** DPDK's default (64) where afxdp attaches the program; 0 in Device Plugin modes. */
-  busyBudget: Object.freeze({ attach: 64, cni: 0, pinned: 0 }),
-  frameSize: 4096 as FrameSize,
-  /** Raised to fillSize + txSize when bigger rings are asked for without a frameCount. */
-  frameCount: 4096,
-  headroom: 0,
-  rxSize: 2048,
-  txSize: 2048,
-  fillSize: 2048,
-  compSize: 2048,
-  burstSize: 64,
-  hugepages: 'auto' as HugepagesPolicy,
-  xdpMode: 'auto' as XdpMode,
-  pollMode: 'adaptive' as PollMode,
-  /** The DP may spend up to 5 s asking kubelet about the pod before it answers. */
-  handshakeTimeoutMs: 10_000,
-});
-
-/**
- * Bounds afxdp enforces; where DPDK has none, they only keep numbers sane.
- * The native core enforces the same (crates/afxdp-core/src/limits.rs, exported
- * as the addon's limits()); kept here so configs parse without the addon, and
- * test/faults/port.test.ts checks both tables agree.
- */
-export const limits = Object.freeze({
-  /** Queue ids and counts stay below 65536; the interface decides the real limit at open. */
-  maxQueueId: 65_535,
-  maxQueueCount: 65_535,
-  /** DPDK: busy_budget 0..65535 (SO_BUSY_POLL_BUDGET is a u16 in the kernel). */
-  maxBusyBudget: 65_535,
-  /** IFNAMSIZ - 1. */
-  ifnameMaxBytes: 15,
-  /** sizeof(sun_path) - 1, for the Device Plugin socket. */
-  socketPathMaxBytes: 107,
-  /** PATH_MAX - 1. */
-  pathMaxBytes: 4095,
-  ringMinSize: 64,
-  ringMaxSize: 16_384,
-  frameSizes: Object.freeze([2048, 4096] as const),
-  maxFrameCount: 1 << 20,
-  /** One UMEM (frameCount × frameSize) stays below 4 GiB: frame addresses are u32 offsets. */
-  maxUmemBytes: 2 ** 32 - 1,
-  /** XDP_PACKET_HEADROOM, reserved by the kernel in every frame. */
-  kernelHeadroom: 256,
-  /** Room left for packet data after all headroom. */
-  minFrameData: 64,
-  maxBurstSize: 1024,
-  /** The DP reads 64-byte records: "/connect," leaves 55 bytes for the name. */
-  podNameMaxBytes: 55,
-  maxHandshakeTimeoutMs: 300_000,
-});
-
-const DEVARG_OF = Object.freeze({
-  iface: 'iface',
-  startQueue: 'start_queue',
-  queueCount: 'queue_count',
-  sharedUmem: 'shared_umem',
-  xdpProg: 'xdp_prog',
-  busyBudget: 'busy_budget',
-  forceCopy: 'force_copy',
-  useCni: 'use_cni',
-  usePinnedMap: 'use_pinned_map',
-  dpPath: 'dp_path',
-} as const satisfies Partial<Record<keyof PortOptions, DevargName>>);
-
-type OptionName = keyof PortOptions;
-
-// Every option, checked against PortOptions by the Record type.
-const OPTION_NAMES = Object.keys({
-  iface: 1, startQueue: 1, queueCount: 1, sharedUmem: 1, xdpProg: 1, busyBudget: 1, forceCopy: 1,
-  useCni: 1, usePinnedMap: 1, dpPath: 1, frameSize: 1, frameCount: 1, headroom: 1, rxSize: 1, txSize: 1,
-  fillSize: 1, compSize: 1, burstSize: 1, hugepages: 1, xdpMode: 1, podName: 1, handshakeTimeoutMs: 1, netns: 1,
-  pollMode: 1, shareUmemWith: 1,
-} satisfies Record<OptionName, 1>) as OptionName[];
 
 /**
  * Resolves a devargs string (`net_af_xdp0,iface=eth0,...`) or an options
- * object into a frozen PortConfig.
+ * object into a frozen PortConfig. `extensions` adds options a devargs
+ * string cannot carry (afxdp extensions such as frameSize or netns), so a
+ * devargs string is parsed once. A PortConfig this function returned is
+ * returned as it is.
  *
  * Errors are AfxdpError: ERR_AFXDP_DEVARGS for a devargs string,
- * ERR_AFXDP_INVALID_ARGUMENT for an options object; `argument` names the
- * devarg or option at fault.
+ * ERR_AFXDP_INVALID_ARGUMENT for an options object (or `extensions`);
+ * `argument` names the devarg or option at fault.
  */
-export function resolvePortConfig(spec: string | PortOptions): PortConfig {
+export function resolvePortConfig(spec: string | PortOptions | PortConfig, extensions?: Partial<PortOptions>): PortConfig {
+  if (isPortConfig(spec) && extensions === undefined) return spec;
   if (typeof spec === 'string') {
     const parsed = parseDevargs(spec);
-    return resolve(optionsFromDevargs(spec, parsed), devargsContext(spec), parsed.vdevIndex);
+    const fromDevargs = optionsFromDevargs(spec, parsed);
+    if (extensions === undefined) return resolve(fromDevargs, devargsContext(spec), parsed.vdevIndex);
+    checkOptions(extensions);
+    const extra = new Set(Object.keys(extensions).filter((key) => extensions[key as OptionName] !== undefined));
+    return resolve({ ...fromDevargs, ...extensions }, devargsContext(spec, extra), parsed.vdevIndex);
   }
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
-    throw new AfxdpError(
-      codes.INVALID_ARGUMENT,
-      `Invalid port options: expected a devargs string or an options object, got ${describeValue(spec)}; ` +
-        'pass e.g. "net_af_xdp0,iface=eth0" or { iface: "eth0" }',
-    );
+  checkOptions(spec);
+  if (isPortConfig(spec)) {
+    throw new AfxdpError(codes.INVALID_ARGUMENT,
+      'Invalid port options: extensions apply to a devargs string or an options object, not to a resolved PortConfig; ' +
+        'pass the devargs string or the options instead', { argument: 'extensions' });
   }
-  checkOptionNames(spec);
-  return resolve({ ...spec }, optionsContext(), undefined);
+  if (extensions !== undefined) checkOptions(extensions);
+  return resolve({ ...spec, ...extensions }, optionsContext(), undefined);
 }
 
 /**
@@ -238,19 +88,23 @@ export function devargsToOptions(spec: string): PortOptions {
 // ------------------------------------------------------------- contexts
 
 // How errors are worded and coded: devargs names for a devargs string,
-// option names for an object.
+// option names for an object (and for options added to a devargs string).
 interface Context {
   form: 'devargs' | 'options';
   name(option: OptionName): string;
   fail(option: OptionName | undefined, problem: string, fix: string): AfxdpError;
 }
 
-function devargsContext(spec: string): Context {
-  const name = (option: OptionName): string => (DEVARG_OF as Partial<Record<OptionName, string>>)[option] ?? option;
+function devargsContext(spec: string, extensions: ReadonlySet<string> = new Set()): Context {
+  const options = optionsContext();
+  const name = (option: OptionName): string => (extensions.has(option) ? option : devargOf(option) ?? option);
   return {
     form: 'devargs',
     name,
-    fail: (option, problem, fix) => devargsError(spec, problem, fix, option === undefined ? undefined : name(option)),
+    fail: (option, problem, fix) =>
+      option !== undefined && extensions.has(option)
+        ? options.fail(option, problem, fix)
+        : devargsError(spec, problem, fix, option === undefined ? undefined : name(option)),
   };
 }
 
@@ -263,11 +117,18 @@ function optionsContext(): Context {
   };
 }
 
-function checkOptionNames(options: object): void {
-  for (const key of Object.keys(options)) {
-    if ((OPTION_NAMES as string[]).includes(key)) continue;
-    const camel = Object.entries(DEVARG_OF).find(([, devarg]) => devarg === key)?.[0];
-    const suggestion = camel ?? closestName(key, OPTION_NAMES);
+function checkOptions(spec: unknown): asserts spec is PortOptions {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    throw new AfxdpError(
+      codes.INVALID_ARGUMENT,
+      `Invalid port options: expected a devargs string or an options object, got ${describeValue(spec)}; ` +
+        'pass e.g. "net_af_xdp0,iface=eth0" or { iface: "eth0" }',
+    );
+  }
+  if (isPortConfig(spec)) return;
+  for (const key of Object.keys(spec)) {
+    if ((OPTION_NAMES as readonly string[]).includes(key)) continue;
+    const suggestion = optionOfDevarg(key) ?? closestName(key, OPTION_NAMES);
     throw new AfxdpError(
       codes.INVALID_ARGUMENT,
       `Invalid port options: unknown option ${quoteInput(key)}; ` +
@@ -283,18 +144,13 @@ type RawOptions = Partial<Record<OptionName, unknown>>;
 
 function optionsFromDevargs(spec: string, parsed: DevargsMap): RawOptions {
   const context = devargsContext(spec);
-  const { args } = parsed;
   const options: RawOptions = {};
-  if (args.iface !== undefined) options.iface = args.iface;
-  if (args.start_queue !== undefined) options.startQueue = decimal(context, 'startQueue', args.start_queue);
-  if (args.queue_count !== undefined) options.queueCount = decimal(context, 'queueCount', args.queue_count);
-  if (args.shared_umem !== undefined) options.sharedUmem = flag(context, 'sharedUmem', args.shared_umem);
-  if (args.xdp_prog !== undefined) options.xdpProg = args.xdp_prog;
-  if (args.busy_budget !== undefined) options.busyBudget = decimal(context, 'busyBudget', args.busy_budget);
-  if (args.force_copy !== undefined) options.forceCopy = flag(context, 'forceCopy', args.force_copy);
-  if (args.use_cni !== undefined) options.useCni = flag(context, 'useCni', args.use_cni);
-  if (args.use_pinned_map !== undefined) options.usePinnedMap = flag(context, 'usePinnedMap', args.use_pinned_map);
-  if (args.dp_path !== undefined) options.dpPath = args.dp_path;
+  for (const option of DEVARG_OPTIONS) {
+    const text = parsed.args[devargOf(option)!];
+    if (text === undefined) continue;
+    const { kind } = optionSpec(option);
+    options[option] = kind === 'int' ? decimal(context, option, text) : kind === 'bool' ? flag(context, option, text) : text;
+  }
   return options;
 }
 
@@ -326,49 +182,68 @@ function flag(context: Context, option: OptionName, text: string): boolean {
 
 // ------------------------------------------------------------- resolve
 
-function resolve(options: RawOptions, context: Context, vdevIndex: number | undefined): PortConfig {
-  const iface = checkIface(context, options.iface);
-  const startQueue = integerOption(context, options, 'startQueue', 0, limits.maxQueueId) ?? defaults.startQueue;
-  const queueCount = integerOption(context, options, 'queueCount', 1, limits.maxQueueCount) ?? defaults.queueCount;
-  const sharedUmem = booleanOption(context, options, 'sharedUmem') ?? defaults.sharedUmem;
-  const xdpProg = pathOption(context, options, 'xdpProg');
-  const explicitBudget = integerOption(context, options, 'busyBudget', 0, limits.maxBusyBudget);
-  const forceCopy = booleanOption(context, options, 'forceCopy') ?? defaults.forceCopy;
-  const useCni = booleanOption(context, options, 'useCni') ?? defaults.useCni;
-  const usePinnedMap = booleanOption(context, options, 'usePinnedMap') ?? defaults.usePinnedMap;
-  const explicitDpPath = pathOption(context, options, 'dpPath');
-  const xdpMode = oneOfOption(context, options, 'xdpMode', ['auto', 'native', 'generic']) ?? defaults.xdpMode;
+// Options whose bounds or default depend on others (resolveMemory), and
+// shareUmemWith, which is not part of the config.
+const DEPENDENT: ReadonlySet<OptionName> = new Set(['frameCount', 'headroom', 'burstSize', 'shareUmemWith']);
 
-  checkDeviceModeRules(context, { useCni, usePinnedMap, xdpProg, dpPath: explicitDpPath, xdpMode });
+// Checks beyond an option's kind.
+const CHECKERS: Partial<Record<OptionName, (context: Context, value: unknown) => unknown>> = {
+  iface: checkIface,
+  podName: checkPodName,
+  netns: checkNetns,
+};
+
+function resolve(options: RawOptions, context: Context, vdevIndex: number | undefined): PortConfig {
+  // Every option with a fixed default or none, in table order.
+  const values: Record<string, unknown> = {};
+  for (const name of OPTION_NAMES) {
+    if (DEPENDENT.has(name)) continue;
+    const checker = CHECKERS[name];
+    values[name] = (checker !== undefined ? checker(context, options[name]) : readOption(context, options, name)) ??
+      optionSpec(name).default;
+  }
+  const { useCni, usePinnedMap, iface } = values as { useCni: boolean; usePinnedMap: boolean; iface: string };
+  const explicitDpPath = values.dpPath as string | undefined;
+  const explicitBudget = values.busyBudget as number | undefined;
+  checkDeviceModeRules(context, {
+    useCni, usePinnedMap, xdpProg: values.xdpProg as string | undefined, dpPath: explicitDpPath, xdpMode: values.xdpMode as XdpMode,
+  });
   const source: PortSource = useCni ? 'cni' : usePinnedMap ? 'pinned' : 'attach';
   const dpPath = source === 'attach' ? undefined : resolveDpPath(source, iface, explicitDpPath);
   if (source === 'cni') checkSocketPath(context, dpPath!);
 
-  const memory = resolveMemory(context, options);
-  return Object.freeze({
+  const config = {
     source,
-    iface,
-    startQueue,
-    queueCount,
-    sharedUmem,
-    xdpProg,
+    ...values,
     busyBudget: explicitBudget ?? defaults.busyBudget[source],
     busyBudgetExplicit: explicitBudget !== undefined,
-    forceCopy,
-    useCni,
-    usePinnedMap,
     dpPath,
-    ...memory,
-    hugepages: oneOfOption(context, options, 'hugepages', ['auto', 'require', 'never']) ?? defaults.hugepages,
-    xdpMode,
-    podName: checkPodName(context, options.podName),
-    handshakeTimeoutMs:
-      integerOption(context, options, 'handshakeTimeoutMs', 1, limits.maxHandshakeTimeoutMs) ??
-      defaults.handshakeTimeoutMs,
-    netns: checkNetns(context, options.netns),
-    pollMode: oneOfOption(context, options, 'pollMode', POLL_MODES) ?? defaults.pollMode,
+    ...resolveMemory(context, options, values as Pick<PortConfig, 'frameSize' | 'rxSize' | 'txSize' | 'fillSize'>),
     vdevIndex,
-  });
+  } as PortConfig;
+  resolved.add(config);
+  return Object.freeze(config);
+}
+
+// An option checked by its kind and table bounds (`max` lowers the bound).
+function readOption(context: Context, options: RawOptions, name: OptionName, max?: number): unknown {
+  const spec = optionSpec(name);
+  switch (spec.kind) {
+    case 'int': {
+      const value = integerOption(context, options, name, spec.min!, max ?? spec.max!);
+      return spec.powerOfTwo === true ? powerOfTwo(context, name, value) : value;
+    }
+    case 'bool':
+      return booleanOption(context, options, name);
+    case 'enum':
+      return oneOfOption(context, options, name, spec.values!);
+    case 'path':
+      return pathOption(context, options, name);
+    case 'string':
+      return options[name] === undefined ? undefined : stringValue(context, name, options[name]);
+    case 'port':
+      return undefined;
+  }
 }
 
 // DPDK's argument rules for the Device Plugin modes, each its own error.
@@ -424,17 +299,12 @@ function checkSocketPath(context: Context, dpPath: string): void {
   );
 }
 
-// UMEM and ring geometry (afxdp extensions).
-function resolveMemory(context: Context, options: RawOptions) {
-  const frameSize = (oneOfOption(context, options, 'frameSize', limits.frameSizes) ?? defaults.frameSize) as FrameSize;
-  const rxSize = ringOption(context, options, 'rxSize') ?? defaults.rxSize;
-  const txSize = ringOption(context, options, 'txSize') ?? defaults.txSize;
-  const fillSize = ringOption(context, options, 'fillSize') ?? defaults.fillSize;
-  const compSize = ringOption(context, options, 'compSize') ?? defaults.compSize;
-
+// UMEM geometry whose bounds or default depend on other options.
+function resolveMemory(context: Context, options: RawOptions, rings: Pick<PortConfig, 'frameSize' | 'rxSize' | 'txSize' | 'fillSize'>) {
+  const { frameSize, rxSize, txSize, fillSize } = rings;
   const maxFrames = Math.min(limits.maxFrameCount, Math.floor(limits.maxUmemBytes / frameSize));
   const frameCount =
-    integerOption(context, options, 'frameCount', 1, limits.maxFrameCount) ??
+    (readOption(context, options, 'frameCount') as number | undefined) ??
     Math.min(maxFrames, Math.max(defaults.frameCount, fillSize + txSize));
   if (frameCount > maxFrames) {
     throw context.fail(
@@ -453,11 +323,12 @@ function resolveMemory(context: Context, options: RawOptions) {
   }
 
   const maxHeadroom = frameSize - limits.kernelHeadroom - limits.minFrameData;
-  const headroom = integerOption(context, options, 'headroom', 0, maxHeadroom) ?? defaults.headroom;
+  const headroom = (readOption(context, options, 'headroom', maxHeadroom) as number | undefined) ?? defaults.headroom;
 
   const maxBurst = Math.min(limits.maxBurstSize, rxSize, txSize);
-  const burstSize = integerOption(context, options, 'burstSize', 1, maxBurst) ?? Math.min(defaults.burstSize, maxBurst);
-  return { frameSize, frameCount, headroom, rxSize, txSize, fillSize, compSize, burstSize };
+  const burstSize = (readOption(context, options, 'burstSize', maxBurst) as number | undefined) ??
+    Math.min(defaults.burstSize, maxBurst);
+  return { frameCount, headroom, burstSize };
 }
 
 // ------------------------------------------------------------- checkers
@@ -561,8 +432,7 @@ function integerOption(context: Context, options: RawOptions, option: OptionName
   return value;
 }
 
-function ringOption(context: Context, options: RawOptions, option: OptionName): number | undefined {
-  const size = integerOption(context, options, option, limits.ringMinSize, limits.ringMaxSize);
+function powerOfTwo(context: Context, option: OptionName, size: number | undefined): number | undefined {
   if (size === undefined || (size & (size - 1)) === 0) return size;
   throw context.fail(
     option,

@@ -5,6 +5,7 @@
 // src/dp); this is the Node-style object around it.
 import { EventEmitter } from 'node:events';
 import type { NativeDpServerOptions, NativeDpServerInfo } from '../../index';
+import { AfxdpError, codes } from '../errors';
 import { native } from '../native';
 import { call } from '../port/native-call';
 
@@ -33,7 +34,9 @@ export class DpServer extends EventEmitter {
 
   /** Socket paths, pins, attached programs and counters. */
   info(): DpServerInfo {
-    if (this.#native === null) throw new Error('DpServer is stopped');
+    if (this.#native === null) {
+      throw new AfxdpError(codes.CLOSED, 'this DpServer is stopped; start a new one with startDpServer()');
+    }
     return call(() => this.#native!.info());
   }
 

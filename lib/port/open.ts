@@ -13,7 +13,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { resolvePortConfig, PortConfig, PortOptions } from '../config/port-config';
+import { resolvePortConfig } from '../config/port-config';
+import type { PortConfig, PortOptions } from '../config/port-config';
+import { NATIVE_OPTIONS } from '../config/options';
+import type { NativeOption } from '../config/options';
 import { native, NativeFd, NativeOpenOptions, NativePort } from '../native';
 import { AfxdpError, codes, fromNative, quoteInput } from '../errors';
 import { DpSession, withPath } from '../dp/session';
@@ -26,26 +29,14 @@ import { abortError } from './waiter';
 /** SO_BUSY_POLL in µs when busy polling is on (DPDK's default). */
 export const BUSY_POLL_TIMEOUT_US = 20;
 
+/** What crosses into the addon: the table's `native` options as they are, plus where the XSKMAP comes from. */
 export function nativeOptions(config: PortConfig): NativeOpenOptions {
+  const same = Object.fromEntries(NATIVE_OPTIONS.map((name) => [name, config[name]])) as Pick<PortConfig, NativeOption>;
   return {
+    ...same,
     ifname: config.iface,
-    netns: config.netns,
-    startQueue: config.startQueue,
-    queueCount: config.queueCount,
-    sharedUmem: config.sharedUmem,
-    forceCopy: config.forceCopy,
-    frameSize: config.frameSize,
-    frameCount: config.frameCount,
-    headroom: config.headroom,
-    rxSize: config.rxSize,
-    txSize: config.txSize,
-    fillSize: config.fillSize,
-    compSize: config.compSize,
-    hugepages: config.hugepages,
-    xdpMode: config.xdpMode,
     xdpProg: config.source === 'attach' ? config.xdpProg : undefined,
     pinnedMap: config.source === 'pinned' ? config.dpPath : undefined,
-    burstSize: config.burstSize,
   };
 }
 
@@ -59,11 +50,14 @@ export interface OpenOptions {
   signal?: AbortSignal;
 }
 
+/** A devargs string, an options object, or a config from resolvePortConfig(). */
+export type PortSpec = string | PortOptions | PortConfig;
+
 /**
  * Open a port from a DPDK devargs string (`net_af_xdp0,iface=eth0,...`,
- * prefix optional) or a typed options object.
+ * prefix optional), a typed options object or a resolved PortConfig.
  */
-export async function openPort(spec: string | PortOptions, options: OpenOptions = {}): Promise<Port> {
+export async function openPort(spec: PortSpec, options: OpenOptions = {}): Promise<Port> {
   const signal = signalOf(options);
   const config = resolvePortConfig(spec);
   const owner = shareUmemWithOf(spec);
@@ -81,8 +75,8 @@ function signalOf(options: OpenOptions | undefined): AbortSignal | undefined {
 }
 
 /** The `shareUmemWith` port of an options object, checked to be a Port. */
-function shareUmemWithOf(spec: string | PortOptions): Port | undefined {
-  if (typeof spec !== 'object' || spec.shareUmemWith === undefined) return undefined;
+function shareUmemWithOf(spec: PortSpec): Port | undefined {
+  if (typeof spec !== 'object' || !('shareUmemWith' in spec) || spec.shareUmemWith === undefined) return undefined;
   const owner: unknown = spec.shareUmemWith;
   if (!(owner instanceof Port)) {
     throw new AfxdpError(codes.INVALID_ARGUMENT,
@@ -110,7 +104,7 @@ export function planUmemSharing(configs: readonly PortConfig[]): (number | undef
  * Plugin serves one connection per allocation. All or nothing: if one port
  * fails, the ones already open are closed. Ports come back in spec order.
  */
-export async function openPorts(specs: readonly (string | PortOptions)[], options: OpenOptions = {}): Promise<Port[]> {
+export async function openPorts(specs: readonly PortSpec[], options: OpenOptions = {}): Promise<Port[]> {
   if (!Array.isArray(specs)) {
     throw new AfxdpError(codes.INVALID_ARGUMENT, 'openPorts() takes an array of devargs strings or options objects');
   }

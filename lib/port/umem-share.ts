@@ -33,11 +33,8 @@ export class UmemBuffer {
 /** The frame settings ports sharing a UMEM must agree on. */
 export const FRAME_SETTINGS = ['frameSize', 'frameCount', 'headroom', 'hugepages'] as const;
 
-/** What a port to be shared must offer (a Port; kept structural for tests). */
-export interface UmemOwner {
-  readonly closed: boolean;
-  readonly config: PortConfig;
-}
+export type { UmemOwner } from '../config/options';
+import type { UmemOwner } from '../config/options';
 
 /**
  * @internal Refuses to let a port with `config` (given as `spec`) join the

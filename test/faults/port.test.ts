@@ -12,6 +12,8 @@ import path from 'node:path';
 import { AfxdpError, codes, fromNative } from '../../lib/errors';
 import { limits, resolvePortConfig } from '../../lib/config/port-config';
 import { native } from '../../lib/native';
+import { nativeOptions } from '../../lib/port/open';
+import { PacketSocket } from '../../lib/peer/packet-socket';
 import { openPort, Port } from '../../lib/index';
 import { attachedXdp, fdCount, fdsSettle, measureStall, waitFor } from '../helpers/faults';
 import { createLab } from '../helpers/lab';
@@ -293,6 +295,16 @@ test.serial('every Queue and Port method after close throws ERR_AFXDP_CLOSED', a
   }
 });
 
+test.serial('a PacketSocket after close throws ERR_AFXDP_CLOSED', (t) => {
+  const socket = new PacketSocket('lo');
+  socket.close();
+  const closed = { instanceOf: AfxdpError, code: codes.CLOSED };
+  t.throws(() => socket.send([Buffer.alloc(60)]), closed, 'send');
+  t.throws(() => socket.receive(1, 0), closed, 'receive');
+  t.throws(() => socket.drain(), closed, 'drain');
+  t.notThrows(() => socket.close(), 'close is idempotent');
+});
+
 // ---------------------------------------------------------------- defect 8
 
 test.serial('a pinned dp_path that is not on a bpffs says so, with errno and path', async (t) => {
@@ -391,6 +403,10 @@ test.serial('RLIMIT_MEMLOCK too small for 2 queues x 4 MiB: the message gives th
 
 anyTest('TS config and native code share one set of limits and one list of error codes', (t) => {
   const n = native().limits();
+  // Every limit the core exports is in the TS table with the same value.
+  for (const [key, value] of Object.entries(n)) {
+    t.deepEqual([...[(limits as Record<string, unknown>)[key]].flat()], [...[value].flat()], key);
+  }
   t.deepEqual(
     {
       maxQueueId: n.maxQueueId, maxQueueCount: n.maxQueueCount, ringMinSize: n.ringMinSize, ringMaxSize: n.ringMaxSize,
@@ -422,4 +438,25 @@ anyTest('errno and path travel from native errors into AfxdpError', (t) => {
   t.is(e.message, 'open failed');
   t.is(e.errno, 13);
   t.is(e.path, '/tmp/a "b"');
+});
+
+// The same through real entry points of the addon: a port call, a Device
+// Plugin call (a rejected promise) and a closed object.
+anyTest('native entry points reject with code, errno and path', async (t) => {
+  const missing = path.join(os.tmpdir(), `afxdp-missing-${process.pid}`, 'xsks_map');
+  const config = resolvePortConfig({
+    iface: 'lo', usePinnedMap: true, dpPath: missing, frameCount: 64, rxSize: 64, txSize: 64, fillSize: 64, compSize: 64,
+  });
+  const portErr = fromNative(t.throws(() => native().NativePort.open(nativeOptions(config), null, null))) as AfxdpError;
+  t.true(portErr instanceof AfxdpError, String(portErr));
+  t.is(portErr.path, missing, portErr.message);
+  t.false(portErr.message.includes('\u0001'), 'the trailer is stripped');
+
+  const conn = native().NativeDpConnection.create(path.join(path.dirname(missing), 'afxdp.sock'));
+  const dpErr = fromNative(await t.throwsAsync(conn.connect(200))) as AfxdpError;
+  conn.close();
+  t.true(dpErr instanceof AfxdpError, String(dpErr));
+  t.is(dpErr.errno, 2, `ENOENT: ${dpErr.message}`);
+  const closedErr = fromNative(await t.throwsAsync(async () => conn.send(Buffer.from('/version')))) as AfxdpError;
+  t.is(closedErr.code, codes.CLOSED, closedErr.message);
 });

@@ -160,12 +160,22 @@ test('Dockerfile: Node slim stages; the build stage installs from the packed tar
   t.deepEqual(read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('#')), ['*', '!pack/*.tgz']);
 });
 
-/** The Debian packages `.ci/run` installs. */
-function ciRunPackages(): string[] {
-  const m = /apt-get install -y -qq --no-install-recommends\s*\\?\n([\s\S]*?)>\/dev\/null/.exec(read('.ci/run'));
-  if (!m) throw new Error('no apt-get install in .ci/run');
-  return m[1].replace(/\\\n/g, ' ').split(/\s+/).filter(Boolean).sort();
+/** The Debian packages `scripts/setup-debian.sh` installs (its PACKAGES array). */
+function setupDebianPackages(): string[] {
+  const list = /^PACKAGES=\(\n([\s\S]*?)\n\)$/m.exec(read('scripts/setup-debian.sh'))?.[1];
+  if (list === undefined) throw new Error('no PACKAGES=( ... ) in scripts/setup-debian.sh');
+  return list.split(/\s+/).filter(Boolean).sort();
 }
+
+test('scripts/setup-debian.sh: one command for a from-source build: the build tools and the privileged tests\' tools', (t) => {
+  const script = path.join(repo, 'scripts/setup-debian.sh');
+  t.true((fs.statSync(script).mode & 0o111) !== 0, 'setup-debian.sh is executable');
+  t.is(spawnSync('bash', ['-n', script]).status, 0, 'bash -n setup-debian.sh');
+  t.regex(read('scripts/setup-debian.sh'), /apt-get install -y -qq --no-install-recommends "\$\{PACKAGES\[@\]\}"/);
+  const pkgs = setupDebianPackages();
+  for (const p of ['clang', 'llvm', 'pkg-config', 'make', 'gcc', 'libc6-dev', 'autoconf', 'automake', 'autopoint', 'libtool',
+    'm4', 'gettext', 'flex', 'bison', 'gawk', 'iproute2', 'util-linux', 'libcap2-bin']) t.true(pkgs.includes(p), p);
+});
 
 function stepRuns(job: any): string[] {
   return (job.steps as any[]).map((s) => s.run ?? '').filter(Boolean);
@@ -177,11 +187,13 @@ test('ci.yml: build and test on push, the same Debian packages as .ci/run, privi
   const job = wf.jobs.test;
   t.regex(job['runs-on'], /^ubuntu-/);
   const runs = stepRuns(job);
-  const apt = runs.find((r) => r.includes('apt-get install'));
+  // The same Debian packages as .ci/run: both run scripts/setup-debian.sh, and neither has a list of its own.
+  const apt = runs.find((r) => /^(sudo )?scripts\/setup-debian\.sh\b/m.test(r));
   t.truthy(apt);
-  const pkgs = apt!.slice(apt!.indexOf('--no-install-recommends') + '--no-install-recommends'.length)
-    .replace(/\\\n/g, ' ').split(/\s+/).filter(Boolean).sort();
-  t.deepEqual(pkgs, ciRunPackages());
+  t.false(runs.some((r) => r.includes('apt-get install')), 'no apt list besides scripts/setup-debian.sh');
+  const ciRun = read('.ci/run');
+  t.regex(ciRun, /^scripts\/setup-debian\.sh\b/m, '.ci/run runs scripts/setup-debian.sh');
+  t.notRegex(ciRun, /apt-get install/, '.ci/run has no apt list of its own');
   t.true(runs.some((r) => /^npm install\b/.test(r)));
   t.true(runs.some((r) => /sudo -E .*cargo test -p afxdp-core/.test(r)));
   const npmTest = runs.find((r) => /npm test/.test(r));

@@ -339,7 +339,7 @@ test('ldd: the installed addon needs only libc-family libraries', (t) => {
   const others = libs.filter((l) => !libcFamily.test(l));
   t.deepEqual(others, [], out);
   t.notRegex(out, /libbpf|libelf|libz|libxdp/);
-  // README promises glibc >= 2.34 for the gnu packages, which release.yml
+  // docs/packaging.md promises glibc >= 2.34 for the gnu packages, which release.yml
   // builds on Debian bookworm (glibc 2.36). An addon built against a newer
   // glibc may legitimately need more, so check on such hosts only.
   const hostGlibc = ((process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime ?? '9.99')
@@ -350,7 +350,7 @@ test('ldd: the installed addon needs only libc-family libraries', (t) => {
       const versions = [...new Set(dyn.stdout.match(/GLIBC_[0-9.]+/g) ?? [])].map((v) => v.slice(6).split('.').map(Number));
       const newest = versions.sort((a, b) => a[0] - b[0] || (a[1] ?? 0) - (b[1] ?? 0)).pop();
       t.truthy(newest);
-      t.true(newest![0] < 2 || (newest![0] === 2 && (newest![1] ?? 0) <= 34), `needs GLIBC_${newest!.join('.')}, README says 2.34`);
+      t.true(newest![0] < 2 || (newest![0] === 2 && (newest![1] ?? 0) <= 34), `needs GLIBC_${newest!.join('.')}, docs/packaging.md says 2.34`);
     } else {
       t.log('objdump not found: glibc symbol versions not checked');
     }

@@ -110,23 +110,10 @@ function shortestCircle(graph: Graph, members: Set<string>): string[] {
   return [start, start];
 }
 
-// The one edge allowed for now: config/port-config.ts type-imports Port for
-// its `shareUmemWith` option. The option-schema work (issue 14 part 1) moves
-// that option out of config; drop this entry then.
-const TOLERATED = new Set(['config/port-config.ts -> port/port.ts']);
-
-function withoutTolerated(graph: Graph): Graph {
-  return new Map([...graph].map(([from, deps]) => [from, deps.filter((to) => !TOLERATED.has(`${from} -> ${to}`))]));
-}
-
 test('lib/ has no import circle (import type included)', (t) => {
   const graph = importGraph(LIB);
   t.true(graph.size > 30, `found only ${graph.size} files under ${LIB}`);
-  for (const edge of TOLERATED) {
-    const [from, to] = edge.split(' -> ') as [string, string];
-    t.true(graph.get(from)?.includes(to) ?? false, `the tolerated edge ${edge} is gone: remove it from TOLERATED`);
-  }
-  const found = cycles(withoutTolerated(graph)).map((c) => c.join(' -> '));
+  const found = cycles(graph).map((c) => c.join(' -> '));
   t.deepEqual(found, [], `import circles in lib/:\n  ${found.join('\n  ')}`);
 });
 

@@ -1,8 +1,14 @@
 //! Bounds on port settings: the one table every layer agrees on. The core
 //! validates with these, the binding exports them (`limits()` in
-//! crates/afxdp-node), and lib/config/port-config.ts `limits` carries the
-//! same numbers so configs parse without the addon; a test compares the two
+//! crates/afxdp-node), and lib/config/limits.ts carries the same numbers so
+//! configs parse without the addon; a test compares the two
 //! (test/faults/port.test.ts).
+//!
+//! Where layers once differed, the smaller number won: 65535 queues (DPDK's
+//! devargs are u16; no NIC has more), rings of at most 16384 descriptors
+//! (the largest any driver's `ethtool -G` accepts; a bigger ring is memory
+//! the kernel never fills) and bursts of 1024 (a burst never moves more
+//! than a ring holds, and the descriptor area is queues × 2 × burst).
 
 /// Highest queue id (DPDK's devargs are u16 too).
 pub const MAX_QUEUE_ID: u32 = 65_535;
@@ -25,6 +31,14 @@ pub const MIN_FRAME_DATA: u32 = 64;
 /// Most descriptors one burst call moves.
 pub const MAX_BURST_SIZE: u32 = 1024;
 
+/// The burst (descriptor slots per queue) must be 1..=MAX_BURST_SIZE.
+pub fn check_burst_size(name: &str, v: u32) -> crate::Result<()> {
+    if v == 0 || v > MAX_BURST_SIZE {
+        return Err(crate::Error::invalid(format!("{name} {v} must be between 1 and {MAX_BURST_SIZE}")));
+    }
+    Ok(())
+}
+
 /// `name` = `v` must be a power of two within the ring bounds.
 pub fn check_ring_size(name: &str, v: u32) -> crate::Result<()> {
     if !v.is_power_of_two() || !(RING_MIN_SIZE..=RING_MAX_SIZE).contains(&v) {
@@ -33,4 +47,22 @@ pub fn check_ring_size(name: &str, v: u32) -> crate::Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_use_the_table_bounds() {
+        assert!(check_burst_size("burstSize", 1).is_ok());
+        assert!(check_burst_size("burstSize", MAX_BURST_SIZE).is_ok());
+        let e = check_burst_size("burstSize", MAX_BURST_SIZE + 1).unwrap_err();
+        assert_eq!(e.code, crate::Code::InvalidArgument);
+        assert!(e.message.contains("burstSize 1025 must be between 1 and 1024"), "{}", e.message);
+        assert!(check_burst_size("burstSize", 0).is_err());
+        assert!(check_ring_size("rx_size", RING_MAX_SIZE).is_ok());
+        assert!(check_ring_size("rx_size", RING_MAX_SIZE * 2).is_err());
+        assert!(check_ring_size("rx_size", 1000).is_err());
+    }
 }

@@ -29,8 +29,11 @@ pub struct UmemJoin<'a> {
     pub ifname: String,
 }
 
+/// The sockets of a `Port`: queues, rings, UMEM. Not the TS `PortConfig`
+/// (lib/config), which also says where the XSKMAP comes from: that part is
+/// `xdp_port::OpenRequest`, which holds one of these.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortConfig {
+pub struct SocketSetConfig {
     /// Interface name (messages) and index (bind); both in the caller's netns.
     pub ifname: String,
     pub ifindex: u32,
@@ -47,9 +50,9 @@ pub struct PortConfig {
     pub umem: UmemConfig,
 }
 
-impl Default for PortConfig {
+impl Default for SocketSetConfig {
     fn default() -> Self {
-        PortConfig {
+        SocketSetConfig {
             ifname: String::new(),
             ifindex: 0,
             start_queue: 0,
@@ -64,7 +67,7 @@ impl Default for PortConfig {
     }
 }
 
-impl PortConfig {
+impl SocketSetConfig {
     pub fn validate(&self) -> Result<()> {
         if self.ifname.is_empty() || self.ifindex == 0 {
             return Err(Error::invalid("a port needs an interface name and its ifindex"));
@@ -128,7 +131,7 @@ impl FrameCounts {
 /// reopened right after a close (or while other namespaces are being torn
 /// down) can briefly see the queue as busy. A queue that stays busy is
 /// reported after ~1 s.
-fn bind_retrying_busy(sock: &mut XskSocket, cfg: &PortConfig, queue_id: u32, mode: BindMode) -> Result<()> {
+fn bind_retrying_busy(sock: &mut XskSocket, cfg: &SocketSetConfig, queue_id: u32, mode: BindMode) -> Result<()> {
     let deadline = Instant::now() + BUSY_RETRY;
     let mut pause = Duration::from_millis(1);
     loop {
@@ -150,7 +153,7 @@ pub struct Port {
     // only when the last port (or JS view) holding it is gone.
     queues: Vec<Queue>,
     umems: Vec<Arc<Umem>>,
-    config: PortConfig,
+    config: SocketSetConfig,
     /// Distinguishes this port among a shared UMEM's members.
     id: u64,
     /// UMEM 0 came from another port.
@@ -170,7 +173,7 @@ fn memlock_total(e: Error, umem_bytes: u64, port_bytes: u64, umems: usize) -> Er
 
 /// The kernel refused an XDP_SHARED_UMEM bind to another port's socket:
 /// say which interfaces and what to do instead.
-fn join_refused(e: Error, cfg: &PortConfig, queue_id: u32, owner_ifname: &str) -> Error {
+fn join_refused(e: Error, cfg: &SocketSetConfig, queue_id: u32, owner_ifname: &str) -> Error {
     let refused = matches!(e.errno, Some(libc::EINVAL) | Some(libc::EOPNOTSUPP))
         && !matches!(e.code, Code::NoSuchInterface | Code::QueueOutOfRange);
     if !refused {
@@ -194,7 +197,7 @@ impl Port {
     /// Create the UMEM(s) and sockets, bind every queue, pre-fill the fill
     /// rings, then call `insert(queue_id, fd)` for each socket (the caller
     /// puts it into an XSKMAP). Must run in the interface's network namespace.
-    pub fn open(cfg: &PortConfig, insert: &mut dyn FnMut(u32, RawFd) -> Result<()>) -> Result<Port> {
+    pub fn open(cfg: &SocketSetConfig, insert: &mut dyn FnMut(u32, RawFd) -> Result<()>) -> Result<Port> {
         Self::open_joining(cfg, None, insert)
     }
 
@@ -202,7 +205,7 @@ impl Port {
     /// (the frame settings of `cfg.umem` must match it; its fill and
     /// completion ring sizes are this port's own).
     pub fn open_joining(
-        cfg: &PortConfig,
+        cfg: &SocketSetConfig,
         join: Option<UmemJoin<'_>>,
         insert: &mut dyn FnMut(u32, RawFd) -> Result<()>,
     ) -> Result<Port> {
@@ -212,7 +215,7 @@ impl Port {
 
     /// UMEMs a port with `cfg` owns: none when joining another port's, one
     /// with shared_umem, else one per queue.
-    pub fn umems_needed(cfg: &PortConfig, joining: bool) -> u32 {
+    pub fn umems_needed(cfg: &SocketSetConfig, joining: bool) -> u32 {
         match (joining, cfg.shared_umem) {
             (true, _) => 0,
             (false, true) => 1,
@@ -223,7 +226,7 @@ impl Port {
     /// Validate `cfg`, check that its UMEMs fit the memory this process
     /// may use (`umem::budget`), and map them. Done before anything is
     /// attached, so a failure leaves nothing behind.
-    pub fn allocate_umems(cfg: &PortConfig, joining: bool) -> Result<Vec<Arc<Umem>>> {
+    pub fn allocate_umems(cfg: &SocketSetConfig, joining: bool) -> Result<Vec<Arc<Umem>>> {
         cfg.validate()?;
         let n = Self::umems_needed(cfg, joining);
         let limits = MemoryLimits::read();
@@ -234,7 +237,7 @@ impl Port {
     /// `open_joining` over UMEMs from `allocate_umems` (same `cfg`, same
     /// `join`).
     pub fn open_allocated(
-        cfg: &PortConfig,
+        cfg: &SocketSetConfig,
         join: Option<UmemJoin<'_>>,
         allocated: Vec<Arc<Umem>>,
         insert: &mut dyn FnMut(u32, RawFd) -> Result<()>,
@@ -292,7 +295,7 @@ impl Port {
             queues.push(Queue::new(sock, rings, umem, member, cfg.need_wakeup)?);
         }
         for q in queues.iter_mut() {
-            q.refill(&mut umems[q.umem()].lock());
+            q.refill(&mut umems[q.umem_index()].lock());
         }
         for q in &queues {
             insert(q.queue_id(), q.fd())?;
@@ -302,7 +305,7 @@ impl Port {
 
     /// What another port needs to share UMEM `u` (see `open_joining`).
     pub fn umem_join(&self, u: usize) -> UmemJoin<'_> {
-        let q = self.queues.iter().find(|q| q.umem() == u).expect("every UMEM has a queue");
+        let q = self.queues.iter().find(|q| q.umem_index() == u).expect("every UMEM has a queue");
         // SAFETY: the socket lives as long as `self`, which the join borrows.
         let socket = unsafe { BorrowedFd::borrow_raw(q.fd()) };
         UmemJoin { umem: self.umems[u].clone(), socket, ifname: self.config.ifname.clone() }
@@ -319,7 +322,7 @@ impl Port {
         self.umems[u].interfaces_besides(self.id)
     }
 
-    pub fn config(&self) -> &PortConfig {
+    pub fn config(&self) -> &SocketSetConfig {
         &self.config
     }
 
@@ -354,7 +357,7 @@ impl Port {
 
     /// Which UMEM queue `q` uses.
     pub fn umem_of(&self, q: usize) -> usize {
-        self.queues[q].umem()
+        self.queues[q].umem_index()
     }
 
     /// Base pointer and length of UMEM `u` (for a view over it).
@@ -378,7 +381,7 @@ impl Port {
 
     fn split(&mut self, q: usize) -> (&mut Queue, &Umem) {
         let queue = &mut self.queues[q];
-        let umem = &*self.umems[queue.umem()];
+        let umem = &*self.umems[queue.umem_index()];
         (queue, umem)
     }
 
@@ -421,12 +424,12 @@ impl Port {
     /// Bytes of an App-owned frame of queue `q`'s UMEM.
     pub fn packet(&self, q: usize, addr: u32, len: u32) -> Result<&[u8]> {
         self.check_queue(q)?;
-        self.umems[self.queues[q].umem()].packet(addr, len)
+        self.umems[self.queues[q].umem_index()].packet(addr, len)
     }
 
     pub fn packet_mut(&mut self, q: usize, addr: u32, len: u32) -> Result<&mut [u8]> {
         self.check_queue(q)?;
-        self.umems[self.queues[q].umem()].packet_mut(addr, len)
+        self.umems[self.queues[q].umem_index()].packet_mut(addr, len)
     }
 
     /// Frame accounting of UMEM `u`. The ledger covers every port using
@@ -436,7 +439,7 @@ impl Port {
     pub fn frames(&self, u: usize) -> FrameCounts {
         let owners = self.umems[u].owner_counts();
         let (mut fill, mut rx, mut tx, mut comp) = (0u32, 0u32, 0u32, 0u32);
-        for q in self.queues.iter().filter(|q| q.umem() == u) {
+        for q in self.queues.iter().filter(|q| q.umem_index() == u) {
             let o = q.occupancy();
             fill += o.fill;
             rx += o.rx;
@@ -527,22 +530,22 @@ mod tests {
 
     #[test]
     fn config_validation() {
-        let ok = PortConfig { ifname: "eth0".into(), ifindex: 2, ..Default::default() };
+        let ok = SocketSetConfig { ifname: "eth0".into(), ifindex: 2, ..Default::default() };
         ok.validate().unwrap();
-        assert!(PortConfig { ifindex: 0, ..ok.clone() }.validate().is_err());
-        assert!(PortConfig { queue_count: 0, ..ok.clone() }.validate().is_err());
-        assert!(PortConfig { rx_size: 1000, ..ok.clone() }.validate().is_err());
+        assert!(SocketSetConfig { ifindex: 0, ..ok.clone() }.validate().is_err());
+        assert!(SocketSetConfig { queue_count: 0, ..ok.clone() }.validate().is_err());
+        assert!(SocketSetConfig { rx_size: 1000, ..ok.clone() }.validate().is_err());
         assert_eq!(
-            PortConfig { start_queue: u32::MAX, queue_count: 2, ..ok.clone() }.validate().unwrap_err().code,
+            SocketSetConfig { start_queue: u32::MAX, queue_count: 2, ..ok.clone() }.validate().unwrap_err().code,
             Code::QueueOutOfRange
         );
         let bad_umem = UmemConfig { frame_size: 1000, ..Default::default() };
-        assert!(PortConfig { umem: bad_umem, ..ok }.validate().is_err());
+        assert!(SocketSetConfig { umem: bad_umem, ..ok }.validate().is_err());
     }
 
     #[test]
     fn a_refused_join_names_both_interfaces_and_the_fix() {
-        let cfg = PortConfig { ifname: "ethB".into(), ifindex: 3, ..Default::default() };
+        let cfg = SocketSetConfig { ifname: "ethB".into(), ifindex: 3, ..Default::default() };
         let e = join_refused(Error::with_errno(Code::NotSupported, libc::EOPNOTSUPP, "bind"), &cfg, 2, "ethA");
         assert_eq!(e.code, Code::NotSupported);
         assert!(e.message.contains("ethA") && e.message.contains("ethB queue 2"), "{}", e.message);
@@ -554,7 +557,7 @@ mod tests {
 
     #[test]
     fn open_on_missing_interface_fails_cleanly() {
-        let cfg = PortConfig {
+        let cfg = SocketSetConfig {
             ifname: "afxdp-none".into(),
             ifindex: 0x7fff_0000,
             umem: UmemConfig { frame_count: 64, fill_size: 64, comp_size: 64, ..Default::default() },

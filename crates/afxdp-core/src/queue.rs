@@ -118,7 +118,7 @@ impl Queue {
     }
 
     /// Index of the UMEM (in the port) this queue uses.
-    pub fn umem(&self) -> usize {
+    pub fn umem_index(&self) -> usize {
         self.umem
     }
 

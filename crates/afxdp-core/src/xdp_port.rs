@@ -13,8 +13,7 @@ use std::path::PathBuf;
 use crate::bpf::{AttachKind, ProgramSource, SharedXdp, XdpMode, XdpProgram, XskMap};
 use crate::netdev::Netdev;
 use crate::netns;
-use crate::port::{Port, PortConfig, UmemJoin};
-use crate::umem::UmemConfig;
+use crate::port::{Port, SocketSetConfig, UmemJoin};
 use crate::{Code, Error, Result};
 
 /// Where the XSKMAP comes from.
@@ -30,16 +29,11 @@ pub enum MapSource {
 
 #[derive(Debug)]
 pub struct OpenRequest {
-    pub ifname: String,
     /// Open inside this network namespace (name under /run/netns, or a path).
     pub netns: Option<String>,
-    pub start_queue: u32,
-    pub queue_count: u32,
-    pub shared_umem: bool,
-    pub force_copy: bool,
-    pub rx_size: u32,
-    pub tx_size: u32,
-    pub umem: UmemConfig,
+    /// The sockets. Only `sockets.ifname` names the interface: `ifindex` is
+    /// looked up at open, inside `netns` (leave it 0).
+    pub sockets: SocketSetConfig,
     pub map: MapSource,
 }
 
@@ -67,20 +61,9 @@ impl XdpPort {
 
     fn open_here(req: OpenRequest, join: Option<UmemJoin<'_>>) -> Result<XdpPort> {
         let netns = req.netns.clone();
-        let netdev = Netdev::lookup(&req.ifname)?;
-        check_queue_range(&netdev, req.start_queue, req.queue_count)?;
-        let config = PortConfig {
-            ifname: netdev.name.clone(),
-            ifindex: netdev.ifindex,
-            start_queue: req.start_queue,
-            queue_count: req.queue_count,
-            shared_umem: req.shared_umem,
-            force_copy: req.force_copy,
-            need_wakeup: true,
-            rx_size: req.rx_size,
-            tx_size: req.tx_size,
-            umem: req.umem,
-        };
+        let netdev = Netdev::lookup(&req.sockets.ifname)?;
+        check_queue_range(&netdev, req.sockets.start_queue, req.sockets.queue_count)?;
+        let config = SocketSetConfig { ifname: netdev.name.clone(), ifindex: netdev.ifindex, ..req.sockets };
         // Memory first: a UMEM that does not fit fails here, before any
         // program is attached or map touched.
         let umems = Port::allocate_umems(&config, join.is_some())?;
@@ -97,7 +80,7 @@ impl XdpPort {
             MapSource::Received(fd) => (None, XskMap::from_fd(fd)?),
             MapSource::Pinned(path) => (None, XskMap::open_pinned(path)?),
         };
-        let last_queue = req.start_queue + req.queue_count - 1;
+        let last_queue = config.start_queue + config.queue_count - 1;
         if last_queue >= map.max_entries() {
             return Err(Error::new(
                 Code::QueueOutOfRange,

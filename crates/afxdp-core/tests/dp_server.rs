@@ -18,6 +18,7 @@ use afxdp_core::dp::{
 use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
+use afxdp_core::port::SocketSetConfig;
 use afxdp_core::uds::{Received, SeqpacketClient};
 use afxdp_core::umem::UmemConfig;
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
@@ -225,15 +226,14 @@ fn received_map_carries_packets_and_busy_poll_is_set_on_the_real_xsk() {
     let map_fd = r.fd.unwrap();
 
     let mut port = XdpPort::open(OpenRequest {
-        ifname: lab.port_if.clone(),
         netns: Some(lab.port_ns_path()),
-        start_queue: 0,
-        queue_count: 1,
-        shared_umem: false,
-        force_copy: false,
-        rx_size: 512,
-        tx_size: 512,
-        umem: UmemConfig { frame_size: 2048, frame_count: 1024, fill_size: 512, comp_size: 512, ..Default::default() },
+        sockets: SocketSetConfig {
+            ifname: lab.port_if.clone(),
+            rx_size: 512,
+            tx_size: 512,
+            umem: UmemConfig { frame_size: 2048, frame_count: 1024, fill_size: 512, comp_size: 512, ..Default::default() },
+            ..Default::default()
+        },
         map: MapSource::Received(map_fd),
     })
     .unwrap();
@@ -670,15 +670,14 @@ fn dp_pinned_map_unprivileged_helper() {
     assert_eq!(map.id().to_string(), std::env::var("AFXDP_HELPER_MAP_ID").unwrap());
     // The unprivileged DPDK use_pinned_map flow: a port on the pinned map.
     let port = XdpPort::open(OpenRequest {
-        ifname: std::env::var("AFXDP_HELPER_IF").unwrap(),
         netns: None,
-        start_queue: 0,
-        queue_count: 1,
-        shared_umem: false,
-        force_copy: false,
-        rx_size: 256,
-        tx_size: 256,
-        umem: UmemConfig { frame_size: 2048, frame_count: 512, fill_size: 256, comp_size: 256, ..Default::default() },
+        sockets: SocketSetConfig {
+            ifname: std::env::var("AFXDP_HELPER_IF").unwrap(),
+            rx_size: 256,
+            tx_size: 256,
+            umem: UmemConfig { frame_size: 2048, frame_count: 512, fill_size: 256, comp_size: 256, ..Default::default() },
+            ..Default::default()
+        },
         map: MapSource::Pinned(pin.into()),
     })
     .unwrap();

@@ -8,7 +8,7 @@ mod common;
 use afxdp_core::bpf::{XdpMode, XdpProgram, XskMap};
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
-use afxdp_core::port::{FrameCounts, Port, PortConfig, UmemJoin};
+use afxdp_core::port::{FrameCounts, Port, SocketSetConfig, UmemJoin};
 use afxdp_core::umem::UmemConfig;
 use afxdp_core::{Code, Result};
 use common::{is_root, Lab};
@@ -20,7 +20,7 @@ fn lab() -> Lab {
     Lab::new(1)
 }
 
-fn config(lab: &Lab) -> PortConfig {
+fn config(lab: &Lab) -> SocketSetConfig {
     lab.small_port_config(2048)
 }
 
@@ -29,7 +29,7 @@ fn mac_of(lab: &Lab) -> [u8; 6] {
 }
 
 /// Attach the redirect program and open a port (on `join`'s UMEM if given).
-fn open(lab: &Lab, cfg: &PortConfig, join: Option<UmemJoin<'_>>) -> Result<(Port, XdpProgram)> {
+fn open(lab: &Lab, cfg: &SocketSetConfig, join: Option<UmemJoin<'_>>) -> Result<(Port, XdpProgram)> {
     let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
     let (prog, map): (XdpProgram, XskMap) = XdpProgram::attach_redirect(cfg.ifindex, XdpMode::Auto)?;
     let port = Port::open_joining(cfg, join, &mut |q, fd| {
@@ -165,13 +165,13 @@ fn joining_needs_the_same_frame_settings() {
         ("frame_size", UmemConfig { frame_size: 4096, ..cfg_a.umem.clone() }),
         ("headroom", UmemConfig { headroom: 128, ..cfg_a.umem.clone() }),
     ] {
-        let cfg_b = PortConfig { umem, ..config(&lb) };
+        let cfg_b = SocketSetConfig { umem, ..config(&lb) };
         let e = open(&lb, &cfg_b, Some(a.umem_join(0))).err().expect("a mismatch must be refused");
         assert_eq!(e.code, Code::InvalidArgument, "{e}");
         assert!(e.message.contains(name) && e.message.contains(&la.port_if), "{}", e.message);
     }
     // Fill and completion ring sizes are each socket's own.
-    let cfg_b = PortConfig { umem: UmemConfig { fill_size: 256, comp_size: 1024, ..cfg_a.umem.clone() }, ..config(&lb) };
+    let cfg_b = SocketSetConfig { umem: UmemConfig { fill_size: 256, comp_size: 1024, ..cfg_a.umem.clone() }, ..config(&lb) };
     let (b, _prog_b) = open(&lb, &cfg_b, Some(a.umem_join(0))).unwrap();
     assert_eq!(b.frames(0).sum(), 2048);
 }

@@ -9,7 +9,7 @@ use afxdp_core::bpf::{XdpMode, XdpProgram, XskMap};
 use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, PacketSocket};
-use afxdp_core::port::{Port, PortConfig};
+use afxdp_core::port::{Port, SocketSetConfig};
 use afxdp_core::umem::UmemConfig;
 use common::{is_root, Lab};
 use std::os::fd::BorrowedFd;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 fn open(lab: &Lab) -> (Port, XdpProgram, [u8; 6]) {
     let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
     let dev = Netdev::lookup(&lab.port_if).unwrap();
-    let cfg = PortConfig {
+    let cfg = SocketSetConfig {
         ifname: dev.name.clone(),
         ifindex: dev.ifindex,
         umem: UmemConfig { frame_size: 2048, frame_count: 1024, fill_size: 512, comp_size: 512, ..Default::default() },

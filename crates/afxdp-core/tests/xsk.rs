@@ -7,7 +7,7 @@ mod common;
 use afxdp_core::bpf::{XdpMode, XdpProgram, XskMap};
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
-use afxdp_core::port::{FrameCounts, Port, PortConfig};
+use afxdp_core::port::{FrameCounts, Port, SocketSetConfig};
 use afxdp_core::socket::{BindMode, RingSizes, XskSocket};
 use afxdp_core::umem::HugepagePolicy;
 use afxdp_core::{Code, Result};
@@ -20,7 +20,7 @@ fn lab(queues: u32) -> Lab {
     Lab::new(queues)
 }
 
-fn config(lab: &Lab) -> PortConfig {
+fn config(lab: &Lab) -> SocketSetConfig {
     lab.small_port_config(1024)
 }
 
@@ -29,13 +29,13 @@ fn port_mac(lab: &Lab) -> [u8; 6] {
 }
 
 /// Open a port without an XDP program (transmit only).
-fn open_tx_port(lab: &Lab, cfg: &PortConfig) -> Result<Port> {
+fn open_tx_port(lab: &Lab, cfg: &SocketSetConfig) -> Result<Port> {
     let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
     Port::open(cfg, &mut |_, _| Ok(()))
 }
 
 /// Attach the redirect program and open a port whose sockets are in its XSKMAP.
-fn open_rx_port(lab: &Lab, cfg: &PortConfig) -> (Port, XdpProgram) {
+fn open_rx_port(lab: &Lab, cfg: &SocketSetConfig) -> (Port, XdpProgram) {
     let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
     let (prog, map): (XdpProgram, XskMap) = XdpProgram::attach_redirect(cfg.ifindex, XdpMode::Auto).unwrap();
     let port = Port::open(cfg, &mut |q, fd| {
@@ -183,7 +183,7 @@ fn second_port_on_the_same_queue_is_queue_busy() {
 #[test]
 fn queue_beyond_the_interface_is_out_of_range() {
     let lab = lab(1);
-    let cfg = PortConfig { start_queue: 3, ..config(&lab) };
+    let cfg = SocketSetConfig { start_queue: 3, ..config(&lab) };
     let e = open_tx_port(&lab, &cfg).err().expect("queue 3 of a 1-queue veth must fail");
     assert_eq!(e.code, Code::QueueOutOfRange, "{e}");
     assert!(e.message.contains("queue 3"), "{}", e.message);
@@ -192,7 +192,7 @@ fn queue_beyond_the_interface_is_out_of_range() {
 #[test]
 fn force_copy_binds_in_copy_mode_and_transmits() {
     let lab = lab(1);
-    let cfg = PortConfig { force_copy: true, ..config(&lab) };
+    let cfg = SocketSetConfig { force_copy: true, ..config(&lab) };
     let mut port = open_tx_port(&lab, &cfg).unwrap();
     assert!(!port.zero_copy(0));
     let peer = peer(&lab);
@@ -204,7 +204,7 @@ fn force_copy_binds_in_copy_mode_and_transmits() {
 #[test]
 fn without_need_wakeup_every_burst_kicks() {
     let lab = lab(1);
-    let cfg = PortConfig { need_wakeup: false, ..config(&lab) };
+    let cfg = SocketSetConfig { need_wakeup: false, ..config(&lab) };
     let mut port = open_tx_port(&lab, &cfg).unwrap();
     let peer = peer(&lab);
     let (pmac, qmac) = (port_mac(&lab), peer.mac().unwrap());
@@ -242,14 +242,14 @@ fn hugepage_and_ordinary_umems() {
 #[test]
 fn per_queue_and_shared_umems_over_two_queues() {
     let lab = lab(2);
-    let base = PortConfig { queue_count: 2, ..config(&lab) };
+    let base = SocketSetConfig { queue_count: 2, ..config(&lab) };
     {
         let port = open_tx_port(&lab, &base).unwrap();
         assert_eq!(port.umem_count(), 2);
         assert_eq!((port.umem_of(0), port.umem_of(1)), (0, 1));
         assert_eq!((port.queue_id(0), port.queue_id(1)), (0, 1));
     }
-    let cfg = PortConfig { shared_umem: true, ..base };
+    let cfg = SocketSetConfig { shared_umem: true, ..base };
     let mut port = open_tx_port(&lab, &cfg).unwrap();
     assert_eq!(port.umem_count(), 1);
     assert_eq!((port.umem_of(0), port.umem_of(1)), (0, 0));
@@ -386,7 +386,7 @@ fn full_rx_ring_is_counted_by_xdp_statistics() {
 #[test]
 fn rx_on_shared_umem_across_two_queues() {
     let lab = lab(2);
-    let cfg = PortConfig { queue_count: 2, shared_umem: true, ..config(&lab) };
+    let cfg = SocketSetConfig { queue_count: 2, shared_umem: true, ..config(&lab) };
     let (mut port, _prog) = open_rx_port(&lab, &cfg);
     let peer = peer(&lab);
     let (pmac, qmac) = (port_mac(&lab), peer.mac().unwrap());

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use afxdp_core::bpf::XdpMode;
+use afxdp_core::port::SocketSetConfig;
 use afxdp_core::umem::{HugepagePolicy, Umem, UmemConfig};
 use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
 use afxdp_core::{limits, Error};
@@ -19,6 +20,45 @@ use crate::fd::NativeFd;
 use crate::queue_calls::calls_object;
 use crate::shared_memory::{external_buffer, DescriptorArea, Region};
 
+/// How the UMEM's memory is mapped (lib/config/options.ts `hugepages`).
+#[napi(string_enum = "lowercase")]
+pub enum NativeHugepages {
+    Auto,
+    Require,
+    Never,
+}
+
+impl From<NativeHugepages> for HugepagePolicy {
+    fn from(v: NativeHugepages) -> Self {
+        match v {
+            NativeHugepages::Auto => HugepagePolicy::Auto,
+            NativeHugepages::Require => HugepagePolicy::Require,
+            NativeHugepages::Never => HugepagePolicy::Never,
+        }
+    }
+}
+
+/// How afxdp attaches its XDP program (lib/config/options.ts `xdpMode`).
+#[napi(string_enum = "lowercase")]
+pub enum NativeXdpMode {
+    Auto,
+    Native,
+    Generic,
+}
+
+impl From<NativeXdpMode> for XdpMode {
+    fn from(v: NativeXdpMode) -> Self {
+        match v {
+            NativeXdpMode::Auto => XdpMode::Auto,
+            NativeXdpMode::Native => XdpMode::Native,
+            NativeXdpMode::Generic => XdpMode::Generic,
+        }
+    }
+}
+
+/// A validated lib/config `PortConfig` as the core needs it (built by
+/// `nativeOptions` in lib/port/open.ts). A new option is a field here and
+/// one line in `TryFrom` below.
 #[napi(object)]
 pub struct NativeOpenOptions {
     pub ifname: String,
@@ -34,14 +74,51 @@ pub struct NativeOpenOptions {
     pub tx_size: u32,
     pub fill_size: u32,
     pub comp_size: u32,
-    /// "auto" | "require" | "never"
-    pub hugepages: String,
-    /// "auto" | "native" | "generic"
-    pub xdp_mode: String,
+    pub hugepages: NativeHugepages,
+    pub xdp_mode: NativeXdpMode,
+    /// Attach this ELF instead of afxdp's redirect program.
     pub xdp_prog: Option<String>,
+    /// Use the XSKMAP pinned here (use_pinned_map) instead of attaching.
     pub pinned_map: Option<String>,
-    /// Descriptor slots per queue.
+    /// Descriptor slots per queue (binding only: not part of the request).
     pub burst_size: u32,
+}
+
+/// The request without a received map fd: `open` swaps one in for use_cni.
+impl TryFrom<NativeOpenOptions> for OpenRequest {
+    type Error = Error;
+
+    fn try_from(o: NativeOpenOptions) -> std::result::Result<Self, Error> {
+        limits::check_burst_size("burstSize", o.burst_size)?;
+        let map = match (o.pinned_map, o.xdp_prog) {
+            (Some(path), None) => MapSource::Pinned(PathBuf::from(path)),
+            (None, xdp_prog) => MapSource::Attach { xdp_prog: xdp_prog.map(PathBuf::from), mode: o.xdp_mode.into() },
+            (Some(_), Some(_)) => return Err(Error::invalid("give either xdpProg or a pinned map path, not both")),
+        };
+        Ok(OpenRequest {
+            netns: o.netns,
+            sockets: SocketSetConfig {
+                ifname: o.ifname,
+                ifindex: 0,
+                start_queue: o.start_queue,
+                queue_count: o.queue_count,
+                shared_umem: o.shared_umem,
+                force_copy: o.force_copy,
+                need_wakeup: true,
+                rx_size: o.rx_size,
+                tx_size: o.tx_size,
+                umem: UmemConfig {
+                    frame_size: o.frame_size,
+                    frame_count: o.frame_count,
+                    headroom: o.headroom,
+                    fill_size: o.fill_size,
+                    comp_size: o.comp_size,
+                    hugepages: o.hugepages.into(),
+                },
+            },
+            map,
+        })
+    }
 }
 
 #[napi(object)]
@@ -165,26 +242,6 @@ pub struct NativePort {
     descriptors_exposed: bool,
 }
 
-fn parse_hugepages(s: &str) -> Result<HugepagePolicy> {
-    match s {
-        "auto" => Ok(HugepagePolicy::Auto),
-        "require" => Ok(HugepagePolicy::Require),
-        "never" => Ok(HugepagePolicy::Never),
-        other => Err(invalid(format!("hugepages must be auto, require or never, not {other:?}"))),
-    }
-}
-
-fn parse_xdp_mode(s: &str) -> Result<XdpMode> {
-    match s {
-        "auto" => Ok(XdpMode::Auto),
-        "native" => Ok(XdpMode::Native),
-        "generic" => Ok(XdpMode::Generic),
-        other => Err(invalid(format!("xdpMode must be auto, native or generic, not {other:?}"))),
-    }
-}
-
-const MAX_BURST: u32 = limits::MAX_BURST_SIZE;
-
 /// The bounds every layer agrees on (afxdp_core::limits), for
 /// lib/config/port-config.ts `limits` and the test comparing them.
 #[napi(object)]
@@ -227,37 +284,14 @@ impl NativePort {
     /// other port's.
     #[napi(factory)]
     pub fn open(options: NativeOpenOptions, map_fd: Option<&NativeFd>, share_with: Option<&NativePort>) -> Result<NativePort> {
-        if options.burst_size == 0 || options.burst_size > MAX_BURST {
-            return Err(invalid(format!("burstSize {} must be between 1 and {MAX_BURST}", options.burst_size)));
+        let burst = options.burst_size as usize;
+        let mut request = OpenRequest::try_from(options).map_err(to_js)?;
+        if let Some(fd) = map_fd {
+            if !matches!(request.map, MapSource::Attach { xdp_prog: None, .. }) {
+                return Err(invalid("give either a received map fd, a pinned map path or xdpProg, not two"));
+            }
+            request.map = MapSource::Received(fd.take()?);
         }
-        let map = match (map_fd, options.pinned_map) {
-            (Some(fd), None) => MapSource::Received(fd.take()?),
-            (None, Some(path)) => MapSource::Pinned(PathBuf::from(path)),
-            (None, None) => MapSource::Attach {
-                xdp_prog: options.xdp_prog.map(PathBuf::from),
-                mode: parse_xdp_mode(&options.xdp_mode)?,
-            },
-            (Some(_), Some(_)) => return Err(invalid("give either a received map fd or a pinned map path, not both")),
-        };
-        let request = OpenRequest {
-            ifname: options.ifname,
-            netns: options.netns,
-            start_queue: options.start_queue,
-            queue_count: options.queue_count,
-            shared_umem: options.shared_umem,
-            force_copy: options.force_copy,
-            rx_size: options.rx_size,
-            tx_size: options.tx_size,
-            umem: UmemConfig {
-                frame_size: options.frame_size,
-                frame_count: options.frame_count,
-                headroom: options.headroom,
-                fill_size: options.fill_size,
-                comp_size: options.comp_size,
-                hugepages: parse_hugepages(&options.hugepages)?,
-            },
-            map,
-        };
         let (xdp_port, umem_slots) = match share_with {
             None => {
                 let xdp_port = XdpPort::open(request).map_err(to_js)?;
@@ -272,7 +306,6 @@ impl NativePort {
             }
         };
         let queue_count = xdp_port.port().queue_count();
-        let burst = options.burst_size as usize;
         Ok(NativePort {
             shared: Arc::new(Shared { port: Mutex::new(Some(xdp_port)) }),
             descriptors: Arc::new(DescriptorArea::new(queue_count * 2 * burst)),

@@ -4,7 +4,7 @@
 
 use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
-use afxdp_core::port::PortConfig;
+use afxdp_core::port::SocketSetConfig;
 use afxdp_core::umem::UmemConfig;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -74,9 +74,9 @@ impl Lab {
     }
 
     /// A small port config for `port_if`: 2 KiB frames, rings of 512.
-    pub fn small_port_config(&self, frame_count: u32) -> PortConfig {
+    pub fn small_port_config(&self, frame_count: u32) -> SocketSetConfig {
         let dev = self.port_netdev();
-        PortConfig {
+        SocketSetConfig {
             ifname: dev.name,
             ifindex: dev.ifindex,
             umem: UmemConfig { frame_size: 2048, frame_count, fill_size: 512, comp_size: 512, ..Default::default() },
