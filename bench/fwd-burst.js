@@ -91,6 +91,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  process.stderr.write(`${err && err.stack || err}\n`);
+  process.stderr.write(`${err?.stack || err}\n`);
   process.exit(2);
 });

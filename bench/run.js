@@ -549,7 +549,8 @@ function summarizeLoad(runs) {
   const cells = {};
   for (const r of runs) {
     const key = `${r.impl}/${r.policy}/${r.target}`;
-    (cells[key] ??= []).push(r);
+    if (cells[key] === undefined) cells[key] = [];
+    cells[key].push(r);
   }
   const out = {};
   for (const [key, rs] of Object.entries(cells)) {

@@ -10,14 +10,17 @@ export {
   DpSession,
   fetchXskMaps,
   HANDSHAKE_VERSION,
-} from './handshake';
-export type * from './handshake';
+  startDpServer,
+  DpServer,
+  defaultDpPath,
+  DP_BASE_PATH,
+  LEGACY_UDS_PATH,
+  LEGACY_PINNED_PATH,
+  devicesFromEnv,
+} from './dp';
+export type * from './dp';
 export { resolvePortConfig, defaults as portDefaults } from './config/port-config';
 export type { PortOptions, PortConfig } from './config/port-config';
 export { parseDevargs } from './config/devargs';
-export { defaultDpPath, DP_BASE_PATH, LEGACY_UDS_PATH, LEGACY_PINNED_PATH } from './config/dp-path';
-export { devicesFromEnv } from './config/devices-env';
 export { AfxdpError, codes } from './errors';
 export type { AfxdpErrorCode } from './errors';
-export { startDpServer, DpServer } from './dp-server';
-export type { DpServerOptions, DpServerInfo } from './dp-server';

@@ -151,7 +151,6 @@ function isMusl(): boolean {
     if (report?.sharedObjects?.some((f) => f.includes('libc.musl-') || f.includes('ld-musl-'))) return true;
   } catch { /* fall through */ }
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('node:fs').readFileSync('/usr/bin/ldd', 'utf8').includes('musl');
   } catch {
     return false;
@@ -168,7 +167,6 @@ function causeMessages(err: unknown): string[] {
 
 /** The error for "the addon did not load", naming the package and the fix. */
 export function nativeLoadError(err: unknown, target = platformTarget()): AfxdpError {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const version = (require('../package.json') as { version: string }).version;
   const pkg = `afxdp-${target}`;
   // The napi-rs loader's own summary and its WebAssembly fallbacks are noise here.
@@ -205,7 +203,6 @@ export function native(): NativeBinding {
       `afxdp needs Linux (AF_XDP sockets); this is ${process.platform}/${process.arch}`);
   }
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     binding = require('../index.js') as NativeBinding;
   } catch (err) {
     throw nativeLoadError(err);

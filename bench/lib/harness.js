@@ -127,8 +127,7 @@ function startProc(name, cpu, cmd, nice) {
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d) => {
     buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       try {
@@ -136,7 +135,7 @@ function startProc(name, cpu, cmd, nice) {
       } catch {
         proc.stderr += `${line}\n`;
       }
-      proc.waiters.forEach((w) => w());
+      for (const w of proc.waiters) w();
     }
   });
   child.stderr.setEncoding('utf8');
@@ -146,7 +145,7 @@ function startProc(name, cpu, cmd, nice) {
     child.on('exit', (code, signal) => {
       children.delete(child);
       proc.exited = { code, signal };
-      proc.waiters.forEach((w) => w());
+      for (const w of proc.waiters) w();
       resolve(proc.exited);
     });
   });

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { startDpServer, DpServer } from '../dp-server';
+import { startDpServer, DpServer } from '../dp/server';
 import { PacketSocket } from '../peer/packet-socket';
 import { UsageError } from './usage';
 import { integer, macString, seconds } from './args';

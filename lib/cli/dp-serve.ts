@@ -4,7 +4,7 @@
 // keep their traffic meanwhile; a clean stop detaches them (unless
 // --keep-programs).
 import { parseArgs } from 'node:util';
-import { startDpServer, DpServerInfo, DpServerOptions } from '../dp-server';
+import { startDpServer, DpServerInfo, DpServerOptions } from '../dp/server';
 import { UsageError } from './usage';
 
 export const dpServeUsage = `Usage: afxdp dp-serve --iface IF [--iface IF ...] [options]

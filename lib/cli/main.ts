@@ -36,7 +36,6 @@ export async function main(argv: string[]): Promise<number> {
       case '-v':
       case '-V':
       case 'version':
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
         console.log(require('../../package.json').version);
         return 0;
       case undefined:

@@ -53,7 +53,9 @@ export function metricsRegistry(ports: readonly TrackedPort[], defaults = true):
       this.reset();
       for (const { t, i } of live()) {
         const info = t.port.info();
-        info.zeroCopy.forEach((zc, k) => this.set({ port: String(i), iface: info.ifname, queue: String(info.queues[k]) }, zc ? 1 : 0));
+        info.zeroCopy.forEach((zc, k) => {
+          this.set({ port: String(i), iface: info.ifname, queue: String(info.queues[k]) }, zc ? 1 : 0);
+        });
       }
     },
   });

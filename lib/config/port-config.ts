@@ -23,7 +23,7 @@ import { Buffer } from 'node:buffer';
 import { AfxdpError, codes, quoteInput } from '../errors';
 import { closestName, devargsError, findForbiddenCharacter, parseDevargs, withValidNames } from './devargs';
 import type { DevargsMap } from './devargs';
-import { resolveDpPath } from './dp-path';
+import { resolveDpPath } from '../dp/paths';
 import {
   DEVARG_OPTIONS, OPTION_NAMES, defaults, devargOf, limits, optionOfDevarg, optionSpec,
 } from './options';

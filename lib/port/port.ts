@@ -1,239 +1,27 @@
-// A port: the AF_XDP sockets on one interface's queue range, in the style
-// of Node's dgram/net objects (EventEmitter, idempotent close, 'close'
-// event). Use after close throws ERR_AFXDP_CLOSED; it never crashes.
-import { EventEmitter } from 'node:events';
+// A port: the AF_XDP sockets on one interface's queue range (port-base.ts)
+// with its stream face: a pool of packet batches, readable(), writable(),
+// duplex() and async iteration. The streams (lib/stream) build on
+// PortBase and never on this file, so the layers point one way:
+// port-base <- stream <- port.
 import { Duplex } from 'node:stream';
-import type { NativePort, NativeFrameCounts } from '../native';
-import type { PortConfig } from '../config/port-config';
 import { AfxdpError, codes } from '../errors';
-import { Queue, QueueStats, toQueueStats } from './queue';
-import { call } from './native-call';
-import { PortWaiter, READABLE, Watch, WakeupMode } from './waiter';
+import { PortBase } from './port-base';
 import { Batch, BatchPool, BatchPoolOptions, BatchState } from '../stream/batch';
 import { PortReadable, PortReadableOptions } from '../stream/readable';
 import { PortWritable, PortWritableOptions } from '../stream/writable';
-import { UmemBuffer } from './umem-share';
-import { CLOCK_EVERY, DEFAULT_SPIN_US, TURN_US } from './poll-loop';
 
-export interface PortInfo {
-  ifname: string;
-  ifindex: number;
-  mac: string;
-  mtu: number;
-  linkUp: boolean;
-  /** Kernel queue ids this port's sockets are bound to. */
-  queues: number[];
-  /** Queues the interface has. */
-  interfaceQueues: number;
-  driver: string;
-  /** How packets reach the sockets: our program, the user's, or the Device Plugin's map. */
-  source: PortConfig['source'];
-  /** XDP attach mode of the program this port attached ('native' | 'generic'), or 'external'. */
-  xdpMode: string;
-  xdpProgramId: number;
-  /** Per queue: did the kernel give zero-copy (XDP_OPTIONS)? */
-  zeroCopy: boolean[];
-  hugepages: boolean;
-  frameSize: number;
-  /** Offset of packet data inside a frame (kernel headroom + configured headroom). */
-  dataOffset: number;
-  /** Preferred busy polling: on, or off and why. */
-  busyPoll: BusyPollStatus;
-  /**
-   * Interfaces of the other open ports that share this port's UMEM (every
-   * queue's with shared_umem; see openPorts() and `shareUmemWith`), read
-   * now; empty when the UMEM is this port's alone. Frames of a shared UMEM
-   * can be transmitted on any of those ports without a copy.
-   */
-  umemSharedWith: string[];
-}
+export { PortBase } from './port-base';
+export type { BusyPollStatus, FrameAccounting, PortExtras, PortInfo, PortStats } from './port-base';
 
-/** Whether preferred busy polling is on for the port's sockets, and why not. */
-export interface BusyPollStatus {
-  /** On for every socket of the port. */
-  enabled: boolean;
-  /** Why it is off (or only partly on). */
-  reason?: string;
-  /** SO_BUSY_POLL in µs and SO_BUSY_POLL_BUDGET, when on. */
-  timeoutUs?: number;
-  budget?: number;
-  /** Who set it up: the Device Plugin (use_cni) or afxdp's own socket options. */
-  via?: 'device-plugin' | 'socket-options';
-}
-
-/** @internal what openPort learned besides the native port. */
-export interface PortExtras {
-  busyPoll?: BusyPollStatus;
-  /** The port whose UMEM 0 this one joined (NativePort.open's shareWith). */
-  umemOf?: Port;
-}
-
-export interface PortStats extends Omit<QueueStats, 'queueId'> {
-  queues: QueueStats[];
-}
-
-export type FrameAccounting = NativeFrameCounts;
-
-export class Port extends EventEmitter {
-  readonly config: PortConfig;
-  readonly queues: readonly Queue[];
-  #native: NativePort | null;
-  #umems: UmemBuffer[];
-  #descriptors: ArrayBuffer | null;
-  #info: PortInfo;
-  #waiter: PortWaiter | null = null;
-  #readableWatches: Watch[] | null = null;
-  // 'readable' under the busy and adaptive policies: the rings are checked
-  // every event-loop turn (and, adaptive, the watches armed after a quiet
-  // window).
-  #readablePoll: NodeJS.Immediate | undefined;
-  #readableLast = 0;
-  #onClose: (() => void)[] = [];
+export class Port extends PortBase {
   #pool: BatchPool | null = null;
-
-  /** @internal use openPort() */
-  constructor(nativePort: NativePort, config: PortConfig, extras: PortExtras = {}) {
-    super();
-    this.#native = nativePort;
-    this.config = config;
-    const info = nativePort.info();
-    // A joined UMEM already has its buffer (V8 allows one per address).
-    this.#umems = Array.from({ length: info.umemCount }, (_, u) =>
-      u === 0 && extras.umemOf !== undefined ? extras.umemOf.umemBuffer(0) : new UmemBuffer(nativePort.umemBuffer(u)));
-    const umems = this.#umems.map((b) => b.retain());
-    const descriptors = nativePort.descriptorBuffer();
-    this.#descriptors = descriptors;
-    this.queues = info.queueIds.map((id, index) => {
-      const u = nativePort.umemOf(index);
-      return new Queue(nativePort, index, id, new Uint8Array(umems[u]), u, descriptors, config.burstSize,
-        () => this.waiter());
-    });
-    this.#info = {
-      ifname: info.ifname,
-      ifindex: info.ifindex,
-      mac: info.mac,
-      mtu: info.mtu,
-      linkUp: info.linkUp,
-      queues: info.queueIds,
-      interfaceQueues: info.interfaceQueues,
-      driver: info.driver,
-      source: config.source,
-      xdpMode: info.xdpMode,
-      xdpProgramId: info.xdpProgramId,
-      zeroCopy: info.zeroCopy,
-      hugepages: info.hugepages,
-      frameSize: info.frameSize,
-      dataOffset: info.dataOffset,
-      busyPoll: Object.freeze({ ...(extras.busyPoll ?? { enabled: false, reason: 'not configured' }) }),
-      umemSharedWith: info.umemSharedWith,
-    };
-    // 'readable' listeners arm rx wakeups on every queue (or, busy and
-    // adaptive, poll the rings); the last one gone disarms.
-    this.on('newListener', (event: string | symbol) => {
-      if (event === 'readable' && this.#native !== null && this.#readableWatches === null) {
-        const polling = config.pollMode !== 'event';
-        this.#readableWatches = this.queues.map((q) => {
-          const w = this.waiter().watch(q.index, (ev) => {
-            if (!(ev & READABLE)) return;
-            if (polling) this.#readableWoke();
-            this.#emitReadable(q);
-          });
-          if (!polling) w.set(READABLE);
-          return w;
-        });
-        if (polling) {
-          this.#readableLast = performance.now();
-          this.#readablePoll = setImmediate(this.#pollReadable);
-        }
-      }
-    });
-    this.on('removeListener', (event: string | symbol) => {
-      if (event === 'readable' && this.listenerCount('readable') === 0 && this.#readableWatches !== null) {
-        for (const w of this.#readableWatches) w.close();
-        this.#readableWatches = null;
-        this.#stopReadablePoll();
-      }
-    });
-  }
-
-  #stopReadablePoll(): void {
-    if (this.#readablePoll !== undefined) clearImmediate(this.#readablePoll);
-    this.#readablePoll = undefined;
-  }
-
-  // adaptive: a packet woke the sleeping watches: poll again.
-  #readableWoke(): void {
-    const watches = this.#readableWatches;
-    if (watches === null) return;
-    for (const w of watches) w.set(0);
-    this.#readableLast = performance.now();
-    this.#readablePoll ??= setImmediate(this.#pollReadable);
-  }
-
-  // One spinning turn (TURN_US at most, like PollLoop): 'readable' for each
-  // queue with packets, then the next turn, or (adaptive, quiet for the
-  // window) the armed watches. A listener's exception propagates
-  // (uncaughtException) after the next turn is scheduled.
-  readonly #pollReadable = (): void => {
-    this.#readablePoll = undefined;
-    const watches = this.#readableWatches;
-    if (watches === null || this.#native === null) return;
-    const busy = this.config.pollMode === 'busy';
-    const began = performance.now();
-    let now = began;
-    let sleep = false;
-    try {
-      for (let i = 1; ; i++) {
-        for (const q of this.queues) {
-          if (q.pending() === 0) continue;
-          this.#readableLast = now;
-          this.#emitReadable(q);
-          if (this.#readableWatches !== watches || this.#native === null) return;
-        }
-        if (i % CLOCK_EVERY !== 0) continue;
-        now = performance.now();
-        if (now - began >= TURN_US / 1000) return;
-        if (!busy && (now - this.#readableLast) * 1000 >= DEFAULT_SPIN_US) {
-          sleep = true;
-          return;
-        }
-      }
-    } finally {
-      if (this.#readableWatches === watches && this.#native !== null && this.#readablePoll === undefined) {
-        if (sleep) for (const w of watches) w.set(READABLE); // level-triggered: a packet now wakes at once
-        else this.#readablePoll = setImmediate(this.#pollReadable);
-      }
-    }
-  };
-
-  // emit() gathers its arguments into a fresh array on every call; with a
-  // single listener (the usual case) call it directly, so an event-driven
-  // burst loop allocates nothing per wakeup.
-  #emitReadable(q: Queue): void {
-    const events = (this as unknown as { _events?: Record<string, unknown> })._events;
-    const handler = events?.readable;
-    if (typeof handler === 'function') (handler as (q: Queue) => void).call(this, q);
-    else this.emit('readable', q);
-  }
-
-  /**
-   * @internal The port's wakeup source (created on first use). Queues,
-   * 'readable' listeners and streams subscribe to it.
-   */
-  waiter(mode?: WakeupMode): PortWaiter {
-    if (this.#waiter === null) {
-      const port = this.#port();
-      this.#waiter = new PortWaiter(port, this.queues.length, mode);
-    }
-    return this.#waiter;
-  }
 
   /**
    * The port's pool of batch objects (created on first use; `options` only
    * apply then). Streams and allocBatch() draw from it.
    */
   batchPool(options: BatchPoolOptions = {}): BatchPool {
-    this.#port();
+    this.nativePort();
     if (this.#pool === null) {
       this.#pool = new BatchPool(this, options);
     } else if ((options.batches !== undefined && options.batches !== this.#pool.size) ||
@@ -256,7 +44,7 @@ export class Port extends EventEmitter {
 
   /** The transmit side as an object-mode Writable of packet batches. */
   writable(options: PortWritableOptions = {}): PortWritable {
-    this.#port();
+    this.nativePort();
     return new PortWritable(this, options);
   }
 
@@ -304,106 +92,7 @@ export class Port extends EventEmitter {
     return b;
   }
 
-  /** @internal run `fn` when the port closes (before its memory goes away). */
-  onClosing(fn: () => void): void {
-    this.#onClose.push(fn);
-  }
-
-  /** @internal */
-  offClosing(fn: () => void): void {
-    const i = this.#onClose.indexOf(fn);
-    if (i >= 0) this.#onClose.splice(i, 1);
-  }
-
-  get closed(): boolean {
-    return this.#native === null;
-  }
-
-  /** @internal The buffer of UMEM `u`, for a port joining it. */
-  umemBuffer(u: number): UmemBuffer {
-    this.#port();
-    return this.#umems[u];
-  }
-
-  /** @internal The native port, for a port joining its UMEM. */
-  nativePort(): NativePort {
-    return this.#port();
-  }
-
-  #port(): NativePort {
-    if (this.#native === null) {
-      throw new AfxdpError(codes.CLOSED, `port on ${this.config.iface} is closed; open a new one with openPort()`);
-    }
-    return this.#native;
-  }
-
-  /** Interface and socket facts, with link state read from the kernel now. */
-  info(): PortInfo {
-    const live = call(() => this.#port().info());
-    return {
-      ...this.#info, linkUp: live.linkUp, mtu: live.mtu, zeroCopy: live.zeroCopy, umemSharedWith: live.umemSharedWith,
-    };
-  }
-
-  /** Software and kernel counters, summed over queues and per queue. */
-  stats(): PortStats {
-    const port = this.#port();
-    const queues = this.queues.map((q) => toQueueStats(call(() => port.stats(q.index))));
-    const total: PortStats = {
-      rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0,
-      xdp: { rxDropped: 0, rxInvalidDescs: 0, txInvalidDescs: 0, rxRingFull: 0, rxFillRingEmptyDescs: 0, txRingEmptyDescs: 0 },
-      queues,
-    };
-    for (const q of queues) {
-      total.rxPackets += q.rxPackets;
-      total.rxBytes += q.rxBytes;
-      total.txPackets += q.txPackets;
-      total.txBytes += q.txBytes;
-      for (const key of Object.keys(total.xdp) as (keyof QueueStats['xdp'])[]) total.xdp[key] += q.xdp[key];
-    }
-    return total;
-  }
-
-  /** Who owns the frames of UMEM `umem` right now (see docs: frame ownership). */
-  frames(umem = 0): FrameAccounting {
-    const port = this.#port();
-    return call(() => port.frames(umem));
-  }
-
-  /** Release everything; idempotent. Emits 'close' once. */
-  close(): void {
-    const port = this.#native;
-    if (port === null) return;
-    // Streams first (they release their batches), then wakeups, then memory.
-    let first: unknown;
-    for (const fn of this.#onClose.splice(0)) {
-      try {
-        fn();
-      } catch (err) {
-        first ??= err;
-      }
-    }
+  protected override releaseBatches(): void {
     this.#pool?.closeAll();
-    this.#native = null;
-    for (const q of this.queues) q.markClosed();
-    this.#readableWatches = null;
-    this.#stopReadablePoll();
-    const waiter = this.#waiter;
-    this.#waiter = null;
-    try {
-      waiter?.close();
-    } catch (err) {
-      first ??= err;
-    }
-    // Detaches the descriptor buffer and the UMEM buffers no other open
-    // port uses, so views made from them read as empty; a UMEM another
-    // port still uses stays mapped and its views valid.
-    const detach = this.#umems.filter((b) => b.release()).map((b) => b.buffer);
-    if (this.#descriptors !== null) detach.push(this.#descriptors);
-    this.#umems = [];
-    this.#descriptors = null;
-    call(() => port.close(detach));
-    process.nextTick(() => this.emit('close'));
-    if (first !== undefined) throw first;
   }
 }

@@ -14,7 +14,7 @@
 // object out again for other packets. Batches are recycled oldest-first, so
 // a stale reference is caught for as long as possible; `recycle: false`
 // (a fresh object per batch) makes every use after release throw.
-import type { Port } from '../port/port';
+import type { PortBase } from '../port/port-base';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
 import { swapMacs } from '../port/macswap';
@@ -81,7 +81,7 @@ export class Batch {
     return this.#queue!;
   }
 
-  get port(): Port {
+  get port(): PortBase {
     this.#check('use');
     return this.#pool.port;
   }
@@ -113,8 +113,8 @@ export class Batch {
   packet(i: number): Uint8Array {
     this.#check('use');
     if (!(i >= 0 && i < this.#length)) throw new RangeError(`packet index ${i} out of range (batch has ${this.#length})`);
-    const a = this.#addrs[i];
-    return this.#queue!.umem.subarray(a, a + this.#lengths[i]);
+    const a = this.#addrs[i]!;
+    return this.#queue!.umem.subarray(a, a + this.#lengths[i]!);
   }
 
   /** Swap destination and source MAC of every packet, in place. */
@@ -275,7 +275,7 @@ export interface BatchPoolOptions {
  * release (`onFree`): that is how a consumer holding batches throttles rx.
  */
 export class BatchPool {
-  readonly port: Port;
+  readonly port: PortBase;
   readonly size: number;
   readonly capacity: number;
   readonly recycling: boolean;
@@ -290,7 +290,7 @@ export class BatchPool {
   #waiting: (() => void)[] = [];
   #created = 0;
 
-  constructor(port: Port, options: BatchPoolOptions = {}) {
+  constructor(port: PortBase, options: BatchPoolOptions = {}) {
     this.port = port;
     this.capacity = port.config.burstSize;
     const defaultSize = Math.max(8, Math.floor(port.config.frameCount / 4 / this.capacity));
@@ -387,7 +387,7 @@ export class BatchPool {
     }
     for (let i = 0; i < this.size; i++) {
       const b = this.#ring[i];
-      if (b !== null) b.state = BatchState.Dead;
+      if (b != null) b.state = BatchState.Dead;
       this.#ring[i] = null;
     }
     this.#count = 0;

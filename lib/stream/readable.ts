@@ -21,7 +21,7 @@
 // epoll_wait polls the socket (in copy mode that runs the transmit path),
 // which under load costs more than the checks.
 import { Readable } from 'node:stream';
-import type { Port } from '../port/port';
+import type { PortBase } from '../port/port-base';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
 import { CLOSED, ERROR, READABLE, socketError, Watch } from '../port/waiter';
@@ -83,7 +83,7 @@ function positiveInt(name: string, v: number | undefined, dflt: number, max: num
 }
 
 export class PortReadable extends Readable {
-  readonly port: Port;
+  readonly port: PortBase;
   readonly #pool: BatchPool;
   readonly #queues: Queue[];
   readonly #burst: number;
@@ -128,7 +128,7 @@ export class PortReadable extends Readable {
   };
 
   /** @internal use port.readable() */
-  constructor(port: Port, pool: BatchPool, options: PortReadableOptions = {}) {
+  constructor(port: PortBase, pool: BatchPool, options: PortReadableOptions = {}) {
     super({
       objectMode: true,
       highWaterMark: positiveInt('highWaterMark', options.highWaterMark, 4, 65536),
@@ -144,7 +144,7 @@ export class PortReadable extends Readable {
         `queues must list queue indexes of this port (0..${port.queues.length - 1}), not ${JSON.stringify(indexes)}`,
         { argument: 'queues' });
     }
-    this.#queues = [...new Set(indexes)].map((i) => port.queues[i]);
+    this.#queues = [...new Set(indexes)].map((i) => port.queues[i]!);
     this.#burst = positiveInt('burst', options.burst, pool.capacity, pool.capacity);
     this.#maxBursts = positiveInt('maxBurstsPerWakeup', options.maxBurstsPerWakeup, 16, 1 << 20);
     this.#pollMode = checkPollMode(options.pollMode ?? port.config.pollMode);
@@ -220,7 +220,7 @@ export class PortReadable extends Readable {
         pool.onFree(this.#onPoolFree);
         return;
       }
-      const q = queues[this.#rr];
+      const q = queues[this.#rr]!;
       if (++this.#rr === queues.length) this.#rr = 0;
       let n: number;
       try {
@@ -284,7 +284,7 @@ export class PortReadable extends Readable {
     const queues = this.#queues;
     for (let i = 0; i < this.#spinChecks; i++) {
       for (let k = 0; k < queues.length; k++) {
-        if (queues[k].pending() > 0) return true;
+        if (queues[k]!.pending() > 0) return true;
       }
     }
     return false;
@@ -300,7 +300,7 @@ export class PortReadable extends Readable {
     const began = performance.now();
     for (let i = 1; ; i++) {
       for (let k = 0; k < queues.length; k++) {
-        if (queues[k].pending() > 0) return true;
+        if (queues[k]!.pending() > 0) return true;
       }
       if (i % CLOCK_EVERY !== 0) continue;
       const now = performance.now();
@@ -339,7 +339,7 @@ export class PortReadable extends Readable {
     for (let k = 0, i = this.#pushedNext; k < Math.min(this.readableLength, ring.length); k++) {
       i = i === 0 ? ring.length - 1 : i - 1;
       const b = ring[i];
-      if (b !== null && b.state === BatchState.Held && b.holder === this) {
+      if (b != null && b.state === BatchState.Held && b.holder === this) {
         try {
           b.reclaim();
         } catch (e) {

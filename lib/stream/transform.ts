@@ -11,6 +11,7 @@ import { Batch, BatchQueue, BatchState } from './batch';
  * same batch on, or `null` to drop it (its frames are released). It may
  * also truncate() or release() the batch itself.
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: a function that only releases or edits the batch returns void
 export type BatchFunction = (batch: Batch) => Batch | null | undefined | void;
 
 export interface BatchTransformOptions {
@@ -59,6 +60,7 @@ export class BatchTransform extends Duplex {
     this.#queued.remove(b);
     b.state = BatchState.Held;
     b.holder = this;
+    // biome-ignore lint/suspicious/noConfusingVoidType: what a BatchFunction returns
     let out: Batch | null | undefined | void;
     try {
       out = this.#fn(b);
@@ -97,7 +99,7 @@ export class BatchTransform extends Duplex {
     for (let k = 0, i = this.#pushedNext; k < Math.min(this.readableLength, ring.length); k++) {
       i = i === 0 ? ring.length - 1 : i - 1;
       const b = ring[i];
-      if (b !== null && b.state === BatchState.Held && b.holder === this) release(b);
+      if (b != null && b.state === BatchState.Held && b.holder === this) release(b);
     }
     ring.fill(null);
     callback(err ?? (first as Error | undefined) ?? null);

@@ -11,7 +11,7 @@
 // false, 'drain') reaches the producer. end() resolves once the tx rings
 // have drained (bounded).
 import { Writable } from 'node:stream';
-import type { Port } from '../port/port';
+import type { PortBase } from '../port/port-base';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
 import { CLOSED, ERROR, WRITABLE, socketError, Watch } from '../port/waiter';
@@ -34,7 +34,7 @@ const RETRY_MAX_MS = 64;
 const FRAMES_RETRY_MS = 1;
 
 export class PortWritable extends Writable {
-  readonly port: Port;
+  readonly port: PortBase;
   readonly #queue: Queue | undefined;
   readonly #drainTimeoutMs: number;
   // Batches written and not yet handed to _write, oldest first.
@@ -64,7 +64,7 @@ export class PortWritable extends Writable {
   };
 
   /** @internal use port.writable() */
-  constructor(port: Port, options: PortWritableOptions = {}) {
+  constructor(port: PortBase, options: PortWritableOptions = {}) {
     const hwm = options.highWaterMark ?? 4;
     if (!Number.isInteger(hwm) || hwm < 1) {
       throw new AfxdpError(codes.INVALID_ARGUMENT, `highWaterMark must be a positive integer, not ${String(hwm)}`,
@@ -106,7 +106,7 @@ export class PortWritable extends Writable {
     if (this.#queue !== undefined) return this.#queue;
     const src = b.rawQueue!;
     if (src !== null && this.port.queues[src.index] === src) return src;
-    return this.port.queues[(src?.index ?? 0) % this.port.queues.length];
+    return this.port.queues[(src?.index ?? 0) % this.port.queues.length]!;
   }
 
   #send(): void {
@@ -157,9 +157,9 @@ export class PortWritable extends Writable {
     const addrs = b.rawAddrs;
     const lens = b.rawLengths;
     for (let i = 0; i < got; i++) {
-      const a = addrs[b.start + i];
-      const len = lens[b.start + i];
-      from.copy(to, q.addrs[i], a, a + len);
+      const a = addrs[b.start + i]!;
+      const len = lens[b.start + i]!;
+      from.copy(to, q.addrs[i]!, a, a + len);
       q.lengths[i] = len;
     }
     const sent = q.transmit(got, 0, false);

@@ -117,7 +117,9 @@ test.serial('npm run bench -- --mode latency: every forwarder measured; percenti
         const m = /^([\d.]+) \/ ([\d.]+) \/ ([\d.]+) \/ ([\d.]+), lost (\d+)/.exec(cells[k]);
         t.truthy(m, `${impl} cell ${cells[k]}`);
         if (!m) return;
-        [l.p50Ns, l.p99Ns, l.p999Ns, l.maxNs].forEach((ns, j) => t.true(Math.abs(Number(m[j + 1]) - ns / 1000) <= 0.51, `${impl}: ${m[j + 1]} µs vs ${ns} ns`));
+        [l.p50Ns, l.p99Ns, l.p999Ns, l.maxNs].forEach((ns, j) => {
+          t.true(Math.abs(Number(m[j + 1]) - ns / 1000) <= 0.51, `${impl}: ${m[j + 1]} µs vs ${ns} ns`);
+        });
         t.is(Number(m[5]), r.lost);
       });
       if (!testpmd) t.regex(cells[4], /^n\/a \(dpdk-testpmd not on PATH\)/);

@@ -6,7 +6,6 @@ import { parseFwdArgs } from '../../lib/cli/fwd';
 import { UsageError } from '../../lib/cli/usage';
 import { txFrame, txFrameSeq } from '../../lib/cli/txframe';
 import { parseCapEff, hasCap, parseMemlock, kernelVersion } from '../../lib/cli/doctor';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { version } = require('../../package.json');
 
 test('--version and -v print the package version', (t) => {

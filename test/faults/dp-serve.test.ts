@@ -216,7 +216,7 @@ test.serial('--concurrency: past the limit a new client waits (unaccepted) for a
       t.is(error, undefined, String(error));
       for (const fd of result!.maps) fd.close();
       // This client waits for a reply by design; whether its wait stalls the
-      // event loop is the client's business (test/faults/handshake.test.ts).
+      // event loop is the client's business (test/faults/dp-handshake.test.ts).
       t.log(`the client past the limit was served after ${elapsedMs.toFixed(0)} ms (the silent session's 2 s deadline); longest stall ${stallMs.toFixed(0)} ms`);
       t.true(elapsedMs >= 1500 && elapsedMs < 4500, `${elapsedMs} ms`);
       t.true(server.log.some((l) => l.includes('1 sessions running (the limit)')), server.log.join('\n'));

@@ -4,7 +4,7 @@
 // close is typed, native errors carry errno and path, and every layer agrees
 // on the limits and error codes.
 import anyTest from 'ava';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,7 +16,7 @@ import { nativeOptions } from '../../lib/port/open';
 import { PacketSocket } from '../../lib/peer/packet-socket';
 import { openPort, Port } from '../../lib/index';
 import { attachedXdp, fdCount, fdsSettle, measureStall, waitFor } from '../helpers/faults';
-import { createLab, Lab } from '../helpers/lab';
+import { createLab } from '../helpers/lab';
 import { privileged } from '../helpers/privileged';
 import { Running } from '../cli/helpers';
 

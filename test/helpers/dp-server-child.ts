@@ -4,7 +4,7 @@
 // the stdin line "log" with {type:'log', log}; stops on "stop", on the end of
 // stdin or on SIGTERM, then prints {type:'stopped'} and exits.
 import readline from 'node:readline';
-import { startDpServer } from '../../lib/dp-server';
+import { startDpServer } from '../../lib/dp';
 
 const server = startDpServer(JSON.parse(process.argv[2]));
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);

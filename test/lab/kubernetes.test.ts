@@ -14,7 +14,7 @@ import readline from 'node:readline';
 import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/privileged';
 import { createLab, Lab } from '../helpers/lab';
-import { frameSeq, sleep, testFrame } from '../helpers/frames';
+import { frameSeq, testFrame } from '../helpers/frames';
 import { udpFrame, udpSeq } from '../helpers/udp-frames';
 import { PacketSocket } from '../../lib/peer/packet-socket';
 
@@ -29,7 +29,6 @@ interface NativeDpServer {
   sessionsServed(): number;
   log(): string[];
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { NativeDpServer: Server } = require('../../index.js') as { NativeDpServer: { start(options: object): NativeDpServer } };
 
 /** A pod-like client: uid 65534, CAP_NET_RAW + CAP_IPC_LOCK only, in `netns`. */

@@ -260,7 +260,6 @@ test.serial('busy_budget without CAP_NET_ADMIN (uid 65534 on a pinned map): the 
   const lab = createLab();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-busy-'));
   fs.chmodSync(dir, 0o755);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { NativeDpServer } = require('../../index.js') as { NativeDpServer: { start(o: object): { stop(): void; info(): { pinPaths: string[] } } } };
   const server = NativeDpServer.start({
     devices: [{ iface: lab.portIf, netns: lab.portNs }],

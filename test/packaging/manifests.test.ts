@@ -22,7 +22,6 @@ const repo = path.resolve(__dirname, '../..');
 const k8s = path.join(repo, 'examples/k8s');
 const read = (f: string) => fs.readFileSync(path.join(repo, f), 'utf8');
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 function yamlDocs(file: string): any[] {
   const docs = YAML.parseAllDocuments(read(file));
   for (const d of docs) if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`);

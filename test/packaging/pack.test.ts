@@ -28,7 +28,6 @@ import { createLab, Lab } from '../helpers/lab';
 import { frameSeq, macBytes, sleep, testFrame } from '../helpers/frames';
 import { PacketSocket } from '../../lib/peer/packet-socket';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { packLocal, INSTALL_SCRIPTS } = require('../../scripts/pack-local.js') as {
   packLocal(o: { dest: string }): { root: string; rootFiles: string[]; platform: string; platformFiles: string[]; target: string; version: string };
   INSTALL_SCRIPTS: string[];

@@ -20,7 +20,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLab, Lab } from '../helpers/lab';
-import { sleep } from '../helpers/frames';
+import { sleep, testFrame } from '../helpers/frames';
+import { PacketSocket } from '../../lib/peer/packet-socket';
 import { openPort, Port, Queue } from '../../lib/index';
 import { setDefaultWakeupMode } from '../../lib/port/waiter';
 
@@ -109,9 +110,7 @@ async function measure(mode: Mode): Promise<Record<string, number | string>> {
 
     // wakeup cost: an undrained packet keeps the queue ready
     if (mode !== 'spin') {
-      const { PacketSocket } = await import('../../lib/peer/packet-socket');
       const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
-      const { testFrame } = await import('../helpers/frames');
       peer.send([testFrame(lab.portMac, lab.peerMac, 0)]);
       peer.close();
       await sleep(20);

@@ -2,7 +2,7 @@
 import test from 'ava';
 
 import { AfxdpError, codes } from '../../lib/errors';
-import { DpServer } from '../../lib/dp-server';
+import { DpServer } from '../../lib/dp/server';
 
 test('DpServer: info() after stop() throws AfxdpError ERR_AFXDP_CLOSED; the rest stays quiet', (t) => {
   let stops = 0;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { resolvePortConfig } from '../../lib/config/port-config';
 import { cniBusyPoll, groupBySocket, sessionPodName } from '../../lib/port/open';
 import { AfxdpError } from '../../lib/errors';
-import type { HandshakeResult } from '../../lib/handshake';
+import type { HandshakeResult } from '../../lib/dp';
 
 test('openPorts groups use_cni ports by socket; other ports stand alone', (t) => {
   const configs = [

@@ -26,7 +26,7 @@ test('docs/options.md carries the table generated from lib/config/options.ts', (
 
 test('every devarg is its option name in snake_case, in DPDK order', (t) => {
   const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-  for (const name of DEVARG_OPTIONS) t.is(OPTIONS[name].devarg, snake(name));
+  for (const name of DEVARG_OPTIONS) t.is<string, string>(OPTIONS[name].devarg, snake(name));
   t.deepEqual([...DEVARG_NAMES], [
     'iface', 'start_queue', 'queue_count', 'shared_umem', 'xdp_prog', 'busy_budget', 'force_copy', 'use_cni',
     'use_pinned_map', 'dp_path',
@@ -126,13 +126,13 @@ test('the limits in lib/config/limits.ts are the numbers of crates/afxdp-core/sr
     if (shift) return 2 ** Number(shift[1]) - (shift[2] ? 1 : 0);
     return Number(text);
   };
-  t.is(limits.maxQueueId, rust('MAX_QUEUE_ID'));
-  t.is(limits.maxQueueCount, rust('MAX_QUEUE_COUNT'));
-  t.is(limits.ringMinSize, rust('RING_MIN_SIZE'));
-  t.is(limits.ringMaxSize, rust('RING_MAX_SIZE'));
-  t.is(limits.maxFrameCount, rust('MAX_FRAME_COUNT'));
-  t.is(limits.maxUmemBytes, rust('MAX_UMEM_BYTES'));
-  t.is(limits.kernelHeadroom, rust('KERNEL_HEADROOM'));
-  t.is(limits.minFrameData, rust('MIN_FRAME_DATA'));
-  t.is(limits.maxBurstSize, rust('MAX_BURST_SIZE'));
+  t.is<number, number>(limits.maxQueueId, rust('MAX_QUEUE_ID'));
+  t.is<number, number>(limits.maxQueueCount, rust('MAX_QUEUE_COUNT'));
+  t.is<number, number>(limits.ringMinSize, rust('RING_MIN_SIZE'));
+  t.is<number, number>(limits.ringMaxSize, rust('RING_MAX_SIZE'));
+  t.is<number, number>(limits.maxFrameCount, rust('MAX_FRAME_COUNT'));
+  t.is<number, number>(limits.maxUmemBytes, rust('MAX_UMEM_BYTES'));
+  t.is<number, number>(limits.kernelHeadroom, rust('KERNEL_HEADROOM'));
+  t.is<number, number>(limits.minFrameData, rust('MIN_FRAME_DATA'));
+  t.is<number, number>(limits.maxBurstSize, rust('MAX_BURST_SIZE'));
 });

@@ -8,10 +8,10 @@ import {
   defaultDpPath,
   resolveDpPath,
   type DpMode,
-} from '../../lib/config/dp-path';
-import { DEVICES_ENV_PREFIX, LEGACY_DEVICES_ENV, devicesFromEnv } from '../../lib/config/devices-env';
+} from '../../lib/dp/paths';
+import { DEVICES_ENV_PREFIX, LEGACY_DEVICES_ENV, devicesFromEnv } from '../../lib/dp/devices-env';
 
-// --------------------------------------------------------------- dp-path
+// ----------------------------------------------------------------- paths
 
 test('constants: the DP mount point and the old DP paths', (t) => {
   t.is(DP_BASE_PATH, '/tmp/afxdp_dp');

@@ -9,7 +9,7 @@ import {
   HandshakeReply,
   HandshakeResult,
   XskRef,
-} from '../../lib/handshake';
+} from '../../lib/dp';
 
 const DP = '/tmp/afxdp_dp/veth1/afxdp.sock';
 const enc = new TextEncoder();
@@ -255,8 +255,9 @@ test('after every nak the session still ends with /fin, and the nak is the error
     }
   }
   // No /fin after EOF, a timeout, /error or garbage: the session is over or not the plugin's.
-  for (const overrides of [{ '/version': ['eof' as const] }, { '/version': ['timeout' as const] }, { '/version': [r('x\u0001')] },
-    { '/connect,pod-a': [r('/error'), r('/host_nak')] }]) {
+  const endings: Record<string, HandshakeReply[]>[] = [{ '/version': ['eof'] }, { '/version': ['timeout'] }, { '/version': [r('x\u0001')] },
+    { '/connect,pod-a': [r('/error'), r('/host_nak')] }];
+  for (const overrides of endings) {
     const trace = drive({}, dp(overrides));
     failure(t, trace);
     t.not(trace.sent.at(-1), '/fin');
@@ -545,7 +546,7 @@ test('fuzz: random replies end in done or an ERR_AFXDP_DEVICE_PLUGIN failure; on
 // ----------------------------------------------------------------- driver (fake transport)
 
 import os from 'node:os';
-import { DpSession, fetchXskMaps } from '../../lib/handshake';
+import { DpSession, fetchXskMaps } from '../../lib/dp';
 import type { NativeDpConnection, NativeDpRecord, NativePort } from '../../lib/native';
 
 class FakeFd {
@@ -658,7 +659,7 @@ test.serial('driver: the pod name defaults to the host name', async (t) => {
   }
   const { maps } = await fetchXskMaps({ dpPath: DP, interfaces: ['veth1'], connect: () => server.conn });
   t.is(server.sent[0].record, `/connect,${host}`);
-  maps.forEach((m) => m.close());
+  for (const m of maps) m.close();
 });
 
 test.serial('driver: a failure closes every fd received so far and the connection', async (t) => {

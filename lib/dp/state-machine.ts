@@ -169,7 +169,9 @@ class HandshakeMachine implements Handshake {
     checkOptions(this.#o);
     this.#plan.push({ step: 'connect', record: requests.connect(options.podName) });
     this.#plan.push({ step: 'version', record: requests.version });
-    this.#o.interfaces.forEach((iface, map) => this.#plan.push({ step: 'xsk_map_fd', record: requests.xskMapFd(iface), map }));
+    this.#o.interfaces.forEach((iface, map) => {
+      this.#plan.push({ step: 'xsk_map_fd', record: requests.xskMapFd(iface), map });
+    });
   }
 
   get step(): HandshakeStep | undefined {
@@ -330,7 +332,7 @@ class HandshakeMachine implements Handshake {
         }
         break;
       case 'xsk_map_fd': {
-        const iface = this.#o.interfaces[request.map!];
+        const iface = this.#o.interfaces[request.map!]!;
         if (text === replies.fdNak) {
           const allocated = this.#o.allocatedDevices;
           const which = allocated === undefined
@@ -460,7 +462,7 @@ class HandshakeMachine implements Handshake {
   #endAfterRefusal(): void {
     const refused = this.#refusedAt!;
     const reason = `not requested: the Device Plugin ended the session after refusing busy polling on queue ` +
-      `${refused.queue} of ${quoteInput(this.#o.interfaces[refused.map])}`;
+      `${refused.queue} of ${quoteInput(this.#o.interfaces[refused.map]!)}`;
     const pending = [this.#current!, ...this.#plan].filter((r) => r.step === 'config_busy_poll');
     for (const request of pending) this.#busyPoll.push({ ...request.xsk!, enabled: false, reason });
     this.#plan.length = 0;
@@ -497,7 +499,7 @@ class HandshakeMachine implements Handshake {
 }
 
 function perMap(value: number | readonly number[], map: number): number {
-  return typeof value === 'number' ? value : value[map];
+  return typeof value === 'number' ? value : value[map]!;
 }
 
 function describeStep(request: Request, options: HandshakeOptions): string {
@@ -507,9 +509,9 @@ function describeStep(request: Request, options: HandshakeOptions): string {
     case 'version':
       return 'step /version';
     case 'xsk_map_fd':
-      return `step /xsk_map_fd (interface ${quoteInput(options.interfaces[request.map!])})`;
+      return `step /xsk_map_fd (interface ${quoteInput(options.interfaces[request.map!]!)})`;
     case 'config_busy_poll':
-      return `step /config_busy_poll (queue ${request.xsk!.queue} of interface ${quoteInput(options.interfaces[request.xsk!.map])})`;
+      return `step /config_busy_poll (queue ${request.xsk!.queue} of interface ${quoteInput(options.interfaces[request.xsk!.map]!)})`;
     case 'fin':
       return 'step /fin';
   }

@@ -16,7 +16,7 @@ import os from 'node:os';
 import { Buffer } from 'node:buffer';
 
 import { AfxdpError, codes, fromNative } from '../errors';
-import { devicesFromEnv } from '../config/devices-env';
+import { devicesFromEnv } from './devices-env';
 import { defaults } from '../config/port-config';
 import { native } from '../native';
 import type { NativeBinding, NativeDpConnection, NativeDpRecord, NativeFd, NativePort } from '../native';
