@@ -19,7 +19,7 @@ import { startDpServer, DpServer } from '../dp-server';
 import { PacketSocket } from '../peer/packet-socket';
 import { UsageError } from './usage';
 import { integer, macString, seconds } from './args';
-import { txFrame, txFrameSeq } from './txframe';
+import { txFrame, txFrameSeq } from '../fwd/txframe';
 import { human, LiveTable } from './stats';
 import type { PortSnapshot } from './stats';
 

@@ -13,7 +13,7 @@ import { Batch, BatchPool, BatchPoolOptions, BatchState } from '../stream/batch'
 import { PortReadable, PortReadableOptions } from '../stream/readable';
 import { PortWritable, PortWritableOptions } from '../stream/writable';
 import { UmemBuffer } from './umem-share';
-import { CLOCK_EVERY, DEFAULT_SPIN_US, TURN_US } from './poll-loop';
+import { CLOCK_EVERY, DEFAULT_SPIN_US, TURN_US } from './poll-policy';
 
 export interface PortInfo {
   ifname: string;
