@@ -6,13 +6,16 @@
 // one JSON line at TEND and exits.
 //
 // The loop is the library's runLoop() under --poll-mode (busy, adaptive
-// or event; lib/port/poll-loop.ts), what `afxdp fwd` runs: a step is one
-// burst; spinning yields to the event loop between turns, sleeping waits
-// on the socket's readiness. The window edges are timers. Nothing in the
-// step allocates.
+// or event; lib/fwd/poll-loop.ts), what `afxdp fwd` runs: a step is one
+// burst of the library's forward engine (macswap, or rxonly for rxdrop) on
+// one lane, queue 0 back to itself; spinning yields to the event loop
+// between turns, sleeping waits on the socket's readiness. The window
+// edges are timers. Nothing in the step allocates. txonly sends the
+// prebuilt benchmark frame as bench/c/fwd.c does (the txonly engine writes
+// a sequence number into every frame, which the C side does not).
 const { afxdp, parseArgs, pollMode, libraryPollModes, readWindow, GcMeter, openBenchPort, buildFrame, FRAME_LEN, result } = require('./lib/common');
 
-const { swapMacs, runLoop } = afxdp();
+const { ENGINES, Lane, runLoop } = afxdp();
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
@@ -23,7 +26,7 @@ async function main() {
   const spinUs = spinArg === undefined ? undefined : Number(spinArg);
   const port = await openBenchPort(args);
   const q = port.queues[0];
-  const { umem, addrs, lengths, burstSize } = q;
+  const { umem, lengths, burstSize } = q;
   const info = port.info();
   const mode = args.mode;
   const gc = new GcMeter();
@@ -38,47 +41,45 @@ async function main() {
   }
 
   let rx = 0;
-  let tx = 0;
+  let sent = 0; // txonly
   let rx0 = 0, tx0 = 0, rx1 = 0, tx1 = 0;
   let phase = 0;
   let emptyPolls = 0; // receive() calls that found nothing (each is a native call)
 
-  const swap = mode === 'macswap';
-  const drop = mode === 'rxdrop';
   const txonly = mode === 'txonly';
+  const engine = mode === 'macswap' ? ENGINES.macswap : ENGINES.rxonly;
+  const lane = new Lane(q, q);
+  // Sent: macswap posts what it received but for what the tx ring refused.
+  const txCount = () => (txonly ? sent : mode === 'macswap' ? rx - lane.droppedCount : 0);
 
   const step = () => {
     if (txonly) {
       const n = q.alloc(burstSize);
       for (let k = 0; k < n; k++) lengths[k] = FRAME_LEN;
-      if (n > 0) tx += q.transmit(n, 0, true);
+      if (n > 0) sent += q.transmit(n, 0, true);
       return n;
     }
-    const n = q.receive(burstSize);
+    const n = engine.forward(lane);
     if (n === 0) {
       emptyPolls++;
       return 0;
     }
     rx += n;
-    if (drop) q.release(n);
-    else if (swap) {
-      swapMacs(umem, addrs, n);
-      tx += q.transmit(n, 0, true);
-    }
     return n;
   };
   // txonly never waits on rx readiness: it is always busy.
   const loop = runLoop(txonly ? [] : [q], step, { pollMode: txonly ? 'busy' : policy, spinUs });
   const at = (t, fn) => setTimeout(fn, Math.max(0, t - Date.now()));
   const timers = [
-    at(w.t0, () => { phase = 1; rx0 = rx; tx0 = tx; gc.mark(0); }),
-    at(w.t1, () => { phase = 2; rx1 = rx; tx1 = tx; gc.mark(1); }),
+    at(w.t0, () => { phase = 1; rx0 = rx; tx0 = txCount(); gc.mark(0); }),
+    at(w.t1, () => { phase = 2; rx1 = rx; tx1 = txCount(); gc.mark(1); }),
     at(w.tend, () => loop.stop()),
     setInterval(() => gc.tick(Date.now()), 250),
   ];
   await loop.done;
   for (const t of timers) clearTimeout(t);
   const waits = loop.sleeps;
+  const tx = txCount();
   if (phase < 2) { rx1 = rx; tx1 = tx; gc.mark(1); }
   if (phase < 1) { rx0 = rx; tx0 = tx; gc.mark(0); }
   const stats = port.stats();

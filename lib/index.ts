@@ -1,6 +1,17 @@
 // afxdp: fast packet I/O for Node.js over Linux AF_XDP sockets.
-export { openPort, openPorts, Port, Queue, swapMacs, PollLoop, runLoop, POLL_MODES, DEFAULT_SPIN_US } from './port';
-export type { LoopOptions, PollMode } from './port';
+export { openPort, openPorts, Port, Queue, swapMacs, POLL_MODES, DEFAULT_SPIN_US } from './port';
+export type { PollMode } from './port';
+/**
+ * Forwarding, as dpdk-testpmd does it: `ENGINES` (io, macswap, rxonly,
+ * txonly) each forward one burst on a `Lane` (an rx queue and the tx queue
+ * its packets leave by); a `Forwarder` runs one engine on every lane of one
+ * or two ports; `runLoop`/`PollLoop` schedule any step under a poll policy.
+ *
+ *   const fwd = new Forwarder([port], 'macswap');
+ *   await fwd.run({ pollMode: 'adaptive', signal }).done;
+ */
+export { ENGINES, FORWARD_MODES, Forwarder, Lane, PollLoop, runLoop, sendReceived, txFrame, txFrameSeq } from './fwd';
+export type { EngineOptions, ForwardEngine, ForwardMode, ForwardPort, LaneOptions, LanePath, LaneQueue, LoopOptions, TxConfig } from './fwd';
 export type { PortInfo, PortStats, FrameAccounting, QueueStats, BusyPollStatus } from './port';
 export type { OpenOptions, WaitOptions, WritableWaitOptions } from './port';
 export { Batch, BatchPool, BatchTransform, batchTransform, macswap, PortReadable, PortWritable } from './stream';

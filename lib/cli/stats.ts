@@ -1,7 +1,8 @@
 // Per-port statistics of the forwarder: counters since the start, rates
 // over the last period, and three renderings: a live table (TTY), plain
 // lines (pipes, logs) and JSON (one object per line).
-import type { Port, PortStats, QueueStats } from '../port';
+import type { PortStats, QueueStats } from '../port';
+import type { ForwardedPort } from '../fwd';
 
 export type XdpCounters = QueueStats['xdp'];
 
@@ -42,11 +43,7 @@ export interface Snapshot {
 }
 
 /** A port plus the forwarder's own per-queue drop counters. */
-export interface TrackedPort {
-  port: Port;
-  /** Indexed by queue index. */
-  txDropped: Float64Array;
-}
+export type TrackedPort = ForwardedPort;
 
 export class StatsTracker {
   readonly #ports: readonly TrackedPort[];

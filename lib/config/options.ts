@@ -22,7 +22,7 @@ export type XdpMode = (typeof XDP_MODES)[number];
  * How a forwarding loop, a stream or `port.on('readable')` waits for packets:
  * 'busy' spins on the rings (a core, lowest latency), 'event' sleeps on
  * readiness at once (least CPU), 'adaptive' spins while packets come and a
- * short window after, then sleeps (lib/port/poll-loop.ts; docs/design.md).
+ * short window after, then sleeps (lib/fwd/poll-loop.ts; docs/design.md).
  */
 export const POLL_MODES = ['busy', 'adaptive', 'event'] as const;
 export type PollMode = (typeof POLL_MODES)[number];

@@ -8,5 +8,5 @@ export type { QueueStats } from './queue';
 export { READABLE, WRITABLE, ERROR, CLOSED, PortWaiter, Watch } from './waiter';
 export type { WaitOptions, WakeupMode, WatchHandler } from './waiter';
 export type { WritableWaitOptions } from './queue';
-export { PollLoop, runLoop, POLL_MODES, DEFAULT_SPIN_US } from './poll-loop';
-export type { LoopOptions, PollMode } from './poll-loop';
+export { POLL_MODES, DEFAULT_SPIN_US } from './poll-policy';
+export type { PollMode } from './poll-policy';

@@ -10,7 +10,7 @@ import { Queue, QueueStats, toQueueStats } from './queue';
 import { call } from './native-call';
 import { PortWaiter, READABLE, Watch, WakeupMode } from './waiter';
 import { UmemBuffer } from './umem-share';
-import { CLOCK_EVERY, DEFAULT_SPIN_US, TURN_US } from './poll-loop';
+import { CLOCK_EVERY, DEFAULT_SPIN_US, TURN_US } from './poll-policy';
 
 export interface PortInfo {
   ifname: string;

@@ -25,7 +25,7 @@ import type { PortBase } from '../port/port-base';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
 import { CLOSED, ERROR, READABLE, socketError, Watch } from '../port/waiter';
-import { checkPollMode, checkSpinUs, CLOCK_EVERY, PollMode, TURN_US } from '../port/poll-loop';
+import { checkPollMode, checkSpinUs, CLOCK_EVERY, PollMode, TURN_US } from '../port/poll-policy';
 import { Batch, BatchPool, BatchState } from './batch';
 
 export interface PortReadableOptions {

@@ -11,7 +11,7 @@ import { cpuPercentDuring } from '../helpers/cpu';
 import { createLab, Lab } from '../helpers/lab';
 import { frameSeq, sleep, testFrame } from '../helpers/frames';
 import { PacketSocket } from '../../lib/peer/packet-socket';
-import { txFrameSeq } from '../../lib/cli/txframe';
+import { txFrameSeq } from '../../lib/fwd/txframe';
 import { Running, runAfxdp } from './helpers';
 import { DpChild } from '../helpers/dp-child';
 

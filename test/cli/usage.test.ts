@@ -4,7 +4,7 @@ import test from 'ava';
 import { runAfxdp } from './helpers';
 import { parseFwdArgs } from '../../lib/cli/fwd';
 import { UsageError } from '../../lib/cli/usage';
-import { txFrame, txFrameSeq } from '../../lib/cli/txframe';
+import { txFrame, txFrameSeq } from '../../lib/fwd/txframe';
 import { parseCapEff, hasCap, parseMemlock, kernelVersion } from '../../lib/cli/doctor';
 const { version } = require('../../package.json');
 

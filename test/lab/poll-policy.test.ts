@@ -14,7 +14,7 @@ import { cpuPercentDuring } from '../helpers/cpu';
 import { createLab, Lab } from '../helpers/lab';
 import { frameSeq, macBytes, sleep, testFrame } from '../helpers/frames';
 import { PacketSocket } from '../../lib/peer/packet-socket';
-import { POLL_MODES, PollMode } from '../../lib/port/poll-loop';
+import { POLL_MODES, PollMode } from '../../lib/fwd/poll-loop';
 import { Running, runAfxdp } from '../cli/helpers';
 import { attachedXdp } from '../helpers/faults';
 

@@ -1,7 +1,7 @@
-// One forwarding loop with a latency policy, shared by `afxdp fwd`, the
-// streams' idea of waiting, and burst-API users (runLoop).
+// One forwarding loop with a latency policy (lib/port/poll-policy.ts),
+// shared by `afxdp fwd`, the forward engines and burst-API users (runLoop).
 //
-//   busy      spin on the rings: turns of up to TURN_PASSES steps, each turn
+//   busy      spin on the rings: turns of up to TURN_US, each turn
 //             followed by setImmediate (timers, signals and I/O still run)
 //   event     run while steps move packets, then sleep on the rx rings'
 //             readiness (epoll through the port's waiter) at once
@@ -11,37 +11,14 @@
 // No timer naps on the data path: a sleeping loop wakes on the socket's
 // readiness, a spinning one never sleeps. Nothing is allocated per turn or
 // per wakeup (the watches and the handlers are made once).
-import { POLL_MODES, PollMode, defaults } from '../config/port-config';
-import { AfxdpError, codes } from '../errors';
-import type { Queue } from './queue';
-import { CLOSED, ERROR, READABLE, Watch } from './waiter';
+import type { Queue } from '../port/queue';
+import { CLOSED, ERROR, READABLE, Watch } from '../port/waiter';
+import { checkPollMode, checkSpinUs, CLOCK_EVERY, DEFAULT_SPIN_US, POLL_MODES, PollMode, TURN_US } from '../port/poll-policy';
 
-export { POLL_MODES };
+// The policy's numbers live with the ports (lib/port/poll-policy.ts): ports
+// and streams wait by the same rules and must not import this layer.
+export { DEFAULT_SPIN_US, POLL_MODES };
 export type { PollMode };
-
-/**
- * Default adaptive spin window after the last packet, in µs. Measured
- * (docs/design.md "Poll policies"): long enough that a loop at 10 kpps
- * (100 µs between packets) still sleeps, short enough that idle costs
- * nothing.
- */
-export const DEFAULT_SPIN_US = 50;
-
-/**
- * How long one spinning turn runs before it yields to the event loop (µs).
- * Packets are handled within the turn, so its length costs them nothing;
- * it delays timers and I/O by at most this much. Each turn allocates one
- * Immediate (~100 bytes): shorter turns would make garbage for the
- * scavenger, whose pauses are themselves a latency tail.
- */
-export const TURN_US = 100;
-/**
- * Work between clock reads inside a turn: an empty step counts 1 (~130 ns),
- * a step that moved n packets 1 + n. Each read of performance.now() leaves
- * a 16-byte heap number: read every 32 empty steps, the clock was most of
- * a busy loop's garbage (8.5 MB/s, a scavenge every 200 ms).
- */
-export const CLOCK_EVERY = 256;
 
 export interface LoopOptions {
   /** 'busy', 'adaptive' (default) or 'event'. */
@@ -50,24 +27,6 @@ export interface LoopOptions {
   spinUs?: number;
   /** Stops the loop (done resolves) when it aborts. */
   signal?: AbortSignal;
-}
-
-/** Check a poll mode given by a user; throws ERR_AFXDP_INVALID_ARGUMENT. */
-export function checkPollMode(value: unknown, argument = 'pollMode'): PollMode {
-  if (value === undefined) return defaults.pollMode;
-  if ((POLL_MODES as readonly unknown[]).includes(value)) return value as PollMode;
-  throw new AfxdpError(codes.INVALID_ARGUMENT,
-    `${argument} must be one of ${POLL_MODES.map((m) => `'${m}'`).join(', ')}, not ${JSON.stringify(value)}`, { argument });
-}
-
-/** Check a spin window in µs (0..1 s). */
-export function checkSpinUs(value: unknown, argument = 'spinUs'): number {
-  if (value === undefined) return DEFAULT_SPIN_US;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1e6) {
-    throw new AfxdpError(codes.INVALID_ARGUMENT, `${argument} must be a number of microseconds in 0..1000000, not ${String(value)}`,
-      { argument });
-  }
-  return value;
 }
 
 /**
@@ -206,7 +165,7 @@ export class PollLoop {
       return;
     }
     if (events & ERROR) {
-      this.#fail(this.#queues[queue].socketError());
+      this.#fail(this.#queues[queue]!.socketError());
       return;
     }
     if (!this.#sleeping) return;

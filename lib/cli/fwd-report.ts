@@ -1,0 +1,138 @@
+// What `afxdp fwd` prints: the start line (or JSON object) with its
+// warnings, the periodic statistics and the final totals.
+import type { Port } from '../port';
+import type { Forwarder } from '../fwd';
+import type { MetricsServer } from './metrics';
+import { LiveTable, plainLines, Snapshot, table } from './stats';
+
+/** What the report shows of `afxdp fwd`'s options (FwdOptions has them). */
+export interface ReportOptions {
+  mode: string;
+  pollMode: string;
+  json: boolean;
+  vdevs: readonly string[];
+}
+
+/** Ethernet header plus one VLAN tag: a frame is this much longer than the MTU. */
+const L2_OVERHEAD = 14 + 4;
+
+/**
+ * What the start output warns about: frames the MTU allows but a UMEM frame
+ * cannot hold (dropped), and busy polling through the Device Plugin (which
+ * never closes the socket fd it receives with /config_busy_poll).
+ */
+export function startWarnings(ports: Port[]): string[] {
+  const warnings: string[] = [];
+  ports.forEach((port, i) => {
+    const info = port.info();
+    const room = info.frameSize - info.dataOffset;
+    if (info.mtu + L2_OVERHEAD > room) {
+      warnings.push(`port ${i} ${info.ifname}: MTU ${info.mtu} is larger than a frame holds (${room} bytes: frame size ` +
+        `${info.frameSize} minus ${info.dataOffset} of headroom, so at most MTU ${room - L2_OVERHEAD}); frames over it are ` +
+        `dropped until jumbo frames are supported; lower the MTU (ip link set dev ${info.ifname} mtu ${room - L2_OVERHEAD})` +
+        (info.frameSize < 4096 ? ' or use --frame-size 4096' : ''));
+    }
+    if (port.config.source === 'cni' && port.config.busyBudget > 0) {
+      warnings.push(`port ${i} ${info.ifname}: busy polling goes through the Device Plugin (use_cni with busy_budget=` +
+        `${port.config.busyBudget}); the AF_XDP Device Plugin never closes the socket fd it receives with ` +
+        '/config_busy_poll, so each run leaves its AF_XDP sockets (and their UMEM) open in the plugin until the plugin ' +
+        'restarts; set busy_budget=0 to avoid it');
+    }
+  });
+  return warnings;
+}
+
+function describeStart(ports: Port[], options: ReportOptions, metrics: MetricsServer | undefined, path: Forwarder['path'],
+  warnings: string[]): object {
+  return {
+    type: 'start',
+    forwardMode: options.mode,
+    pollMode: options.pollMode,
+    warnings,
+    /** Between two ports: 'descriptor' (shared UMEM, no copy) or 'copy'. */
+    ...(path === 'none' ? {} : { forwarding: path }),
+    pid: process.pid,
+    metrics: metrics?.url,
+    ports: ports.map((port, i) => {
+      const info = port.info();
+      return {
+        port: i,
+        vdev: options.vdevs[i],
+        iface: info.ifname,
+        mac: info.mac,
+        source: info.source,
+        queues: info.queues,
+        xdpMode: info.xdpMode,
+        zeroCopy: info.zeroCopy,
+        hugepages: info.hugepages,
+        driver: info.driver,
+        busyPoll: info.busyPoll,
+        umemSharedWith: info.umemSharedWith,
+        mtu: info.mtu,
+      };
+    }),
+  };
+}
+
+function startLine(ports: Port[], options: ReportOptions, metrics: MetricsServer | undefined, path: Forwarder['path']): string {
+  const parts = ports.map((port, i) => {
+    const info = port.info();
+    const zc = info.zeroCopy.every(Boolean) ? 'zero-copy' : 'copy mode';
+    return `port ${i} ${info.ifname} (${info.mac}, ${info.source}, ${info.xdpMode}, ${zc}, queues ${info.queues.join(',')})`;
+  });
+  const how = path === 'descriptor' ? '; forwarding without copying (shared UMEM)'
+    : path === 'copy' ? '; copying each packet between the ports\' UMEMs' : '';
+  return `afxdp fwd: forward-mode ${options.mode}, poll-mode ${options.pollMode}; ${parts.join('; ')}${how}` +
+    (metrics ? `; metrics at ${metrics.url}` : '') + ' (Ctrl-C to stop)';
+}
+
+/** Prints the start, each period's statistics and the final totals, as text, a live table or JSON lines. */
+export class FwdReport {
+  readonly #options: ReportOptions;
+  readonly #live: LiveTable | undefined;
+  readonly #title: string;
+
+  constructor(options: ReportOptions) {
+    this.#options = options;
+    this.#live = !options.json && process.stdout.isTTY ? new LiveTable(process.stdout) : undefined;
+    this.#title = `afxdp fwd ${options.mode}`;
+  }
+
+  start(ports: Port[], forwarder: Forwarder, metrics: MetricsServer | undefined): void {
+    const warnings = startWarnings(ports);
+    if (this.#options.json) {
+      console.log(JSON.stringify(describeStart(ports, this.#options, metrics, forwarder.path, warnings)));
+      return;
+    }
+    console.log(startLine(ports, this.#options, metrics, forwarder.path));
+    for (const warning of warnings) console.log(`afxdp fwd: warning: ${warning}`);
+  }
+
+  /** Stopped while the ports were opening: every port, connection and fd is already released. */
+  stoppedOpening(reason: string, elapsed: number): void {
+    const o = this.#options;
+    if (o.json) {
+      console.log(JSON.stringify({ type: 'final', reason, forwardMode: o.mode, pollMode: o.pollMode, opened: false, elapsed, ports: [] }));
+    } else {
+      console.log(`afxdp fwd: ${reason} while opening the ports; stopped after ${elapsed.toFixed(1)} s, nothing left open`);
+    }
+  }
+
+  period(s: Snapshot): void {
+    if (this.#options.json) console.log(JSON.stringify({ type: 'stats', elapsed: s.elapsed, ports: s.ports }));
+    else if (this.#live) this.#live.draw(table(s, this.#title));
+    else for (const line of plainLines(s)) console.log(line);
+  }
+
+  final(s: Snapshot, reason: string): void {
+    const o = this.#options;
+    if (o.json) {
+      console.log(JSON.stringify({ type: 'final', reason, forwardMode: o.mode, pollMode: o.pollMode, elapsed: s.elapsed, ports: s.ports }));
+    } else if (this.#live) {
+      this.#live.draw(table(s, `${this.#title}: final totals, average rates`));
+    } else {
+      console.log(`afxdp fwd: ${reason}; totals after ${s.elapsed.toFixed(1)} s (average rates):`);
+      for (const line of plainLines(s)) console.log(line);
+    }
+  }
+}
