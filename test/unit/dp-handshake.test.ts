@@ -1,5 +1,6 @@
 // The Device Plugin handshake state machine, driven by scripted replies
-// (dp-protocol.md §2, §3, §11, §12). No sockets.
+// (dp-protocol.md §2, §3, §11, §12). No sockets. Over 600 lines: one case
+// per message and quirk of the protocol, sharing the scripted-reply driver.
 import test from 'ava';
 import { AfxdpError } from '../../lib/errors';
 import {

@@ -1,4 +1,6 @@
 //! `NativeWaiter`: event-driven wakeups for the sockets of a port.
+//! (Over 600 lines: the epoll thread, its wake protocol with JS and their
+//! tests are one piece whose invariants are read together.)
 //!
 //! JS says which events it wants per queue (`arm(queue, READABLE|WRITABLE)`,
 //! 0 to stop) and gets `callback(queue, events)` on its own thread when the

@@ -34,6 +34,10 @@
 //! different queues of the same interface share it through
 //! `XdpProgram::attach_or_share`, keyed by (network namespace, ifindex) and
 //! reference counted; the last `SharedXdp` dropped detaches.
+//!
+//! Over 600 lines: the attach paths (link, netlink, fallback, sharing) and
+//! the errors that name a holder share private helpers and one libbpf log
+//! capture; split, they would need those as a crate-wide API.
 
 use super::syscall;
 use super::xskmap::XskMap;
