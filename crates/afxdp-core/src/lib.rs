@@ -5,7 +5,8 @@
 //! our redirect program, the user's `xdp_prog`, or an XSKMAP handed over by
 //! the Device Plugin through `dp::transport` or a pinned path) → `umem` (packet memory
 //! and frame ownership) → `ring` (the four shared rings) → `socket` (one XSK
-//! per interface queue) → `port` (queues of one port, batch operations).
+//! per interface queue) → `socket_set` (the queues of one port, batch
+//! operations) → `port` (a socket set with its XSKMAP and program).
 //! Raw syscalls sit behind `sys`; `dp` is the Device Plugin (transport,
 //! session, server, pins). Nothing here depends on Node; `cargo test` exercises it alone.
 
@@ -20,8 +21,8 @@ pub mod port;
 pub mod queue;
 pub mod ring;
 pub mod socket;
+pub mod socket_set;
 pub mod sys;
 pub mod umem;
-pub mod xdp_port;
 
 pub use error::{Code, Error, Result};

@@ -18,9 +18,9 @@ use afxdp_core::dp::{DpConfig, DpDevice, DpServer, Fault, PinConfig, PodPolicy, 
 use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
-use afxdp_core::port::SocketSetConfig;
+use afxdp_core::port::{MapSource, OpenRequest, Port};
+use afxdp_core::socket_set::SocketSetConfig;
 use afxdp_core::umem::UmemConfig;
-use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
 use afxdp_core::Code;
 use common::{is_root, Lab};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -226,7 +226,7 @@ fn received_map_carries_packets_and_busy_poll_is_set_on_the_real_xsk() {
     assert_eq!(r.bytes, b"/fd_ack");
     let map_fd = r.fd.unwrap();
 
-    let mut port = XdpPort::open(OpenRequest {
+    let mut port = Port::open(OpenRequest {
         netns: Some(lab.port_ns_path()),
         sockets: SocketSetConfig {
             ifname: lab.port_if.clone(),
@@ -240,7 +240,7 @@ fn received_map_carries_packets_and_busy_poll_is_set_on_the_real_xsk() {
     .unwrap();
     assert!(port.program().is_none(), "use_cni: the port attaches nothing");
     // SAFETY: the port keeps this fd open for as long as the borrow is used.
-    let xsk = unsafe { BorrowedFd::borrow_raw(port.port().fd(0)) };
+    let xsk = unsafe { BorrowedFd::borrow_raw(port.sockets().fd(0)) };
 
     // Busy poll: wrong shape, no fd, non-integers, a non-XDP fd, then the XSK.
     assert_eq!(ask_text(&c, "/config_busy_poll,20"), b"/nak");
@@ -273,7 +273,7 @@ fn received_map_carries_packets_and_busy_poll_is_set_on_the_real_xsk() {
     let mut got = 0;
     let deadline = Instant::now() + T;
     while got < 32 && Instant::now() < deadline {
-        let p = port.port_mut();
+        let p = port.sockets_mut();
         let n = p.rx_burst(0, &mut addrs, &mut lens);
         for i in 0..n {
             let seq = test_frame_seq(p.packet(0, addrs[i], lens[i]).unwrap()).expect("a test frame");
@@ -672,7 +672,7 @@ fn dp_pinned_map_unprivileged_helper() {
     let map = XskMap::open_pinned(&pin).unwrap();
     assert_eq!(map.id().to_string(), std::env::var("AFXDP_HELPER_MAP_ID").unwrap());
     // The unprivileged DPDK use_pinned_map flow: a port on the pinned map.
-    let port = XdpPort::open(OpenRequest {
+    let port = Port::open(OpenRequest {
         netns: None,
         sockets: SocketSetConfig {
             ifname: std::env::var("AFXDP_HELPER_IF").unwrap(),

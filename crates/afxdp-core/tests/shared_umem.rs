@@ -8,7 +8,7 @@ mod common;
 use afxdp_core::bpf::{XdpMode, XdpProgram, XskMap};
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
-use afxdp_core::port::{FrameCounts, Port, SocketSetConfig, UmemJoin};
+use afxdp_core::socket_set::{FrameCounts, SocketSet, SocketSetConfig, UmemJoin};
 use afxdp_core::umem::UmemConfig;
 use afxdp_core::{Code, Result};
 use common::{is_root, Lab};
@@ -29,10 +29,10 @@ fn mac_of(lab: &Lab) -> [u8; 6] {
 }
 
 /// Attach the redirect program and open a port (on `join`'s UMEM if given).
-fn open(lab: &Lab, cfg: &SocketSetConfig, join: Option<UmemJoin<'_>>) -> Result<(Port, XdpProgram)> {
+fn open(lab: &Lab, cfg: &SocketSetConfig, join: Option<UmemJoin<'_>>) -> Result<(SocketSet, XdpProgram)> {
     let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
     let (prog, map): (XdpProgram, XskMap) = XdpProgram::attach_redirect(cfg.ifindex, XdpMode::Auto)?;
-    let port = Port::open_joining(cfg, join, &mut |q, fd| {
+    let port = SocketSet::open_joining(cfg, join, &mut |q, fd| {
         // SAFETY: fd belongs to the port being opened and outlives this call.
         map.insert(q, unsafe { BorrowedFd::borrow_raw(fd) })
     })?;
@@ -49,7 +49,7 @@ fn is_seq_in(lo: u32, hi: u32) -> impl Fn(&[u8]) -> bool {
 }
 
 /// Reap on `port` until its view of UMEM 0 equals `want` (bounded).
-fn settle(port: &mut Port, want: &FrameCounts) -> FrameCounts {
+fn settle(port: &mut SocketSet, want: &FrameCounts) -> FrameCounts {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         port.reap(0);
@@ -65,7 +65,13 @@ fn settle(port: &mut Port, want: &FrameCounts) -> FrameCounts {
 /// Send `frames` from `from`, receive them on `rx` and transmit each
 /// received frame unchanged but for its destination MAC on `tx` (None: back
 /// out of `rx`), by address. Returns frames forwarded.
-fn forward(from: &PacketSocket, frames: &[Vec<u8>], rx: &mut Port, mut tx: Option<&mut Port>, new_dst: [u8; 6]) -> usize {
+fn forward(
+    from: &PacketSocket,
+    frames: &[Vec<u8>],
+    rx: &mut SocketSet,
+    mut tx: Option<&mut SocketSet>,
+    new_dst: [u8; 6],
+) -> usize {
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
     let (mut next, mut done) = (0usize, 0usize);
@@ -78,7 +84,7 @@ fn forward(from: &PacketSocket, frames: &[Vec<u8>], rx: &mut Port, mut tx: Optio
             next += from.send_batch(&refs).unwrap();
         }
         let n = rx.rx_burst(0, &mut addrs, &mut lens);
-        let tx: &mut Port = match tx.as_deref_mut() {
+        let tx: &mut SocketSet = match tx.as_deref_mut() {
             Some(other) => other,
             None => &mut *rx,
         };

@@ -1,4 +1,4 @@
-//! Waiting on a socket instead of spinning: `Port::wait` reports POLLIN
+//! Waiting on a socket instead of spinning: `SocketSet::wait` reports POLLIN
 //! only when the rx ring has packets and POLLOUT while the tx ring has room;
 //! `rx_pending`/`tx_room`/`free_frames` read the rings without consuming.
 //! Needs root; every wait is bounded.
@@ -9,13 +9,13 @@ use afxdp_core::bpf::{XdpMode, XdpProgram, XskMap};
 use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, PacketSocket};
-use afxdp_core::port::{Port, SocketSetConfig};
+use afxdp_core::socket_set::{SocketSet, SocketSetConfig};
 use afxdp_core::umem::UmemConfig;
 use common::{is_root, Lab};
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
-fn open(lab: &Lab) -> (Port, XdpProgram, [u8; 6]) {
+fn open(lab: &Lab) -> (SocketSet, XdpProgram, [u8; 6]) {
     let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
     let dev = Netdev::lookup(&lab.port_if).unwrap();
     let cfg = SocketSetConfig {
@@ -27,7 +27,7 @@ fn open(lab: &Lab) -> (Port, XdpProgram, [u8; 6]) {
         ..Default::default()
     };
     let (prog, map): (XdpProgram, XskMap) = XdpProgram::attach_redirect(cfg.ifindex, XdpMode::Auto).unwrap();
-    let port = Port::open(&cfg, &mut |q, fd| {
+    let port = SocketSet::open(&cfg, &mut |q, fd| {
         // SAFETY: fd belongs to the port being opened and outlives this call.
         map.insert(q, unsafe { BorrowedFd::borrow_raw(fd) })
     })

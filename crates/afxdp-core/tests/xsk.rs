@@ -7,8 +7,8 @@ mod common;
 use afxdp_core::bpf::{XdpMode, XdpProgram, XskMap};
 use afxdp_core::netns::NetnsGuard;
 use afxdp_core::packet::{test_frame, test_frame_seq, PacketSocket};
-use afxdp_core::port::{FrameCounts, Port, SocketSetConfig};
 use afxdp_core::socket::{BindMode, RingSizes, XskSocket};
+use afxdp_core::socket_set::{FrameCounts, SocketSet, SocketSetConfig};
 use afxdp_core::umem::HugepagePolicy;
 use afxdp_core::{Code, Result};
 use common::{is_root, Lab};
@@ -29,16 +29,16 @@ fn port_mac(lab: &Lab) -> [u8; 6] {
 }
 
 /// Open a port without an XDP program (transmit only).
-fn open_tx_port(lab: &Lab, cfg: &SocketSetConfig) -> Result<Port> {
+fn open_tx_port(lab: &Lab, cfg: &SocketSetConfig) -> Result<SocketSet> {
     let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
-    Port::open(cfg, &mut |_, _| Ok(()))
+    SocketSet::open(cfg, &mut |_, _| Ok(()))
 }
 
 /// Attach the redirect program and open a port whose sockets are in its XSKMAP.
-fn open_rx_port(lab: &Lab, cfg: &SocketSetConfig) -> (Port, XdpProgram) {
+fn open_rx_port(lab: &Lab, cfg: &SocketSetConfig) -> (SocketSet, XdpProgram) {
     let _ns = NetnsGuard::enter(lab.port_ns_path()).unwrap();
     let (prog, map): (XdpProgram, XskMap) = XdpProgram::attach_redirect(cfg.ifindex, XdpMode::Auto).unwrap();
-    let port = Port::open(cfg, &mut |q, fd| {
+    let port = SocketSet::open(cfg, &mut |q, fd| {
         // SAFETY: fd belongs to the port being opened and outlives this call.
         map.insert(q, unsafe { BorrowedFd::borrow_raw(fd) })
     })
@@ -51,7 +51,7 @@ fn peer(lab: &Lab) -> PacketSocket {
     PacketSocket::open(&lab.peer_if).unwrap()
 }
 
-fn check_sum(port: &Port) {
+fn check_sum(port: &SocketSet) {
     for u in 0..port.umem_count() {
         let f = port.frames(u);
         assert_eq!(f.sum(), f.total, "frame accounting does not add up: {f:?}");
@@ -59,7 +59,7 @@ fn check_sum(port: &Port) {
 }
 
 /// Reap completions until UMEM `u` is back to `want` (bounded by time).
-fn settle(port: &mut Port, u: usize, want: &FrameCounts) -> FrameCounts {
+fn settle(port: &mut SocketSet, u: usize, want: &FrameCounts) -> FrameCounts {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         for q in 0..port.queue_count() {
@@ -77,7 +77,7 @@ fn settle(port: &mut Port, u: usize, want: &FrameCounts) -> FrameCounts {
 
 /// Allocate `n` frames on queue `q`, write test frames (seq base..base+n),
 /// and transmit them all. Returns the number posted (must be n).
-fn send_from_port(port: &mut Port, q: usize, dst: [u8; 6], src: [u8; 6], base: u32, n: u32, len: usize) -> u32 {
+fn send_from_port(port: &mut SocketSet, q: usize, dst: [u8; 6], src: [u8; 6], base: u32, n: u32, len: usize) -> u32 {
     let mut sent = 0u32;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut addrs = [0u32; 64];
@@ -444,7 +444,7 @@ fn macswap_forwarding_of_100k_packets() {
             let refs: Vec<&[u8]> = batch[..k].iter().map(|f| f.as_slice()).collect();
             sent += peer.send_batch(&refs).unwrap() as u32;
         }
-        // Port: receive, swap MACs in place, send the same frames back.
+        // The socket set: receive, swap MACs in place, send the same frames back.
         let n = port.rx_burst(0, &mut addrs, &mut lens);
         for i in 0..n {
             let p = port.packet_mut(0, addrs[i], lens[i]).unwrap();

@@ -1,4 +1,4 @@
-//! `NativePort`: the binding of `XdpPort`. Hot methods take only small
+//! `NativePort`: the binding of core `port::Port`. Hot methods take only small
 //! integers; descriptors live in a shared ArrayBuffer and packets in the
 //! UMEM's ArrayBuffer, so one burst is one call with no marshalling.
 
@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use afxdp_core::bpf::XdpMode;
-use afxdp_core::port::SocketSetConfig;
+use afxdp_core::port::{MapSource, OpenRequest, Port};
+use afxdp_core::socket_set::SocketSetConfig;
 use afxdp_core::umem::{HugepagePolicy, Umem, UmemConfig};
-use afxdp_core::xdp_port::{MapSource, OpenRequest, XdpPort};
 use afxdp_core::{limits, Error};
 use napi::bindgen_prelude::{ArrayBuffer, Object};
 use napi::Env;
@@ -275,22 +275,22 @@ impl NativePort {
             }
             request.map = MapSource::Received(fd.take()?);
         }
-        let (xdp_port, umem_slots) = match share_with {
+        let (port, umem_slots) = match share_with {
             None => {
-                let xdp_port = XdpPort::open(request).map_err(to_js)?;
-                let slots = (0..xdp_port.port().umem_count()).map(|_| Arc::new(UmemSlot::default())).collect();
-                (xdp_port, slots)
+                let port = Port::open(request).map_err(to_js)?;
+                let slots = (0..port.sockets().umem_count()).map(|_| Arc::new(UmemSlot::default())).collect();
+                (port, slots)
             }
             Some(owner) => {
                 // The owner stays locked (and so open) while this port binds to its socket.
                 let guard = owner.port()?;
-                let join = guard.as_ref().expect("checked").port().umem_join(0);
-                (XdpPort::open_joining(request, Some(join)).map_err(to_js)?, vec![owner.umem_slots[0].clone()])
+                let join = guard.as_ref().expect("checked").sockets().umem_join(0);
+                (Port::open_joining(request, Some(join)).map_err(to_js)?, vec![owner.umem_slots[0].clone()])
             }
         };
-        let queue_count = xdp_port.port().queue_count();
+        let queue_count = port.sockets().queue_count();
         Ok(NativePort {
-            shared: Arc::new(Shared { port: Mutex::new(Some(xdp_port)) }),
+            shared: Arc::new(Shared { port: Mutex::new(Some(port)) }),
             descriptors: Arc::new(DescriptorArea::new(queue_count * 2 * burst)),
             burst,
             queue_count,
@@ -299,7 +299,7 @@ impl NativePort {
         })
     }
 
-    fn port(&self) -> Result<MutexGuard<'_, Option<XdpPort>>> {
+    fn port(&self) -> Result<MutexGuard<'_, Option<Port>>> {
         self.shared.open_port().map_err(to_js)
     }
 
@@ -317,12 +317,12 @@ impl NativePort {
     pub fn umem_buffer<'env>(&mut self, env: &'env Env, u: u32) -> Result<ArrayBuffer<'env>> {
         let (umem, base, len) = {
             let guard = self.port()?;
-            let port = guard.as_ref().expect("checked").port();
-            if u as usize >= port.umem_count() {
+            let sockets = guard.as_ref().expect("checked").sockets();
+            if u as usize >= sockets.umem_count() {
                 return Err(invalid(format!("UMEM index {u} out of range")));
             }
-            let (base, len) = port.umem_area(u as usize);
-            (port.umem(u as usize).clone(), base, len)
+            let (base, len) = sockets.umem_area(u as usize);
+            (sockets.umem(u as usize).clone(), base, len)
         };
         let slot = &self.umem_slots[u as usize];
         if slot.exposed.swap(true, Ordering::Relaxed) {
@@ -347,7 +347,7 @@ impl NativePort {
     #[napi]
     pub fn umem_of(&self, q: u32) -> Result<u32> {
         let q = self.check_queue(q)?;
-        Ok(self.port()?.as_ref().expect("checked").port().umem_of(q) as u32)
+        Ok(self.port()?.as_ref().expect("checked").sockets().umem_of(q) as u32)
     }
 
     /// Queue `q`'s burst calls as plain functions (see queue_calls.rs):
@@ -368,7 +368,7 @@ impl NativePort {
     #[napi]
     pub fn socket_error(&self, q: u32) -> Result<i32> {
         let q = self.check_queue(q)?;
-        Ok(self.port()?.as_ref().expect("checked").port().socket_error(q).unwrap_or(0))
+        Ok(self.port()?.as_ref().expect("checked").sockets().socket_error(q).unwrap_or(0))
     }
 
     /// Preferred busy polling on every socket of the port (SO_PREFER_BUSY_POLL,
@@ -377,17 +377,17 @@ impl NativePort {
     #[napi]
     pub fn set_busy_poll(&self, timeout_us: u32, budget: u32) -> Result<()> {
         let guard = self.port()?;
-        guard.as_ref().expect("checked").port().set_busy_poll(timeout_us, budget).map_err(to_js)
+        guard.as_ref().expect("checked").sockets().set_busy_poll(timeout_us, budget).map_err(to_js)
     }
 
     #[napi]
     pub fn stats(&self, q: u32) -> Result<NativeQueueStats> {
         let q = self.check_queue(q)?;
         let guard = self.port()?;
-        let port = guard.as_ref().expect("checked").port();
-        let s = port.stats(q);
+        let sockets = guard.as_ref().expect("checked").sockets();
+        let s = sockets.stats(q);
         Ok(NativeQueueStats {
-            queue_id: port.queue_id(q),
+            queue_id: sockets.queue_id(q),
             rx_packets: s.rx_packets as f64,
             rx_bytes: s.rx_bytes as f64,
             tx_packets: s.tx_packets as f64,
@@ -404,11 +404,11 @@ impl NativePort {
     #[napi]
     pub fn frames(&self, u: u32) -> Result<NativeFrameCounts> {
         let guard = self.port()?;
-        let port = guard.as_ref().expect("checked").port();
-        if u as usize >= port.umem_count() {
+        let sockets = guard.as_ref().expect("checked").sockets();
+        if u as usize >= sockets.umem_count() {
             return Err(invalid(format!("UMEM index {u} out of range")));
         }
-        let f = port.frames(u as usize);
+        let f = sockets.frames(u as usize);
         Ok(NativeFrameCounts {
             total: f.total,
             free: f.free,
@@ -424,28 +424,28 @@ impl NativePort {
     #[napi]
     pub fn info(&self) -> Result<NativePortInfo> {
         let guard = self.port()?;
-        let xdp_port = guard.as_ref().expect("checked");
-        let port = xdp_port.port();
-        let netdev = xdp_port.refresh_netdev().unwrap_or_else(|_| xdp_port.netdev().clone());
-        let umem = port.umem(0).config();
+        let port = guard.as_ref().expect("checked");
+        let sockets = port.sockets();
+        let netdev = port.refresh_netdev().unwrap_or_else(|_| port.netdev().clone());
+        let umem = sockets.umem(0).config();
         Ok(NativePortInfo {
             ifname: netdev.name.clone(),
             ifindex: netdev.ifindex,
             mac: netdev.mac_string(),
             mtu: netdev.mtu,
             link_up: netdev.carrier,
-            queue_ids: (0..port.queue_count()).map(|q| port.queue_id(q)).collect(),
+            queue_ids: (0..sockets.queue_count()).map(|q| sockets.queue_id(q)).collect(),
             interface_queues: netdev.queue_count(),
             driver: netdev.driver.clone().unwrap_or_default(),
-            xdp_mode: xdp_port.program().map_or("external", |p| p.mode().as_str()).to_string(),
-            xdp_program_id: xdp_port.program().map_or(0, |p| p.prog_id()),
-            zero_copy: (0..port.queue_count()).map(|q| port.zero_copy(q)).collect(),
-            hugepages: port.hugepages(),
-            umem_count: port.umem_count() as u32,
+            xdp_mode: port.program().map_or("external", |p| p.mode().as_str()).to_string(),
+            xdp_program_id: port.program().map_or(0, |p| p.prog_id()),
+            zero_copy: (0..sockets.queue_count()).map(|q| sockets.zero_copy(q)).collect(),
+            hugepages: sockets.hugepages(),
+            umem_count: sockets.umem_count() as u32,
             frame_size: umem.frame_size,
             data_offset: umem.data_offset(),
-            umem_joined: port.joined(),
-            umem_shared_with: port.umem_shared_with(0),
+            umem_joined: sockets.joined(),
+            umem_shared_with: sockets.umem_shared_with(0),
         })
     }
 
@@ -484,6 +484,6 @@ impl NativePort {
     pub(crate) fn socket_fd(&self, queue: u32) -> Result<std::os::fd::RawFd> {
         let q = self.check_queue(queue)?;
         let guard = self.port()?;
-        Ok(guard.as_ref().expect("checked").port().fd(q))
+        Ok(guard.as_ref().expect("checked").sockets().fd(q))
     }
 }

@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use afxdp_core::xdp_port::XdpPort;
+use afxdp_core::port::Port;
 use afxdp_core::{Code, Error};
 use napi::bindgen_prelude::Object;
 use napi::{sys, Env};
@@ -24,12 +24,12 @@ use crate::shared_memory::DescriptorArea;
 /// until `close()`. (The UMEM buffers hold the UMEM itself, not the port.)
 pub(crate) struct Shared {
     /// None once `close()` has run.
-    pub(crate) port: Mutex<Option<XdpPort>>,
+    pub(crate) port: Mutex<Option<Port>>,
 }
 
 impl Shared {
     /// The port, locked, unless `close()` was called.
-    pub(crate) fn open_port(&self) -> std::result::Result<MutexGuard<'_, Option<XdpPort>>, Error> {
+    pub(crate) fn open_port(&self) -> std::result::Result<MutexGuard<'_, Option<Port>>, Error> {
         let guard = self.port.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             return Err(Error::closed("this port"));
@@ -46,7 +46,7 @@ pub(crate) struct QueueCalls {
     burst: usize,
 }
 
-type Op = fn(&QueueCalls, &mut XdpPort, [u32; 3]) -> std::result::Result<u32, Error>;
+type Op = fn(&QueueCalls, &mut Port, [u32; 3]) -> std::result::Result<u32, Error>;
 
 impl QueueCalls {
     /// Address and length slots [start, start+count) of this queue. Only
@@ -81,37 +81,37 @@ const OPS: &[(&str, usize, Op)] = &[
     // (max) → packets received into slots [0, n)
     ("rxBurst", 1, |c, p, [max, ..]| {
         let (addrs, lens) = c.slots(0, max)?;
-        Ok(p.port_mut().rx_burst(c.queue, addrs, lens) as u32)
+        Ok(p.sockets_mut().rx_burst(c.queue, addrs, lens) as u32)
     }),
     // (start, count, dropUnsent) → how many the tx ring took; with
     // dropUnsent the rest go back to the free pool.
     ("txBurst", 3, |c, p, [start, count, drop_unsent]| {
         let (addrs, lens) = c.slots(start, count)?;
-        let port = p.port_mut();
-        let sent = port.tx_burst(c.queue, addrs, lens)?;
+        let sockets = p.sockets_mut();
+        let sent = sockets.tx_burst(c.queue, addrs, lens)?;
         if drop_unsent != 0 && sent < addrs.len() {
-            port.release(c.queue, &addrs[sent..])?;
+            sockets.release(c.queue, &addrs[sent..])?;
         }
         Ok(sent as u32)
     }),
     // (start, count) → count, after giving those frames back
     ("release", 2, |c, p, [start, count, _]| {
         let (addrs, _) = c.slots(start, count)?;
-        p.port_mut().release(c.queue, addrs)?;
+        p.sockets_mut().release(c.queue, addrs)?;
         Ok(count)
     }),
     // (start, count) → free frames taken into the slots
     ("alloc", 2, |c, p, [start, count, _]| {
         let (addrs, lens) = c.slots(start, count)?;
-        let got = p.port_mut().alloc(c.queue, addrs);
+        let got = p.sockets_mut().alloc(c.queue, addrs);
         lens[..got].fill(0);
         Ok(got as u32)
     }),
-    ("reap", 0, |c, p, _| Ok(p.port_mut().reap(c.queue) as u32)),
-    ("flushTx", 0, |c, p, _| Ok(p.port_mut().flush_tx(c.queue) as u32)),
-    ("rxPending", 0, |c, p, _| Ok(p.port().rx_pending(c.queue))),
-    ("txRoom", 0, |c, p, _| Ok(p.port().tx_room(c.queue))),
-    ("freeFrames", 0, |c, p, _| Ok(p.port_mut().free_frames(c.queue))),
+    ("reap", 0, |c, p, _| Ok(p.sockets_mut().reap(c.queue) as u32)),
+    ("flushTx", 0, |c, p, _| Ok(p.sockets_mut().flush_tx(c.queue) as u32)),
+    ("rxPending", 0, |c, p, _| Ok(p.sockets().rx_pending(c.queue))),
+    ("txRoom", 0, |c, p, _| Ok(p.sockets().tx_room(c.queue))),
+    ("freeFrames", 0, |c, p, _| Ok(p.sockets_mut().free_frames(c.queue))),
 ];
 
 /// The data pointer of one function: its queue and which operation.

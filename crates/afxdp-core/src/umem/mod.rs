@@ -227,7 +227,7 @@ impl Umem {
 
     /// Mutable bytes of an application-owned frame.
     ///
-    /// The caller (a `Port` method taking `&mut self`) is the only one
+    /// The caller (a `SocketSet` method taking `&mut self`) is the only one
     /// writing through this port. With a UMEM shared by several ports the
     /// application owns its frames through all of them, so it must not hold
     /// views of one frame from two ports at once, as with any memory it

@@ -4,7 +4,7 @@
 
 use afxdp_core::netdev::Netdev;
 use afxdp_core::netns::NetnsGuard;
-use afxdp_core::port::SocketSetConfig;
+use afxdp_core::socket_set::SocketSetConfig;
 use afxdp_core::umem::UmemConfig;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
