@@ -126,11 +126,13 @@ export class PollLoop {
         if (work < CLOCK_EVERY) continue;
         work = 0;
         now = performance.now();
+        // The window first: were the turn's end checked first, a loop whose
+        // CLOCK_EVERY steps outlast TURN_US would yield forever, never sleep.
+        if (mode === 'adaptive' && (now - this.#lastPacket) * 1000 >= this.spinUs) break;
         if (now - began >= TURN_US / 1000) {
           this.#immediate = setImmediate(this.#turn);
           return;
         }
-        if (mode === 'adaptive' && (now - this.#lastPacket) * 1000 >= this.spinUs) break;
       }
     } catch (err) {
       this.#fail(err);

@@ -188,11 +188,13 @@ export class PortBase extends EventEmitter {
         }
         if (i % CLOCK_EVERY !== 0) continue;
         now = performance.now();
-        if (now - began >= TURN_US / 1000) return;
+        // The window before the turn's end: else a slow machine, where
+        // CLOCK_EVERY checks outlast TURN_US, would never sleep.
         if (!busy && (now - this.#readableLast) * 1000 >= DEFAULT_SPIN_US) {
           sleep = true;
           return;
         }
+        if (now - began >= TURN_US / 1000) return;
       }
     } finally {
       if (this.#readableWatches === watches && this.#native !== null && this.#readablePoll === undefined) {

@@ -4,7 +4,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { AfxdpError } from '../../lib/errors';
-import { ENGINES, engineOf, FORWARD_MODES, Forwarder, generatedOn, Lane } from '../../lib/fwd';
+import { DEFAULT_TX, ENGINES, engineOf, FORWARD_MODES, Forwarder, generatedOn, Lane } from '../../lib/fwd';
 import type { ForwardPort, LaneQueue, TxConfig } from '../../lib/fwd';
 import { txFrameSeq } from '../../lib/fwd/txframe';
 
@@ -285,17 +285,7 @@ test('backpressure: what a full tx ring refuses goes back to the pool and is cou
   conserved(t, pools[1]!, [d]);
 });
 
-const TX: TxConfig = {
-  length: 64,
-  dstMacs: [undefined],
-  srcMac: undefined,
-  srcIp: Buffer.from([198, 51, 100, 1]),
-  dstIp: Buffer.from([198, 51, 100, 2]),
-  srcPort: 9,
-  dstPort: 9,
-  rate: undefined,
-  count: undefined,
-};
+const TX: TxConfig = { ...DEFAULT_TX, dstMacs: [undefined] };
 
 test('txonly builds UDP frames with consecutive sequence numbers from the port MAC', (t) => {
   const pool = new FakeUmem();
