@@ -11,8 +11,10 @@ import { openPorts, Port } from '../port';
 import { DEFAULT_TX, ENGINES, Forwarder, FORWARD_MODES, ForwardMode, PollLoop, TX_MIN_LENGTH } from '../fwd';
 import type { TxConfig } from '../fwd';
 import { POLL_MODES, PollMode } from '../port/poll-policy';
-import { defaults as portDefaults, devargsToOptions, resolvePortConfig } from '../config/port-config';
-import type { PortOptions } from '../config/port-config';
+import { defaults as portDefaults, resolvePortConfig } from '../config/port-config';
+import type { PortConfig, PortOptions } from '../config/port-config';
+import { limits } from '../config/limits';
+import { devargsHelp } from '../config/options';
 import { AfxdpError } from '../errors';
 import { UsageError } from './usage';
 import { dropPastedWords, integer, ipv4, mac, seconds, udpPort } from './args';
@@ -28,8 +30,8 @@ const MODES_HELP = FORWARD_MODES.map((m) => `${m.padEnd(9)}${ENGINES[m].summary}
 export const fwdUsage = `Usage: afxdp fwd --vdev DEVARGS [--vdev DEVARGS] [options]
 
 Forward packets between AF_XDP ports, like dpdk-testpmd. DEVARGS are DPDK's
-net_af_xdp arguments: net_af_xdp0,iface=eth1[,start_queue=0,queue_count=1,
-use_cni=1,use_pinned_map=1,dp_path=...,busy_budget=64,force_copy=1,...].
+net_af_xdp arguments, e.g. net_af_xdp0,iface=eth1,queue_count=2 (the keys
+are listed at the end).
 One --vdev sends packets back out of the same port; two forward between them,
 without copying when both say shared_umem=1 (one UMEM, Linux >= 5.10),
 else copying each packet into the other port's UMEM.
@@ -40,7 +42,7 @@ else copying each packet into the other port's UMEM.
   --poll-mode POLICY      busy (spin on the rings: a core, lowest latency), event (sleep on
                           readiness at once: least CPU) or adaptive (default: spin while
                           packets come and a short window after, then sleep)
-  --burst N               packets per burst, 1-1024 (default 64)
+  --burst N               packets per burst, 1-${limits.maxBurstSize} (default 64)
   --stats-period S        print statistics every S seconds (default 1; 0 = only at the end)
   --duration S            stop after S seconds (default: run until SIGINT/SIGTERM)
   --json                  one JSON object per line: start, one per period, final
@@ -67,10 +69,13 @@ Accepted and ignored, so a testpmd line can be pasted: --, -i, -a, --auto-start,
 --nb-cores, --rxq, --txq, -l, --no-pci, --no-mlockall, --in-memory.
 Exit: 0 after SIGINT, SIGTERM or --duration (final totals printed; also when
 stopped while the ports open, e.g. during a Device Plugin handshake);
-1 when a port cannot be opened or fails; 2 for bad arguments.`;
+1 when a port cannot be opened or fails; 2 for bad arguments.
+
+DEVARGS keys (docs/options.md has the afxdp extensions and the rules):
+${devargsHelp()}`;
 
 export interface FwdOptions {
-  specs: PortOptions[];
+  specs: PortConfig[];
   vdevs: string[];
   mode: ForwardMode;
   pollMode: PollMode;
@@ -83,26 +88,16 @@ export interface FwdOptions {
 }
 
 /**
- * The options of one --vdev plus the command's own (--burst, --netns ...),
- * from one parse of the string. They are checked here, so bad input exits
- * 2 with the usage; openPorts resolves the same options.
+ * The config of one --vdev plus the command's own options (--burst,
+ * --netns ...): the string is parsed once here, and openPorts takes the
+ * resolved config as it is. Bad input exits 2 with the usage.
  */
-function portSpec(vdev: string, extra: Partial<PortOptions>): PortOptions {
+function portSpec(vdev: string, extra: Partial<PortOptions>): PortConfig {
   try {
-    const spec = { ...devargsToOptions(vdev), ...extra };
-    resolvePortConfig(spec);
-    return spec;
+    return resolvePortConfig(vdev, extra);
   } catch (err) {
     if (!(err instanceof AfxdpError)) throw err;
-    // Only on this error path: resolving the string alone words a problem of
-    // the devargs with their own names (use_cni, not useCni).
-    let shown = err;
-    try {
-      resolvePortConfig(vdev);
-    } catch (own) {
-      if (own instanceof AfxdpError) shown = own;
-    }
-    throw new UsageError(`--vdev ${JSON.stringify(vdev)}: ${shown.message}`, fwdUsage);
+    throw new UsageError(`--vdev ${JSON.stringify(vdev)}: ${err.message}`, fwdUsage);
   }
 }
 
@@ -154,13 +149,13 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
   if (netns.length > 1 && netns.length !== vdevs.length) {
     throw new UsageError(`give --netns once for all ports or once per --vdev (${vdevs.length}), not ${netns.length} times`, fwdUsage);
   }
-  const burst = integer('burst', values.burst, 1, 1024, fwdUsage);
-  const frameCount = integer('frame-count', values['frame-count'], 64, 1 << 20, fwdUsage);
+  const burst = integer('burst', values.burst, 1, limits.maxBurstSize, fwdUsage);
+  const frameCount = integer('frame-count', values['frame-count'], 64, limits.maxFrameCount, fwdUsage);
   const frameSize = integer('frame-size', values['frame-size'], 2048, 4096, fwdUsage);
   if (frameSize !== undefined && frameSize !== 2048 && frameSize !== 4096) {
     throw new UsageError(`--frame-size must be 2048 or 4096, not ${frameSize}`, fwdUsage);
   }
-  const specs = vdevs.map((vdev, i): PortOptions => {
+  const specs = vdevs.map((vdev, i): PortConfig => {
     const ns = netns.length === 1 ? netns[0] : netns[i];
     return portSpec(vdev, {
       ...(burst === undefined ? {} : { burstSize: burst }),
