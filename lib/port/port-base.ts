@@ -73,7 +73,8 @@ export type FrameAccounting = NativeFrameCounts;
 
 export class PortBase extends EventEmitter {
   readonly config: PortConfig;
-  readonly queues: readonly Queue[];
+  /** One per queue id, in order; never empty (queueCount is at least 1). */
+  readonly queues: readonly [Queue, ...Queue[]];
   #native: NativePort | null;
   #umems: UmemBuffer[];
   #descriptors: ArrayBuffer | null;
@@ -103,7 +104,7 @@ export class PortBase extends EventEmitter {
       const u = nativePort.umemOf(index);
       return new Queue(nativePort, index, id, new Uint8Array(umems[u]!), u, descriptors, config.burstSize,
         () => this.waiter());
-    });
+    }) as [Queue, ...Queue[]]; // the core opens at least one queue or fails
     this.#info = {
       ifname: info.ifname,
       ifindex: info.ifindex,

@@ -8,7 +8,7 @@
 import { PacketSocket } from '../../lib/peer/packet-socket';
 import { testFrame } from '../helpers/frames';
 
-const o = JSON.parse(process.argv[2]) as {
+const o = JSON.parse(process.argv[2]!) as {
   ifname: string; netns: string; dst: string; src: string; mode: 'paced' | 'flood'; perTick?: number; durationMs: number;
 };
 const peer = new PacketSocket(o.ifname, { netns: o.netns });
