@@ -13,7 +13,7 @@ import { UmemBuffer } from './umem-share';
 import { CLOCK_EVERY, DEFAULT_SPIN_US, TURN_US } from './poll-policy';
 
 export interface PortInfo {
-  ifname: string;
+  iface: string;
   ifindex: number;
   mac: string;
   mtu: number;
@@ -106,7 +106,7 @@ export class PortBase extends EventEmitter {
         () => this.waiter());
     }) as [Queue, ...Queue[]]; // the core opens at least one queue or fails
     this.#info = {
-      ifname: info.ifname,
+      iface: info.ifname, // the addon's word; `iface` in every TS surface
       ifindex: info.ifindex,
       mac: info.mac,
       mtu: info.mtu,

@@ -45,6 +45,9 @@ test.serial('peer sends N frames, the port receives exactly N with the right byt
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
     const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
     try {
+      // One spelling of the interface name in every TS surface (issue 14).
+      t.is(port.info().iface, lab.portIf);
+      t.is(peer.iface, lab.peerIf);
       const N = 1000;
       const frames = Array.from({ length: N }, (_, i) => testFrame(lab.portMac, lab.peerMac, i, 64 + (i % 200)));
       let sent = 0;

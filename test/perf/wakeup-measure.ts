@@ -52,7 +52,7 @@ function cpuTicks(): number {
 }
 
 function sender(lab: Lab, mode: 'paced' | 'flood', durationMs: number, perTick = 1): Promise<number> {
-  const args = JSON.stringify({ ifname: lab.peerIf, netns: lab.peerNs, dst: lab.portMac, src: lab.peerMac, mode, perTick, durationMs });
+  const args = JSON.stringify({ iface: lab.peerIf, netns: lab.peerNs, dst: lab.portMac, src: lab.peerMac, mode, perTick, durationMs });
   return new Promise((resolve, reject) => {
     execFile('taskset', ['-c', '1', process.execPath, '--import', 'tsx', SENDER, args], { timeout: durationMs + 30_000 }, (err, out) => {
       if (err) reject(err);
