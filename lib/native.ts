@@ -160,7 +160,7 @@ function isMusl(): boolean {
 function causeMessages(err: unknown): string[] {
   const out: string[] = [];
   for (let e = err as { message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
-    if (typeof e.message === 'string') out.push(e.message.split('\n')[0]);
+    if (typeof e.message === 'string') out.push(e.message.split('\n')[0] ?? '');
   }
   return out;
 }

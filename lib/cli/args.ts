@@ -24,11 +24,12 @@ export function dropPastedWords(argv: readonly string[]): PastedWords {
   const ignored: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
+    if (arg === undefined) break;
     if (arg === '--') {
       ignored.push(arg);
       continue;
     }
-    const [name] = arg.split('=', 1);
+    const name = arg.split('=', 1)[0] ?? arg;
     if (IGNORED_BOOLEAN_FLAGS.includes(arg)) {
       ignored.push(arg);
       continue;

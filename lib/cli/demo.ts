@@ -114,7 +114,7 @@ export function removeStaleDemos(): string[] {
   } catch {
     return removed;
   }
-  for (const name of list.split('\n').map((l) => l.split(' ')[0])) {
+  for (const name of list.split('\n').map((l) => l.split(' ')[0] ?? '')) {
     const m = new RegExp(`^${NS_PREFIX}([0-9]+)-`).exec(name);
     if (m && !pidAlive(Number(m[1]))) {
       try {
@@ -189,7 +189,7 @@ export async function demo(argv: string[]): Promise<number> {
     console.error('afxdp demo: needs root (it creates network namespaces and attaches an XDP program); run: sudo npx afxdp demo');
     return 1;
   }
-  for (const [command, pkg] of [['ip', 'iproute2'], ['setpriv', 'util-linux']]) {
+  for (const [command, pkg] of [['ip', 'iproute2'], ['setpriv', 'util-linux']] as const) {
     if (!have(command)) {
       console.error(`afxdp demo: '${command}' is missing; install ${pkg} (e.g. apt-get install ${pkg})`);
       return 1;
@@ -240,7 +240,7 @@ export async function demo(argv: string[]): Promise<number> {
       ip('netns', 'add', ns);
     }
     ip('link', 'add', fwdIf, 'netns', fwdNs, 'type', 'veth', 'peer', 'name', peerIf, 'netns', peerNs);
-    for (const [ns, dev, addr] of [[fwdNs, fwdIf, '192.0.2.1'], [peerNs, peerIf, '192.0.2.2']]) {
+    for (const [ns, dev, addr] of [[fwdNs, fwdIf, '192.0.2.1'], [peerNs, peerIf, '192.0.2.2']] as const) {
       ip('netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`);
       ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', dev);
       ip('-n', ns, 'link', 'set', dev, 'up');
@@ -395,7 +395,8 @@ export async function demo(argv: string[]): Promise<number> {
         ['pps back/tx', human(peer.receivedPps), human(f?.txPps ?? 0)],
         ['in flight or lost', String(Math.max(0, peer.sent - peer.received)), `dropped: tx ${f?.txDropped ?? 0}, xdp rx ${f?.rxMissed ?? 0}`],
       ];
-      const w = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c].length)));
+      const width = (c: 0 | 1 | 2) => Math.max(...rows.map((row) => row[c].length));
+      const w = [width(0), width(1), width(2)] as const;
       const text = [
         `afxdp demo: ${options.mode} through use_cni${type === 'final' ? ': final totals' : ''} (${elapsed.toFixed(1)} s)`,
         ...rows.map((row) => `${row[0].padEnd(w[0])}   ${row[1].padStart(w[1])}   ${row[2].padStart(w[2])}`),

@@ -109,9 +109,10 @@ export async function dpServe(argv: string[]): Promise<number> {
   const seen = info.devices.map((d) => ({ reattached: d.reattached, problem: d.problem }));
   const report = (now: DpServerInfo) => {
     now.devices.forEach((d, i) => {
-      if (d.reattached !== seen[i].reattached) console.log(JSON.stringify({ event: 'reattached', iface: d.iface, programId: d.programId, times: d.reattached }));
-      if (d.problem !== seen[i].problem && d.problem !== null) console.error(`afxdp dp-serve: ${d.iface}: ${d.problem}`);
-      if (d.problem !== seen[i].problem) console.log(JSON.stringify({ event: 'problem', iface: d.iface, problem: d.problem }));
+      const was = seen[i];
+      if (d.reattached !== was?.reattached) console.log(JSON.stringify({ event: 'reattached', iface: d.iface, programId: d.programId, times: d.reattached }));
+      if (d.problem !== was?.problem && d.problem !== null) console.error(`afxdp dp-serve: ${d.iface}: ${d.problem}`);
+      if (d.problem !== was?.problem) console.log(JSON.stringify({ event: 'problem', iface: d.iface, problem: d.problem }));
       seen[i] = { reattached: d.reattached, problem: d.problem };
     });
   };

@@ -27,13 +27,13 @@ export function startWarnings(ports: Port[]): string[] {
     const info = port.info();
     const room = info.frameSize - info.dataOffset;
     if (info.mtu + L2_OVERHEAD > room) {
-      warnings.push(`port ${i} ${info.ifname}: MTU ${info.mtu} is larger than a frame holds (${room} bytes: frame size ` +
+      warnings.push(`port ${i} ${info.iface}: MTU ${info.mtu} is larger than a frame holds (${room} bytes: frame size ` +
         `${info.frameSize} minus ${info.dataOffset} of headroom, so at most MTU ${room - L2_OVERHEAD}); frames over it are ` +
-        `dropped until jumbo frames are supported; lower the MTU (ip link set dev ${info.ifname} mtu ${room - L2_OVERHEAD})` +
+        `dropped until jumbo frames are supported; lower the MTU (ip link set dev ${info.iface} mtu ${room - L2_OVERHEAD})` +
         (info.frameSize < 4096 ? ' or use --frame-size 4096' : ''));
     }
     if (port.config.source === 'cni' && port.config.busyBudget > 0) {
-      warnings.push(`port ${i} ${info.ifname}: busy polling goes through the Device Plugin (use_cni with busy_budget=` +
+      warnings.push(`port ${i} ${info.iface}: busy polling goes through the Device Plugin (use_cni with busy_budget=` +
         `${port.config.busyBudget}); the AF_XDP Device Plugin never closes the socket fd it receives with ` +
         '/config_busy_poll, so each run leaves its AF_XDP sockets (and their UMEM) open in the plugin until the plugin ' +
         'restarts; set busy_budget=0 to avoid it');
@@ -58,7 +58,7 @@ function describeStart(ports: Port[], options: ReportOptions, metrics: MetricsSe
       return {
         port: i,
         vdev: options.vdevs[i],
-        iface: info.ifname,
+        iface: info.iface,
         mac: info.mac,
         source: info.source,
         queues: info.queues,
@@ -78,7 +78,7 @@ function startLine(ports: Port[], options: ReportOptions, metrics: MetricsServer
   const parts = ports.map((port, i) => {
     const info = port.info();
     const zc = info.zeroCopy.every(Boolean) ? 'zero-copy' : 'copy mode';
-    return `port ${i} ${info.ifname} (${info.mac}, ${info.source}, ${info.xdpMode}, ${zc}, queues ${info.queues.join(',')})`;
+    return `port ${i} ${info.iface} (${info.mac}, ${info.source}, ${info.xdpMode}, ${zc}, queues ${info.queues.join(',')})`;
   });
   const how = path === 'descriptor' ? '; forwarding without copying (shared UMEM)'
     : path === 'copy' ? '; copying each packet between the ports\' UMEMs' : '';

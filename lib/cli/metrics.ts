@@ -54,7 +54,7 @@ export function metricsRegistry(ports: readonly TrackedPort[], defaults = true):
       for (const { t, i } of live()) {
         const info = t.port.info();
         info.zeroCopy.forEach((zc, k) => {
-          this.set({ port: String(i), iface: info.ifname, queue: String(info.queues[k]) }, zc ? 1 : 0);
+          this.set({ port: String(i), iface: info.iface, queue: String(info.queues[k]) }, zc ? 1 : 0);
         });
       }
     },

@@ -84,7 +84,7 @@ export class StatsTracker {
       }));
       const base = overall
         ? { rx: 0, tx: 0, rxB: 0, txB: 0 }
-        : { rx: this.#last.rx[i], tx: this.#last.tx[i], rxB: this.#last.rxB[i], txB: this.#last.txB[i] };
+        : { rx: this.#last.rx[i] ?? 0, tx: this.#last.tx[i] ?? 0, rxB: this.#last.rxB[i] ?? 0, txB: this.#last.txB[i] ?? 0 };
       return {
         port: i,
         iface: info.iface,
@@ -159,8 +159,8 @@ export function table(s: Snapshot, title: string): string[] {
     ...XDP_LABELS.map(([k, label]): [string, (p: PortSnapshot) => string] => [`xdp ${label}`, (p) => String(p.xdp[k])]),
   ];
   const cells = [head, ...rows.map(([label, f]) => [label, ...s.ports.map(f)])];
-  const widths = head.map((_, c) => Math.max(...cells.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   ');
+  const widths = head.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('   ');
   return [`${title}  (${s.elapsed.toFixed(1)} s)`, ...cells.map(line)];
 }
 

@@ -72,8 +72,9 @@ export function parseDevargs(spec: string): DevargsMap {
   const tokens = splitPairs(spec);
   let vdevIndex: number | undefined;
   let pairs = tokens;
-  if (!tokens[0].includes('=')) {
-    vdevIndex = parseDriverToken(spec, tokens[0]);
+  const first = tokens[0];
+  if (first !== undefined && !first.includes('=')) {
+    vdevIndex = parseDriverToken(spec, first);
     pairs = tokens.slice(1);
   }
 
@@ -299,15 +300,17 @@ function describeType(value: unknown): string {
 }
 
 // Levenshtein distance; inputs are short (names are checked for length first).
+// Every index below is in range: `previous` has b.length + 1 entries and
+// `current` has j entries when current[j - 1] is read.
 function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, substitution));
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
     }
     previous = current;
   }
-  return previous[b.length];
+  return previous[b.length]!;
 }

@@ -301,7 +301,7 @@ function describeRange(spec: OptionSpec): string {
 
 /** The devargs list for CLI usage text: one line per devarg. */
 export function devargsHelp(indent = '  '): string {
-  const rows = DEVARG_OPTIONS.map((name) => {
+  const rows = DEVARG_OPTIONS.map((name): [string, string] => {
     const spec = optionSpec(name);
     const dflt = describeDefault(spec);
     return [`${spec.devarg}=${spec.kind === 'bool' ? '0|1' : spec.kind === 'int' ? 'N' : spec.kind.toUpperCase()}`,

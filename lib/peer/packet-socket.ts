@@ -10,12 +10,12 @@ export interface PacketSocketOptions {
 }
 
 export class PacketSocket {
-  readonly ifname: string;
+  readonly iface: string;
   readonly #socket: ReturnType<ReturnType<typeof native>['NativePacketSocket']['open']>;
 
-  constructor(ifname: string, options: PacketSocketOptions = {}) {
-    this.ifname = ifname;
-    this.#socket = call(() => native().NativePacketSocket.open(ifname, options.netns));
+  constructor(iface: string, options: PacketSocketOptions = {}) {
+    this.iface = iface;
+    this.#socket = call(() => native().NativePacketSocket.open(iface, options.netns));
   }
 
   /** Send the frames; returns how many the kernel took. */

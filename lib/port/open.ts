@@ -112,10 +112,12 @@ export async function openPorts(specs: readonly PortSpec[], options: OpenOptions
   const configs = specs.map((spec) => resolvePortConfig(spec));
   const plan = planUmemSharing(configs);
   const explicit = specs.map(shareUmemWithOf);
+  // plan, explicit and specs have one entry per config; owners index configs.
   configs.forEach((config, i) => {
     const owner = plan[i];
-    if (explicit[i] !== undefined) checkUmemSharing(explicit[i]!, config, specs[i]);
-    else if (owner !== undefined) checkUmemSharing({ closed: false, config: configs[owner] }, config, specs[i]);
+    const shared = explicit[i];
+    if (shared !== undefined) checkUmemSharing(shared, config, specs[i]!);
+    else if (owner !== undefined) checkUmemSharing({ closed: false, config: configs[owner]! }, config, specs[i]!);
   });
   const ports: (Port | undefined)[] = new Array(configs.length).fill(undefined);
   // The port (or group member) whose UMEM spec i joins.
@@ -127,7 +129,7 @@ export async function openPorts(specs: readonly PortSpec[], options: OpenOptions
     const port = ports[owner];
     if (port === undefined) {
       throw new AfxdpError(codes.INVALID_ARGUMENT,
-        `the port on ${configs[i].iface} shares the UMEM of the port on ${configs[owner].iface}, which opens later ` +
+        `the port on ${configs[i]!.iface} shares the UMEM of the port on ${configs[owner]!.iface}, which opens later ` +
         '(ports of one Device Plugin socket open together); list that port first');
     }
     return port;
@@ -135,11 +137,13 @@ export async function openPorts(specs: readonly PortSpec[], options: OpenOptions
   try {
     for (const group of groupBySocket(configs)) {
       if (signal?.aborted) throw abortError(signal);
-      if (group.length === 1 && configs[group[0]].source !== 'cni') {
-        ports[group[0]] = await openResolved(configs[group[0]], umemOf(group[0], group) as Port | undefined, signal);
+      const [head] = group;
+      const headConfig = configs[head]!;
+      if (group.length === 1 && headConfig.source !== 'cni') {
+        ports[head] = await openResolved(headConfig, umemOf(head, group) as Port | undefined, signal);
         continue;
       }
-      const opened = await openCniGroup(group.map((i) => configs[i]), group.map((i) => umemOf(i, group)), signal);
+      const opened = await openCniGroup(group.map((i) => configs[i]!), group.map((i) => umemOf(i, group)), signal);
       group.forEach((index, k) => {
         ports[index] = opened[k];
       });
@@ -152,7 +156,7 @@ export async function openPorts(specs: readonly PortSpec[], options: OpenOptions
 }
 
 export async function openResolved(config: PortConfig, umemOf?: Port, signal?: AbortSignal): Promise<Port> {
-  if (config.source === 'cni') return (await openCniGroup([config], [umemOf], signal))[0];
+  if (config.source === 'cni') return (await openCniGroup([config], [umemOf], signal))[0]!;
   if (signal?.aborted) throw abortError(signal);
   const binding = native();
   const shareWith = umemOf?.nativePort();
@@ -177,7 +181,7 @@ export async function openResolved(config: PortConfig, umemOf?: Port, signal?: A
 // earlier member of this group, whose UMEM member k joins.
 async function openCniGroup(configs: readonly PortConfig[], umemOf: readonly (Port | number | undefined)[] = [],
   signal?: AbortSignal): Promise<Port[]> {
-  const first = configs[0];
+  const first = configs[0]!; // a group is never empty
   const dpPath = first.dpPath!;
   const podName = sessionPodName(configs);
   const busy = configs.map((c) => c.busyBudget > 0);
@@ -213,12 +217,12 @@ async function openCniGroup(configs: readonly PortConfig[], umemOf: readonly (Po
       }));
     });
     const result = busy.some(Boolean)
-      ? await session.finish(({ map, queue }) => ({ port: natives[map], queue }))
+      ? await session.finish(({ map, queue }) => ({ port: natives[map]!, queue })) // map indexes `interfaces`
       : await session.finish();
     if (signal?.aborted) throw abortError(signal);
     configs.forEach((config, i) => {
       const owner = umemOf[i];
-      ports.push(new Port(natives[i], config, {
+      ports.push(new Port(natives[i]!, config, {
         busyPoll: cniBusyPoll(result, i, config),
         umemOf: typeof owner === 'number' ? ports[owner] : owner,
       }));
@@ -245,9 +249,9 @@ export function sessionPodName(configs: readonly PortConfig[]): string | undefin
   if (names.length > 1) {
     throw new AfxdpError(
       codes.INVALID_ARGUMENT,
-      `ports sharing the Device Plugin socket ${configs[0].dpPath} give different podName values ` +
+      `ports sharing the Device Plugin socket ${configs[0]?.dpPath} give different podName values ` +
         `(${names.map((n) => quoteInput(n)).join(', ')}); one session sends one pod name: give them the same podName`,
-      { argument: 'podName', path: configs[0].dpPath },
+      { argument: 'podName', path: configs[0]?.dpPath },
     );
   }
   return names[0];
@@ -308,22 +312,23 @@ function localBusyPoll(nativePort: NativePort, config: PortConfig): BusyPollStat
 // ------------------------------------------------------------- grouping
 
 /** @internal Groups of spec indexes: use_cni ports by socket file, every other port alone. */
-export function groupBySocket(configs: readonly PortConfig[]): number[][] {
-  const groups: number[][] = [];
-  const byKey = new Map<string, number[]>();
+export function groupBySocket(configs: readonly PortConfig[]): [number, ...number[]][] {
+  const groups: [number, ...number[]][] = [];
+  const byKey = new Map<string, [number, ...number[]]>();
   configs.forEach((config, i) => {
     if (config.source !== 'cni') {
       groups.push([i]);
       return;
     }
     const key = socketKey(config.dpPath!);
-    let group = byKey.get(key);
+    const group = byKey.get(key);
     if (group === undefined) {
-      group = [];
-      byKey.set(key, group);
-      groups.push(group);
+      const fresh: [number, ...number[]] = [i];
+      byKey.set(key, fresh);
+      groups.push(fresh);
+    } else {
+      group.push(i);
     }
-    group.push(i);
   });
   return groups;
 }

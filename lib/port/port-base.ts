@@ -13,7 +13,7 @@ import { UmemBuffer } from './umem-share';
 import { CLOCK_EVERY, DEFAULT_SPIN_US, TURN_US } from './poll-policy';
 
 export interface PortInfo {
-  ifname: string;
+  iface: string;
   ifindex: number;
   mac: string;
   mtu: number;
@@ -73,7 +73,8 @@ export type FrameAccounting = NativeFrameCounts;
 
 export class PortBase extends EventEmitter {
   readonly config: PortConfig;
-  readonly queues: readonly Queue[];
+  /** One per queue id, in order; never empty (queueCount is at least 1). */
+  readonly queues: readonly [Queue, ...Queue[]];
   #native: NativePort | null;
   #umems: UmemBuffer[];
   #descriptors: ArrayBuffer | null;
@@ -103,9 +104,9 @@ export class PortBase extends EventEmitter {
       const u = nativePort.umemOf(index);
       return new Queue(nativePort, index, id, new Uint8Array(umems[u]!), u, descriptors, config.burstSize,
         () => this.waiter());
-    });
+    }) as [Queue, ...Queue[]]; // the core opens at least one queue or fails
     this.#info = {
-      ifname: info.ifname,
+      iface: info.ifname, // the addon's word; `iface` in every TS surface
       ifindex: info.ifindex,
       mac: info.mac,
       mtu: info.mtu,

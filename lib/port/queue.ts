@@ -229,7 +229,8 @@ export class Queue {
       throw new AfxdpError(codes.INVALID_ARGUMENT, `slot must be an integer in 0..${this.burstSize - 1}, got ${String(slot)}`,
         { argument: 'slot' });
     }
-    return this.umem.subarray(this.addrs[slot], this.addrs[slot] + this.lengths[slot]);
+    const addr = this.addrs[slot]!; // slot checked against burstSize above
+    return this.umem.subarray(addr, addr + this.lengths[slot]!);
   }
 
   stats(): QueueStats {

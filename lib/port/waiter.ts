@@ -132,8 +132,13 @@ export class PortWaiter {
   /** A new (paused) watch on queue index `queue`. */
   watch(queue: number, handler: WatchHandler): Watch {
     this.#open();
+    const list = this.#watches[queue];
+    if (list === undefined) {
+      throw new AfxdpError(codes.INVALID_ARGUMENT, `queue must be an index in 0..${this.#watches.length - 1}, got ${String(queue)}`,
+        { argument: 'queue' });
+    }
     const w = new Watch(this, queue, handler);
-    this.#watches[queue] = [...this.#watches[queue], w];
+    this.#watches[queue] = [...list, w];
     return w;
   }
 
@@ -149,8 +154,8 @@ export class PortWaiter {
   update(queue: number): void {
     if (this.#native === null || this.#failed[queue]) return;
     let want = 0;
-    const list = this.#watches[queue];
-    for (let i = 0; i < list.length; i++) want |= list[i].events;
+    const list = this.#watches[queue]!; // queue came from a Watch, checked in watch()
+    for (let i = 0; i < list.length; i++) want |= list[i]!.events;
     if (want === this.#armed[queue]) return;
     this.#armed[queue] = want;
     try {
@@ -201,9 +206,9 @@ export class PortWaiter {
         // closing anyway
       }
     }
-    const list = this.#watches[queue];
+    const list = this.#watches[queue]!; // the addon reports only queues it was given
     for (let i = 0; i < list.length; i++) {
-      const w = list[i];
+      const w = list[i]!;
       const mine = events & (w.events | ERROR);
       if (w.events !== 0 && mine !== 0 && !w.closed) w.handler(mine);
     }

@@ -16,7 +16,7 @@ const test = privileged();
 const RUN = path.join(__dirname, '../../bench/run.js');
 
 // The bench's own (bench/lib/harness.js names them afxb-...): other tests may run at the same time.
-const namespaces = (): string[] => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0])
+const namespaces = (): string[] => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '')
   .filter((n) => n.startsWith('afxb-'));
 
 interface Run {
@@ -114,7 +114,7 @@ test.serial('npm run bench -- --mode latency: every forwarder measured; percenti
           `${impl}: ${JSON.stringify(l)}`);
         t.true(r.cpuPct > 0, `${impl}: forwarder CPU ${r.cpuPct}`);
         // The cell: "p50 / p99 / p99.9 / max, lost N", µs rounded to 0.1 below 10 µs, else to 1.
-        const m = /^([\d.]+) \/ ([\d.]+) \/ ([\d.]+) \/ ([\d.]+), lost (\d+)/.exec(cells[k]);
+        const m = /^([\d.]+) \/ ([\d.]+) \/ ([\d.]+) \/ ([\d.]+), lost (\d+)/.exec(cells[k] ?? '');
         t.truthy(m, `${impl} cell ${cells[k]}`);
         if (!m) return;
         [l.p50Ns, l.p99Ns, l.p999Ns, l.maxNs].forEach((ns, j) => {
@@ -122,7 +122,7 @@ test.serial('npm run bench -- --mode latency: every forwarder measured; percenti
         });
         t.is(Number(m[5]), r.lost);
       });
-      if (!testpmd) t.regex(cells[4], /^n\/a \(dpdk-testpmd not on PATH\)/);
+      if (!testpmd) t.regex(cells[4] ?? '', /^n\/a \(dpdk-testpmd not on PATH\)/);
     }
     const again = execFileSync(process.execPath, [RUN, '--from', json], { encoding: 'utf8' });
     for (const row of Object.values(rows)) t.true(again.includes(row!), 'bench --from prints the same table');

@@ -9,7 +9,7 @@ import { Running, runAfxdp } from './helpers';
 const test = privileged();
 
 function namespaces(): string[] {
-  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 }
 
 function demoDirs(): string[] {

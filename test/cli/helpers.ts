@@ -7,10 +7,15 @@ import readline from 'node:readline';
 export const ROOT = path.join(__dirname, '../..');
 export const BIN = path.join(ROOT, 'bin/afxdp.js');
 
+/** `node bin/afxdp.js args`, behind `prefix` (e.g. setpriv ...) when given. */
+function commandLine(prefix: string[], args: string[]): [string, ...string[]] {
+  return [...prefix, process.execPath, BIN, ...args] as [string, ...string[]];
+}
+
 /** Run to completion (bounded). */
 export function runAfxdp(args: string[], options: { timeout?: number; prefix?: string[]; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
   const prefix = options.prefix ?? [];
-  const [cmd, ...rest] = prefix.length ? [...prefix, process.execPath, BIN, ...args] : [process.execPath, BIN, ...args];
+  const [cmd, ...rest] = commandLine(prefix, args);
   return spawnSync(cmd, rest, { encoding: 'utf8', timeout: options.timeout ?? 60_000, cwd: ROOT, env: options.env ?? process.env });
 }
 
@@ -24,7 +29,7 @@ export class Running {
   #waiters: (() => void)[] = [];
 
   constructor(args: string[], prefix: string[] = [], options: { group?: boolean } = {}) {
-    const [cmd, ...rest] = prefix.length ? [...prefix, process.execPath, BIN, ...args] : [process.execPath, BIN, ...args];
+    const [cmd, ...rest] = commandLine(prefix, args);
     // group: a process group of its own, like a job in a terminal (see interrupt()).
     this.child = spawn(cmd, rest, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], detached: options.group ?? false });
     readline.createInterface({ input: this.child.stdout }).on('line', (line) => {

@@ -103,7 +103,7 @@ test.serial('fwd: SIGTERM while forwarding stops it within 1 s, exit 0, final to
 });
 
 function demoLeftovers(pid: number): string[] {
-  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0])
+  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '')
     .filter((n) => n.startsWith(`afxdp-demo-${pid}-`));
   const dirs = fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith(`afxdp-demo-${pid}-`));
   return [...namespaces, ...dirs];

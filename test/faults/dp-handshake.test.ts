@@ -107,7 +107,7 @@ test.serial('a Device Plugin answering each step 2 s late: the port opens after 
     t.true(r.elapsedMs >= 4 * 2000 - 100 && r.elapsedMs < 4 * 2000 + 3000, `${r.elapsedMs} ms`);
     t.true(r.stallMs < MAX_WAIT_STALL_MS, `event loop stalled ${r.stallMs.toFixed(1)} ms`);
     t.log(`stall 2 s per step: opened after ${r.elapsedMs.toFixed(0)} ms, longest stall ${r.stallMs.toFixed(1)} ms`);
-    t.is(r.ports[0].info().source, 'cni');
+    t.is(r.ports[0]!.info().source, 'cni');
     for (const port of r.ports) port.close();
     t.is(await fdsSettle(r.fds), r.fds, 'fds back to the start');
     t.deepEqual(attachedXdp(env.lab.portNs, env.lab.portIf), env.programIds, 'only the server\'s program');

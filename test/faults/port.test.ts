@@ -16,6 +16,7 @@ import { nativeOptions } from '../../lib/port/open';
 import { PacketSocket } from '../../lib/peer/packet-socket';
 import { openPort, Port } from '../../lib/index';
 import { attachedXdp, fdCount, fdsSettle, measureStall, waitFor } from '../helpers/faults';
+import { first } from '../helpers/tuple';
 import { createLab } from '../helpers/lab';
 import { privileged } from '../helpers/privileged';
 import { Running } from '../cli/helpers';
@@ -44,7 +45,7 @@ interface Held {
 /** Spawn hold-port-child (optionally behind `prefix`, e.g. ip netns exec / setpriv) and wait for its report line. */
 async function spawnPortChild(options: object, prefix: string[] = [], mode: 'hold' | 'exit' = 'hold', timeoutMs = 30_000): Promise<Held> {
   const argv = [...prefix, process.execPath, '--import', 'tsx', HOLD, JSON.stringify(options), mode];
-  const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   let out = '';
   let err = '';
@@ -353,7 +354,7 @@ test.serial('pinned map 0600 root (the Device Plugin way) opened by a non-root p
     ownerUid: 0, ownerGid: 0,
   });
   try {
-    const pin = server.info().pinPaths[0];
+    const pin = first(server.info().pinPaths);
     // As the real plugin pins it: root:root 0600, directories searchable.
     fs.chownSync(pin, 0, 0);
     fs.chmodSync(pin, 0o600);

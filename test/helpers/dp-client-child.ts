@@ -52,8 +52,14 @@ async function open(specs: object[], warmup: boolean): Promise<object> {
   }
 }
 
-async function receive(index: number, n: number, timeoutMs: number): Promise<object> {
+function portAt(index: number): Port {
   const port = ports[index];
+  if (port === undefined) throw new Error(`no port ${index} (${ports.length} open)`);
+  return port;
+}
+
+async function receive(index: number, n: number, timeoutMs: number): Promise<object> {
+  const port = portAt(index);
   const perQueue = port.queues.map(() => 0);
   let wrong = 0;
   const deadline = Date.now() + timeoutMs;
@@ -64,7 +70,7 @@ async function receive(index: number, n: number, timeoutMs: number): Promise<obj
       const count = q.receive();
       for (let i = 0; i < count; i++) if (frameSeq(q.packet(i)) === undefined && udpSeq(q.packet(i)) === undefined) wrong++;
       if (count > 0) q.release(count);
-      perQueue[q.index] += count;
+      perQueue[q.index]! += count;
       got += count;
       any += count;
     }
@@ -75,28 +81,28 @@ async function receive(index: number, n: number, timeoutMs: number): Promise<obj
   for (const q of port.queues) {
     const count = q.receive();
     if (count > 0) q.release(count);
-    perQueue[q.index] += count;
+    perQueue[q.index]! += count;
     got += count;
   }
   return { got, perQueue, wrong };
 }
 
 async function transmit(index: number, n: number, dst: string, src: string, udp: boolean): Promise<object> {
-  const port = ports[index];
+  const port = portAt(index);
   const perQueue = port.queues.map(() => 0);
   let sent = 0;
   const deadline = Date.now() + 5000;
   while (sent < n && Date.now() < deadline) {
     // Alternate queues: every socket of the port transmits.
-    const q = port.queues[sent % port.queues.length];
+    const q = port.queues[sent % port.queues.length]!;
     const k = q.alloc(1);
     if (k === 1) {
       const frame = udp ? udpFrame(dst, src, sent, 1000 + sent) : testFrame(dst, src, sent);
-      q.umem.set(frame, q.addrs[0]);
+      q.umem.set(frame, q.addrs[0]!); // alloc(1) returned 1
       q.lengths[0] = frame.length;
       const posted = q.transmit(1, 0, false);
       if (posted === 1) {
-        perQueue[q.index]++;
+        perQueue[q.index]!++;
         sent++;
         continue;
       }

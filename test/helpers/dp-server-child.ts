@@ -6,7 +6,7 @@
 import readline from 'node:readline';
 import { startDpServer } from '../../lib/dp';
 
-const server = startDpServer(JSON.parse(process.argv[2]));
+const server = startDpServer(JSON.parse(process.argv[2]!));
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 let stopped = false;
 const stop = () => {

@@ -73,6 +73,7 @@ export function attachedXdp(ns: string | undefined, dev: string): number[] {
   const args = [...(ns === undefined ? [] : ['-n', ns]), '-j', '-d', 'link', 'show', 'dev', dev];
   const [link] = JSON.parse(execFileSync('ip', args, { encoding: 'utf8' })) as { xdp?: { prog?: { id: number }; attached?: { prog?: { id: number } }[] } }[];
   const ids = new Set<number>();
+  if (link === undefined) throw new Error(`ip link show dev ${dev}: no link in the output`);
   if (link.xdp?.prog?.id !== undefined) ids.add(link.xdp.prog.id);
   for (const a of link.xdp?.attached ?? []) if (a.prog?.id !== undefined) ids.add(a.prog.id);
   return [...ids];

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream';
 import { openPort, macswap, Queue } from '../../lib/index';
 import { setDefaultWakeupMode } from '../../lib/port/waiter';
 
-const o = JSON.parse(process.argv[2]) as { iface: string; netns: string; api: 'stream' | 'burst'; mode?: 'uv' | 'thread' };
+const o = JSON.parse(process.argv[2]!) as { iface: string; netns: string; api: 'stream' | 'burst'; mode?: 'uv' | 'thread' };
 // Scavenges measure allocation; major GCs come from V8's own old-generation
 // heuristics (a few early in a process's life), so they are counted apart.
 let gcs = 0;
@@ -33,10 +33,10 @@ new PerformanceObserver((list) => {
         if (n === 0) return;
         const u = q.umem;
         for (let i = 0; i < n; i++) {
-          const a = q.addrs[i];
+          const a = q.addrs[i]!; // i < n, what receive() returned
           for (let b = 0; b < 6; b++) {
-            const t = u[a + b];
-            u[a + b] = u[a + 6 + b];
+            const t = u[a + b]!;
+            u[a + b] = u[a + 6 + b]!;
             u[a + 6 + b] = t;
           }
         }

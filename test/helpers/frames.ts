@@ -22,7 +22,7 @@ export function testFrame(dst: string, src: string, seq: number, length = 64): B
 export function frameSeq(f: Uint8Array): number | undefined {
   if (f.length < 46 || f[12] !== 0x88 || f[13] !== 0xb5) return undefined;
   if (f[14] !== 0x41 || f[15] !== 0x46 || f[16] !== 0x58 || f[17] !== 0x44) return undefined;
-  return ((f[42] << 24) | (f[43] << 16) | (f[44] << 8) | f[45]) >>> 0;
+  return ((f[42]! << 24) | (f[43]! << 16) | (f[44]! << 8) | f[45]!) >>> 0; // length checked above
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -8,7 +8,7 @@ import { openPort } from '../../lib/index';
 (async () => {
   const exitAfter = process.argv[3] === 'exit';
   try {
-    const port = await openPort(JSON.parse(process.argv[2]));
+    const port = await openPort(JSON.parse(process.argv[2]!));
     process.stdout.write(`${JSON.stringify({ ok: true, pid: process.pid, info: port.info() })}\n`);
     if (exitAfter) {
       port.close();

@@ -7,7 +7,7 @@ import { cpuPercentDuring } from './cpu';
 import { openPort, Batch } from '../../lib/index';
 import { setDefaultWakeupMode } from '../../lib/port/waiter';
 
-const o = JSON.parse(process.argv[2]) as { iface: string; netns: string; mode: 'uv' | 'thread'; seconds: number };
+const o = JSON.parse(process.argv[2]!) as { iface: string; netns: string; mode: 'uv' | 'thread'; seconds: number };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 (async () => {

@@ -57,7 +57,7 @@ export function createLab(options: { queues?: number } = {}): Lab {
     ip('link', 'add', lab.portIf, 'numtxqueues', queues, 'numrxqueues', queues, 'netns', lab.portNs,
       'type', 'veth', 'peer', 'name', lab.peerIf, 'numtxqueues', queues, 'numrxqueues', queues,
       'netns', lab.peerNs);
-    for (const [ns, dev, addr] of [[lab.portNs, lab.portIf, lab.portIp], [lab.peerNs, lab.peerIf, lab.peerIp]]) {
+    for (const [ns, dev, addr] of [[lab.portNs, lab.portIf, lab.portIp], [lab.peerNs, lab.peerIf, lab.peerIp]] as const) {
       // No IPv6 autoconf chatter: the tests count packets exactly.
       ip('netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`);
       ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', dev);
@@ -87,5 +87,5 @@ export async function withLab(options: { queues?: number }, fn: (lab: Lab, peer:
 /** Namespaces this process created and has not removed (for leak checks). */
 export function leftoverNamespaces(): string[] {
   const out = ip('netns', 'list');
-  return out.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`afxt-`) && n.includes(`${process.pid % 100000}`));
+  return out.split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(`afxt-`) && n.includes(`${process.pid % 100000}`));
 }

@@ -4,7 +4,7 @@ import { openPort } from '../../lib/index';
 
 (async () => {
   try {
-    const port = await openPort(JSON.parse(process.argv[2]));
+    const port = await openPort(JSON.parse(process.argv[2]!));
     const info = port.info();
     port.close();
     process.stdout.write(JSON.stringify({ ok: true, info }));

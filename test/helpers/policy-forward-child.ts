@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream';
 import { openPort, macswap, runLoop, swapMacs, Queue } from '../../lib/index';
 import type { PollMode } from '../../lib/index';
 
-const o = JSON.parse(process.argv[2]) as { iface: string; netns: string; api: 'stream' | 'readable' | 'runLoop'; pollMode: PollMode };
+const o = JSON.parse(process.argv[2]!) as { iface: string; netns: string; api: 'stream' | 'readable' | 'runLoop'; pollMode: PollMode };
 
 (async () => {
   const port = await openPort({ iface: o.iface, netns: o.netns, pollMode: o.pollMode });

@@ -6,7 +6,7 @@ import { PacketSocket } from '../../lib/peer/packet-socket';
 import { setDefaultWakeupMode } from '../../lib/port/waiter';
 import { testFrame } from './frames';
 
-const o = JSON.parse(process.argv[2]) as {
+const o = JSON.parse(process.argv[2]!) as {
   iface: string; netns: string; peerIf: string; peerNs: string; portMac: string; peerMac: string; mode: 'uv' | 'thread';
 };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -33,5 +33,5 @@ export function udpFrame(dst: string, src: string, seq: number, sourcePort: numb
 export function udpSeq(f: Uint8Array): number | undefined {
   if (f.length < 50 || f[12] !== 0x08 || f[13] !== 0x00 || f[23] !== 17) return undefined;
   if (f[42] !== 0x41 || f[43] !== 0x46 || f[44] !== 0x58 || f[45] !== 0x55) return undefined;
-  return ((f[46] << 24) | (f[47] << 16) | (f[48] << 8) | f[49]) >>> 0;
+  return ((f[46]! << 24) | (f[47]! << 16) | (f[48]! << 8) | f[49]!) >>> 0; // length checked above
 }

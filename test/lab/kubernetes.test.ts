@@ -14,6 +14,7 @@ import readline from 'node:readline';
 import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/privileged';
 import { createLab, Lab } from '../helpers/lab';
+import { first, pair } from '../helpers/tuple';
 import { frameSeq, testFrame } from '../helpers/frames';
 import { udpFrame, udpSeq } from '../helpers/udp-frames';
 import { PacketSocket } from '../../lib/peer/packet-socket';
@@ -186,7 +187,7 @@ test.serial('use_cni: an unprivileged pod gets the XSKMAP over the handshake; ex
   await withEnv({}, async (env) => {
     const server = startServer(env, { allowedPods: [os.hostname()] });
     try {
-      const dpPath = server.info().podSocketPaths[0];
+      const dpPath = first(server.info().podSocketPaths);
       t.is(dpPath, path.join(env.dir, 'pod', env.lab.portIf, 'afxdp.sock'));
       // No podName: the host name is sent, as DPDK does.
       const open = await env.pod.do({ op: 'open', specs: [`net_af_xdp0,iface=${env.lab.portIf},use_cni=1,dp_path=${dpPath}`] });
@@ -239,7 +240,7 @@ test.serial('use_cni with queue_count=2 on a 2-queue veth: one handshake, both q
   await withEnv({ queues: 2 }, async (env) => {
     const server = startServer(env);
     try {
-      const dpPath = server.info().podSocketPaths[0];
+      const dpPath = first(server.info().podSocketPaths);
       const open = await env.pod.do({
         op: 'open',
         specs: [{ iface: env.lab.portIf, useCni: true, dpPath, queueCount: 2, busyBudget: 64, podName: 'pod-a' }],
@@ -255,7 +256,8 @@ test.serial('use_cni with queue_count=2 on a 2-queue veth: one handshake, both q
       t.is(log.filter((l) => /-> "\/config_busy_poll_ack"/.test(l)).length, 2);
 
       const { rx, tx } = await trafficBothWays(t, env, 0, 1000, true);
-      t.true(rx[0] > 0 && rx[1] > 0, `both queues received (${rx})`);
+      const [rx0, rx1] = pair(rx);
+      t.true(rx0 > 0 && rx1 > 0, `both queues received (${rx})`);
       t.deepEqual(tx, [500, 500]);
     } finally {
       server.stop();
@@ -267,7 +269,7 @@ test.serial('openPorts: two ports on one Device Plugin socket share one session 
   await withEnv({ queues: 2 }, async (env) => {
     const server = startServer(env);
     try {
-      const dpPath = server.info().podSocketPaths[0];
+      const dpPath = first(server.info().podSocketPaths);
       const spec = (q: number) => ({ iface: env.lab.portIf, useCni: true, dpPath, startQueue: q, podName: 'pod-a' });
       const open = await env.pod.do({ op: 'open', specs: [spec(0), spec(1)] });
       t.true(open.ok, JSON.stringify(open));
@@ -334,7 +336,7 @@ test.serial('fault modes: each gives its own ERR_AFXDP_DEVICE_PLUGIN error withi
     for (const c of faultCases) {
       const server = startServer(env, { fault: c.fault, ...c.server });
       try {
-        const dpPath = server.info().podSocketPaths[0];
+        const dpPath = first(server.info().podSocketPaths);
         const result = await env.pod.do({
           op: 'open',
           warmup: !warm,
@@ -379,7 +381,7 @@ test.serial('transport failures: no socket, nothing listening, a SOCK_STREAM lis
 
     // A socket file nobody listens on any more (the session ended).
     const server = startServer(env, { fault: 'close-after-connect' });
-    const dpPath = server.info().podSocketPaths[0];
+    const dpPath = first(server.info().podSocketPaths);
     await env.pod.do({ op: 'open', specs: [spec(dpPath)] });
     server.stop();
     const refused = await env.pod.do({ op: 'open', specs: [spec(dpPath)] });

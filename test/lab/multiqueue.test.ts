@@ -14,6 +14,7 @@ import type { ExecutionContext } from 'ava';
 import { privileged } from '../helpers/privileged';
 import { createLab, Lab, withLab } from '../helpers/lab';
 import { sleep } from '../helpers/frames';
+import { pair } from '../helpers/tuple';
 import { udpFrame, udpSeq } from '../helpers/udp-frames';
 import { openPort, Port, Batch, FrameAccounting, batchTransform } from '../../lib/index';
 import { PacketSocket } from '../../lib/peer/packet-socket';
@@ -52,7 +53,7 @@ async function receiveAll(t: ExecutionContext, port: Port, n: number): Promise<n
       const k = q.receive();
       for (let i = 0; i < k; i++) seen.add(udpSeq(q.packet(i))!);
       if (k > 0) q.release(k);
-      perQueue[q.index] += k;
+      perQueue[q.index]! += k;
       any += k;
     }
     got += any;
@@ -76,16 +77,18 @@ test.serial('queue_count=2: each socket receives exactly what arrives on its que
       const N = 2000;
       t.is(sendUdp(lab, peer, N), N);
       const perQueue = await receiveAll(t, port, N);
-      t.is(perQueue[0] + perQueue[1], N);
-      t.true(perQueue[0] > 0 && perQueue[1] > 0, `both queues carry traffic: ${perQueue}`);
+      const [on0, on1] = pair(perQueue);
+      t.is(on0 + on1, N);
+      t.true(on0 > 0 && on1 > 0, `both queues carry traffic: ${perQueue}`);
       t.deepEqual(kernelRedirects(lab, 2), perQueue, 'rx queue q of the veth went to socket q');
       const stats = port.stats();
       t.deepEqual(stats.queues.map((q) => q.rxPackets), perQueue);
       t.deepEqual(stats.queues.map((q) => q.queueId), [0, 1]);
       t.is(stats.rxPackets, N);
       // Separate UMEMs by default: each adds up on its own.
-      t.is(port.queues[0].umemIndex, 0);
-      t.is(port.queues[1].umemIndex, 1);
+      const [q0, q1] = pair(port.queues);
+      t.is(q0.umemIndex, 0);
+      t.is(q1.umemIndex, 1);
       for (const u of [0, 1]) t.is(sum(port.frames(u)), port.frames(u).total);
     } finally {
       port.close();
@@ -100,7 +103,7 @@ test.serial('start_queue=1, queue_count=1 on a 2-queue veth receives only queue 
       t.deepEqual(port.info().queues, [1]);
       sendUdp(lab, peer, 1000);
       await sleep(50);
-      const [, onQueue1] = kernelRedirects(lab, 2);
+      const [, onQueue1] = pair(kernelRedirects(lab, 2));
       let got = 0;
       const deadline = Date.now() + 3000;
       while (got < onQueue1 && Date.now() < deadline) {
@@ -111,7 +114,7 @@ test.serial('start_queue=1, queue_count=1 on a 2-queue veth receives only queue 
       }
       t.true(onQueue1 > 0 && onQueue1 < 1000, `${onQueue1}`);
       t.is(got, onQueue1);
-      t.is(port.stats().queues[0].queueId, 1);
+      t.is(port.stats().queues[0]?.queueId, 1);
     } finally {
       port.close();
     }
@@ -128,7 +131,7 @@ test.serial('a stream over both queues delivers batches from each; a writable se
       const seen = new Set<number>();
       const done = new Promise<void>((resolve) => {
         rx.on('data', (b: Batch) => {
-          fromQueue[b.queue.index] += b.length;
+          fromQueue[b.queue.index]! += b.length;
           for (let i = 0; i < b.length; i++) seen.add(udpSeq(b.packet(i))!);
           b.release();
           if (seen.size === N) resolve();
@@ -169,9 +172,10 @@ test.serial('shared_umem: one UMEM for both queues with exact frame accounting; 
     const frameCount = 4096;
     const port = await openPort({ iface: lab.portIf, netns: lab.portNs, queueCount: 2, sharedUmem: true, frameCount, frameSize: 2048 });
     try {
-      t.is(port.queues[0].umemIndex, 0);
-      t.is(port.queues[1].umemIndex, 0);
-      t.is(port.queues[0].umem.buffer, port.queues[1].umem.buffer, 'one ArrayBuffer over the one UMEM');
+      const [q0, q1] = pair(port.queues);
+      t.is(q0.umemIndex, 0);
+      t.is(q1.umemIndex, 0);
+      t.is(q0.umem.buffer, q1.umem.buffer, 'one ArrayBuffer over the one UMEM');
       t.throws(() => port.frames(1), { code: 'ERR_AFXDP_INVALID_ARGUMENT' } as never);
       const initial = port.frames(0);
       t.is(initial.total, frameCount);
@@ -213,8 +217,9 @@ test.serial('shared_umem: one UMEM for both queues with exact frame accounting; 
       })();
       await pipeline(source, rewrite, tx);
       t.is(forwarded, N);
-      t.is(port.stats().queues[0].txPackets, N, 'all of it went out of queue 0');
-      t.is(port.stats().queues[1].txPackets, 0);
+      const [s0, s1] = pair(port.stats().queues);
+      t.is(s0.txPackets, N, 'all of it went out of queue 0');
+      t.is(s1.txPackets, 0);
       const got = new Set(peer.receive(N, 3000).map(udpSeq).filter((s) => s !== undefined));
       t.is(got.size, N);
       rx.destroy();
@@ -241,8 +246,8 @@ test.serial('busy_budget as root: preferred busy polling on every socket with DP
       t.deepEqual(port.info().busyPoll, { enabled: true, timeoutUs: 20, budget: 64, via: 'socket-options' });
       const N = 1000;
       sendUdp(lab, peer, N);
-      const perQueue = await receiveAll(t, port, N);
-      t.is(perQueue[0] + perQueue[1], N);
+      const [on0, on1] = pair(await receiveAll(t, port, N));
+      t.is(on0 + on1, N);
     } finally {
       port.close();
     }

@@ -78,7 +78,7 @@ async function pingPong(peer: PacketSocket, lab: Lab, count: number): Promise<nu
 }
 
 function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN; // NaN: no samples
 }
 
 for (const mode of POLL_MODES) {
@@ -95,7 +95,7 @@ for (const mode of POLL_MODES) {
           const rtts = await pingPong(peer, lab, FRAMES);
           const sorted = [...rtts].sort((x, y) => x - y);
           const r = { lost: FRAMES - rtts.length, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
-          t.log(`${mode}: round trip p50 ${r.p50.toFixed(1)} µs, p99 ${r.p99.toFixed(1)} µs, max ${sorted[sorted.length - 1].toFixed(1)} µs, lost ${r.lost}`);
+          t.log(`${mode}: round trip p50 ${r.p50.toFixed(1)} µs, p99 ${r.p99.toFixed(1)} µs, max ${sorted[sorted.length - 1]!.toFixed(1)} µs, lost ${r.lost}`);
           out.push(r);
           if (r.p50 < P50_BOUND_US && r.p99 < P99_BOUND_US[mode]) break;
         }
@@ -103,8 +103,8 @@ for (const mode of POLL_MODES) {
       });
       t.is(final.pollMode, mode);
       t.true(runs.every((r) => r.lost === 0), 'no frame lost');
-      const best = runs[runs.length - 1];
-      t.true(best.p50 < P50_BOUND_US && best.p99 < P99_BOUND_US[mode],
+      const best = runs.at(-1);
+      t.true(best !== undefined && best.p50 < P50_BOUND_US && best.p99 < P99_BOUND_US[mode],
         `in ${runs.length} runs of ${FRAMES} frames, none had p50 < ${P50_BOUND_US} µs and p99 < ${P99_BOUND_US[mode]} µs`);
     } finally {
       peer.close();

@@ -8,7 +8,7 @@ import { createLab } from '../helpers/lab';
 const test = privileged();
 const child = path.join(__dirname, '../helpers/open-port-child.ts');
 
-function runChild(prefix: string[], options: object): { ok: boolean; code?: string; message?: string } {
+function runChild(prefix: [string, ...string[]], options: object): { ok: boolean; code?: string; message?: string } {
   const out = execFileSync(prefix[0], [...prefix.slice(1), process.execPath, '--import', 'tsx', child, JSON.stringify(options)],
     { encoding: 'utf8', timeout: 30_000, cwd: path.join(__dirname, '../..') });
   return JSON.parse(out);

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { privileged } from '../helpers/privileged';
 import { createLab, Lab, leftoverNamespaces } from '../helpers/lab';
 import { sleep } from '../helpers/frames';
+import { pair } from '../helpers/tuple';
 import { udpFrame, udpSeq } from '../helpers/udp-frames';
 import { openPort, openPorts, Port, FrameAccounting } from '../../lib/index';
 import { devargsToOptions } from '../../lib/config/port-config';
@@ -55,10 +56,11 @@ async function forwardByDescriptor(rx: Port, tx: Port, dstMac: string, n: number
       continue;
     }
     for (let i = 0; i < k; i++) {
-      q.addrs[i] = r.addrs[i];
-      q.lengths[i] = r.lengths[i];
-      q.umem.set(mac, q.addrs[i]);
-      addresses?.add(q.addrs[i]);
+      const addr = r.addrs[i]!; // i < k, what receive() returned
+      q.addrs[i] = addr;
+      q.lengths[i] = r.lengths[i]!;
+      q.umem.set(mac, addr);
+      addresses?.add(addr);
     }
     let posted = 0;
     for (let tries = 0; posted < k && tries < 1000; tries++) {
@@ -91,7 +93,7 @@ test.serial('openPorts with shared_umem=1 on two interfaces: one UMEM, 1000 pack
       { ...devargsToOptions(`net_af_xdp0,iface=${la.portIf},shared_umem=1`), netns: la.portNs },
       { ...devargsToOptions(`net_af_xdp1,iface=${lb.portIf},shared_umem=1`), netns: lb.portNs },
     ]);
-    const [a, b] = ports;
+    const [a, b] = pair(ports);
     t.deepEqual(a.info().umemSharedWith, [lb.portIf]);
     t.deepEqual(b.info().umemSharedWith, [la.portIf]);
     t.is(a.queues[0].umem.buffer, b.queues[0].umem.buffer, 'one ArrayBuffer over the one UMEM');
@@ -222,7 +224,7 @@ test.serial('streams: a batch received on A and written to B\'s writable leaves 
       { iface: la.portIf, netns: la.portNs, sharedUmem: true },
       { iface: lb.portIf, netns: lb.portNs, sharedUmem: true },
     ]);
-    const [a, b] = ports;
+    const [a, b] = pair(ports);
     const initial = a.frames(0);
     // A copy would draw frames of B's own with alloc(): count the calls.
     const bq = b.queues[0];
@@ -240,7 +242,7 @@ test.serial('streams: a batch received on A and written to B\'s writable leaves 
     const done = pipeline(a.readable({ signal: ac.signal }), async function* (batches: AsyncIterable<import('../../lib/index').Batch>) {
       for await (const batch of batches) {
         for (let i = 0; i < batch.length; i++) {
-          received.add(batch.addrs[i]);
+          received.add(batch.addrs[i]!);
           batch.packet(i).set(peerBMac, 0);
         }
         forwarded += batch.length;
@@ -262,7 +264,7 @@ test.serial('streams: a batch received on A and written to B\'s writable leaves 
     // By descriptor: B never drew frames of its own for copies, and what
     // its queue last posted are frames A received.
     t.is(allocs, 0, 'no frame allocated on B for a copy');
-    t.true(received.has(bq.addrs[0]), 'B transmitted one of the frames A received');
+    t.true(received.has(bq.addrs[0]!), 'B transmitted one of the frames A received');
     ac.abort();
     t.is(((await done) as Error | undefined)?.name, 'AbortError');
     const after = await settle(b, initial.free);

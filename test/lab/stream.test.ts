@@ -359,7 +359,7 @@ test.serial('readable options: spinChecks, minBatch and gatherChecks are validat
       for (const bad of [{ spinChecks: -1 }, { spinChecks: 1.5 }, { minBatch: 0 }, { minBatch: port.queues[0].burstSize + 1 }, { gatherChecks: -1 }]) {
         const e = t.throws(() => port.readable(bad), { instanceOf: AfxdpError });
         t.is(e!.code, 'ERR_AFXDP_INVALID_ARGUMENT', JSON.stringify(bad));
-        t.regex(e!.message, new RegExp(Object.keys(bad)[0]));
+        t.regex(e!.message, new RegExp(Object.keys(bad)[0]!));
       }
       const rx = port.readable({ minBatch: 1, gatherChecks: 0, spinChecks: 0 });
       const N = 300;

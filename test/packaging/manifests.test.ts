@@ -133,8 +133,8 @@ function stages(dockerfile: string): { from: string; name?: string; body: string
   const out: { from: string; name?: string; body: string }[] = [];
   for (const line of lines) {
     const m = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
-    if (m) out.push({ from: m[1], name: m[2], body: '' });
-    else if (out.length > 0 && !/^\s*#/.test(line)) out[out.length - 1].body += `${line}\n`;
+    if (m) out.push({ from: m[1]!, name: m[2], body: '' });
+    else if (out.length > 0 && !/^\s*#/.test(line)) out[out.length - 1]!.body += `${line}\n`;
   }
   return out;
 }
@@ -144,7 +144,7 @@ test('Dockerfile: Node slim stages; the build stage installs from the packed tar
   t.true(s.length >= 2);
   for (const st of s) t.regex(st.from, /^node:\$\{NODE_VERSION\}-bookworm-slim$|^node:[\w.]+-slim$/, st.from);
   const build = s.find((st) => st.name === 'build');
-  const final = s[s.length - 1];
+  const final = s.at(-1)!; // s.length >= 2 asserted above
   t.truthy(build);
   t.is(final.name, undefined);
   t.regex(build!.body, /COPY pack\/ \/tmp\/pack\//);
@@ -153,7 +153,7 @@ test('Dockerfile: Node slim stages; the build stage installs from the packed tar
   t.regex(build!.body, /ldd/);
   t.regex(final.body, /COPY --from=build \/app \/app/);
   t.notRegex(final.body, /apt-get|apk |gcc|clang|make |cargo|rustup|python|npm install/);
-  t.deepEqual(final.body.split('\n').map((l) => l.split(/\s/)[0]).filter((w) => /^[A-Z]+$/.test(w)).filter((w) => w === 'RUN'), [],
+  t.deepEqual(final.body.split('\n').map((l) => l.split(/\s/)[0] ?? '').filter((w) => /^[A-Z]+$/.test(w)).filter((w) => w === 'RUN'), [],
     'the final stage runs nothing: it is the base image plus /app');
   t.regex(final.body, /PATH=\/app\/node_modules\/\.bin/);
   // The context is only the tarballs.

@@ -104,7 +104,7 @@ function consumerLock(app: string, appPkg: Record<string, any>, rootTgz: string,
   const add = (from: string, name: string, dev: boolean): void => {
     const key = locate(from, name);
     if (packages[key]) return;
-    const { dev: _d, devOptional: _o, optional: _p, peer: _q, ...entry } = repoLock[key];
+    const { dev: _d, devOptional: _o, optional: _p, peer: _q, ...entry } = repoLock[key]!; // locate() found it
     const bare = name.split('/').pop();
     packages[key] = { ...entry, resolved: entry.resolved ?? `https://registry.npmjs.org/${name}/-/${bare}-${entry.version}.tgz`, ...(dev ? { dev: true } : {}) };
     for (const d of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies })) add(key, d, dev);
@@ -344,13 +344,13 @@ test('ldd: the installed addon needs only libc-family libraries', (t) => {
   // glibc may legitimately need more, so check on such hosts only.
   const hostGlibc = ((process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime ?? '9.99')
     .split('.').map(Number);
-  if (s.packed.target.endsWith('-gnu') && hostGlibc[0] === 2 && hostGlibc[1] <= 36) {
+  if (s.packed.target.endsWith('-gnu') && hostGlibc[0] === 2 && (hostGlibc[1] ?? 0) <= 36) {
     const dyn = run(s, 'objdump', ['-T', s.addon]);
     if (dyn.status === 0) {
       const versions = [...new Set(dyn.stdout.match(/GLIBC_[0-9.]+/g) ?? [])].map((v) => v.slice(6).split('.').map(Number));
-      const newest = versions.sort((a, b) => a[0] - b[0] || (a[1] ?? 0) - (b[1] ?? 0)).pop();
+      const newest = versions.sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0) || (a[1] ?? 0) - (b[1] ?? 0)).pop();
       t.truthy(newest);
-      t.true(newest![0] < 2 || (newest![0] === 2 && (newest![1] ?? 0) <= 34), `needs GLIBC_${newest!.join('.')}, docs/packaging.md says 2.34`);
+      t.true((newest?.[0] ?? 0) < 2 || (newest?.[0] === 2 && (newest![1] ?? 0) <= 34), `needs GLIBC_${newest!.join('.')}, docs/packaging.md says 2.34`);
     } else {
       t.log('objdump not found: glibc symbol versions not checked');
     }

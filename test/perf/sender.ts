@@ -1,6 +1,6 @@
 // Traffic source for the wakeup measurements (test/perf/wakeup-measure.ts),
 // run as its own process so the receiver's CPU and GC are its own.
-// argv[2]: JSON {ifname, netns, dst, src, mode: 'paced'|'flood', perTick, durationMs}
+// argv[2]: JSON {iface, netns, dst, src, mode: 'paced'|'flood', perTick, durationMs}
 // paced: `perTick` frames every ~1 ms, each stamped with process.hrtime
 // (CLOCK_MONOTONIC, comparable across processes) at bytes 48..55.
 // flood: batches of 64 as fast as the socket takes them.
@@ -8,10 +8,10 @@
 import { PacketSocket } from '../../lib/peer/packet-socket';
 import { testFrame } from '../helpers/frames';
 
-const o = JSON.parse(process.argv[2]) as {
-  ifname: string; netns: string; dst: string; src: string; mode: 'paced' | 'flood'; perTick?: number; durationMs: number;
+const o = JSON.parse(process.argv[2]!) as {
+  iface: string; netns: string; dst: string; src: string; mode: 'paced' | 'flood'; perTick?: number; durationMs: number;
 };
-const peer = new PacketSocket(o.ifname, { netns: o.netns });
+const peer = new PacketSocket(o.iface, { netns: o.netns });
 const frames = Array.from({ length: 64 }, (_, i) => testFrame(o.dst, o.src, i, 64));
 let sent = 0;
 const end = Date.now() + o.durationMs;

@@ -47,12 +47,12 @@ function gen(lab: Lab, rate: number, ms: number): Promise<{ sent: number }> {
 }
 
 function cpuTicks(): number {
-  const f = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  const f = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100/s)
 }
 
 function sender(lab: Lab, mode: 'paced' | 'flood', durationMs: number, perTick = 1): Promise<number> {
-  const args = JSON.stringify({ ifname: lab.peerIf, netns: lab.peerNs, dst: lab.portMac, src: lab.peerMac, mode, perTick, durationMs });
+  const args = JSON.stringify({ iface: lab.peerIf, netns: lab.peerNs, dst: lab.portMac, src: lab.peerMac, mode, perTick, durationMs });
   return new Promise((resolve, reject) => {
     execFile('taskset', ['-c', '1', process.execPath, '--import', 'tsx', SENDER, args], { timeout: durationMs + 30_000 }, (err, out) => {
       if (err) reject(err);
@@ -90,7 +90,7 @@ function receiver(port: Port, mode: Mode, onPacket?: (q: Queue, i: number) => vo
 }
 
 function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 }
 
 async function measure(mode: Mode): Promise<Record<string, number | string>> {
@@ -137,10 +137,10 @@ async function measure(mode: Mode): Promise<Record<string, number | string>> {
     // latency
     const lat: number[] = [];
     r = receiver(port, mode, (q, i) => {
-      const a = q.addrs[i];
+      const a = q.addrs[i]!;
       const u = q.umem;
       let stamp = 0n;
-      for (let k = 0; k < 8; k++) stamp = (stamp << 8n) | BigInt(u[a + 48 + k]);
+      for (let k = 0; k < 8; k++) stamp = (stamp << 8n) | BigInt(u[a + 48 + k]!);
       lat.push(Number(process.hrtime.bigint() - stamp) / 1000);
     });
     await sender(lab, 'paced', 3000, 1);
@@ -178,7 +178,7 @@ async function measure(mode: Mode): Promise<Record<string, number | string>> {
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
 }
 
 (async () => {
@@ -190,12 +190,13 @@ function median(xs: number[]): number {
       console.error(JSON.stringify(runs[runs.length - 1]));
     }
     const row: Record<string, number | string> = {};
-    for (const key of Object.keys(runs[0]).filter((k) => k !== 'mode')) {
-      row[key] = typeof runs[0][key] === 'number' ? median(runs.map((r) => r[key] as number)) : runs[0][key];
+    const run0 = runs[0]!; // repeats >= 1
+    for (const key of Object.keys(run0).filter((k) => k !== 'mode')) {
+      row[key] = typeof run0[key] === 'number' ? median(runs.map((r) => r[key] as number)) : run0[key]!;
     }
-    table[String(runs[0].mode)] = row;
+    table[String(run0.mode)] = row;
   }
   // One column per mode, one row per metric.
-  const metrics = Object.keys(Object.values(table)[0]);
+  const metrics = Object.keys(Object.values(table)[0] ?? {});
   console.table(Object.fromEntries(metrics.map((m) => [m, Object.fromEntries(Object.entries(table).map(([k, v]) => [k, v[m]]))])));
 })();

@@ -3,6 +3,7 @@
 // per message and quirk of the protocol, sharing the scripted-reply driver.
 import test from 'ava';
 import { AfxdpError } from '../../lib/errors';
+import { pair } from '../helpers/tuple';
 import {
   createHandshake,
   FdDisposition,
@@ -76,7 +77,8 @@ function drive(
 // A well-behaved Device Plugin (dp-protocol.md §3) with overrides.
 function dp(overrides: Record<string, HandshakeReply[]> = {}) {
   return (record: string): HandshakeReply[] => {
-    if (record in overrides) return overrides[record];
+    const override = overrides[record];
+    if (override !== undefined) return override;
     if (record.startsWith('/connect,')) return [r('/host_ok')];
     if (record === '/version') return [r('0.1')];
     if (record.startsWith('/xsk_map_fd,')) return [fd('/fd_ack')];
@@ -166,7 +168,7 @@ test('busy poll nak is not fatal; the Device Plugin closing afterwards ends the 
   }));
   // Our dp() answers every busy-poll request with nak and /fin with /fin_ack.
   t.deepEqual(trace.result!.busyPoll.map((o) => o.enabled), [false, false]);
-  t.regex(trace.result!.busyPoll[0].reason!, /busy polling refused by the Device Plugin/);
+  t.regex(trace.result!.busyPoll[0]!.reason!, /busy polling refused by the Device Plugin/);
 
   // The real DP closes after a failed setsockopt: EOF (or EPIPE on send) at the next step.
   let closed = false;
@@ -180,7 +182,7 @@ test('busy poll nak is not fatal; the Device Plugin closing afterwards ends the 
   });
   t.truthy(trace2.result, trace2.error?.message);
   t.deepEqual(trace2.sent.slice(-2), ['/config_busy_poll,20,64', '/config_busy_poll,20,64']);
-  const [q0, q1] = trace2.result!.busyPoll;
+  const [q0, q1] = pair(trace2.result!.busyPoll);
   t.false(q0.enabled);
   t.regex(q0.reason!, /refused by the Device Plugin/);
   t.false(q1.enabled);
@@ -204,8 +206,8 @@ test('busy poll nak is not fatal; the Device Plugin closing afterwards ends the 
 test('busy poll: a Device Plugin without /config_busy_poll (/nak) is a refusal, not a failure', (t) => {
   const trace = drive({ busyPoll: { timeoutUs: 50, budget: 8, queues: 1 } }, dp({ '/config_busy_poll,50,8': [r('/nak')] }));
   t.truthy(trace.result);
-  t.false(trace.result!.busyPoll[0].enabled);
-  t.regex(trace.result!.busyPoll[0].reason!, /does not support \/config_busy_poll/);
+  t.false(trace.result!.busyPoll[0]!.enabled);
+  t.regex(trace.result!.busyPoll[0]!.reason!, /does not support \/config_busy_poll/);
 });
 
 test('busy poll on zero queues goes straight to /fin', (t) => {
@@ -221,7 +223,7 @@ test('an fd on a reply other than /fd_ack is handed back for closing and noted',
   t.deepEqual(trace.dispositions[0], { fd: 'close' });
   t.deepEqual(trace.dispositions[3], { fd: 'close' });
   t.is(trace.result!.notes.length, 2);
-  t.regex(trace.result!.notes[0], /sent a file descriptor with "\/host_ok".*afxdp closed it/);
+  t.regex(trace.result!.notes[0]!, /sent a file descriptor with "\/host_ok".*afxdp closed it/);
 });
 
 // ----------------------------------------------------------------- failures
@@ -252,7 +254,8 @@ test('after every nak the session still ends with /fin, and the nak is the error
       t.is(trace.sent.at(-2), last);
       t.is(trace.sent.at(-1), '/fin');
       t.is(trace.optionalReceives, 1, 'the /fin_ack wait is short (optional)');
-      if (finReply[0] !== 'eof' && finReply[0] !== 'timeout' && finReply[0].hasFd) t.deepEqual(trace.dispositions.at(-1), { fd: 'close' });
+      const first = finReply[0];
+      if (first !== undefined && first !== 'eof' && first !== 'timeout' && first.hasFd) t.deepEqual(trace.dispositions.at(-1), { fd: 'close' });
     }
   }
   // No /fin after EOF, a timeout, /error or garbage: the session is over or not the plugin's.
@@ -616,7 +619,8 @@ let t0: { is(a: unknown, b: unknown): void } = { is() {} };
 
 function dpScript(overrides: Record<string, Scripted[]> = {}) {
   return (record: string): Scripted[] => {
-    if (record in overrides) return overrides[record];
+    const override = overrides[record];
+    if (override !== undefined) return override;
     if (record.startsWith('/connect,')) return [{ text: '/host_ok' }];
     if (record === '/version') return [{ text: '0.1' }];
     if (record.startsWith('/xsk_map_fd,')) return [{ text: '/fd_ack', fd: true }];
@@ -639,10 +643,10 @@ test.serial('driver: fetchXskMaps returns the kept fds, closes the others and th
   t.deepEqual(server.sent.map((s) => s.record), ['/connect,web-0', '/version', '/xsk_map_fd,veth1', '/xsk_map_fd,veth3', '/fin']);
   t.is(maps.length, 2);
   t.is(server.fds.length, 3);
-  t.true(server.fds[0].closed, 'the fd that came with /host_ok was closed');
+  t.true(server.fds[0]!.closed, 'the fd that came with /host_ok was closed');
   t.is(maps[0], server.fds[1] as never);
   t.is(maps[1], server.fds[2] as never);
-  t.false(server.fds[1].closed);
+  t.false(server.fds[1]!.closed);
   t.true(server.closed);
   t.deepEqual(result.maps, ['veth1', 'veth3']);
   t.is(result.notes.length, 1);
@@ -659,7 +663,7 @@ test.serial('driver: the pod name defaults to the host name', async (t) => {
     return;
   }
   const { maps } = await fetchXskMaps({ dpPath: DP, interfaces: ['veth1'], connect: () => server.conn });
-  t.is(server.sent[0].record, `/connect,${host}`);
+  t.is(server.sent[0]!.record, `/connect,${host}`);
   for (const m of maps) m.close();
 });
 
@@ -685,13 +689,13 @@ test.serial('driver: busy poll sends each XSK, survives the Device Plugin closin
     t.deepEqual(server.sent.map((s) => s.record), ['/connect,p', '/version', '/xsk_map_fd,veth1'], 'paused before busy poll');
     const fakePort = {} as NativePort;
     const [map] = session.takeMaps();
-    map.close();
+    map!.close(); // one interface, one map
     const result = await session.finish((xsk) => ({ port: fakePort, queue: xsk.queue }));
     naks = result.busyPoll.filter((o) => !o.enabled).length;
-    t.is(server.sent[3].port, fakePort);
-    t.is(server.sent[3].queue, 0);
+    t.is(server.sent[3]!.port, fakePort);
+    t.is(server.sent[3]!.queue, 0);
     t.is(server.sent.length, 4, 'the second request failed to send: the peer had closed');
-    t.regex(result.busyPoll[1].reason!, /not requested/);
+    t.regex(result.busyPoll[1]!.reason!, /not requested/);
   } finally {
     session.close();
   }
@@ -711,7 +715,7 @@ test.serial('driver: busy poll acknowledged for each socket, then /fin', async (
   session.close();
   t.deepEqual(server.sent.slice(3).map((s) => [s.record, s.queue]), [['/config_busy_poll,20,64', 0], ['/config_busy_poll,20,64', 1], ['/fin', undefined]]);
   t.true(result.busyPoll.every((o) => o.enabled));
-  t.true(server.fds[0].closed, 'the map fd not taken was closed by close()');
+  t.true(server.fds[0]!.closed, 'the map fd not taken was closed by close()');
 });
 
 test.serial('driver: timeouts (errno or a full wait) become the step\'s timeout error', async (t) => {

@@ -472,7 +472,7 @@ const VALUES = ['0', '1', '2', '64', '65535', '65536', '-1', '1x', 'eth0', 'veth
   '', '..', 'a/b', '%', '🙂🙂🙂🙂', 'x'.repeat(120), '"', "'x'", ' 1', '\0'];
 
 function pick<T>(random: () => number, items: readonly T[]): T {
-  return items[Math.floor(random() * items.length)];
+  return items[Math.floor(random() * items.length)]!; // random() < 1: in range
 }
 
 // Mostly well-formed key=value lists, so validation (not just syntax) runs.

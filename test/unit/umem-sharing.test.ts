@@ -16,7 +16,7 @@ test('openPorts: the first shared_umem=1 port owns the UMEM, later ones join it;
     config('net_af_xdp3,iface=eth3,shared_umem=1,queue_count=2'),
   ];
   t.deepEqual(planUmemSharing(configs), [undefined, undefined, 1, 1]);
-  t.deepEqual(planUmemSharing([configs[0], configs[1]]), [undefined, undefined]);
+  t.deepEqual(planUmemSharing(configs.slice(0, 2)), [undefined, undefined]);
   t.deepEqual(planUmemSharing([]), []);
 });
 
