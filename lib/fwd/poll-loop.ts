@@ -13,7 +13,7 @@
 // per wakeup (the watches and the handlers are made once).
 import type { Queue } from '../port/queue';
 import { CLOSED, ERROR, READABLE, Watch } from '../port/waiter';
-import { checkPollMode, checkSpinUs, CLOCK_EVERY, DEFAULT_SPIN_US, POLL_MODES, PollMode, TURN_US } from '../port/poll-policy';
+import { checkPollMode, checkSpinUs, CLOCK_EVERY, DEFAULT_SPIN_US, POLL_MODES, PollMode, spinVerdict, SLEEP, YIELD } from '../port/poll-policy';
 
 // The policy's numbers live with the ports (lib/port/poll-policy.ts): ports
 // and streams wait by the same rules and must not import this layer.
@@ -126,10 +126,9 @@ export class PollLoop {
         if (work < CLOCK_EVERY) continue;
         work = 0;
         now = performance.now();
-        // The window first: were the turn's end checked first, a loop whose
-        // CLOCK_EVERY steps outlast TURN_US would yield forever, never sleep.
-        if (mode === 'adaptive' && (now - this.#lastPacket) * 1000 >= this.spinUs) break;
-        if (now - began >= TURN_US / 1000) {
+        const verdict = spinVerdict(now, began, this.#lastPacket, mode === 'adaptive' ? this.spinUs : Infinity);
+        if (verdict === SLEEP) break;
+        if (verdict === YIELD) {
           this.#immediate = setImmediate(this.#turn);
           return;
         }

@@ -55,3 +55,21 @@ export function checkSpinUs(value: unknown, argument = 'spinUs'): number {
   }
   return value;
 }
+
+/** spinVerdict(): keep spinning this turn. */
+export const SPIN = 0;
+/** spinVerdict(): the turn is over; continue on the next event-loop turn. */
+export const YIELD = 1;
+/** spinVerdict(): the adaptive window closed; sleep on readiness. */
+export const SLEEP = 2;
+
+/**
+ * What a spinning loop does at one of its clock reads (all times in ms from
+ * performance.now(); `windowUs` Infinity for busy). The window is checked
+ * before the turn's end: where CLOCK_EVERY steps outlast TURN_US (a loaded
+ * machine), checking the turn first would yield forever and never sleep.
+ */
+export function spinVerdict(now: number, turnBegan: number, lastPacket: number, windowUs: number): number {
+  if ((now - lastPacket) * 1000 >= windowUs) return SLEEP;
+  return now - turnBegan >= TURN_US / 1000 ? YIELD : SPIN;
+}

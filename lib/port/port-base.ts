@@ -10,7 +10,7 @@ import { Queue, QueueStats, toQueueStats } from './queue';
 import { call } from './native-call';
 import { PortWaiter, READABLE, Watch, WakeupMode } from './waiter';
 import { UmemBuffer } from './umem-share';
-import { CLOCK_EVERY, DEFAULT_SPIN_US, TURN_US } from './poll-policy';
+import { CLOCK_EVERY, DEFAULT_SPIN_US, SPIN, SLEEP, spinVerdict } from './poll-policy';
 
 export interface PortInfo {
   iface: string;
@@ -189,13 +189,9 @@ export class PortBase extends EventEmitter {
         }
         if (i % CLOCK_EVERY !== 0) continue;
         now = performance.now();
-        // The window before the turn's end: else a slow machine, where
-        // CLOCK_EVERY checks outlast TURN_US, would never sleep.
-        if (!busy && (now - this.#readableLast) * 1000 >= DEFAULT_SPIN_US) {
-          sleep = true;
-          return;
-        }
-        if (now - began >= TURN_US / 1000) return;
+        const verdict = spinVerdict(now, began, this.#readableLast, busy ? Infinity : DEFAULT_SPIN_US);
+        if (verdict === SLEEP) sleep = true;
+        if (verdict !== SPIN) return;
       }
     } finally {
       if (this.#readableWatches === watches && this.#native !== null && this.#readablePoll === undefined) {

@@ -25,7 +25,7 @@ import type { PortBase } from '../port/port-base';
 import type { Queue } from '../port/queue';
 import { AfxdpError, codes } from '../errors';
 import { CLOSED, ERROR, READABLE, socketError, Watch } from '../port/waiter';
-import { checkPollMode, checkSpinUs, CLOCK_EVERY, PollMode, TURN_US } from '../port/poll-policy';
+import { checkPollMode, checkSpinUs, CLOCK_EVERY, PollMode, SPIN, spinVerdict } from '../port/poll-policy';
 import { Batch, BatchPool, BatchState } from './batch';
 
 export interface PortReadableOptions {
@@ -303,9 +303,8 @@ export class PortReadable extends Readable {
         if (queues[k]!.pending() > 0) return true;
       }
       if (i % CLOCK_EVERY !== 0) continue;
-      const now = performance.now();
-      if (now - began >= TURN_US / 1000) return false;
-      if (this.#pollMode === 'adaptive' && (now - this.#lastPacket) * 1000 >= this.#spinUs) return false;
+      const window = this.#pollMode === 'adaptive' ? this.#spinUs : Infinity;
+      if (spinVerdict(performance.now(), began, this.#lastPacket, window) !== SPIN) return false;
     }
   }
 
