@@ -9,6 +9,40 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeAttachedPort {
+  /** Take the queues named by `handle` on this thread (each handle once). */
+  static attach(handle: NativeTransfer): NativeAttachedPort
+  /** As `NativePort.info`, for the attached queues. */
+  info(): NativePortInfo
+  /** Positions of the attached queues in their port. */
+  portIndexes(): Array<number>
+  /**
+   * An ArrayBuffer over UMEM `u` (of this thread's numbering) for this
+   * thread; once per UMEM.
+   */
+  umemBuffer(u: number): ArrayBuffer
+  /**
+   * The descriptor slots of these queues: per queue `burst` addresses
+   * then `burst` lengths (u32). Exactly once.
+   */
+  descriptorBuffer(): ArrayBuffer
+  umemOf(q: number): number
+  /** The burst calls of queue `q`, as `NativePort.queueCalls` has them. */
+  queueCalls(q: number): Record<'rxBurst' | 'txBurst' | 'release' | 'alloc' | 'reap' | 'flushTx' | 'rxPending' | 'txRoom' | 'freeFrames', (...args: Array<number | boolean>) => number>
+  /** Queue `q`'s pending socket error as an errno (0: none; reading clears it). */
+  socketError(q: number): number
+  stats(q: number): NativeQueueStats
+  /** Frame accounting of UMEM `u` (the whole port's view of it). */
+  frames(u: number): NativeFrameCounts
+  /**
+   * Give the queues back to their port (idempotent): its own calls work
+   * again and this object's fail. Detaches `buffers` (this thread's UMEM
+   * and descriptor buffers) so stale views read as empty; each keeps its
+   * memory until V8 lets go of it.
+   */
+  close(buffers: Array<ArrayBuffer>): void
+}
+
 /**
  * A connection to a Device Plugin's Unix socket (AF_UNIX,
  * SOCK_SEQPACKET): one protocol record per `send`/`recv`. The handshake
@@ -150,6 +184,19 @@ export declare class NativePort {
    */
   queueCalls(q: number): Record<'rxBurst' | 'txBurst' | 'release' | 'alloc' | 'reap' | 'flushTx' | 'rxPending' | 'txRoom' | 'freeFrames', (...args: Array<number | boolean>) => number>
   /**
+   * Hand queues `queues` to another thread, all or none: from now on
+   * this port's calls on them fail with ERR_AFXDP_TRANSFERRED until the
+   * thread gives them back.
+   */
+  transfer(queues: Array<number>): NativeTransfer
+  /**
+   * Take back queue `q` if its transfer was never attached (the thread
+   * meant to receive it is gone); true if it was.
+   */
+  cancelTransfer(q: number): boolean
+  /** Whether this port's own calls may use queue `q` now (not transferred). */
+  queueAtPort(q: number): boolean
+  /**
    * Queue `q`'s pending socket error as an errno (0: none); reading
    * clears it. ENETDOWN: the interface was unregistered.
    */
@@ -175,11 +222,13 @@ export declare class NativePort {
 
 export declare class NativeWaiter {
   /**
-   * Watch every socket of `port`. `callback(queue, events)` runs on the
-   * JS thread with READABLE (1), WRITABLE (2) and/or ERROR (4). `mode`:
-   * "uv" (default where libuv is available) or "thread".
+   * Watch every socket of `source`: a port, or queues of a port attached
+   * on this thread (numbered as there).
+   * `callback(queue, events)` runs on the JS thread with READABLE (1),
+   * WRITABLE (2) and/or ERROR (4). `mode`: "uv" (default where libuv is
+   * available) or "thread".
    */
-  static create(port: NativePort, callback: (arg0: number, arg1: number) => void, mode?: string | undefined | null): NativeWaiter
+  static create(source: NativePort | NativeAttachedPort, callback: (arg0: number, arg1: number) => void, mode?: string | undefined | null): NativeWaiter
   /** "uv" or "thread" ("closed" after close()). */
   get mode(): string
   /**
@@ -539,6 +588,19 @@ export interface NativeQueueStats {
   rxRingFull: number
   rxFillRingEmptyDescs: number
   txRingEmptyDescs: number
+}
+
+/**
+ * Queues handed to another thread (`NativePort.transfer`): plain data,
+ * so it survives postMessage; `NativeAttachedPort.attach` takes it once.
+ */
+export interface NativeTransfer {
+  /** The port's key in this process. */
+  port: number
+  /** Positions of the queues in their port. */
+  queues: Array<number>
+  /** One per queue. */
+  tokens: Array<number>
 }
 
 /** How afxdp attaches its XDP program (lib/config/options.ts `xdpMode`). */

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeAttachedPort = nativeBinding.NativeAttachedPort
 module.exports.NativeDpConnection = nativeBinding.NativeDpConnection
 module.exports.NativeDpServer = nativeBinding.NativeDpServer
 module.exports.NativeFd = nativeBinding.NativeFd

@@ -2,6 +2,12 @@
 export { openPort, openPorts, Port, Queue, swapMacs, POLL_MODES, DEFAULT_SPIN_US } from './port';
 export type { PollMode } from './port';
 /**
+ * Queues on worker threads: `port.transfer(queues)` on the opening thread,
+ * postMessage the handle, `attachPort(handle)` in the worker.
+ */
+export { attachPort, isTransferHandle } from './port';
+export type { TransferHandle } from './port';
+/**
  * Forwarding, as dpdk-testpmd does it: `ENGINES` (io, macswap, rxonly,
  * txonly) each forward one burst on a `Lane` (an rx queue and the tx queue
  * its packets leave by); a `Forwarder` runs one engine on every lane of one

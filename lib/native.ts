@@ -79,7 +79,11 @@ export interface NativeQueueCalls {
   freeFrames(): number;
 }
 
-export interface NativePort {
+/**
+ * What lib/port uses of a port: a NativePort on the thread that opened it,
+ * or a NativeAttachedPort (queues transferred to this thread) elsewhere.
+ */
+export interface NativePortLike {
   umemBuffer(umem: number): ArrayBuffer;
   descriptorBuffer(): ArrayBuffer;
   umemOf(queue: number): number;
@@ -91,11 +95,33 @@ export interface NativePort {
   frames(umem: number): NativeFrameCounts;
   info(): NativePortInfo;
   close(buffers: ArrayBuffer[]): void;
+}
+
+/** Queues handed to another thread (NativePort.transfer): plain data. */
+export interface NativeTransfer {
+  port: number;
+  queues: number[];
+  tokens: number[];
+}
+
+export interface NativePort extends NativePortLike {
+  /** Hand these queues (indexes) to another thread, all or none. */
+  transfer(queues: number[]): NativeTransfer;
+  /** Take back queue `queue` if its transfer was never attached; true if it was. */
+  cancelTransfer(queue: number): boolean;
+  /** Whether this port's own calls may use queue `queue` (it is not transferred). */
+  queueAtPort(queue: number): boolean;
   /**
    * Preferred busy polling on every socket (SO_PREFER_BUSY_POLL, SO_BUSY_POLL,
    * SO_BUSY_POLL_BUDGET; needs CAP_NET_ADMIN). Optional: not in every build.
    */
   setBusyPoll?(timeoutUs: number, budget: number): void;
+}
+
+/** Queues of a port attached on this thread; numbered 0.. in the handle's order. */
+export interface NativeAttachedPort extends NativePortLike {
+  /** Positions of the attached queues in their port. */
+  portIndexes(): number[];
 }
 
 /**
@@ -126,7 +152,9 @@ export interface NativeBinding {
   /** `shareWith`: an open port whose UMEM 0 the new port uses (it then creates no UMEM buffer). */
   NativePort: { open(options: NativeOpenOptions, mapFd?: NativeFd | null, shareWith?: NativePort | null): NativePort };
   NativePacketSocket: { open(ifname: string, netns?: string | null): NativePacketSocket };
-  NativeWaiter: { create(port: NativePort, callback: (queue: number, events: number) => void, mode?: string | null): NativeWaiter };
+  /** Take the queues of a transfer on this thread (each handle once). */
+  NativeAttachedPort: { attach(handle: NativeTransfer): NativeAttachedPort };
+  NativeWaiter: { create(port: NativePortLike, callback: (queue: number, events: number) => void, mode?: string | null): NativeWaiter };
   NativeDpConnection: { create(path: string): NativeDpConnector };
 }
 

@@ -1,6 +1,8 @@
 export { openPort, openPorts } from './open';
 export type { OpenOptions } from './open';
 export { Port } from './port';
+export { attachPort, isTransferHandle } from './transfer';
+export type { TransferHandle } from './transfer';
 export type { PortInfo, PortStats, FrameAccounting, BusyPollStatus } from './port';
 export { Queue } from './queue';
 export { swapMacs } from './macswap';

@@ -3,13 +3,14 @@
 // idempotent close, 'close' event). Use after close throws ERR_AFXDP_CLOSED;
 // it never crashes. lib/stream builds on this; port.ts adds the streams.
 import { EventEmitter } from 'node:events';
-import type { NativePort, NativeFrameCounts } from '../native';
+import type { NativePort, NativePortLike, NativeFrameCounts } from '../native';
 import type { PortConfig } from '../config/port-config';
 import { AfxdpError, codes } from '../errors';
 import { Queue, QueueStats, toQueueStats } from './queue';
 import { call } from './native-call';
 import { PortWaiter, READABLE, Watch, WakeupMode } from './waiter';
 import { UmemBuffer } from './umem-share';
+import type { TransferHandle } from './transfer';
 import { CLOCK_EVERY, DEFAULT_SPIN_US, SPIN, SLEEP, spinVerdict } from './poll-policy';
 
 export interface PortInfo {
@@ -71,11 +72,17 @@ export interface PortStats extends Omit<QueueStats, 'queueId'> {
 
 export type FrameAccounting = NativeFrameCounts;
 
+function isOwnPort(port: NativePortLike): port is NativePort {
+  return typeof (port as Partial<NativePort>).transfer === 'function';
+}
+
 export class PortBase extends EventEmitter {
   readonly config: PortConfig;
   /** One per queue id, in order; never empty (queueCount is at least 1). */
   readonly queues: readonly [Queue, ...Queue[]];
-  #native: NativePort | null;
+  #native: NativePortLike | null;
+  /** Opened on this thread (not attached from another). */
+  readonly #own: boolean;
   #umems: UmemBuffer[];
   #descriptors: ArrayBuffer | null;
   #info: PortInfo;
@@ -89,9 +96,10 @@ export class PortBase extends EventEmitter {
   #onClose: (() => void)[] = [];
 
   /** @internal use openPort() */
-  constructor(nativePort: NativePort, config: PortConfig, extras: PortExtras = {}) {
+  constructor(nativePort: NativePortLike, config: PortConfig, extras: PortExtras = {}) {
     super();
     this.#native = nativePort;
+    this.#own = isOwnPort(nativePort);
     this.config = config;
     const info = nativePort.info();
     // A joined UMEM already has its buffer (V8 allows one per address).
@@ -103,7 +111,7 @@ export class PortBase extends EventEmitter {
     this.queues = info.queueIds.map((id, index) => {
       const u = nativePort.umemOf(index);
       return new Queue(nativePort, index, id, new Uint8Array(umems[u]!), u, descriptors, config.burstSize,
-        () => this.waiter());
+        () => this.waiter(), this.#own ? () => this.transfer([index]) : undefined);
     }) as [Queue, ...Queue[]]; // the core opens at least one queue or fails
     this.#info = {
       iface: info.ifname, // the addon's word; `iface` in every TS surface
@@ -248,10 +256,55 @@ export class PortBase extends EventEmitter {
 
   /** @internal The native port, for a port joining its UMEM. */
   nativePort(): NativePort {
-    return this.#port();
+    const port = this.#port();
+    if (!isOwnPort(port)) {
+      throw new AfxdpError(codes.NOT_SUPPORTED, `the port on ${this.config.iface} was attached from another thread; ` +
+        'use the port on the thread that opened it');
+    }
+    return port;
   }
 
-  #port(): NativePort {
+  /** Whether this port's queues were transferred from another thread (attachPort). */
+  get attached(): boolean {
+    return !this.#own;
+  }
+
+  /**
+   * Hand queues (indexes, default all) to another thread: returns a plain
+   * object to postMessage() to a worker, which calls `attachPort(handle)`
+   * for a Port over them there (streams, 'readable', poll policies and
+   * wakeups on its own event loop). Until that thread closes them or ends,
+   * calls on those queues here fail with ERR_AFXDP_TRANSFERRED.
+   */
+  transfer(queues: readonly number[] = this.queues.map((q) => q.index)): TransferHandle {
+    const port = this.nativePort();
+    const native = call(() => port.transfer([...queues]));
+    return {
+      afxdp: 'transfer',
+      native,
+      config: { ...this.config },
+      queueIds: native.queues.map((i) => this.queues[i]!.id),
+      busyPoll: { ...this.#info.busyPoll },
+    };
+  }
+
+  /**
+   * Take back queue `queue` whose transfer handle was never attached (the
+   * worker died before attachPort); true if it was. A queue attached
+   * elsewhere comes back by itself when that thread closes it or ends.
+   */
+  cancelTransfer(queue: number): boolean {
+    const port = this.nativePort();
+    return call(() => port.cancelTransfer(queue));
+  }
+
+  /** Whether queue `queue` is used on this thread now (not transferred). */
+  queueHere(queue: number): boolean {
+    const port = this.#port();
+    return isOwnPort(port) ? call(() => port.queueAtPort(queue)) : true;
+  }
+
+  #port(): NativePortLike {
     if (this.#native === null) {
       throw new AfxdpError(codes.CLOSED, `port on ${this.config.iface} is closed; open a new one with openPort()`);
     }

@@ -8,9 +8,11 @@
 // slots [0, n) belong to the application until it passes them to
 // `transmit` or `release`; the native side refuses (ERR_AFXDP_FRAME_OWNERSHIP)
 // any address the application does not own.
-import type { NativePort, NativeQueueCalls, NativeQueueStats } from '../native';
+import type { NativeQueueCalls, NativeQueueStats } from '../native';
 import { AfxdpError, codes, fromNative } from '../errors';
+import type { NativePortLike } from '../native';
 import { call } from './native-call';
+import type { TransferHandle } from './transfer';
 import { PortWaiter, READABLE, WRITABLE, WaitOptions, Watch, WatchHandler, socketError, waitFor } from './waiter';
 
 export interface WritableWaitOptions extends WaitOptions {
@@ -54,21 +56,23 @@ export class Queue {
   readonly lengths: Uint32Array;
   /** Slots per burst. */
   readonly burstSize: number;
-  readonly #port: NativePort;
+  readonly #native: QueueNative;
   // Plain native functions that reach this queue through their data
   // pointer: no `this` to unwrap, the cheapest call into Node-API.
   readonly #calls: NativeQueueCalls;
   readonly #waiter: () => PortWaiter;
+  readonly #transfer: (() => TransferHandle) | undefined;
   #closed = false;
 
   /** @internal */
-  constructor(port: NativePort, index: number, id: number, umem: Uint8Array, umemIndex: number,
-    descriptors: ArrayBuffer, burstSize: number, waiter?: () => PortWaiter) {
-    this.#port = port;
+  constructor(port: QueueNative, index: number, id: number, umem: Uint8Array, umemIndex: number,
+    descriptors: ArrayBuffer, burstSize: number, waiter?: () => PortWaiter, transfer?: () => TransferHandle) {
+    this.#native = port;
     this.#calls = call(() => port.queueCalls(index));
     this.#waiter = waiter ?? (() => {
       throw new AfxdpError(codes.NOT_SUPPORTED, 'this queue has no waiter');
     });
+    this.#transfer = transfer;
     this.index = index;
     this.id = id;
     this.umem = umem;
@@ -234,9 +238,23 @@ export class Queue {
   }
 
   stats(): QueueStats {
-    return toQueueStats(call(() => this.#port.stats(this.index)));
+    return toQueueStats(call(() => this.#native.stats(this.index)));
+  }
+
+  /**
+   * Hand this queue to another thread: `port.transfer([queue.index])`.
+   * Post the handle to a worker and `attachPort(handle)` there.
+   */
+  transfer(): TransferHandle {
+    if (this.#transfer === undefined) {
+      throw new AfxdpError(codes.NOT_SUPPORTED, `queue ${this.id} is attached on this thread; only its port's own thread transfers it`);
+    }
+    return this.#transfer();
   }
 }
+
+/** @internal what a Queue calls: a port, or queues attached on this thread. */
+export type QueueNative = Pick<NativePortLike, 'queueCalls' | 'stats'>;
 
 export function toQueueStats(s: NativeQueueStats): QueueStats {
   return {

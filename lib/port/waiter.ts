@@ -9,7 +9,7 @@
 // drain (a bounded amount) or change what they want; nothing is allocated
 // per wakeup.
 import os from 'node:os';
-import { native, NativePort, NativeWaiter } from '../native';
+import { native, NativePortLike, NativeWaiter } from '../native';
 import { AfxdpError, codes, fromNative } from '../errors';
 import { call } from './native-call';
 
@@ -91,7 +91,7 @@ const HEALTH_CHECK_MS = 1000;
 
 export class PortWaiter {
   #native: NativeWaiter | null;
-  readonly #port: NativePort;
+  readonly #port: NativePortLike;
   // An AF_XDP socket whose interface is unregistered is unbound: the kernel
   // sets SO_ERROR (ENETDOWN) and wakes waiters, but its poll() then reports
   // no event at all, so nothing would ever wake us. While anything is
@@ -105,7 +105,7 @@ export class PortWaiter {
   #armed: number[];
   #failed: boolean[];
 
-  constructor(port: NativePort, queueCount: number, mode: WakeupMode | undefined = defaultMode) {
+  constructor(port: NativePortLike, queueCount: number, mode: WakeupMode | undefined = defaultMode) {
     this.#watches = Array.from({ length: queueCount }, () => []);
     this.#armed = new Array<number>(queueCount).fill(0);
     this.#failed = new Array<boolean>(queueCount).fill(false);
@@ -181,8 +181,11 @@ export class PortWaiter {
       let errno = 0;
       try {
         errno = this.#port.socketError(q);
-      } catch {
-        return; // the port is closing
+      } catch (err) {
+        // Queues attached from another thread whose port was closed there:
+        // tell every armed watch (socketError() names the case).
+        if ((err as { code?: unknown }).code === codes.CLOSED) errno = CLOSED_ELSEWHERE;
+        else return; // this thread's port is closing
       }
       if (errno !== 0) {
         this.#errnos[q] = errno;
@@ -319,7 +322,14 @@ export function waitFor(waiter: () => PortWaiter, queue: number, events: () => n
   });
 }
 
+/** @internal errnoOf() for queues whose port was closed on the thread that opened it. */
+export const CLOSED_ELSEWHERE = -1;
+
 export function socketError(queue: number, errno = 0): AfxdpError {
+  if (errno === CLOSED_ELSEWHERE) {
+    return new AfxdpError(codes.CLOSED,
+      `queue index ${queue} is closed: its port was closed on the thread that opened it; transfer queues of an open port`);
+  }
   const why = errno === os.constants.errno.ENETDOWN
     ? 'its interface went away (ENETDOWN: unregistered, e.g. deleted or moved to another network namespace)'
     : errno !== 0

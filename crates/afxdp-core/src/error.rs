@@ -27,6 +27,9 @@ pub enum Code {
     FrameOwnership,
     /// The object was closed.
     Closed,
+    /// The queue is held by another thread (`lease`: transferred, or a
+    /// handle that was given back).
+    Transferred,
     /// Device Plugin protocol failure (Kubernetes mode).
     DevicePlugin,
     /// Not enough memory for what was asked (the UMEM exceeds the memory
@@ -39,7 +42,7 @@ pub enum Code {
 impl Code {
     /// Every code, in declaration order: the list `lib/errors.ts` must match
     /// (the binding exports it; test/faults/port.test.ts compares).
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 14] = [
         Code::NoSuchInterface,
         Code::QueueOutOfRange,
         Code::QueueBusy,
@@ -50,6 +53,7 @@ impl Code {
         Code::Bpf,
         Code::FrameOwnership,
         Code::Closed,
+        Code::Transferred,
         Code::DevicePlugin,
         Code::NoMemory,
         Code::System,
@@ -67,6 +71,7 @@ impl Code {
             Code::Bpf => "ERR_AFXDP_BPF",
             Code::FrameOwnership => "ERR_AFXDP_FRAME_OWNERSHIP",
             Code::Closed => "ERR_AFXDP_CLOSED",
+            Code::Transferred => "ERR_AFXDP_TRANSFERRED",
             Code::DevicePlugin => "ERR_AFXDP_DEVICE_PLUGIN",
             Code::NoMemory => "ERR_AFXDP_NO_MEMORY",
             Code::System => "ERR_AFXDP_SYSTEM",
@@ -172,9 +177,10 @@ mod tests {
                 Code::Bpf => 7,
                 Code::FrameOwnership => 8,
                 Code::Closed => 9,
-                Code::DevicePlugin => 10,
-                Code::NoMemory => 11,
-                Code::System => 12,
+                Code::Transferred => 10,
+                Code::DevicePlugin => 11,
+                Code::NoMemory => 12,
+                Code::System => 13,
             }
         }
         for (i, c) in Code::ALL.iter().enumerate() {

@@ -6,13 +6,14 @@
 //! the Device Plugin through `dp::transport` or a pinned path) → `umem` (packet memory
 //! and frame ownership) → `ring` (the four shared rings) → `socket` (one XSK
 //! per interface queue) → `socket_set` (the queues of one port, batch
-//! operations) → `port` (a socket set with its XSKMAP and program).
+//! operations; each queue behind its own `lease`) → `port` (a socket set with its XSKMAP and program).
 //! Raw syscalls sit behind `sys`; `dp` is the Device Plugin (transport,
 //! session, server, pins). Nothing here depends on Node; `cargo test` exercises it alone.
 
 pub mod bpf;
 pub mod dp;
 pub mod error;
+pub mod lease;
 pub mod limits;
 pub mod netdev;
 pub mod netns;

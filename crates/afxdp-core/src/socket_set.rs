@@ -9,6 +9,7 @@
 //! over by the Device Plugin. Used from one thread at a time; Send so the
 //! binding can move it.
 
+use crate::lease::{Caller, QueueGuard, SharedQueue};
 use crate::queue::{Queue, QueueStats};
 use crate::socket::{BindMode, RingSizes, XskSocket};
 use crate::umem::budget::{self, MemoryLimits};
@@ -151,7 +152,7 @@ pub struct SocketSet {
     // Declared before `umems`: sockets close (releasing their UMEM
     // references) before the memory is unmapped. A shared UMEM is unmapped
     // only when the last port (or JS view) holding it is gone.
-    queues: Vec<Queue>,
+    queues: Vec<Arc<SharedQueue>>,
     umems: Vec<Arc<Umem>>,
     config: SocketSetConfig,
     /// Distinguishes this socket set among a shared UMEM's members.
@@ -306,6 +307,14 @@ impl SocketSet {
         for q in &queues {
             insert(q.queue_id(), q.fd())?;
         }
+        let queues = queues
+            .into_iter()
+            .enumerate()
+            .map(|(i, q)| {
+                let umem = umems[q.umem_index()].clone();
+                Arc::new(SharedQueue::new(q, umem, i))
+            })
+            .collect();
         Ok(SocketSet { queues, umems, config: cfg.clone(), id, joined })
     }
 
@@ -385,46 +394,43 @@ impl SocketSet {
         self.queues[q].zero_copy()
     }
 
-    fn split(&mut self, q: usize) -> (&mut Queue, &Umem) {
-        let queue = &mut self.queues[q];
-        let umem = &*self.umems[queue.umem_index()];
-        (queue, umem)
+    /// Queue `q` locked for the port's own use (fails while it is
+    /// transferred to another thread; see `lease`).
+    pub fn lock(&self, q: usize) -> Result<QueueGuard<'_>> {
+        self.check_queue(q)?;
+        self.queues[q].lock(Caller::Port)
+    }
+
+    /// Queue `q`, shareable with the thread that will serve it.
+    pub fn shared_queue(&self, q: usize) -> Result<&Arc<SharedQueue>> {
+        self.check_queue(q)?;
+        Ok(&self.queues[q])
     }
 
     /// Receive up to `addrs.len()` packets on queue `q`; see `Queue::rx_burst`.
-    pub fn rx_burst(&mut self, q: usize, addrs: &mut [u32], lens: &mut [u32]) -> usize {
-        let (queue, umem) = self.split(q);
-        if queue.rx_idle(umem) {
-            return 0;
-        }
-        queue.rx_burst(&mut umem.lock(), addrs, lens)
+    pub fn rx_burst(&self, q: usize, addrs: &mut [u32], lens: &mut [u32]) -> Result<usize> {
+        Ok(self.lock(q)?.rx_burst(addrs, lens))
     }
 
     /// Transmit App-owned frames on queue `q`; returns how many were posted
     /// (a prefix). See `Queue::tx_burst`.
-    pub fn tx_burst(&mut self, q: usize, addrs: &[u32], lens: &[u32]) -> Result<usize> {
-        self.check_queue(q)?;
-        let (queue, umem) = self.split(q);
-        queue.tx_burst(&mut umem.lock(), addrs, lens)
+    pub fn tx_burst(&self, q: usize, addrs: &[u32], lens: &[u32]) -> Result<usize> {
+        self.lock(q)?.tx_burst(addrs, lens)
     }
 
     /// Give App-owned frames back to the pool of queue `q`'s UMEM.
-    pub fn release(&mut self, q: usize, addrs: &[u32]) -> Result<()> {
-        self.check_queue(q)?;
-        let (queue, umem) = self.split(q);
-        queue.release(&mut umem.lock(), addrs)
+    pub fn release(&self, q: usize, addrs: &[u32]) -> Result<()> {
+        self.lock(q)?.release(addrs)
     }
 
     /// Take free frames for the application (transmit-only use).
-    pub fn alloc(&mut self, q: usize, out: &mut [u32]) -> usize {
-        let (queue, umem) = self.split(q);
-        queue.alloc(&mut umem.lock(), out)
+    pub fn alloc(&self, q: usize, out: &mut [u32]) -> Result<usize> {
+        Ok(self.lock(q)?.alloc(out))
     }
 
     /// Move completed tx frames back to the pool.
-    pub fn reap(&mut self, q: usize) -> usize {
-        let (queue, umem) = self.split(q);
-        queue.reap(&mut umem.lock())
+    pub fn reap(&self, q: usize) -> Result<usize> {
+        Ok(self.lock(q)?.reap())
     }
 
     /// Bytes of an App-owned frame of queue `q`'s UMEM.
@@ -446,7 +452,8 @@ impl SocketSet {
         let owners = self.umems[u].owner_counts();
         let (mut fill, mut rx, mut tx, mut comp) = (0u32, 0u32, 0u32, 0u32);
         for q in self.queues.iter().filter(|q| q.umem_index() == u) {
-            let o = q.occupancy();
+            let Ok(q) = q.inspect() else { continue };
+            let o = q.queue().occupancy();
             fill += o.fill;
             rx += o.rx;
             tx += o.tx;
@@ -472,54 +479,59 @@ impl SocketSet {
 
     /// Kick queue `q`'s tx ring if it holds descriptors, then reap; see
     /// `Queue::flush_tx`.
-    pub fn flush_tx(&mut self, q: usize) -> usize {
-        let (queue, umem) = self.split(q);
-        queue.flush_tx(&mut umem.lock())
+    pub fn flush_tx(&self, q: usize) -> Result<usize> {
+        Ok(self.lock(q)?.flush_tx())
     }
 
     /// Packets waiting on queue `q`'s rx ring (nothing consumed, no syscall).
-    pub fn rx_pending(&self, q: usize) -> u32 {
-        self.queues[q].rx_pending()
+    pub fn rx_pending(&self, q: usize) -> Result<u32> {
+        Ok(self.queues[q].inspect()?.queue().rx_pending())
     }
 
     /// Free tx ring slots of queue `q`.
-    pub fn tx_room(&self, q: usize) -> u32 {
-        self.queues[q].tx_room()
+    pub fn tx_room(&self, q: usize) -> Result<u32> {
+        Ok(self.queues[q].inspect()?.queue().tx_room())
     }
 
-    /// Reap queue `q`'s completions, then the free frames of its UMEM (what
-    /// `alloc` and refills can take now).
-    pub fn free_frames(&mut self, q: usize) -> u32 {
-        let (queue, umem) = self.split(q);
-        let mut umem = umem.lock();
-        queue.reap(&mut umem);
-        umem.frames().free_count()
+    /// Reap queue `q`'s completions, then the free frames of its UMEM.
+    pub fn free_frames(&self, q: usize) -> Result<u32> {
+        Ok(self.lock(q)?.free_frames())
     }
 
     /// Queue `q`'s socket error, if any (clears it): ENETDOWN once the
     /// interface is gone. See `XskSocket::take_error`.
-    pub fn socket_error(&self, q: usize) -> Option<i32> {
-        self.queues[q].socket().take_error()
+    pub fn socket_error(&self, q: usize) -> Result<Option<i32>> {
+        Ok(self.queues[q].inspect()?.queue().socket().take_error())
     }
 
     /// Block up to `timeout_ms` until queue `q` is readable/writable (see
-    /// `Queue::wait`). For threads that own the socket set; event loops watch
-    /// `fd(q)` instead.
+    /// `Queue::wait`). For the thread that owns the socket set (the queue
+    /// stays locked meanwhile); event loops watch `fd(q)` instead.
     pub fn wait(&self, q: usize, events: libc::c_short, timeout_ms: i32) -> Result<libc::c_short> {
-        self.check_queue(q)?;
-        self.queues[q].wait(events, timeout_ms)
+        self.lock(q)?.queue().wait(events, timeout_ms)
     }
 
-    pub fn stats(&self, q: usize) -> QueueStats {
-        self.queues[q].stats()
+    pub fn stats(&self, q: usize) -> Result<QueueStats> {
+        Ok(self.queues[q].inspect()?.queue().stats())
     }
 
     /// Preferred busy polling on every queue (see `XskSocket::set_busy_poll`).
     pub fn set_busy_poll(&self, timeout_us: u32, budget: u32) -> Result<()> {
         for q in &self.queues {
-            q.set_busy_poll(timeout_us, budget)?;
+            q.inspect()?.queue().set_busy_poll(timeout_us, budget)?;
         }
         Ok(())
+    }
+}
+
+impl Drop for SocketSet {
+    /// Close every socket now, even those whose `SharedQueue` another thread
+    /// still holds: that thread's next call fails with ERR_AFXDP_CLOSED.
+    /// Runs before `umems` drops (the struct's fields drop after this).
+    fn drop(&mut self) {
+        for q in &self.queues {
+            drop(q.close());
+        }
     }
 }
 

@@ -274,7 +274,7 @@ fn received_map_carries_packets_and_busy_poll_is_set_on_the_real_xsk() {
     let deadline = Instant::now() + T;
     while got < 32 && Instant::now() < deadline {
         let p = port.sockets_mut();
-        let n = p.rx_burst(0, &mut addrs, &mut lens);
+        let n = p.rx_burst(0, &mut addrs, &mut lens).unwrap();
         for i in 0..n {
             let seq = test_frame_seq(p.packet(0, addrs[i], lens[i]).unwrap()).expect("a test frame");
             assert!(seq < 32);

@@ -39,7 +39,7 @@ fn open(lab: &Lab) -> (SocketSet, XdpProgram, [u8; 6]) {
 fn wait_sleeps_until_packets_arrive_and_reports_tx_room() {
     assert!(is_root(), "AF_XDP lab tests need root");
     let lab = Lab::new(1);
-    let (mut port, _prog, pmac) = open(&lab);
+    let (port, _prog, pmac) = open(&lab);
     let peer = {
         let _ns = NetnsGuard::enter(lab.peer_ns_path()).unwrap();
         PacketSocket::open(&lab.peer_if).unwrap()
@@ -50,10 +50,10 @@ fn wait_sleeps_until_packets_arrive_and_reports_tx_room() {
     let started = Instant::now();
     assert_eq!(port.wait(0, libc::POLLIN, 100).unwrap(), 0);
     assert!(started.elapsed() >= Duration::from_millis(90), "{:?}", started.elapsed());
-    assert_eq!(port.rx_pending(0), 0);
+    assert_eq!(port.rx_pending(0).unwrap(), 0);
     // An empty tx ring is writable at once, with all its slots free.
     assert_eq!(port.wait(0, libc::POLLOUT, 0).unwrap(), libc::POLLOUT);
-    assert_eq!(port.tx_room(0), 512);
+    assert_eq!(port.tx_room(0).unwrap(), 512);
 
     let frames: Vec<Vec<u8>> = (0..10).map(|s| test_frame(pmac, qmac, s, 60)).collect();
     let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
@@ -62,17 +62,17 @@ fn wait_sleeps_until_packets_arrive_and_reports_tx_room() {
     assert_eq!(ev & libc::POLLIN, libc::POLLIN);
     // All ten are there (veth delivers synchronously); peeking consumed nothing.
     let deadline = Instant::now() + Duration::from_secs(2);
-    while port.rx_pending(0) < 10 && Instant::now() < deadline {
+    while port.rx_pending(0).unwrap() < 10 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(port.rx_pending(0), 10);
+    assert_eq!(port.rx_pending(0).unwrap(), 10);
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
-    assert_eq!(port.rx_burst(0, &mut addrs, &mut lens), 10);
-    assert_eq!(port.rx_pending(0), 0);
+    assert_eq!(port.rx_burst(0, &mut addrs, &mut lens).unwrap(), 10);
+    assert_eq!(port.rx_pending(0).unwrap(), 0);
     assert_eq!(port.wait(0, libc::POLLIN, 0).unwrap(), 0);
     port.release(0, &addrs[..10]).unwrap();
-    let free = port.free_frames(0);
+    let free = port.free_frames(0).unwrap();
     assert_eq!(free, port.frames(0).free);
     assert!(port.wait(5, libc::POLLIN, 0).is_err(), "queue index out of range");
 }
@@ -82,13 +82,13 @@ fn a_socket_whose_interface_is_gone_polls_nothing_but_reports_enetdown() {
     assert!(is_root(), "AF_XDP lab tests need root");
     let lab = Lab::new(1);
     let (port, _prog, _mac) = open(&lab);
-    assert_eq!(port.socket_error(0), None);
+    assert_eq!(port.socket_error(0).unwrap(), None);
     let out = std::process::Command::new("ip").args(["-n", &lab.port_ns, "link", "del", &lab.port_if]).output().unwrap();
     assert!(out.status.success());
     // The kernel unbinds the socket: poll() reports no event (not even
     // POLLERR), so an event loop would wait forever ...
     assert_eq!(port.wait(0, libc::POLLIN | libc::POLLOUT, 50).unwrap(), 0);
     // ... but SO_ERROR says why, once.
-    assert_eq!(port.socket_error(0), Some(libc::ENETDOWN));
-    assert_eq!(port.socket_error(0), None);
+    assert_eq!(port.socket_error(0).unwrap(), Some(libc::ENETDOWN));
+    assert_eq!(port.socket_error(0).unwrap(), None);
 }

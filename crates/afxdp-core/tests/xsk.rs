@@ -64,7 +64,7 @@ fn settle(port: &mut SocketSet, u: usize, want: &FrameCounts) -> FrameCounts {
     loop {
         for q in 0..port.queue_count() {
             if port.umem_of(q) == u {
-                port.reap(q);
+                port.reap(q).unwrap();
             }
         }
         let now = port.frames(u);
@@ -84,7 +84,7 @@ fn send_from_port(port: &mut SocketSet, q: usize, dst: [u8; 6], src: [u8; 6], ba
     let mut lens = [0u32; 64];
     while sent < n && Instant::now() < deadline {
         let want = ((n - sent) as usize).min(64);
-        let got = port.alloc(q, &mut addrs[..want]);
+        let got = port.alloc(q, &mut addrs[..want]).unwrap();
         for i in 0..got {
             let frame = test_frame(dst, src, base + sent + i as u32, len);
             port.packet_mut(q, addrs[i], frame.len() as u32).unwrap().copy_from_slice(&frame);
@@ -135,7 +135,7 @@ fn tx_reaches_the_peer_exactly_and_frames_come_back() {
 
     let after = settle(&mut port, 0, &initial);
     assert_eq!(after, initial);
-    let st = port.stats(0);
+    let st = port.stats(0).unwrap();
     assert_eq!(st.tx_packets, N as u64);
     assert_eq!(st.tx_bytes, N as u64 * 64);
     assert_eq!(st.tx_completed, N as u64);
@@ -148,10 +148,10 @@ fn tx_reaches_the_peer_exactly_and_frames_come_back() {
 fn frame_ownership_misuse_is_an_error() {
     let lab = lab(1);
     let cfg = config(&lab);
-    let mut port = open_tx_port(&lab, &cfg).unwrap();
+    let port = open_tx_port(&lab, &cfg).unwrap();
     let initial = port.frames(0);
     let mut a = [0u32; 4];
-    assert_eq!(port.alloc(0, &mut a), 4);
+    assert_eq!(port.alloc(0, &mut a).unwrap(), 4);
     // Releasing twice, a kernel-owned frame, or an address outside the UMEM.
     port.release(0, &a[..1]).unwrap();
     assert_eq!(port.release(0, &a[..2]).unwrap_err().code, Code::FrameOwnership);
@@ -210,7 +210,7 @@ fn without_need_wakeup_every_burst_kicks() {
     let (pmac, qmac) = (port_mac(&lab), peer.mac().unwrap());
     assert_eq!(send_from_port(&mut port, 0, qmac, pmac, 0, 500, 60), 500);
     assert_eq!(peer.recv_count_matching(is_seq_in(0, 500), 500, Duration::from_secs(5)), 500);
-    assert!(port.stats(0).tx_kicks > 0);
+    assert!(port.stats(0).unwrap().tx_kicks > 0);
 }
 
 #[test]
@@ -266,13 +266,13 @@ fn per_queue_and_shared_umems_over_two_queues() {
     assert_eq!(peer.recv_count_matching(is_seq_in(0, 2000), 2000, Duration::from_secs(10)), 2000);
     // A frame allocated through queue 0 can be sent on queue 1: one UMEM.
     let mut a = [0u32; 1];
-    assert_eq!(port.alloc(0, &mut a), 1);
+    assert_eq!(port.alloc(0, &mut a).unwrap(), 1);
     let f = test_frame(qmac, pmac, 5000, 60);
     port.packet_mut(1, a[0], 60).unwrap().copy_from_slice(&f);
     assert_eq!(port.tx_burst(1, &a, &[60]).unwrap(), 1);
     assert_eq!(peer.recv_count_matching(is_seq_in(5000, 5001), 1, Duration::from_secs(5)), 1);
     assert_eq!(settle(&mut port, 0, &initial), initial);
-    assert_eq!(port.stats(0).tx_completed + port.stats(1).tx_completed, 2001);
+    assert_eq!(port.stats(0).unwrap().tx_completed + port.stats(1).unwrap().tx_completed, 2001);
 }
 
 #[test]
@@ -306,7 +306,7 @@ fn busy_poll_can_be_enabled_as_root() {
 fn rx_delivers_exactly_what_the_peer_sent() {
     let lab = lab(1);
     let cfg = config(&lab);
-    let (mut port, _prog) = open_rx_port(&lab, &cfg);
+    let (port, _prog) = open_rx_port(&lab, &cfg);
     let peer = peer(&lab);
     let (pmac, qmac) = (port_mac(&lab), peer.mac().unwrap());
     let initial = port.frames(0);
@@ -326,7 +326,7 @@ fn rx_delivers_exactly_what_the_peer_sent() {
             let refs: Vec<&[u8]> = frames[next..end].iter().map(|f| f.as_slice()).collect();
             next += peer.send_batch(&refs).unwrap();
         }
-        let n = port.rx_burst(0, &mut addrs, &mut lens);
+        let n = port.rx_burst(0, &mut addrs, &mut lens).unwrap();
         for i in 0..n {
             let data = port.packet(0, addrs[i], lens[i]).unwrap();
             let seq = test_frame_seq(data).expect("a test frame") as usize;
@@ -339,13 +339,13 @@ fn rx_delivers_exactly_what_the_peer_sent() {
         received += n as u32;
         check_sum(&port);
     }
-    let st = port.stats(0);
+    let st = port.stats(0).unwrap();
     assert_eq!(received, N, "stats: {st:?}");
     assert_eq!(st.rx_packets, N as u64);
     assert_eq!((st.rx_dropped, st.rx_ring_full, st.rx_invalid_descs), (0, 0, 0));
     // Nothing more arrives, and frames are back where they started.
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(port.rx_burst(0, &mut addrs, &mut lens), 0);
+    assert_eq!(port.rx_burst(0, &mut addrs, &mut lens).unwrap(), 0);
     assert_eq!(port.frames(0), initial);
 }
 
@@ -354,18 +354,18 @@ fn full_rx_ring_is_counted_by_xdp_statistics() {
     let lab = lab(1);
     let mut cfg = config(&lab);
     cfg.rx_size = 64;
-    let (mut port, _prog) = open_rx_port(&lab, &cfg);
+    let (port, _prog) = open_rx_port(&lab, &cfg);
     let peer = peer(&lab);
     let (pmac, qmac) = (port_mac(&lab), peer.mac().unwrap());
     let initial = port.frames(0);
-    assert_eq!(port.stats(0).rx_ring_full, 0);
+    assert_eq!(port.stats(0).unwrap().rx_ring_full, 0);
 
     // 150 frames, nobody reading: 64 fit in the rx ring, the rest drop.
     let frames: Vec<Vec<u8>> = (0..150).map(|s| test_frame(pmac, qmac, s, 60)).collect();
     let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
     assert_eq!(peer.send_batch(&refs).unwrap(), 150);
     std::thread::sleep(Duration::from_millis(100));
-    let st = port.stats(0);
+    let st = port.stats(0).unwrap();
     assert_eq!(st.rx_ring_full + st.rx_dropped, 86, "{st:?}");
     assert!(st.rx_ring_full > 0);
     let f = port.frames(0);
@@ -375,10 +375,10 @@ fn full_rx_ring_is_counted_by_xdp_statistics() {
     // Drain; every frame returns.
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
-    let n = port.rx_burst(0, &mut addrs, &mut lens);
+    let n = port.rx_burst(0, &mut addrs, &mut lens).unwrap();
     assert_eq!(n, 64);
     port.release(0, &addrs[..n]).unwrap();
-    port.rx_burst(0, &mut addrs, &mut lens); // refill
+    port.rx_burst(0, &mut addrs, &mut lens).unwrap(); // refill
     let now = port.frames(0);
     assert_eq!((now.free, now.app, now.total), (initial.free, 0, initial.total), "{now:?}");
 }
@@ -387,7 +387,7 @@ fn full_rx_ring_is_counted_by_xdp_statistics() {
 fn rx_on_shared_umem_across_two_queues() {
     let lab = lab(2);
     let cfg = SocketSetConfig { queue_count: 2, shared_umem: true, ..config(&lab) };
-    let (mut port, _prog) = open_rx_port(&lab, &cfg);
+    let (port, _prog) = open_rx_port(&lab, &cfg);
     let peer = peer(&lab);
     let (pmac, qmac) = (port_mac(&lab), peer.mac().unwrap());
     let initial = port.frames(0);
@@ -400,7 +400,7 @@ fn rx_on_shared_umem_across_two_queues() {
     let deadline = Instant::now() + Duration::from_secs(5);
     while got[0] + got[1] < 200 && Instant::now() < deadline {
         for (q, count) in got.iter_mut().enumerate() {
-            let n = port.rx_burst(q, &mut addrs, &mut lens);
+            let n = port.rx_burst(q, &mut addrs, &mut lens).unwrap();
             // Frames of a shared UMEM can be released through either queue.
             port.release(1 - q, &addrs[..n]).unwrap();
             *count += n;
@@ -408,7 +408,7 @@ fn rx_on_shared_umem_across_two_queues() {
     }
     assert_eq!(got[0] + got[1], 200, "per queue: {got:?}");
     for q in 0..2 {
-        port.rx_burst(q, &mut addrs[..0], &mut lens[..0]);
+        port.rx_burst(q, &mut addrs[..0], &mut lens[..0]).unwrap();
     }
     assert_eq!(port.frames(0), initial);
 }
@@ -445,7 +445,7 @@ fn macswap_forwarding_of_100k_packets() {
             sent += peer.send_batch(&refs).unwrap() as u32;
         }
         // The socket set: receive, swap MACs in place, send the same frames back.
-        let n = port.rx_burst(0, &mut addrs, &mut lens);
+        let n = port.rx_burst(0, &mut addrs, &mut lens).unwrap();
         for i in 0..n {
             let p = port.packet_mut(0, addrs[i], lens[i]).unwrap();
             let mut dst = [0u8; 6];
@@ -473,7 +473,7 @@ fn macswap_forwarding_of_100k_packets() {
             }
         }
     }
-    let st = port.stats(0);
+    let st = port.stats(0).unwrap();
     let secs = start.elapsed().as_secs_f64();
     eprintln!("macswap: {back} packets round trip in {secs:.2}s ({:.0} pps)", back as f64 / secs);
     assert_eq!(back, N, "sent {sent}, forwarded {forwarded}, stats {st:?}");

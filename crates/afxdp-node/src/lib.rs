@@ -14,6 +14,7 @@ mod port;
 mod probe;
 mod queue_calls;
 mod shared_memory;
+mod transfer;
 mod wakeup;
 
 use napi_derive::napi;

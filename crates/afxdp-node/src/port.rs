@@ -2,13 +2,16 @@
 //! integers; descriptors live in a shared ArrayBuffer and packets in the
 //! UMEM's ArrayBuffer, so one burst is one call with no marshalling.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
 use afxdp_core::bpf::XdpMode;
+use afxdp_core::lease::{Caller, SharedQueue};
 use afxdp_core::port::{MapSource, OpenRequest, Port};
-use afxdp_core::socket_set::SocketSetConfig;
+use afxdp_core::queue::QueueStats;
+use afxdp_core::socket_set::{FrameCounts, SocketSetConfig};
 use afxdp_core::umem::{HugepagePolicy, Umem, UmemConfig};
 use afxdp_core::{limits, Error};
 use napi::bindgen_prelude::{ArrayBuffer, Object};
@@ -17,7 +20,7 @@ use napi_derive::napi;
 
 use crate::error::{invalid, to_js, Result};
 use crate::fd::NativeFd;
-use crate::queue_calls::{calls_object, Shared};
+use crate::queue_calls::calls_object;
 use crate::shared_memory::{external_buffer, DescriptorArea, Region};
 
 /// How the UMEM's memory is mapped (lib/config/options.ts `hugepages`).
@@ -121,6 +124,107 @@ impl TryFrom<NativeOpenOptions> for OpenRequest {
     }
 }
 
+/// A port's state shared with its queues' calls on any thread and with the
+/// registry that `NativeQueue::attach` looks ports up in.
+pub(crate) struct PortShared {
+    /// None once `close()` has run.
+    port: Mutex<Option<Port>>,
+    /// The port's queues, each behind its own lock (core `lease`); they
+    /// outlive `close()` only as closed shells.
+    pub(crate) queues: Vec<Arc<SharedQueue>>,
+    /// Descriptor slots per queue.
+    pub(crate) burst: usize,
+    key: u64,
+}
+
+/// Open ports by key, for `NativeQueue::attach` on another thread (a
+/// transfer handle is plain data: it names the port by key).
+fn registry() -> MutexGuard<'static, HashMap<u64, Weak<PortShared>>> {
+    static PORTS: LazyLock<Mutex<HashMap<u64, Weak<PortShared>>>> = LazyLock::new(Default::default);
+    PORTS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PortShared {
+    fn register(port: Port, burst: usize) -> Arc<PortShared> {
+        static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+        let sockets = port.sockets();
+        let queues = (0..sockets.queue_count()).map(|q| sockets.shared_queue(q).expect("in range").clone()).collect();
+        let shared =
+            Arc::new(PortShared { port: Mutex::new(Some(port)), queues, burst, key: NEXT_KEY.fetch_add(1, Ordering::Relaxed) });
+        registry().insert(shared.key, Arc::downgrade(&shared));
+        shared
+    }
+
+    /// The open port with this key (ERR_AFXDP_CLOSED once it closed).
+    pub(crate) fn lookup(key: u64) -> std::result::Result<Arc<PortShared>, Error> {
+        registry().get(&key).and_then(Weak::upgrade).ok_or_else(|| Error::closed("the port of this queue handle"))
+    }
+
+    pub(crate) fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// The port, locked, unless `close()` was called.
+    pub(crate) fn open_port(&self) -> std::result::Result<MutexGuard<'_, Option<Port>>, Error> {
+        let guard = self.port.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            return Err(Error::closed("this port"));
+        }
+        Ok(guard)
+    }
+
+    /// Frame accounting of UMEM `u`.
+    pub(crate) fn frames(&self, u: usize) -> Result<NativeFrameCounts> {
+        let guard = self.open_port().map_err(to_js)?;
+        let sockets = guard.as_ref().expect("checked").sockets();
+        if u >= sockets.umem_count() {
+            return Err(invalid(format!("UMEM index {u} out of range")));
+        }
+        Ok(sockets.frames(u).into())
+    }
+
+    /// The port's facts for the queues `queues` (all, or those attached on
+    /// another thread, which sees `umem_count` of the UMEMs).
+    pub(crate) fn info(&self, queues: &[usize], umem_count: u32) -> Result<NativePortInfo> {
+        let guard = self.open_port().map_err(to_js)?;
+        let port = guard.as_ref().expect("checked");
+        let sockets = port.sockets();
+        let netdev = port.refresh_netdev().unwrap_or_else(|_| port.netdev().clone());
+        let umem = sockets.umem(0).config();
+        Ok(NativePortInfo {
+            ifname: netdev.name.clone(),
+            ifindex: netdev.ifindex,
+            mac: netdev.mac_string(),
+            mtu: netdev.mtu,
+            link_up: netdev.carrier,
+            queue_ids: queues.iter().map(|&q| sockets.queue_id(q)).collect(),
+            interface_queues: netdev.queue_count(),
+            driver: netdev.driver.clone().unwrap_or_default(),
+            xdp_mode: port.program().map_or("external", |p| p.mode().as_str()).to_string(),
+            xdp_program_id: port.program().map_or(0, |p| p.prog_id()),
+            zero_copy: queues.iter().map(|&q| sockets.zero_copy(q)).collect(),
+            hugepages: sockets.hugepages(),
+            umem_count,
+            frame_size: umem.frame_size,
+            data_offset: umem.data_offset(),
+            umem_joined: sockets.joined(),
+            umem_shared_with: sockets.umem_shared_with(0),
+        })
+    }
+
+    /// Close the sockets and detach the program (idempotent). A burst in
+    /// progress on another thread finishes first (each queue's lock).
+    fn close(&self) {
+        drop(self.port.lock().unwrap_or_else(|p| p.into_inner()).take());
+    }
+}
+
+impl Drop for PortShared {
+    fn drop(&mut self) {
+        registry().remove(&self.key);
+    }
+}
+
 #[napi(object)]
 pub struct NativeQueueStats {
     pub queue_id: u32,
@@ -136,6 +240,24 @@ pub struct NativeQueueStats {
     pub tx_ring_empty_descs: f64,
 }
 
+impl NativeQueueStats {
+    pub(crate) fn new(queue_id: u32, s: &QueueStats) -> Self {
+        NativeQueueStats {
+            queue_id,
+            rx_packets: s.rx_packets as f64,
+            rx_bytes: s.rx_bytes as f64,
+            tx_packets: s.tx_packets as f64,
+            tx_bytes: s.tx_bytes as f64,
+            rx_dropped: s.rx_dropped as f64,
+            rx_invalid_descs: s.rx_invalid_descs as f64,
+            tx_invalid_descs: s.tx_invalid_descs as f64,
+            rx_ring_full: s.rx_ring_full as f64,
+            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs as f64,
+            tx_ring_empty_descs: s.tx_ring_empty_descs as f64,
+        }
+    }
+}
+
 #[napi(object)]
 pub struct NativeFrameCounts {
     pub total: u32,
@@ -146,6 +268,33 @@ pub struct NativeFrameCounts {
     pub tx_ring: u32,
     pub completion_ring: u32,
     pub in_kernel: u32,
+}
+
+impl From<FrameCounts> for NativeFrameCounts {
+    fn from(f: FrameCounts) -> Self {
+        NativeFrameCounts {
+            total: f.total,
+            free: f.free,
+            fill_ring: f.fill_ring,
+            rx_ring: f.rx_ring,
+            app: f.app,
+            tx_ring: f.tx_ring,
+            completion_ring: f.completion_ring,
+            in_kernel: f.in_kernel,
+        }
+    }
+}
+
+/// Queues handed to another thread (`NativePort.transfer`): plain data,
+/// so it survives postMessage; `NativeAttachedPort.attach` takes it once.
+#[napi(object)]
+pub struct NativeTransfer {
+    /// The port's key in this process.
+    pub port: i64,
+    /// Positions of the queues in their port.
+    pub queues: Vec<u32>,
+    /// One per queue.
+    pub tokens: Vec<i64>,
 }
 
 #[napi(object)]
@@ -215,9 +364,8 @@ impl Region for UmemRegion {
 
 #[napi]
 pub struct NativePort {
-    shared: Arc<Shared>,
+    shared: Arc<PortShared>,
     descriptors: Arc<DescriptorArea>,
-    burst: usize,
     queue_count: usize,
     /// Per UMEM: its ArrayBuffer's state; shared with the ports that
     /// joined it, since V8 allows one external buffer per address.
@@ -290,9 +438,8 @@ impl NativePort {
         };
         let queue_count = port.sockets().queue_count();
         Ok(NativePort {
-            shared: Arc::new(Shared { port: Mutex::new(Some(port)) }),
+            shared: PortShared::register(port, burst),
             descriptors: Arc::new(DescriptorArea::new(queue_count * 2 * burst)),
-            burst,
             queue_count,
             umem_slots,
             descriptors_exposed: false,
@@ -360,7 +507,50 @@ impl NativePort {
     pub fn queue_calls<'env>(&self, env: &'env Env, q: u32) -> Result<Object<'env>> {
         let q = self.check_queue(q)?;
         drop(self.port()?);
-        calls_object(env, self.shared.clone(), self.descriptors.clone(), q, self.burst)
+        let burst = self.shared.burst;
+        calls_object(env, self.shared.queues[q].clone(), Caller::Port, self.descriptors.clone(), q * 2 * burst, burst)
+    }
+
+    /// Hand queues `queues` to another thread, all or none: from now on
+    /// this port's calls on them fail with ERR_AFXDP_TRANSFERRED until the
+    /// thread gives them back.
+    #[napi]
+    pub fn transfer(&self, queues: Vec<u32>) -> Result<NativeTransfer> {
+        drop(self.port()?);
+        let mut tokens = Vec::with_capacity(queues.len());
+        for (i, &q) in queues.iter().enumerate() {
+            let token = self.check_queue(q).and_then(|q| {
+                if queues[..i].contains(&(q as u32)) {
+                    return Err(invalid(format!("queue index {q} is listed twice")));
+                }
+                self.shared.queues[q].transfer().map_err(to_js)
+            });
+            match token {
+                Ok(t) => tokens.push(t as i64),
+                Err(e) => {
+                    for &done in &queues[..i] {
+                        self.shared.queues[done as usize].cancel_transfer();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(NativeTransfer { port: self.shared.key() as i64, queues, tokens })
+    }
+
+    /// Take back queue `q` if its transfer was never attached (the thread
+    /// meant to receive it is gone); true if it was.
+    #[napi]
+    pub fn cancel_transfer(&self, q: u32) -> Result<bool> {
+        let q = self.check_queue(q)?;
+        Ok(self.shared.queues[q].cancel_transfer())
+    }
+
+    /// Whether this port's own calls may use queue `q` now (not transferred).
+    #[napi]
+    pub fn queue_at_port(&self, q: u32) -> Result<bool> {
+        let q = self.check_queue(q)?;
+        Ok(self.shared.queues[q].at_port())
     }
 
     /// Queue `q`'s pending socket error as an errno (0: none); reading
@@ -368,7 +558,7 @@ impl NativePort {
     #[napi]
     pub fn socket_error(&self, q: u32) -> Result<i32> {
         let q = self.check_queue(q)?;
-        Ok(self.port()?.as_ref().expect("checked").sockets().socket_error(q).unwrap_or(0))
+        Ok(self.port()?.as_ref().expect("checked").sockets().socket_error(q).map_err(to_js)?.unwrap_or(0))
     }
 
     /// Preferred busy polling on every socket of the port (SO_PREFER_BUSY_POLL,
@@ -385,68 +575,18 @@ impl NativePort {
         let q = self.check_queue(q)?;
         let guard = self.port()?;
         let sockets = guard.as_ref().expect("checked").sockets();
-        let s = sockets.stats(q);
-        Ok(NativeQueueStats {
-            queue_id: sockets.queue_id(q),
-            rx_packets: s.rx_packets as f64,
-            rx_bytes: s.rx_bytes as f64,
-            tx_packets: s.tx_packets as f64,
-            tx_bytes: s.tx_bytes as f64,
-            rx_dropped: s.rx_dropped as f64,
-            rx_invalid_descs: s.rx_invalid_descs as f64,
-            tx_invalid_descs: s.tx_invalid_descs as f64,
-            rx_ring_full: s.rx_ring_full as f64,
-            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs as f64,
-            tx_ring_empty_descs: s.tx_ring_empty_descs as f64,
-        })
+        Ok(NativeQueueStats::new(sockets.queue_id(q), &sockets.stats(q).map_err(to_js)?))
     }
 
     #[napi]
     pub fn frames(&self, u: u32) -> Result<NativeFrameCounts> {
-        let guard = self.port()?;
-        let sockets = guard.as_ref().expect("checked").sockets();
-        if u as usize >= sockets.umem_count() {
-            return Err(invalid(format!("UMEM index {u} out of range")));
-        }
-        let f = sockets.frames(u as usize);
-        Ok(NativeFrameCounts {
-            total: f.total,
-            free: f.free,
-            fill_ring: f.fill_ring,
-            rx_ring: f.rx_ring,
-            app: f.app,
-            tx_ring: f.tx_ring,
-            completion_ring: f.completion_ring,
-            in_kernel: f.in_kernel,
-        })
+        self.shared.frames(u as usize)
     }
 
     #[napi]
     pub fn info(&self) -> Result<NativePortInfo> {
-        let guard = self.port()?;
-        let port = guard.as_ref().expect("checked");
-        let sockets = port.sockets();
-        let netdev = port.refresh_netdev().unwrap_or_else(|_| port.netdev().clone());
-        let umem = sockets.umem(0).config();
-        Ok(NativePortInfo {
-            ifname: netdev.name.clone(),
-            ifindex: netdev.ifindex,
-            mac: netdev.mac_string(),
-            mtu: netdev.mtu,
-            link_up: netdev.carrier,
-            queue_ids: (0..sockets.queue_count()).map(|q| sockets.queue_id(q)).collect(),
-            interface_queues: netdev.queue_count(),
-            driver: netdev.driver.clone().unwrap_or_default(),
-            xdp_mode: port.program().map_or("external", |p| p.mode().as_str()).to_string(),
-            xdp_program_id: port.program().map_or(0, |p| p.prog_id()),
-            zero_copy: (0..sockets.queue_count()).map(|q| sockets.zero_copy(q)).collect(),
-            hugepages: sockets.hugepages(),
-            umem_count: sockets.umem_count() as u32,
-            frame_size: umem.frame_size,
-            data_offset: umem.data_offset(),
-            umem_joined: sockets.joined(),
-            umem_shared_with: sockets.umem_shared_with(0),
-        })
+        let all: Vec<usize> = (0..self.queue_count).collect();
+        self.shared.info(&all, self.umem_slots.len() as u32)
     }
 
     /// Detach the given buffers (the UMEM and descriptor ArrayBuffers; pass
@@ -469,7 +609,7 @@ impl NativePort {
                 }
             }
         }
-        drop(self.shared.port.lock().unwrap_or_else(|p| p.into_inner()).take());
+        self.shared.close();
         Ok(())
     }
 }

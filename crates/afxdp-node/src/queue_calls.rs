@@ -10,9 +10,9 @@
 use std::ffi::{c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use afxdp_core::port::Port;
+use afxdp_core::lease::{Caller, QueueGuard, SharedQueue};
 use afxdp_core::{Code, Error};
 use napi::bindgen_prelude::Object;
 use napi::{sys, Env};
@@ -20,33 +20,19 @@ use napi::{sys, Env};
 use crate::error::{invalid, js_message, Result};
 use crate::shared_memory::DescriptorArea;
 
-/// Port state shared with the queues' burst functions: the sockets live
-/// until `close()`. (The UMEM buffers hold the UMEM itself, not the port.)
-pub(crate) struct Shared {
-    /// None once `close()` has run.
-    pub(crate) port: Mutex<Option<Port>>,
-}
-
-impl Shared {
-    /// The port, locked, unless `close()` was called.
-    pub(crate) fn open_port(&self) -> std::result::Result<MutexGuard<'_, Option<Port>>, Error> {
-        let guard = self.port.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            return Err(Error::closed("this port"));
-        }
-        Ok(guard)
-    }
-}
-
-/// What every function of one queue reaches through its data pointer.
+/// What every function of one queue reaches through its data pointer: the
+/// queue itself (its own lock, never the port's: threads serving different
+/// queues never meet here), who calls, and the descriptor slots.
 pub(crate) struct QueueCalls {
-    shared: Arc<Shared>,
+    queue: Arc<SharedQueue>,
+    caller: Caller,
     descriptors: Arc<DescriptorArea>,
-    queue: usize,
+    /// First slot of this queue in `descriptors`.
+    base: usize,
     burst: usize,
 }
 
-type Op = fn(&QueueCalls, &mut Port, [u32; 3]) -> std::result::Result<u32, Error>;
+type Op = fn(&QueueCalls, &mut QueueGuard<'_>, [u32; 3]) -> std::result::Result<u32, Error>;
 
 impl QueueCalls {
     /// Address and length slots [start, start+count) of this queue. Only
@@ -61,57 +47,54 @@ impl QueueCalls {
                 self.burst
             )));
         }
-        let base = self.queue * 2 * self.burst;
-        // SAFETY: called on the JS thread during a native call, so JS is not
-        // touching the slots; the two ranges are disjoint (addresses, then
-        // lengths).
+        let base = self.base;
+        // SAFETY: called on the JS thread that owns this descriptor area
+        // (one area per port or per attached queue, used by one thread),
+        // during a native call, so JS is not touching the slots; the two
+        // ranges are disjoint (addresses, then lengths).
         unsafe {
             Ok((self.descriptors.slice_mut(base + start, count), self.descriptors.slice_mut(base + self.burst + start, count)))
         }
     }
 
     fn run(&self, op: Op, args: [u32; 3]) -> std::result::Result<u32, Error> {
-        let mut guard = self.shared.open_port()?;
-        op(self, guard.as_mut().expect("open_port checked"), args)
+        let mut queue = self.queue.lock(self.caller)?;
+        op(self, &mut queue, args)
     }
 }
 
 /// (name, arity, operation) of every function `calls_object` creates.
 const OPS: &[(&str, usize, Op)] = &[
     // (max) → packets received into slots [0, n)
-    ("rxBurst", 1, |c, p, [max, ..]| {
+    ("rxBurst", 1, |c, q, [max, ..]| {
         let (addrs, lens) = c.slots(0, max)?;
-        Ok(p.sockets_mut().rx_burst(c.queue, addrs, lens) as u32)
+        Ok(q.rx_burst(addrs, lens) as u32)
     }),
     // (start, count, dropUnsent) → how many the tx ring took; with
     // dropUnsent the rest go back to the free pool.
-    ("txBurst", 3, |c, p, [start, count, drop_unsent]| {
+    ("txBurst", 3, |c, q, [start, count, drop_unsent]| {
         let (addrs, lens) = c.slots(start, count)?;
-        let sockets = p.sockets_mut();
-        let sent = sockets.tx_burst(c.queue, addrs, lens)?;
-        if drop_unsent != 0 && sent < addrs.len() {
-            sockets.release(c.queue, &addrs[sent..])?;
-        }
+        let sent = if drop_unsent != 0 { q.tx_burst_or_drop(addrs, lens)? } else { q.tx_burst(addrs, lens)? };
         Ok(sent as u32)
     }),
     // (start, count) → count, after giving those frames back
-    ("release", 2, |c, p, [start, count, _]| {
+    ("release", 2, |c, q, [start, count, _]| {
         let (addrs, _) = c.slots(start, count)?;
-        p.sockets_mut().release(c.queue, addrs)?;
+        q.release(addrs)?;
         Ok(count)
     }),
     // (start, count) → free frames taken into the slots
-    ("alloc", 2, |c, p, [start, count, _]| {
+    ("alloc", 2, |c, q, [start, count, _]| {
         let (addrs, lens) = c.slots(start, count)?;
-        let got = p.sockets_mut().alloc(c.queue, addrs);
+        let got = q.alloc(addrs);
         lens[..got].fill(0);
         Ok(got as u32)
     }),
-    ("reap", 0, |c, p, _| Ok(p.sockets_mut().reap(c.queue) as u32)),
-    ("flushTx", 0, |c, p, _| Ok(p.sockets_mut().flush_tx(c.queue) as u32)),
-    ("rxPending", 0, |c, p, _| Ok(p.sockets().rx_pending(c.queue))),
-    ("txRoom", 0, |c, p, _| Ok(p.sockets().tx_room(c.queue))),
-    ("freeFrames", 0, |c, p, _| Ok(p.sockets_mut().free_frames(c.queue))),
+    ("reap", 0, |_, q, _| Ok(q.reap() as u32)),
+    ("flushTx", 0, |_, q, _| Ok(q.flush_tx() as u32)),
+    ("rxPending", 0, |_, q, _| Ok(q.queue().rx_pending())),
+    ("txRoom", 0, |_, q, _| Ok(q.queue().tx_room())),
+    ("freeFrames", 0, |_, q, _| Ok(q.free_frames())),
 ];
 
 /// The data pointer of one function: its queue and which operation.
@@ -181,15 +164,18 @@ unsafe extern "C" fn drop_callee(_env: sys::napi_env, data: *mut c_void, _hint: 
     }
 }
 
-/// An object with one plain function per operation, bound to queue `queue`.
+/// An object with one plain function per operation on `queue`, made for
+/// `caller`, using the descriptor slots from `base` (`burst` addresses then
+/// `burst` lengths).
 pub(crate) fn calls_object<'env>(
     env: &'env Env,
-    shared: Arc<Shared>,
+    queue: Arc<SharedQueue>,
+    caller: Caller,
     descriptors: Arc<DescriptorArea>,
-    queue: usize,
+    base: usize,
     burst: usize,
 ) -> Result<Object<'env>> {
-    let calls = Arc::new(QueueCalls { shared, descriptors, queue, burst });
+    let calls = Arc::new(QueueCalls { queue, caller, descriptors, base, burst });
     let raw = env.raw();
     let mut object = ptr::null_mut();
     // SAFETY: Node-API calls on the JS thread with values of this scope.

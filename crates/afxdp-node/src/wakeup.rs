@@ -41,12 +41,13 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use afxdp_core::{sys as core_sys, Error};
-use napi::bindgen_prelude::{FnArgs, Function};
+use napi::bindgen_prelude::{ClassInstance, Either, FnArgs, Function};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
 use crate::error::{invalid, to_js, Result};
 use crate::port::NativePort;
+use crate::transfer::NativeAttachedPort;
 
 /// The rx ring has packets (POLLIN).
 pub const READABLE: u32 = 1;
@@ -547,18 +548,27 @@ pub struct NativeWaiter {
 
 #[napi]
 impl NativeWaiter {
-    /// Watch every socket of `port`. `callback(queue, events)` runs on the
-    /// JS thread with READABLE (1), WRITABLE (2) and/or ERROR (4). `mode`:
-    /// "uv" (default where libuv is available) or "thread".
+    /// Watch every socket of `source`: a port, or queues of a port attached
+    /// on this thread (numbered as there).
+    /// `callback(queue, events)` runs on the JS thread with READABLE (1),
+    /// WRITABLE (2) and/or ERROR (4). `mode`: "uv" (default where libuv is
+    /// available) or "thread".
     #[napi(factory)]
     pub fn create(
         env: Env,
-        port: &NativePort,
+        source: Either<ClassInstance<'_, NativePort>, ClassInstance<'_, NativeAttachedPort>>,
         callback: Function<'_, FnArgs<(u32, u32)>, ()>,
         mode: Option<String>,
     ) -> Result<NativeWaiter> {
-        let queue_count = port.queue_count();
-        let fds = (0..queue_count as u32).map(|q| port.socket_fd(q).and_then(dup_cloexec)).collect::<Result<Vec<_>>>()?;
+        let fds = match &source {
+            Either::A(port) => {
+                (0..port.queue_count() as u32).map(|q| port.socket_fd(q).and_then(dup_cloexec)).collect::<Result<Vec<_>>>()?
+            }
+            Either::B(port) => {
+                (0..port.queue_count() as u32).map(|q| port.with_socket_fd(q, dup_cloexec)).collect::<Result<Vec<_>>>()?
+            }
+        };
+        let queue_count = fds.len();
         let callback = callback.raw();
         let backend = match mode.as_deref() {
             None | Some("uv") => match uv_api() {

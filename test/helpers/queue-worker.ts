@@ -1,0 +1,55 @@
+// A worker thread for the queue-transfer tests: attaches the queues it is
+// sent and serves them with a forward engine until told to stop, then
+// reports what it did. Messages in: { handle, mode, pollMode }, 'stop',
+// 'throw' (an uncaught exception mid-traffic). Out: 'attached', then
+// { done: true, ... } or { error }.
+import fs from 'node:fs';
+import { parentPort, threadId } from 'node:worker_threads';
+import { attachPort, Forwarder, TransferHandle, PollLoop } from '../../lib/index';
+import type { ForwardMode, PollMode } from '../../lib/index';
+
+/** This thread's CPU time in ms (utime + stime of /proc/thread-self/stat). */
+export function threadCpuMs(): number {
+  const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
+if (parentPort !== null) {
+  const port = parentPort;
+  let loop: PollLoop | undefined;
+  port.on('message', (msg: unknown) => {
+    if (msg === 'stop') {
+      loop?.stop();
+      return;
+    }
+    if (msg === 'throw') {
+      setImmediate(() => {
+        throw new Error('worker failed on purpose');
+      });
+      return;
+    }
+    const { handle, mode, pollMode } = msg as { handle: TransferHandle; mode: ForwardMode; pollMode?: PollMode };
+    try {
+      const attached = attachPort(handle);
+      const fwd = new Forwarder([attached], mode);
+      const cpu0 = threadCpuMs();
+      loop = fwd.run({ pollMode: pollMode ?? 'busy' });
+      port.postMessage({ attached: true, threadId, queueIds: attached.info().queues });
+      loop.done.then(() => {
+        const stats = attached.stats();
+        const cpuMs = threadCpuMs() - cpu0;
+        attached.close();
+        port.postMessage({ done: true, threadId, cpuMs, rxPackets: stats.rxPackets, txPackets: stats.txPackets,
+          perQueue: stats.queues.map((q) => ({ queueId: q.queueId, rx: q.rxPackets, tx: q.txPackets })) });
+      }, (err: unknown) => {
+        const e = err as { code?: string; message?: string };
+        port.postMessage({ error: { code: e.code, message: e.message }, threadId });
+      });
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      port.postMessage({ error: { code: e.code, message: e.message }, threadId });
+    }
+  });
+}
