@@ -6,7 +6,7 @@ import { UsageError } from './usage';
 /** testpmd / EAL flags accepted and ignored, so a testpmd line can be pasted. */
 export const IGNORED_BOOLEAN_FLAGS = ['-i', '--interactive', '-a', '--a', '--auto-start', '--no-pci', '--no-mlockall', '--in-memory', '--no-huge'];
 /** testpmd / EAL options with a value, accepted and ignored. */
-export const IGNORED_VALUE_FLAGS = ['-l', '--lcores', '-c', '-n', '--nb-cores', '--rxq', '--txq', '--file-prefix', '--socket-mem', '--nb-ports', '--rxd', '--txd'];
+export const IGNORED_VALUE_FLAGS = ['-l', '--lcores', '-c', '-n', '--rxq', '--txq', '--file-prefix', '--socket-mem', '--nb-ports', '--rxd', '--txd'];
 
 export interface PastedWords {
   /** The arguments left for parseArgs. */
@@ -17,7 +17,7 @@ export interface PastedWords {
 
 /**
  * Drops testpmd's `--` separator and the harmless testpmd/EAL words above
- * (`-i`, `--auto-start`, `-l 0,1`, `--nb-cores=2`, ...).
+ * (`-i`, `--auto-start`, `-l 0,1`, `--rxq=2`, ...).
  */
 export function dropPastedWords(argv: readonly string[]): PastedWords {
   const rest: string[] = [];

@@ -1,7 +1,7 @@
 // What `afxdp fwd` prints: the start line (or JSON object) with its
 // warnings, the periodic statistics and the final totals.
 import type { Port } from '../port';
-import type { Forwarder } from '../fwd';
+import type { Forwarder, ThreadReport } from '../fwd';
 import type { MetricsServer } from './metrics';
 import { LiveTable, plainLines, Snapshot, table } from './stats';
 
@@ -11,6 +11,26 @@ export interface ReportOptions {
   pollMode: string;
   json: boolean;
   vdevs: readonly string[];
+}
+
+/** Forwarding threads (--nb-cores > 1): the queue indexes each serves, then what each reported. */
+export interface ThreadsReport {
+  assignment: readonly number[][];
+  reports?: readonly ThreadReport[];
+}
+
+function threadsJson(t: ThreadsReport | undefined): object {
+  if (t === undefined) return { nbCores: 1 };
+  return {
+    nbCores: t.assignment.length,
+    threads: t.reports !== undefined && t.reports.length > 0 ? t.reports.map((r) => ({
+      thread: r.thread,
+      threadId: r.threadId,
+      queues: r.queues,
+      cpuMs: Math.round(r.cpuMs),
+      cpuPct: Math.round((1000 * r.cpuMs) / Math.max(1, r.elapsedMs)) / 10,
+    })) : t.assignment.map((queues, thread) => ({ thread, queueIndexes: queues })),
+  };
 }
 
 /** Ethernet header plus one VLAN tag: a frame is this much longer than the MTU. */
@@ -98,13 +118,15 @@ export class FwdReport {
     this.#title = `afxdp fwd ${options.mode}`;
   }
 
-  start(ports: Port[], forwarder: Forwarder, metrics: MetricsServer | undefined): void {
+  start(ports: Port[], forwarder: Pick<Forwarder, 'path'>, metrics: MetricsServer | undefined, threads?: ThreadsReport): void {
     const warnings = startWarnings(ports);
     if (this.#options.json) {
-      console.log(JSON.stringify(describeStart(ports, this.#options, metrics, forwarder.path, warnings)));
+      console.log(JSON.stringify({ ...describeStart(ports, this.#options, metrics, forwarder.path, warnings), ...threadsJson(threads) }));
       return;
     }
-    console.log(startLine(ports, this.#options, metrics, forwarder.path));
+    const on = threads === undefined ? ''
+      : `; ${threads.assignment.length} forwarding threads (queue indexes ${threads.assignment.map((q) => q.join(',')).join(' | ')})`;
+    console.log(startLine(ports, this.#options, metrics, forwarder.path) + on);
     for (const warning of warnings) console.log(`afxdp fwd: warning: ${warning}`);
   }
 
@@ -124,15 +146,20 @@ export class FwdReport {
     else for (const line of plainLines(s)) console.log(line);
   }
 
-  final(s: Snapshot, reason: string): void {
+  final(s: Snapshot, reason: string, threads?: ThreadsReport): void {
     const o = this.#options;
     if (o.json) {
-      console.log(JSON.stringify({ type: 'final', reason, forwardMode: o.mode, pollMode: o.pollMode, elapsed: s.elapsed, ports: s.ports }));
+      console.log(JSON.stringify({ type: 'final', reason, forwardMode: o.mode, pollMode: o.pollMode, elapsed: s.elapsed, ports: s.ports,
+        ...threadsJson(threads) }));
     } else if (this.#live) {
       this.#live.draw(table(s, `${this.#title}: final totals, average rates`));
     } else {
       console.log(`afxdp fwd: ${reason}; totals after ${s.elapsed.toFixed(1)} s (average rates):`);
       for (const line of plainLines(s)) console.log(line);
+      for (const r of threads?.reports ?? []) {
+        console.log(`  thread ${r.thread} (queues ${r.queues.map((q) => q.join(',')).join(' / ')}): ` +
+          `${(r.cpuMs / 1000).toFixed(2)} s CPU, ${((100 * r.cpuMs) / Math.max(1, r.elapsedMs)).toFixed(1)} % of a core`);
+      }
     }
   }
 }

@@ -8,7 +8,7 @@
 // (both --vdev with shared_umem=1), else copying each packet (lib/fwd/lane.ts).
 import { parseArgs } from 'node:util';
 import { openPorts, Port } from '../port';
-import { DEFAULT_TX, ENGINES, Forwarder, FORWARD_MODES, ForwardMode, PollLoop, TX_MIN_LENGTH } from '../fwd';
+import { DEFAULT_TX, ENGINES, Forwarder, FORWARD_MODES, ForwardMode, PollLoop, ThreadedForwarder, TX_MIN_LENGTH } from '../fwd';
 import type { TxConfig } from '../fwd';
 import { POLL_MODES, PollMode } from '../port/poll-policy';
 import { defaults as portDefaults, resolvePortConfig } from '../config/port-config';
@@ -42,6 +42,10 @@ else copying each packet into the other port's UMEM.
   --poll-mode POLICY      busy (spin on the rings: a core, lowest latency), event (sleep on
                           readiness at once: least CPU) or adaptive (default: spin while
                           packets come and a short window after, then sleep)
+  --nb-cores N            forwarding threads (default 1): each serves the queue indexes k
+                          with k mod N = its number, of every port, on its own core; at most
+                          one per queue. The ports and any Device Plugin session stay on the
+                          main thread
   --burst N               packets per burst, 1-${limits.maxBurstSize} (default 64)
   --stats-period S        print statistics every S seconds (default 1; 0 = only at the end)
   --duration S            stop after S seconds (default: run until SIGINT/SIGTERM)
@@ -66,7 +70,7 @@ txonly (64-byte IPv4/UDP frames, as testpmd):
   -h, --help              this text
 
 Accepted and ignored, so a testpmd line can be pasted: --, -i, -a, --auto-start,
---nb-cores, --rxq, --txq, -l, --no-pci, --no-mlockall, --in-memory.
+--rxq, --txq, -l, --no-pci, --no-mlockall, --in-memory.
 Exit: 0 after SIGINT, SIGTERM or --duration (final totals printed; also when
 stopped while the ports open, e.g. during a Device Plugin handshake);
 1 when a port cannot be opened or fails; 2 for bad arguments.
@@ -79,6 +83,8 @@ export interface FwdOptions {
   vdevs: string[];
   mode: ForwardMode;
   pollMode: PollMode;
+  /** Forwarding threads (testpmd's --nb-cores). */
+  nbCores: number;
   statsPeriod: number;
   duration: number | undefined;
   json: boolean;
@@ -112,6 +118,7 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
       vdev: { type: 'string', multiple: true },
       'forward-mode': { type: 'string' },
       'poll-mode': { type: 'string' },
+      'nb-cores': { type: 'string' },
       burst: { type: 'string' },
       'stats-period': { type: 'string' },
       duration: { type: 'string' },
@@ -191,6 +198,7 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
     vdevs,
     mode,
     pollMode,
+    nbCores: integer('nb-cores', values['nb-cores'], 1, limits.maxQueueCount, fwdUsage) ?? 1,
     statsPeriod: seconds('stats-period', values['stats-period'], 0, fwdUsage) ?? 1,
     duration: seconds('duration', values.duration, 0, fwdUsage),
     json: values.json ?? false,
@@ -226,6 +234,7 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
   let ports: Port[] = [];
   let metrics: MetricsServer | undefined;
   let loop: PollLoop | undefined;
+  let threaded: ThreadedForwarder | undefined;
   const signals: [NodeJS.Signals, () => void][] = [];
   const timers: NodeJS.Timeout[] = [];
   // Signals are handled from the start, so one that arrives while the
@@ -238,6 +247,7 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
     reason ??= why;
     opening.abort(new Error(`afxdp fwd stopped by ${why}`));
     loop?.stop();
+    threaded?.stop();
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as NodeJS.Signals[]) {
     const handler = () => stop(signal);
@@ -254,26 +264,43 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
       report.stoppedOpening(reason, Math.round(performance.now() - began) / 1000);
       return 0;
     }
-    const forwarder = new Forwarder(ports, options.mode, { tx: options.tx });
+    const threads = Math.min(options.nbCores, ports[0]!.queues.length);
+    if (threads > 1) {
+      threaded = await ThreadedForwarder.start(ports, options.mode, threads, { pollMode: options.pollMode, engine: { tx: options.tx } });
+      if (reason !== undefined) threaded.stop();
+    }
+    const forwarder = threaded ?? new Forwarder(ports, options.mode, { tx: options.tx });
     const tracker = new StatsTracker(forwarder.ports);
+    const fold = () => threaded?.refreshDrops();
     if (options.metricsPort !== undefined) {
       metrics = await serveMetrics(metricsRegistry(forwarder.ports), options.metricsPort, options.metricsHost);
+      if (threaded !== undefined) timers.push(setInterval(fold, 1000).unref());
     }
-    report.start(ports, forwarder, metrics);
+    report.start(ports, forwarder, metrics, threaded);
 
-    loop = forwarder.run({ pollMode: options.pollMode });
-    if (reason !== undefined) loop.stop();
+    if (threaded === undefined) {
+      loop = (forwarder as Forwarder).run({ pollMode: options.pollMode });
+      if (reason !== undefined) loop.stop();
+    }
     if (options.duration !== undefined) timers.push(setTimeout(() => stop('duration'), options.duration * 1000));
-    if (options.statsPeriod > 0) timers.push(setInterval(() => report.period(tracker.snapshot()), options.statsPeriod * 1000));
+    if (options.statsPeriod > 0) {
+      timers.push(setInterval(() => {
+        fold();
+        report.period(tracker.snapshot());
+      }, options.statsPeriod * 1000));
+    }
 
-    await loop.done;
+    if (threaded !== undefined) await threaded.done;
+    else await loop!.done;
     for (const t of timers) clearTimeout(t);
-    await forwarder.drain();
+    if (threaded === undefined) await (forwarder as Forwarder).drain();
+    fold();
     tracker.freeze();
-    report.final(tracker.snapshot(true), reason ?? 'stopped');
+    report.final(tracker.snapshot(true), reason ?? 'stopped', threaded);
     return 0;
   } finally {
     loop?.stop();
+    await threaded?.terminate();
     for (const t of timers) clearTimeout(t);
     for (const [signal, handler] of signals) process.off(signal, handler);
     await metrics?.close();

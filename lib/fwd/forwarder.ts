@@ -25,14 +25,19 @@ export interface ForwardedPort<P extends ForwardPort = Port> {
   txDropped: Float64Array;
 }
 
+export interface ForwarderOptions extends EngineOptions {
+  /** Per port, where the lanes count their drops by queue index (default: new arrays; a forwarding thread passes shared memory). */
+  txDropped?: readonly Float64Array[];
+}
+
 export class Forwarder<P extends ForwardPort = Port> {
   readonly engine: ForwardEngine;
   readonly ports: readonly ForwardedPort<P>[];
   readonly lanes: readonly Lane[];
 
-  constructor(ports: readonly P[], mode: ForwardMode | ForwardEngine, options: EngineOptions = {}) {
+  constructor(ports: readonly P[], mode: ForwardMode | ForwardEngine, options: ForwarderOptions = {}) {
     this.engine = typeof mode === 'string' ? engineOf(mode) : mode;
-    this.ports = ports.map((port) => ({ port, txDropped: new Float64Array(port.queues.length) }));
+    this.ports = ports.map((port, p) => ({ port, txDropped: options.txDropped?.[p] ?? new Float64Array(port.queues.length) }));
     const lanes: Lane[] = [];
     const laneTo = (rx: LaneQueue, to: number, tx: LaneQueue) => {
       const info = ports[to]!.info();

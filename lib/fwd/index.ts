@@ -5,7 +5,9 @@ export type { EngineOptions, EnginePortInfo, ForwardEngine, ForwardMode, TxConfi
 export { Lane, sendReceived } from './lane';
 export type { LaneOptions, LanePath, LaneQueue } from './lane';
 export { Forwarder } from './forwarder';
-export type { ForwardedPort, ForwardPort } from './forwarder';
+export type { ForwardedPort, ForwarderOptions, ForwardPort } from './forwarder';
+export { ThreadedForwarder } from './threads';
+export type { ThreadReport } from './threads';
 export { PollLoop, runLoop } from './poll-loop';
 export type { LoopOptions } from './poll-loop';
 export { txFrame, txFrameSeq, TX_MIN_LENGTH, TX_SEQ_OFFSET } from './txframe';

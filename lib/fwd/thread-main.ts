@@ -1,0 +1,75 @@
+// One forwarding thread of ThreadedForwarder (threads.ts): attach the
+// queues it is sent, run the engine on them until told to stop, report.
+import fs from 'node:fs';
+import { parentPort, threadId } from 'node:worker_threads';
+import { attachPort } from '../port/transfer';
+import type { Port } from '../port/port';
+import { Forwarder } from './forwarder';
+import type { PollLoop } from './poll-loop';
+import type { ThreadJob } from './threads';
+import type { EngineOptions } from './engines';
+
+/** This thread's CPU time, ms (utime + stime of /proc/thread-self/stat, in USER_HZ = 100). */
+export function threadCpuMs(): number {
+  const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+// postMessage() turns Buffers into Uint8Arrays: make them Buffers again.
+function asBuffer(u: Uint8Array | undefined): Buffer | undefined {
+  return u === undefined ? undefined : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+function engineOptions(job: ThreadJob): EngineOptions {
+  const tx = job.engine.tx;
+  if (tx === undefined) return job.engine;
+  return {
+    ...job.engine,
+    tx: { ...tx, srcIp: asBuffer(tx.srcIp)!, dstIp: asBuffer(tx.dstIp)!, srcMac: asBuffer(tx.srcMac), dstMacs: tx.dstMacs.map(asBuffer) },
+  };
+}
+
+function errorMessage(err: unknown): { type: 'error'; code?: string; message: string } {
+  const e = err as { code?: unknown; message?: unknown };
+  return { type: 'error', code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? err) };
+}
+
+const parent = parentPort;
+if (parent !== null) {
+  let loop: PollLoop | undefined;
+  let stopped = false;
+  parent.on('message', (msg: ThreadJob | 'stop') => {
+    if (msg === 'stop') {
+      stopped = true;
+      loop?.stop();
+      return;
+    }
+    let ports: Port[] = [];
+    try {
+      ports = msg.handles.map((h) => attachPort(h));
+      // The lanes count their drops where the main thread reads them.
+      const fwd = new Forwarder(ports, msg.mode, { ...engineOptions(msg), txDropped: msg.drops.map((d) => new Float64Array(d)) });
+      const cpu0 = threadCpuMs();
+      const t0 = performance.now();
+      loop = fwd.run({ pollMode: msg.pollMode });
+      if (stopped) loop.stop();
+      parent.postMessage({ type: 'attached', threadId, path: fwd.path });
+      loop.done.then(async () => {
+        await fwd.drain();
+        const report = { type: 'done', threadId, cpuMs: threadCpuMs() - cpu0, elapsedMs: performance.now() - t0 };
+        for (const p of ports) p.close();
+        parent.postMessage(report);
+        parent.close();
+      }, (err: unknown) => {
+        for (const p of ports) p.close();
+        parent.postMessage(errorMessage(err));
+        parent.close();
+      });
+    } catch (err) {
+      for (const p of ports) p.close();
+      parent.postMessage(errorMessage(err));
+      parent.close();
+    }
+  });
+}
