@@ -2,7 +2,7 @@
 // sent and serves them with a forward engine until told to stop, then
 // reports what it did. Messages in: { handle, mode, pollMode }, 'stop',
 // 'throw' (an uncaught exception mid-traffic). Out: 'attached', then
-// { done: true, ... } or { error }.
+// { done: true, ... } or { error }, and the thread ends.
 import fs from 'node:fs';
 import { parentPort, threadId } from 'node:worker_threads';
 import { attachPort, Forwarder, TransferHandle, PollLoop } from '../../lib/index';
@@ -43,9 +43,11 @@ if (parentPort !== null) {
         attached.close();
         port.postMessage({ done: true, threadId, cpuMs, rxPackets: stats.rxPackets, txPackets: stats.txPackets,
           perQueue: stats.queues.map((q) => ({ queueId: q.queueId, rx: q.rxPackets, tx: q.txPackets })) });
+        port.close(); // the thread ends
       }, (err: unknown) => {
         const e = err as { code?: string; message?: string };
         port.postMessage({ error: { code: e.code, message: e.message }, threadId });
+        port.close();
       });
     } catch (err) {
       const e = err as { code?: string; message?: string };
