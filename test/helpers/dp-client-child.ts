@@ -6,11 +6,18 @@
 //   {op:'open', specs, warmup?}                  → {ok, info[], fdsBefore, fdsAfter, elapsedMs} | {ok:false, code, message, ...}
 //   {op:'receive', port, n, timeoutMs}           → {got, perQueue, wrong}
 //   {op:'transmit', port, n, dst, src, udp?}     → {sent, perQueue}
+//   {op:'workers', port, mode, pollMode?}        → {threads, queueIds} once every queue of the port
+//                                                  is attached in its own worker (queue-worker.ts)
+//   {op:'stopWorkers'}                           → {workers: [{threadId, rxPackets, txPackets, cpuMs, queueIds}]}
+//                                                  (each worker stopped, its queue given back, the thread ended)
 //   {op:'close'}                                 → {fds}
 //   {op:'exit'}
 import fs from 'node:fs';
+import path from 'node:path';
 import readline from 'node:readline';
+import { Worker } from 'node:worker_threads';
 import { openPorts, Port } from '../../lib/index';
+import type { ForwardMode, PollMode } from '../../lib/index';
 import { native } from '../../lib/native';
 import { frameSeq, testFrame } from './frames';
 import { udpFrame, udpSeq } from './udp-frames';
@@ -118,6 +125,82 @@ async function transmit(index: number, n: number, dst: string, src: string, udp:
   return { sent, perQueue };
 }
 
+const QUEUE_WORKER = path.join(__dirname, 'queue-worker.ts');
+
+/** A worker thread serving queues of a port, and the messages it posted. */
+interface QueueWorker {
+  worker: Worker;
+  threadId: number;
+  queueIds: number[];
+  next(timeoutMs: number): Promise<any>;
+}
+
+const workers: QueueWorker[] = [];
+
+function startWorker(): Omit<QueueWorker, 'queueIds'> {
+  const worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(QUEUE_WORKER)});`, { eval: true });
+  const messages: unknown[] = [];
+  let waiting: ((m: unknown) => void) | undefined;
+  const deliver = (m: unknown) => {
+    if (waiting === undefined) {
+      messages.push(m);
+    } else {
+      const w = waiting;
+      waiting = undefined;
+      w(m);
+    }
+  };
+  worker.on('message', deliver);
+  worker.on('error', (err: Error) => deliver({ error: { message: `uncaught in the worker: ${err.message}` } }));
+  worker.on('exit', (code) => deliver({ error: { message: `the worker exited (${code})` } }));
+  const next = (timeoutMs: number) => {
+    if (messages.length > 0) return Promise.resolve(messages.shift());
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiting = undefined;
+        reject(new Error(`no message from worker ${worker.threadId} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiting = (m) => {
+        clearTimeout(timer);
+        resolve(m);
+      };
+    });
+  };
+  return { worker, threadId: worker.threadId, next };
+}
+
+/** Each queue of port `index` to its own worker, running `mode` there. */
+async function startWorkers(index: number, mode: ForwardMode, pollMode: PollMode | undefined): Promise<object> {
+  const port = portAt(index);
+  for (const q of port.queues) {
+    const handle = q.transfer();
+    const w = startWorker();
+    w.worker.postMessage({ handle, mode, pollMode });
+    const attached = await w.next(20_000);
+    if (!attached.attached) {
+      port.cancelTransfer(q.index);
+      await w.worker.terminate();
+      throw Object.assign(new Error(`worker for queue ${q.id}: ${JSON.stringify(attached)}`), { code: attached.error?.code });
+    }
+    workers.push({ ...w, threadId: attached.threadId, queueIds: attached.queueIds });
+  }
+  return { threads: workers.map((w) => w.threadId), queueIds: workers.map((w) => w.queueIds) };
+}
+
+/** Stop every worker: each reports, gives its queues back and ends. */
+async function stopWorkers(): Promise<object> {
+  const reports: object[] = [];
+  for (const w of workers.splice(0)) {
+    w.worker.postMessage('stop');
+    const done = await w.next(10_000);
+    await w.worker.terminate();
+    if (!done.done) throw new Error(`worker ${w.threadId} did not finish: ${JSON.stringify(done)}`);
+    reports.push({ threadId: done.threadId, rxPackets: done.rxPackets, txPackets: done.txPackets, cpuMs: done.cpuMs,
+      queueIds: w.queueIds, perQueue: done.perQueue });
+  }
+  return { workers: reports };
+}
+
 const rl = readline.createInterface({ input: process.stdin });
 rl.on('line', async (line) => {
   const cmd = JSON.parse(line);
@@ -134,6 +217,12 @@ rl.on('line', async (line) => {
         break;
       case 'transmit':
         reply(await transmit(cmd.port, cmd.n, cmd.dst, cmd.src, cmd.udp ?? false));
+        break;
+      case 'workers':
+        reply(await startWorkers(cmd.port, cmd.mode, cmd.pollMode));
+        break;
+      case 'stopWorkers':
+        reply(await stopWorkers());
         break;
       case 'close':
         for (const port of ports.splice(0)) port.close();

@@ -2,10 +2,11 @@
 // afxdp's Device-Plugin-compatible server (NativeDpServer) runs as root in
 // this process; the port runs in a child that is uid 65534 with only
 // CAP_NET_RAW and CAP_IPC_LOCK, inside the port's network namespace.
-// Exact packet counts both ways, queue_count=2 over one handshake, several
-// ports over one session, and every fault mode of the server: each gives its
-// own typed error within the timeout and leaves no fd behind.
-import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+// Exact packet counts both ways, queue_count=2 over one handshake, its two
+// queues forwarded in two worker threads of the pod over that one session,
+// several ports over one session, and every fault mode of the server: each
+// gives its own typed error within the timeout and leaves no fd behind.
+import { ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -293,6 +294,114 @@ test.serial('openPorts: two ports on one Device Plugin socket share one session 
       t.is(again.code, 'ERR_AFXDP_DEVICE_PLUGIN');
       t.regex(again.message, /connection refused|nothing is listening/);
       t.is(again.fdsAfter, again.fdsBefore);
+    } finally {
+      server.stop();
+    }
+  });
+});
+
+/** The kernel's XDP_REDIRECT count per rx queue of the port's veth (ethtool -S). */
+function kernelRedirects(lab: Lab, queues: number): number[] {
+  const out = execFileSync('ip', ['netns', 'exec', lab.portNs, 'ethtool', '-S', lab.portIf], { encoding: 'utf8' });
+  return Array.from({ length: queues }, (_, q) => {
+    const m = new RegExp(`rx_queue_${q}_xdp_redirect: (\\d+)`).exec(out);
+    if (m === null) throw new Error(`no rx_queue_${q}_xdp_redirect in ethtool -S ${lab.portIf}`);
+    return Number(m[1]);
+  });
+}
+
+/**
+ * Peer → port → peer: `n` UDP frames (flows spread over the veth's queues by
+ * their source ports), at most `window` in flight; the seqs that came back.
+ * Synchronous: the port runs in another process.
+ */
+function echoThrough(env: Env, n: number, window: number, timeoutMs: number): { sent: number; back: Set<number>; extra: number } {
+  const { lab, peer } = env;
+  peer.drain();
+  const back = new Set<number>();
+  let sent = 0;
+  let extra = 0;
+  const count = (frames: Buffer[]) => {
+    for (const f of frames) {
+      const seq = udpSeq(f);
+      if (seq === undefined) continue;
+      if (seq >= n || back.has(seq) || f.subarray(0, 6).toString('hex') !== lab.peerMac.replaceAll(':', '')) extra++;
+      else back.add(seq);
+    }
+  };
+  let lastProgress = Date.now();
+  while (back.size < n && Date.now() - lastProgress < timeoutMs) {
+    const before = back.size;
+    if (sent < n && sent - back.size < window) {
+      const k = Math.min(64, n - sent, window - (sent - back.size));
+      sent += peer.send(Array.from({ length: k }, (_, i) => udpFrame(lab.portMac, lab.peerMac, sent + i, 1000 + ((sent + i) % 4096))));
+    }
+    count(peer.receive(256, sent - back.size >= window || sent === n ? 5 : 0));
+    if (back.size > before) lastProgress = Date.now();
+  }
+  // Nothing more comes back.
+  count(peer.receive(256, 100));
+  return { sent, back, extra };
+}
+
+test.serial('use_cni with queue_count=2 in 2 worker threads: one Device Plugin session, each queue forwarded in its own thread, exact counts', async (t) => {
+  await withEnv({ queues: 2 }, async (env) => {
+    const server = startServer(env);
+    try {
+      const dpPath = first(server.info().podSocketPaths);
+      const fdsStart = (await env.pod.do({ op: 'fds' })).fds;
+      const open = await env.pod.do({ op: 'open', specs: [{ iface: env.lab.portIf, useCni: true, dpPath, queueCount: 2, podName: 'pod-a' }] });
+      t.true(open.ok, JSON.stringify(open));
+      t.deepEqual(open.info[0].queues, [0, 1]);
+      t.is(open.info[0].source, 'cni');
+      t.is(server.sessionsServed(), 1, 'one handshake for both queues');
+      t.is(server.log().filter((l) => /accepted client/.test(l)).length, 1, 'one connection');
+
+      const started = await env.pod.do({ op: 'workers', port: 0, mode: 'macswap', pollMode: 'adaptive' });
+      t.falsy(started.error, JSON.stringify(started));
+      const [thread0, thread1] = pair(started.threads as number[]);
+      t.not(thread0, thread1, 'each queue in its own thread');
+      t.true(thread0 > 0 && thread1 > 0, 'worker threads, not the main thread (threadId 0)');
+      t.deepEqual(started.queueIds, [[0], [1]]);
+      // The handshake was not repeated for the workers.
+      t.is(server.sessionsServed(), 1);
+      // While the workers hold the queues, the pod's own thread cannot use them.
+      const held = await env.pod.do({ op: 'receive', port: 0, n: 1, timeoutMs: 100 });
+      t.is(held.code, 'ERR_AFXDP_TRANSFERRED', JSON.stringify(held));
+
+      const n = 20_000;
+      const redirectsBefore = kernelRedirects(env.lab, 2);
+      const { sent, back, extra } = echoThrough(env, n, 256, 5000);
+      t.is(sent, n);
+      t.is(back.size, n, 'every frame came back once, MACs swapped');
+      t.is(extra, 0, 'nothing extra came back');
+
+      const stopped = await env.pod.do({ op: 'stopWorkers' });
+      t.falsy(stopped.error, JSON.stringify(stopped));
+      const reports = stopped.workers as { threadId: number; rxPackets: number; txPackets: number; cpuMs: number; queueIds: number[] }[];
+      t.deepEqual(reports.map((r) => r.threadId), [thread0, thread1]);
+      const redirects = kernelRedirects(env.lab, 2).map((c, q) => c - redirectsBefore[q]!);
+      for (const r of reports) {
+        const q = first(r.queueIds as [number]);
+        t.is(r.rxPackets, redirects[q] ?? -1, `queue ${q}: the worker received what the kernel redirected to its queue`);
+        t.is(r.txPackets, r.rxPackets, `queue ${q}: macswap sent back all it received`);
+        t.true(r.rxPackets > 0, `queue ${q} carried traffic (${redirects})`);
+        t.true(r.cpuMs > 0, `queue ${q}: its worker thread spent CPU time (${r.cpuMs} ms)`);
+      }
+      t.is(reports.reduce((sum, r) => sum + r.rxPackets, 0), n);
+      t.log(`per worker: ${reports.map((r) => `thread ${r.threadId} queue ${r.queueIds}: ${r.rxPackets} packets, ${r.cpuMs} ms CPU`).join('; ')}`);
+
+      // The queues are the port's again: the pod's own thread receives on both.
+      env.peer.drain();
+      const m = 400;
+      t.is(env.peer.send(Array.from({ length: m }, (_, i) => udpFrame(env.lab.portMac, env.lab.peerMac, i, 3000 + i))), m);
+      const rx = await env.pod.do({ op: 'receive', port: 0, n: m, timeoutMs: 5000 });
+      t.is(rx.got, m, JSON.stringify(rx));
+      t.true(rx.perQueue[0] > 0 && rx.perQueue[1] > 0, JSON.stringify(rx));
+
+      const closed = await env.pod.do({ op: 'close' });
+      t.is(closed.fds, fdsStart, `fds after close ${closed.fds}, at the start ${fdsStart} (${open.fdsAfter} with the port open)`);
+      t.is(server.sessionsServed(), 1);
     } finally {
       server.stop();
     }

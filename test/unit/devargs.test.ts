@@ -32,6 +32,7 @@ test('codes: the strings the native core throws, frozen', (t) => {
     'ERR_AFXDP_QUEUE_BUSY',
     'ERR_AFXDP_QUEUE_OUT_OF_RANGE',
     'ERR_AFXDP_SYSTEM',
+    'ERR_AFXDP_TRANSFERRED',
   ]);
   t.true(Object.isFrozen(codes));
   t.true(isAfxdpErrorCode('ERR_AFXDP_QUEUE_BUSY'));
