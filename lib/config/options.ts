@@ -138,6 +138,13 @@ export interface OptionSpec {
   readonly bound?: string;
   /** Passed to the addon (NativeOpenOptions) under the same name. */
   readonly native?: boolean;
+  /**
+   * An enum whose devarg spells its values differently (DPDK's mode=drv|skb):
+   * devarg value → option value.
+   */
+  readonly devargValues?: Readonly<Record<string, string>>;
+  /** Devarg values DPDK takes that afxdp refuses: value → why, and the fix. */
+  readonly devargRefused?: Readonly<Record<string, string>>;
   readonly description: string;
 }
 
@@ -168,6 +175,17 @@ export const OPTIONS = Object.freeze({
     devarg: 'dp_path', kind: 'path', defaultText: '/tmp/afxdp_dp/<iface>/afxdp.sock or …/xsks_map',
     description: 'Device Plugin socket (use_cni) or pinned map (use_pinned_map)',
   },
+  xdpMode: {
+    devarg: 'mode', kind: 'enum', values: XDP_MODES, default: 'auto', native: true,
+    devargValues: { drv: 'native', skb: 'generic' },
+    devargRefused: {
+      hw: 'mode=hw (XDP_FLAGS_HW_MODE, the program offloaded to the NIC) cannot feed AF_XDP sockets: an offloaded ' +
+        'program cannot redirect into an XSKMAP, and afxdp has no offload path; use mode=drv (native) or mode=skb ' +
+        '(generic), or leave mode out to let the kernel pick',
+    },
+    description: 'How afxdp attaches its program: native (mode=drv), generic (mode=skb), or auto (the kernel picks; ' +
+      'the only value in Device Plugin modes)',
+  },
   frameSize: {
     kind: 'enum', values: limits.frameSizes, default: 4096, native: true, description: 'UMEM frame size in bytes',
   },
@@ -190,10 +208,6 @@ export const OPTIONS = Object.freeze({
   hugepages: {
     kind: 'enum', values: HUGEPAGES_POLICIES, default: 'auto', native: true,
     description: 'UMEM in 2 MiB hugepages: try, insist, or never',
-  },
-  xdpMode: {
-    kind: 'enum', values: XDP_MODES, default: 'auto', native: true,
-    description: 'How afxdp attaches its program (auto only in Device Plugin modes)',
   },
   podName: { kind: 'string', defaultText: 'the host name', description: 'Pod name sent in the Device Plugin handshake' },
   handshakeTimeoutMs: {
@@ -288,8 +302,13 @@ function describeRange(spec: OptionSpec): string {
     }
     case 'bool':
       return '0 or 1';
-    case 'enum':
-      return (spec.values ?? []).join(', ');
+    case 'enum': {
+      const values = (spec.values ?? []).join(', ');
+      if (spec.devargValues === undefined) return values;
+      const spelled = Object.entries(spec.devargValues).map(([devarg, value]) => `${spec.devarg}=${devarg} → ${value}`);
+      const refused = Object.keys(spec.devargRefused ?? {}).map((devarg) => `${spec.devarg}=${devarg} refused`);
+      return `${values} (${[...spelled, ...refused].join(', ')})`;
+    }
     case 'path':
       return `path, < ${limits.pathMaxBytes + 1} bytes`;
     case 'string':
@@ -304,7 +323,9 @@ export function devargsHelp(indent = '  '): string {
   const rows = DEVARG_OPTIONS.map((name): [string, string] => {
     const spec = optionSpec(name);
     const dflt = describeDefault(spec);
-    return [`${spec.devarg}=${spec.kind === 'bool' ? '0|1' : spec.kind === 'int' ? 'N' : spec.kind.toUpperCase()}`,
+    const value = spec.kind === 'bool' ? '0|1' : spec.kind === 'int' ? 'N'
+      : spec.devargValues !== undefined ? Object.keys(spec.devargValues).join('|') : spec.kind.toUpperCase();
+    return [`${spec.devarg}=${value}`,
       `${spec.description}${dflt === '' ? '' : ` (${dflt === 'required' ? 'required' : `default ${dflt}`})`}`];
   });
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;

@@ -149,9 +149,34 @@ function optionsFromDevargs(spec: string, parsed: DevargsMap): RawOptions {
     const text = parsed.args[devargOf(option)!];
     if (text === undefined) continue;
     const { kind } = optionSpec(option);
-    options[option] = kind === 'int' ? decimal(context, option, text) : kind === 'bool' ? flag(context, option, text) : text;
+    options[option] = kind === 'int' ? decimal(context, option, text)
+      : kind === 'bool' ? flag(context, option, text)
+      : optionSpec(option).devargValues !== undefined ? devargValue(context, option, text)
+      : text;
   }
   return options;
+}
+
+// An enum devarg spelled DPDK's way (mode=drv → xdpMode 'native').
+function devargValue(context: Context, option: OptionName, text: string): string {
+  const spec = optionSpec(option);
+  const mapped = spec.devargValues?.[text];
+  if (mapped !== undefined && Object.hasOwn(spec.devargValues!, text)) return mapped;
+  const name = context.name(option);
+  const refused = spec.devargRefused !== undefined && Object.hasOwn(spec.devargRefused, text) ? spec.devargRefused[text] : undefined;
+  if (refused !== undefined) {
+    const cut = refused.indexOf('; ');
+    throw context.fail(option, refused.slice(0, cut), refused.slice(cut + 2));
+  }
+  const accepted = Object.keys(spec.devargValues ?? {});
+  throw context.fail(
+    option,
+    `${name} must be ${accepted.join(' or ')}, got ${quoteInput(text)}`,
+    `write ${accepted.map((value) => `${name}=${value}`).join(' or ')}` +
+      (text.toLowerCase() !== text && Object.hasOwn(spec.devargValues ?? {}, text.toLowerCase())
+        ? ` (values are lower case, as in DPDK: ${name}=${text.toLowerCase()})` : '') +
+      ', or leave it out to let the kernel pick',
+  );
 }
 
 function decimal(context: Context, option: OptionName, text: string): number {
@@ -277,10 +302,13 @@ function checkDeviceModeRules(
     );
   }
   if (deviceMode !== undefined && config.xdpMode !== 'auto') {
+    // DPDK ignores mode= there (it loads no program); afxdp says so instead.
+    const written = name('xdpMode') === 'xdpMode' ? `xdpMode "${config.xdpMode}"`
+      : `${name('xdpMode')}=${Object.entries(optionSpec('xdpMode').devargValues ?? {}).find(([, v]) => v === config.xdpMode)?.[0]}`;
     throw context.fail(
       'xdpMode',
-      `xdpMode "${config.xdpMode}" cannot be used with ${name(deviceMode)}: the Device Plugin attaches the XDP program`,
-      'remove xdpMode',
+      `${written} cannot be used with ${name(deviceMode)}: the Device Plugin attaches the XDP program, in its own mode`,
+      `remove ${name('xdpMode')} (the Device Plugin's pool config sets the attach mode)`,
     );
   }
 }

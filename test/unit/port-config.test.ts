@@ -377,6 +377,40 @@ test('burstSize: 1..1024 and no more than the RX and TX rings', (t) => {
   rejectsOptions(t, { iface: 'eth0', txSize: 64, burstSize: 65 }, 'burstSize', '1..64');
 });
 
+test('mode (DPDK 25.11): drv → native, skb → generic, also with xdp_prog; absent → auto', (t) => {
+  t.is(resolve('net_af_xdp0,iface=eth0,mode=drv').xdpMode, 'native');
+  t.is(resolve('net_af_xdp0,iface=eth0,mode=skb').xdpMode, 'generic');
+  t.is(resolve('net_af_xdp0,iface=eth0').xdpMode, 'auto');
+  t.is(resolve('iface=eth0,xdp_prog=/opt/prog.o,mode=skb').xdpMode, 'generic');
+  t.is(devargsToOptions('iface=eth0,mode=drv').xdpMode, 'native');
+  // An afxdp extension on top of a devargs string speaks afxdp's values.
+  t.is(resolvePortConfig('iface=eth0', { xdpMode: 'generic' }).xdpMode, 'generic');
+});
+
+test('mode=hw (offload) is refused with the reason and the two modes that work', (t) => {
+  const err = rejectsDevargs(t, 'iface=eth0,mode=hw', 'mode', 'offload');
+  t.true(err.message.includes('XSKMAP'), err.message);
+  t.true(err.message.includes('mode=drv') && err.message.includes('mode=skb'), err.message);
+});
+
+test('mode: any other value is refused, naming the accepted ones; afxdp\'s own names are not devarg values', (t) => {
+  for (const value of ['native', 'generic', 'auto', 'offload', 'xdpdrv', 'drv ', '1']) {
+    rejectsDevargs(t, `iface=eth0,mode=${value}`, 'mode', 'mode must be drv or skb');
+  }
+  const err = rejectsDevargs(t, 'iface=eth0,mode=SKB', 'mode', 'lower case');
+  t.true(err.message.includes('mode=skb'), err.message);
+  rejectsDevargs(t, 'iface=eth0,mode=drv,mode=skb', 'mode', 'given twice');
+  // Not a devarg value spelling for options objects either.
+  rejectsOptions(t, { iface: 'eth0', xdpMode: 'drv' }, 'xdpMode');
+});
+
+test('mode with use_cni / use_pinned_map is refused in the devarg\'s words (DPDK ignores it there)', (t) => {
+  rejectsDevargs(t, 'iface=eth0,use_cni=1,mode=skb', 'mode', 'mode=skb cannot be used with use_cni');
+  rejectsDevargs(t, 'iface=eth0,use_pinned_map=1,mode=drv', 'mode', 'mode=drv cannot be used with use_pinned_map');
+  const err = rejectsDevargs(t, 'iface=eth0,use_cni=1,mode=hw', 'mode', 'offload');
+  t.false(err.message.includes('cannot be used with'), 'the value is refused first, as DPDK parses it first');
+});
+
 test('hugepages and xdpMode: one of their values', (t) => {
   for (const mode of ['auto', 'require', 'never'] as const) t.is(resolve({ iface: 'eth0', hugepages: mode }).hugepages, mode);
   rejectsOptions(t, { iface: 'eth0', hugepages: 'always' }, 'hugepages', "'auto', 'require', 'never'");
