@@ -9,6 +9,7 @@
 // the core config, and a test. docs/design.md "Option schema".
 
 import { limits } from './limits';
+import type { DpPathOrigin } from '../dp/paths';
 
 export { limits };
 
@@ -69,6 +70,12 @@ export interface PortOptions {
   handshakeTimeoutMs?: number;
   /** Network namespace of the interface: a name under /var/run/netns or a path. */
   netns?: string;
+  /**
+   * DPDK's EAL --file-prefix: names the runtime directory
+   * (<runtime dir>/dpdk/<filePrefix>/afxdp_dp/<iface>/) where a default
+   * dp_path is looked for first (DPDK 26.11). Default 'rte'.
+   */
+  filePrefix?: string;
   /** Poll policy of this port's 'readable' events and streams (default 'adaptive'). */
   pollMode?: PollMode;
   /**
@@ -96,8 +103,17 @@ export interface PortConfig {
   readonly forceCopy: boolean;
   readonly useCni: boolean;
   readonly usePinnedMap: boolean;
-  /** DP socket (cni) or pinned map (pinned); undefined for attach. */
+  /**
+   * DP socket (cni) or pinned map (pinned); undefined for attach. Without an
+   * explicit dp_path this is the /tmp/afxdp_dp fallback until the port opens
+   * and looks under the DPDK runtime directory first (dpPathOrigin).
+   */
   readonly dpPath: string | undefined;
+  /** Where dpPath came from (lib/dp/paths.ts DpPathOrigin); undefined for attach. */
+  readonly dpPathOrigin: DpPathOrigin | undefined;
+  /** The paths looked at for a default dpPath, in order; empty before open and for an explicit one. */
+  readonly dpPathSearched: readonly string[];
+  readonly filePrefix: string;
   readonly frameSize: FrameSize;
   readonly frameCount: number;
   readonly headroom: number;
@@ -172,7 +188,9 @@ export const OPTIONS = Object.freeze({
   useCni: { devarg: 'use_cni', kind: 'bool', default: false, description: 'Get the XSKMAP from the Device Plugin socket' },
   usePinnedMap: { devarg: 'use_pinned_map', kind: 'bool', default: false, description: 'Open the XSKMAP the Device Plugin pinned' },
   dpPath: {
-    devarg: 'dp_path', kind: 'path', defaultText: '/tmp/afxdp_dp/<iface>/afxdp.sock or …/xsks_map',
+    devarg: 'dp_path', kind: 'path',
+    defaultText: '<runtime dir>/dpdk/<filePrefix>/afxdp_dp/<iface>/afxdp.sock (or …/xsks_map) if it exists, ' +
+      'else /tmp/afxdp_dp/<iface>/afxdp.sock (or …/xsks_map)',
     description: 'Device Plugin socket (use_cni) or pinned map (use_pinned_map)',
   },
   xdpMode: {
@@ -214,6 +232,10 @@ export const OPTIONS = Object.freeze({
     kind: 'int', min: 1, max: limits.maxHandshakeTimeoutMs, default: 10_000, description: 'Device Plugin handshake timeout',
   },
   netns: { kind: 'path', native: true, description: 'Network namespace of the interface: a name or a path' },
+  filePrefix: {
+    kind: 'string', default: 'rte',
+    description: "DPDK's --file-prefix: a default dp_path is looked for first under <runtime dir>/dpdk/<filePrefix>/afxdp_dp/",
+  },
   pollMode: {
     kind: 'enum', values: POLL_MODES, default: 'adaptive', description: 'How readable events and streams wait for packets',
   },

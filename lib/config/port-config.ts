@@ -23,7 +23,8 @@ import { Buffer } from 'node:buffer';
 import { AfxdpError, codes, quoteInput } from '../errors';
 import { closestName, devargsError, findForbiddenCharacter, parseDevargs, withValidNames } from './devargs';
 import type { DevargsMap } from './devargs';
-import { resolveDpPath } from '../dp/paths';
+import { DP_BASE_PATH, lookupDpPath, resolveDpPath } from '../dp/paths';
+import type { DpPathOrigin, DpPathProbe } from '../dp/paths';
 import {
   DEVARG_OPTIONS, OPTION_NAMES, defaults, devargOf, limits, optionOfDevarg, optionSpec,
 } from './options';
@@ -216,6 +217,7 @@ const CHECKERS: Partial<Record<OptionName, (context: Context, value: unknown) =>
   iface: checkIface,
   podName: checkPodName,
   netns: checkNetns,
+  filePrefix: checkFilePrefix,
 };
 
 function resolve(options: RawOptions, context: Context, vdevIndex: number | undefined): PortConfig {
@@ -243,6 +245,8 @@ function resolve(options: RawOptions, context: Context, vdevIndex: number | unde
     busyBudget: explicitBudget ?? defaults.busyBudget[source],
     busyBudgetExplicit: explicitBudget !== undefined,
     dpPath,
+    dpPathOrigin: (source === 'attach' ? undefined : explicitDpPath === undefined ? 'default' : 'explicit') as DpPathOrigin | undefined,
+    dpPathSearched: Object.freeze([]) as readonly string[],
     ...resolveMemory(context, options, values as Pick<PortConfig, 'frameSize' | 'rxSize' | 'txSize' | 'fillSize'>),
     vdevIndex,
   } as PortConfig;
@@ -327,6 +331,38 @@ function checkSocketPath(context: Context, dpPath: string): void {
   );
 }
 
+/**
+ * DPDK 26.11's default dp_path lookup for a config whose dpPath is the
+ * default ('default' origin): the runtime-directory path when `probe` finds
+ * something there, else the /tmp/afxdp_dp fallback; either way the origin
+ * and the paths looked at are recorded. Any other config is returned as it
+ * is. Pure given `probe` (openPort passes the file system, env and uid).
+ * A found socket path longer than a Unix socket path can hold is refused,
+ * with the limit named, as an explicit one is.
+ */
+export function locateDpPath(config: PortConfig, probe: DpPathProbe): PortConfig {
+  if (!isPortConfig(config)) {
+    throw new AfxdpError(codes.INVALID_ARGUMENT, 'locateDpPath takes a config from resolvePortConfig()', { argument: 'config' });
+  }
+  if (config.source === 'attach' || config.dpPathOrigin !== 'default') return config;
+  const found = lookupDpPath(config.source, config.iface, config.filePrefix, probe);
+  if (config.source === 'cni' && Buffer.byteLength(found.path) > limits.socketPathMaxBytes) {
+    throw new AfxdpError(
+      codes.INVALID_ARGUMENT,
+      `Invalid port options: the default dp_path ${quoteInput(found.path, 160)} (found under the DPDK runtime directory) is ` +
+        `${Buffer.byteLength(found.path)} bytes long, but a Unix socket path holds at most ${limits.socketPathMaxBytes}; ` +
+        `pass dp_path explicitly (the Device Plugin's own mount is ${DP_BASE_PATH}/${config.iface}/afxdp.sock), ` +
+        'or a shorter filePrefix / runtime directory (RUNTIME_DIRECTORY, XDG_RUNTIME_DIR)',
+      { argument: 'dpPath', path: found.path },
+    );
+  }
+  const located = Object.freeze({
+    ...config, dpPath: found.path, dpPathOrigin: found.origin, dpPathSearched: Object.freeze([...found.searched]),
+  }) as PortConfig;
+  resolved.add(located);
+  return located;
+}
+
 // UMEM geometry whose bounds or default depend on other options.
 function resolveMemory(context: Context, options: RawOptions, rings: Pick<PortConfig, 'frameSize' | 'rxSize' | 'txSize' | 'fillSize'>) {
   const { frameSize, rxSize, txSize, fillSize } = rings;
@@ -402,6 +438,19 @@ function checkPodName(context: Context, value: unknown): string | undefined {
     );
   }
   return text;
+}
+
+// DPDK's --file-prefix becomes one directory name under <runtime dir>/dpdk/.
+function checkFilePrefix(context: Context, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const text = stringValue(context, 'filePrefix', value);
+  const bytes = Buffer.byteLength(text);
+  let problem: string | undefined;
+  if (text === '.' || text === '..') problem = 'cannot be "." or ".."';
+  else if (text.includes('/')) problem = 'cannot contain "/"';
+  else if (bytes > limits.fileNameMaxBytes) problem = `is ${bytes} bytes long; a directory name has at most ${limits.fileNameMaxBytes}`;
+  if (problem === undefined) return text;
+  throw context.fail('filePrefix', `filePrefix ${quoteInput(text)} ${problem}`, "pass DPDK's --file-prefix as it is given to EAL (default rte)");
 }
 
 function checkNetns(context: Context, value: unknown): string | undefined {
