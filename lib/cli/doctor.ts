@@ -12,6 +12,8 @@ import { DP_BASE_PATH, DP_PINNED_MAP_NAME, DP_SOCKET_NAME, LEGACY_UDS_PATH } fro
 import { defaults } from '../config/port-config';
 import { UsageError } from './usage';
 import { integer } from './args';
+import { boundingOnlyFixes, CAP, classifyCaps, describeBoundingOnly, parseProcStatus } from '../caps';
+import type { CapName } from '../caps';
 
 export const doctorUsage = `Usage: afxdp doctor [IFACE] [options]
 
@@ -40,9 +42,7 @@ export interface Check {
   fix?: string;
 }
 
-// Capability numbers (linux/capability.h).
-const CAP = { NET_ADMIN: 12, NET_RAW: 13, IPC_LOCK: 14, SYS_ADMIN: 21, PERFMON: 38, BPF: 39 } as const;
-type CapName = keyof typeof CAP;
+export { classifyCaps, parseProcStatus } from '../caps';
 
 export function parseCapEff(status: string): bigint {
   const m = /^CapEff:\s*([0-9a-fA-F]+)$/m.exec(status);
@@ -95,8 +95,16 @@ export function runChecks(o: DoctorOptions): Check[] {
   const add = (c: Check) => checks.push(c);
   const release = os.release();
   const kv = kernelVersion(release);
-  const capEff = parseCapEff(read('/proc/self/status') ?? '');
+  const status = read('/proc/self/status') ?? '';
+  const capEff = parseCapEff(status);
   const caps = (Object.keys(CAP) as CapName[]).filter((c) => hasCap(capEff, c));
+  // The Kubernetes non-root case: capabilities.add landed in the bounding set only.
+  const processCaps = parseProcStatus(status);
+  const verdict = processCaps === undefined ? undefined : classifyCaps(processCaps);
+  const boundingOnly = processCaps !== undefined && verdict?.case === 'bounding-only'
+    ? { what: describeBoundingOnly(processCaps, verdict), fixes: boundingOnlyFixes(processCaps) }
+    : undefined;
+  const numbered = (fixes: readonly string[]) => fixes.map((fix, i) => `(${i + 1}) ${fix}`).join('; ');
 
   // Kernel.
   if (!atLeast(kv, 4, 18)) {
@@ -123,7 +131,12 @@ export function runChecks(o: DoctorOptions): Check[] {
       } else if (p.errno === 97 /* EAFNOSUPPORT */) {
         add({ id: 'af_xdp', status: 'fail', title: 'AF_XDP socket', detail: `the kernel has no AF_XDP (${p.message})`, fix: 'use a kernel built with CONFIG_XDP_SOCKETS=y' });
       } else if (p.errno === 1 || p.errno === 13) {
-        add({ id: 'af_xdp', status: 'fail', title: 'AF_XDP socket', detail: `socket(AF_XDP) was refused (${p.message}): it needs CAP_NET_RAW`, fix: 'run as root, or grant CAP_NET_RAW (pods: securityContext.capabilities.add: [NET_RAW]; setpriv --inh-caps +net_raw --ambient-caps +net_raw)' });
+        add({
+          id: 'af_xdp', status: 'fail', title: 'AF_XDP socket', detail: `socket(AF_XDP) was refused (${p.message}): it needs CAP_NET_RAW` +
+            (boundingOnly && verdict?.missing.includes('NET_RAW') ? ', which this non-root process has in its bounding set only (see capabilities)' : ''),
+          fix: boundingOnly !== undefined ? 'the three fixes under capabilities below'
+            : 'run as root, or grant CAP_NET_RAW (pods: securityContext.capabilities.add: [NET_RAW]; setpriv --inh-caps +net_raw --ambient-caps +net_raw)',
+        });
       } else {
         add({ id: 'af_xdp', status: 'fail', title: 'AF_XDP socket', detail: `socket(AF_XDP) failed: ${p.message}`, fix: 'check seccomp/LSM policies that filter socket families' });
       }
@@ -136,7 +149,12 @@ export function runChecks(o: DoctorOptions): Check[] {
   const privileged = hasCap(capEff, 'NET_RAW') && hasCap(capEff, 'NET_ADMIN') && (hasCap(capEff, 'BPF') || hasCap(capEff, 'SYS_ADMIN'));
   const dpModes = hasCap(capEff, 'NET_RAW') && (atLeast(kv, 5, 19) || hasCap(capEff, 'BPF') || hasCap(capEff, 'SYS_ADMIN'));
   const held = `CapEff ${capEff.toString(16).padStart(16, '0')}: ${caps.length ? caps.map((c) => `CAP_${c}`).join(', ') : 'none of CAP_NET_RAW, CAP_IPC_LOCK, CAP_NET_ADMIN, CAP_BPF, CAP_SYS_ADMIN'}`;
-  if (privileged) {
+  if (boundingOnly !== undefined) {
+    add({
+      id: 'capabilities', status: verdict!.missing.includes('NET_RAW') ? 'fail' : 'warn', title: 'capabilities',
+      detail: `${held}; ${boundingOnly.what}`, fix: numbered(boundingOnly.fixes),
+    });
+  } else if (privileged) {
     add({ id: 'capabilities', status: 'ok', title: 'capabilities', detail: `${held}; every mode works (afxdp attaches its own XDP program)` });
   } else if (dpModes) {
     add({ id: 'capabilities', status: 'warn', title: 'capabilities', detail: `${held}; only use_cni / use_pinned_map ports (the Device Plugin or 'afxdp dp-serve' attaches the program)`, fix: 'for ports that attach XDP themselves run as root, or add CAP_NET_ADMIN and CAP_BPF' });
@@ -148,6 +166,8 @@ export function runChecks(o: DoctorOptions): Check[] {
   const umem = o.frameCount * o.frameSize * o.queueCount;
   const memlock = parseMemlock(read('/proc/self/limits') ?? '');
   const plan = `${o.queueCount} × ${o.frameCount} frames × ${o.frameSize} B = ${mib(umem)}`;
+  const memlockFix = boundingOnly !== undefined && verdict!.missing.includes('IPC_LOCK')
+    ? '; CAP_IPC_LOCK is in this process\'s bounding set only: the fixes under capabilities make it effective' : '';
   if (hasCap(capEff, 'IPC_LOCK')) {
     add({ id: 'memlock', status: 'ok', title: 'locked memory', detail: `CAP_IPC_LOCK held: the UMEM (${plan}) is not limited by RLIMIT_MEMLOCK (${mib(memlock ?? NaN)})` });
   } else if (memlock === undefined) {
@@ -160,7 +180,7 @@ export function runChecks(o: DoctorOptions): Check[] {
       id: 'memlock', status: 'fail', title: 'locked memory',
       detail: `RLIMIT_MEMLOCK ${mib(memlock)} is below the UMEM (${plan}); opening a port fails with ERR_AFXDP_MEMLOCK`,
       fix: 'raise it: ulimit -l unlimited (shell), LimitMEMLOCK=infinity (systemd/containerd), or grant CAP_IPC_LOCK' +
-        (fits >= 64 ? `; or use smaller UMEMs (frameCount ${2 ** Math.floor(Math.log2(fits))} or less)` : ''),
+        (fits >= 64 ? `; or use smaller UMEMs (frameCount ${2 ** Math.floor(Math.log2(fits))} or less)` : '') + memlockFix,
     });
   }
 
