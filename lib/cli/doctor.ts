@@ -8,7 +8,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { native } from '../native';
 import { devicesFromEnv } from '../dp/devices-env';
-import { DP_BASE_PATH, DP_PINNED_MAP_NAME, DP_SOCKET_NAME, LEGACY_UDS_PATH } from '../dp/paths';
+import {
+  DEFAULT_FILE_PREFIX, DP_BASE_PATH, DP_PINNED_MAP_NAME, DP_SOCKET_NAME, LEGACY_UDS_PATH, RUNTIME_DP_DIR, dpdkRuntimeDir,
+} from '../dp/paths';
 import { defaults } from '../config/port-config';
 import { UsageError } from './usage';
 import { integer } from './args';
@@ -27,6 +29,8 @@ AFXDP_DEVICES_*. Each check says ok, warn or fail, and how to fix it.
   --frame-count N       UMEM frames per queue to plan for (default ${defaults.frameCount})
   --frame-size B        UMEM frame size to plan for (default ${defaults.frameSize})
   --queue-count N       queues (sockets) per port to plan for (default 1)
+  --file-prefix PREFIX  DPDK file prefix of the runtime directory searched for Device
+                        Plugin sockets and maps (default ${DEFAULT_FILE_PREFIX})
   --json                one JSON object: {ok, checks: [{id, status, title, detail, fix}]}
   -h, --help            this text
 
@@ -87,6 +91,7 @@ interface DoctorOptions {
   frameCount: number;
   frameSize: number;
   queueCount: number;
+  filePrefix: string;
   json: boolean;
 }
 
@@ -219,7 +224,7 @@ export function runChecks(o: DoctorOptions): Check[] {
   }
 
   if (o.iface !== undefined) checks.push(...interfaceChecks(o));
-  checks.push(...devicePluginChecks(o.iface));
+  checks.push(...devicePluginChecks(o.iface, o.filePrefix));
   return checks;
 }
 
@@ -300,34 +305,39 @@ function socketState(file: string): 'socket' | 'file' | 'missing' {
   }
 }
 
-function devicePluginChecks(iface: string | undefined): Check[] {
+function devicePluginChecks(iface: string | undefined, filePrefix: string): Check[] {
   const checks: Check[] = [];
   const pools = devicesFromEnv(process.env);
   const envDevices = pools.flatMap((p) => p.devices);
   const envText = pools.map((p) => `${p.pool === '' ? 'AFXDP_DEVICES' : `AFXDP_DEVICES_${p.pool}`}=${p.devices.join(' ')}`).join('; ');
-  let dirs: string[] = [];
-  try {
-    dirs = fs.readdirSync(DP_BASE_PATH).filter((d) => d !== 'afxdp_pool');
-  } catch {
-    // none
-  }
-  const names = iface !== undefined ? [iface] : [...new Set([...dirs, ...envDevices])];
+  // DPDK 26.11's order: the runtime directory first, then the DP's /tmp mount.
+  const runtimeBase = path.join(dpdkRuntimeDir(filePrefix, process.env, typeof process.getuid === 'function' ? process.getuid() : -1), RUNTIME_DP_DIR);
   const found: string[] = [];
   const problems: string[] = [];
-  for (const name of names) {
-    const sock = path.join(DP_BASE_PATH, name, DP_SOCKET_NAME);
-    const map = path.join(DP_BASE_PATH, name, DP_PINNED_MAP_NAME);
-    const s = socketState(sock);
-    const m = socketState(map);
-    if (s === 'socket') {
-      try {
-        fs.accessSync(sock, fs.constants.W_OK);
-        found.push(`${sock} (use_cni)`);
-      } catch {
-        problems.push(`${sock} exists but this user may not connect to it`);
-      }
-    } else if (s === 'file') problems.push(`${sock} is not a socket`);
-    if (m !== 'missing') found.push(`${map} (use_pinned_map)`);
+  for (const [base, label] of [[runtimeBase, 'DPDK runtime directory'], [DP_BASE_PATH, '']] as const) {
+    let dirs: string[] = [];
+    try {
+      dirs = fs.readdirSync(base).filter((d) => d !== 'afxdp_pool');
+    } catch {
+      // none
+    }
+    const names = iface !== undefined ? [iface] : [...new Set([...dirs, ...envDevices])];
+    const where = label === '' ? '' : `, ${label}`;
+    for (const name of names) {
+      const sock = path.join(base, name, DP_SOCKET_NAME);
+      const map = path.join(base, name, DP_PINNED_MAP_NAME);
+      const s = socketState(sock);
+      const m = socketState(map);
+      if (s === 'socket') {
+        try {
+          fs.accessSync(sock, fs.constants.W_OK);
+          found.push(`${sock} (use_cni${where})`);
+        } catch {
+          problems.push(`${sock} exists but this user may not connect to it`);
+        }
+      } else if (s === 'file') problems.push(`${sock} is not a socket`);
+      if (m !== 'missing') found.push(`${map} (use_pinned_map${where})`);
+    }
   }
   if (socketState(LEGACY_UDS_PATH) === 'socket') found.push(`${LEGACY_UDS_PATH} (old Device Plugin: dp_path=${LEGACY_UDS_PATH})`);
   const listed = iface === undefined || envDevices.length === 0 || envDevices.includes(iface);
@@ -336,7 +346,9 @@ function devicePluginChecks(iface: string | undefined): Check[] {
   } else {
     checks.push({
       id: 'dp_path', status: 'ok', title: 'Device Plugin paths',
-      detail: found.length ? found.join(', ') : `none under ${DP_BASE_PATH}${iface ? `/${iface}` : ''} (fine for ports that attach XDP themselves; use_cni needs one)`,
+      detail: found.length ? found.join(', ')
+        : `none under ${runtimeBase}${iface ? `/${iface}` : ''} or ${DP_BASE_PATH}${iface ? `/${iface}` : ''} ` +
+          '(fine for ports that attach XDP themselves; use_cni needs one)',
     });
   }
   checks.push({
@@ -359,6 +371,7 @@ export async function doctor(argv: string[]): Promise<number> {
       'frame-count': { type: 'string' },
       'frame-size': { type: 'string' },
       'queue-count': { type: 'string' },
+      'file-prefix': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -368,6 +381,10 @@ export async function doctor(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 1) throw new UsageError(`doctor takes at most one interface, got ${positionals.join(' ')}`, doctorUsage);
+  const prefix = values['file-prefix'];
+  if (prefix !== undefined && (prefix === '' || prefix === '.' || prefix === '..' || /[/\0]/.test(prefix))) {
+    throw new UsageError(`--file-prefix must be one directory name, not ${JSON.stringify(prefix)}`, doctorUsage);
+  }
   const frameSize = integer('frame-size', values['frame-size'], 2048, 4096, doctorUsage) ?? defaults.frameSize;
   if (frameSize !== 2048 && frameSize !== 4096) throw new UsageError(`--frame-size must be 2048 or 4096, not ${frameSize}`, doctorUsage);
   const options: DoctorOptions = {
@@ -376,6 +393,7 @@ export async function doctor(argv: string[]): Promise<number> {
     frameCount: integer('frame-count', values['frame-count'], 64, 1 << 20, doctorUsage) ?? defaults.frameCount,
     frameSize,
     queueCount: integer('queue-count', values['queue-count'], 1, 65535, doctorUsage) ?? 1,
+    filePrefix: values['file-prefix'] ?? DEFAULT_FILE_PREFIX,
     json: values.json ?? false,
   };
   const checks = runChecks(options);

@@ -1,7 +1,9 @@
 // `afxdp demo` and `afxdp doctor` as a user runs them.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
 import { privileged } from '../helpers/privileged';
 import { createLab } from '../helpers/lab';
 import { Running, runAfxdp } from './helpers';
@@ -132,6 +134,32 @@ test.serial('doctor on a broken setup: tiny RLIMIT_MEMLOCK without CAP_IPC_LOCK 
   t.is(human.status, 1);
   t.regex(human.stdout, /^\[FAIL\] locked memory/m);
   t.regex(human.stdout, /^ {7}fix: raise it/m);
+});
+
+test.serial('doctor lists a Device Plugin socket under the DPDK runtime directory (--file-prefix), then /tmp/afxdp_dp', async (t) => {
+  const runtimeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-doctor-rundir-'));
+  const prefix = `doc${process.pid}`;
+  const iface = `afxd${process.pid % 100000}`;
+  const socket = path.join(runtimeDir, 'dpdk', prefix, 'afxdp_dp', iface, 'afxdp.sock');
+  fs.mkdirSync(path.dirname(socket), { recursive: true });
+  const server = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socket, resolve));
+    const env = { ...process.env, RUNTIME_DIRECTORY: runtimeDir };
+    const r = runAfxdp(['doctor', '--json', '--file-prefix', prefix], { env });
+    const dp = JSON.parse(r.stdout).checks.find((c: any) => c.id === 'dp_path');
+    t.is(dp.status, 'ok');
+    t.true(dp.detail.includes(`${socket} (use_cni, DPDK runtime directory)`), dp.detail);
+    // Another prefix looks elsewhere and says where it looked.
+    const other = JSON.parse(runAfxdp(['doctor', '--json', iface], { env }).stdout).checks.find((c: any) => c.id === 'dp_path');
+    t.true(other.detail.includes(`none under ${path.join(runtimeDir, 'dpdk', 'rte', 'afxdp_dp', iface)} or /tmp/afxdp_dp/${iface}`), other.detail);
+    const bad = runAfxdp(['doctor', '--file-prefix', '../x']);
+    t.is(bad.status, 2);
+    t.regex(bad.stderr, /--file-prefix must be one directory name/);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    fs.rmSync(runtimeDir, { recursive: true, force: true });
+  }
 });
 
 // The Kubernetes non-root case: capabilities.add puts NET_RAW and IPC_LOCK in
