@@ -3,20 +3,25 @@
 // every default filled in. Pure: nothing here touches the file system or
 // the network (xdp_prog and dp_path existence is checked when the port opens).
 //
-// Deliberate differences from DPDK's net_af_xdp:
+// Deliberate differences from DPDK's net_af_xdp (docs/design.md, "Where
+// afxdp deliberately differs from DPDK's devargs", has the list with reasons):
 // - use_cni + busy_budget is allowed (DPDK: EINVAL). afxdp asks the Device
 //   Plugin to set preferred busy polling with /config_busy_poll, since an
 //   unprivileged pod cannot set SO_PREFER_BUSY_POLL itself.
 // - use_pinned_map + an explicit busy_budget > 0 is allowed; it is attempted
 //   and the outcome reported (it needs CAP_NET_ADMIN).
-// - Integers are decimal digits only (leading zeros are fine, as for strtol);
-//   DPDK's strtol also takes leading spaces and a sign ("-1"), afxdp does not.
-//   Trailing junk ("1x") is refused by both. Booleans are exactly 0 or 1,
-//   where DPDK's atoi reads "yes" as 0 and "2" as true.
-// - Duplicate devargs and empty pairs are errors (see devargs.ts).
+// - Integers are decimal digits only (leading zeros are fine, as for strtol).
+//   DPDK's strtol has no end check: it takes leading spaces and "+", reads
+//   "1x" as 1 and "abc" as 0; afxdp refuses all of them. Booleans are
+//   exactly 0 or 1, where DPDK's strtol reads "yes" as 0 and "2" as true.
+// - Duplicate devargs and empty pairs are errors (see devargs.ts); DPDK
+//   applies every occurrence (two mode= values are ORed).
+// - mode=hw is refused (no XSKMAP redirect from an offloaded program), and
+//   mode= with use_cni / use_pinned_map is refused where DPDK ignores it.
 // - busy_budget defaults to 64 only when afxdp attaches the XDP program;
 //   with use_cni / use_pinned_map it defaults to 0, as DPDK never sets it
 //   up in those modes either.
+// - A use_cni socket path over sun_path is refused; DPDK truncates it.
 
 import { Buffer } from 'node:buffer';
 
@@ -202,7 +207,7 @@ function flag(context: Context, option: OptionName, text: string): boolean {
   throw context.fail(
     option,
     `${name} must be 0 or 1, got ${quoteInput(text)}`,
-    `write ${name}=1 or ${name}=0 (DPDK would read it with atoi; afxdp takes exactly 0 or 1)`,
+    `write ${name}=1 or ${name}=0 (DPDK would read it with strtol; afxdp takes exactly 0 or 1)`,
   );
 }
 
