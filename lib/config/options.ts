@@ -189,8 +189,8 @@ export const OPTIONS = Object.freeze({
   usePinnedMap: { devarg: 'use_pinned_map', kind: 'bool', default: false, description: 'Open the XSKMAP the Device Plugin pinned' },
   dpPath: {
     devarg: 'dp_path', kind: 'path',
-    defaultText: '<runtime dir>/dpdk/<filePrefix>/afxdp_dp/<iface>/afxdp.sock (or …/xsks_map) if it exists, ' +
-      'else /tmp/afxdp_dp/<iface>/afxdp.sock (or …/xsks_map)',
+    defaultText: '<runtime dir>/dpdk/<filePrefix>/afxdp_dp/<iface>/afxdp.sock if it exists, ' +
+      'else /tmp/afxdp_dp/<iface>/afxdp.sock (xsks_map for use_pinned_map)',
     description: 'Device Plugin socket (use_cni) or pinned map (use_pinned_map)',
   },
   xdpMode: {
@@ -201,8 +201,8 @@ export const OPTIONS = Object.freeze({
         'program cannot redirect into an XSKMAP, and afxdp has no offload path; use mode=drv (native) or mode=skb ' +
         '(generic), or leave mode out to let the kernel pick',
     },
-    description: 'How afxdp attaches its program: native (mode=drv), generic (mode=skb), or auto (the kernel picks; ' +
-      'the only value in Device Plugin modes)',
+    defaultText: 'auto (the kernel picks)',
+    description: 'How afxdp attaches its program: native (mode=drv), generic (mode=skb) or auto; only auto in Device Plugin modes',
   },
   frameSize: {
     kind: 'enum', values: limits.frameSizes, default: 4096, native: true, description: 'UMEM frame size in bytes',
