@@ -27,6 +27,7 @@ for (const [devarg, infoMode, kernelMode] of [['skb', 'generic', 2], ['drv', 'na
         const info = port.info();
         t.is(info.xdpMode, infoMode);
         t.is(info.source, 'attach');
+        t.false('dpPath' in info, 'no Device Plugin path for a port that attaches its own program');
         t.deepEqual(attachedXdp(lab.portNs, lab.portIf), [info.xdpProgramId]);
         t.is(kernelXdpMode(lab.portNs, lab.portIf), kernelMode);
       } finally {
