@@ -5,6 +5,8 @@
 // in crates/afxdp-core/src/error.rs (`Code::ALL`); the addon exports that
 // list (errorCodes()) and test/faults/port.test.ts checks the two agree.
 
+import { capabilityHint, readProcessCaps } from './caps';
+
 export const codes = Object.freeze({
   NO_SUCH_INTERFACE: 'ERR_AFXDP_NO_SUCH_INTERFACE',
   QUEUE_OUT_OF_RANGE: 'ERR_AFXDP_QUEUE_OUT_OF_RANGE',
@@ -121,7 +123,11 @@ export function fromNative<T>(err: T): AfxdpError | T {
   const { code, errno, path } = err as Error & { code?: unknown; errno?: unknown; path?: unknown };
   if (!isAfxdpErrorCode(code)) return err;
   const parsed = parseNativeMessage(err.message);
-  return new AfxdpError(code, stripCodePrefix(parsed.message, code), {
+  // The one place the capability hint is added: EPERM on socket(AF_XDP) or
+  // bpf() (ERR_AFXDP_PERMISSION) and RLIMIT_MEMLOCK (ERR_AFXDP_MEMLOCK) in a
+  // non-root process whose capabilities sit in the bounding set only.
+  const hint = code === codes.PERMISSION || code === codes.MEMLOCK ? capabilityHint(readProcessCaps()) : '';
+  return new AfxdpError(code, stripCodePrefix(parsed.message, code) + hint, {
     errno: parsed.errno ?? (typeof errno === 'number' ? errno : undefined),
     path: parsed.path ?? (typeof path === 'string' ? path : undefined),
     cause: err,

@@ -5,8 +5,12 @@ import { UsageError } from './usage';
 
 /** testpmd / EAL flags accepted and ignored, so a testpmd line can be pasted. */
 export const IGNORED_BOOLEAN_FLAGS = ['-i', '--interactive', '-a', '--a', '--auto-start', '--no-pci', '--no-mlockall', '--in-memory', '--no-huge'];
-/** testpmd / EAL options with a value, accepted and ignored. */
-export const IGNORED_VALUE_FLAGS = ['-l', '--lcores', '-c', '-n', '--rxq', '--txq', '--file-prefix', '--socket-mem', '--nb-ports', '--rxd', '--txd'];
+/**
+ * testpmd / EAL options with a value, accepted and ignored. (EAL's
+ * --file-prefix is not one: `afxdp fwd` uses it, as DPDK 26.11 does, to find
+ * a default dp_path under the runtime directory.)
+ */
+export const IGNORED_VALUE_FLAGS = ['-l', '--lcores', '-c', '-n', '--rxq', '--txq', '--socket-mem', '--nb-ports', '--rxd', '--txd'];
 
 export interface PastedWords {
   /** The arguments left for parseArgs. */

@@ -8,10 +8,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { native } from '../native';
 import { devicesFromEnv } from '../dp/devices-env';
-import { DP_BASE_PATH, DP_PINNED_MAP_NAME, DP_SOCKET_NAME, LEGACY_UDS_PATH } from '../dp/paths';
+import {
+  DEFAULT_FILE_PREFIX, DP_BASE_PATH, DP_PINNED_MAP_NAME, DP_SOCKET_NAME, LEGACY_UDS_PATH, RUNTIME_DP_DIR, dpdkRuntimeDir,
+} from '../dp/paths';
 import { defaults } from '../config/port-config';
 import { UsageError } from './usage';
 import { integer } from './args';
+import { boundingOnlyFixes, CAP, classifyCaps, describeBoundingOnly, parseProcStatus } from '../caps';
+import type { CapName } from '../caps';
 
 export const doctorUsage = `Usage: afxdp doctor [IFACE] [options]
 
@@ -25,6 +29,8 @@ AFXDP_DEVICES_*. Each check says ok, warn or fail, and how to fix it.
   --frame-count N       UMEM frames per queue to plan for (default ${defaults.frameCount})
   --frame-size B        UMEM frame size to plan for (default ${defaults.frameSize})
   --queue-count N       queues (sockets) per port to plan for (default 1)
+  --file-prefix PREFIX  DPDK file prefix of the runtime directory searched for Device
+                        Plugin sockets and maps (default ${DEFAULT_FILE_PREFIX})
   --json                one JSON object: {ok, checks: [{id, status, title, detail, fix}]}
   -h, --help            this text
 
@@ -40,9 +46,7 @@ export interface Check {
   fix?: string;
 }
 
-// Capability numbers (linux/capability.h).
-const CAP = { NET_ADMIN: 12, NET_RAW: 13, IPC_LOCK: 14, SYS_ADMIN: 21, PERFMON: 38, BPF: 39 } as const;
-type CapName = keyof typeof CAP;
+export { classifyCaps, parseProcStatus } from '../caps';
 
 export function parseCapEff(status: string): bigint {
   const m = /^CapEff:\s*([0-9a-fA-F]+)$/m.exec(status);
@@ -87,6 +91,7 @@ interface DoctorOptions {
   frameCount: number;
   frameSize: number;
   queueCount: number;
+  filePrefix: string;
   json: boolean;
 }
 
@@ -95,8 +100,16 @@ export function runChecks(o: DoctorOptions): Check[] {
   const add = (c: Check) => checks.push(c);
   const release = os.release();
   const kv = kernelVersion(release);
-  const capEff = parseCapEff(read('/proc/self/status') ?? '');
+  const status = read('/proc/self/status') ?? '';
+  const capEff = parseCapEff(status);
   const caps = (Object.keys(CAP) as CapName[]).filter((c) => hasCap(capEff, c));
+  // The Kubernetes non-root case: capabilities.add landed in the bounding set only.
+  const processCaps = parseProcStatus(status);
+  const verdict = processCaps === undefined ? undefined : classifyCaps(processCaps);
+  const boundingOnly = processCaps !== undefined && verdict?.case === 'bounding-only'
+    ? { what: describeBoundingOnly(processCaps, verdict), fixes: boundingOnlyFixes(processCaps) }
+    : undefined;
+  const numbered = (fixes: readonly string[]) => fixes.map((fix, i) => `(${i + 1}) ${fix}`).join('; ');
 
   // Kernel.
   if (!atLeast(kv, 4, 18)) {
@@ -123,7 +136,12 @@ export function runChecks(o: DoctorOptions): Check[] {
       } else if (p.errno === 97 /* EAFNOSUPPORT */) {
         add({ id: 'af_xdp', status: 'fail', title: 'AF_XDP socket', detail: `the kernel has no AF_XDP (${p.message})`, fix: 'use a kernel built with CONFIG_XDP_SOCKETS=y' });
       } else if (p.errno === 1 || p.errno === 13) {
-        add({ id: 'af_xdp', status: 'fail', title: 'AF_XDP socket', detail: `socket(AF_XDP) was refused (${p.message}): it needs CAP_NET_RAW`, fix: 'run as root, or grant CAP_NET_RAW (pods: securityContext.capabilities.add: [NET_RAW]; setpriv --inh-caps +net_raw --ambient-caps +net_raw)' });
+        add({
+          id: 'af_xdp', status: 'fail', title: 'AF_XDP socket', detail: `socket(AF_XDP) was refused (${p.message}): it needs CAP_NET_RAW` +
+            (boundingOnly && verdict?.missing.includes('NET_RAW') ? ', which this non-root process has in its bounding set only (see capabilities)' : ''),
+          fix: boundingOnly !== undefined ? 'the three fixes under capabilities below'
+            : 'run as root, or grant CAP_NET_RAW (pods: securityContext.capabilities.add: [NET_RAW]; setpriv --inh-caps +net_raw --ambient-caps +net_raw)',
+        });
       } else {
         add({ id: 'af_xdp', status: 'fail', title: 'AF_XDP socket', detail: `socket(AF_XDP) failed: ${p.message}`, fix: 'check seccomp/LSM policies that filter socket families' });
       }
@@ -136,7 +154,12 @@ export function runChecks(o: DoctorOptions): Check[] {
   const privileged = hasCap(capEff, 'NET_RAW') && hasCap(capEff, 'NET_ADMIN') && (hasCap(capEff, 'BPF') || hasCap(capEff, 'SYS_ADMIN'));
   const dpModes = hasCap(capEff, 'NET_RAW') && (atLeast(kv, 5, 19) || hasCap(capEff, 'BPF') || hasCap(capEff, 'SYS_ADMIN'));
   const held = `CapEff ${capEff.toString(16).padStart(16, '0')}: ${caps.length ? caps.map((c) => `CAP_${c}`).join(', ') : 'none of CAP_NET_RAW, CAP_IPC_LOCK, CAP_NET_ADMIN, CAP_BPF, CAP_SYS_ADMIN'}`;
-  if (privileged) {
+  if (boundingOnly !== undefined) {
+    add({
+      id: 'capabilities', status: verdict!.missing.includes('NET_RAW') ? 'fail' : 'warn', title: 'capabilities',
+      detail: `${held}; ${boundingOnly.what}`, fix: numbered(boundingOnly.fixes),
+    });
+  } else if (privileged) {
     add({ id: 'capabilities', status: 'ok', title: 'capabilities', detail: `${held}; every mode works (afxdp attaches its own XDP program)` });
   } else if (dpModes) {
     add({ id: 'capabilities', status: 'warn', title: 'capabilities', detail: `${held}; only use_cni / use_pinned_map ports (the Device Plugin or 'afxdp dp-serve' attaches the program)`, fix: 'for ports that attach XDP themselves run as root, or add CAP_NET_ADMIN and CAP_BPF' });
@@ -148,6 +171,8 @@ export function runChecks(o: DoctorOptions): Check[] {
   const umem = o.frameCount * o.frameSize * o.queueCount;
   const memlock = parseMemlock(read('/proc/self/limits') ?? '');
   const plan = `${o.queueCount} × ${o.frameCount} frames × ${o.frameSize} B = ${mib(umem)}`;
+  const memlockFix = boundingOnly !== undefined && verdict!.missing.includes('IPC_LOCK')
+    ? '; CAP_IPC_LOCK is in this process\'s bounding set only: the fixes under capabilities make it effective' : '';
   if (hasCap(capEff, 'IPC_LOCK')) {
     add({ id: 'memlock', status: 'ok', title: 'locked memory', detail: `CAP_IPC_LOCK held: the UMEM (${plan}) is not limited by RLIMIT_MEMLOCK (${mib(memlock ?? NaN)})` });
   } else if (memlock === undefined) {
@@ -160,7 +185,7 @@ export function runChecks(o: DoctorOptions): Check[] {
       id: 'memlock', status: 'fail', title: 'locked memory',
       detail: `RLIMIT_MEMLOCK ${mib(memlock)} is below the UMEM (${plan}); opening a port fails with ERR_AFXDP_MEMLOCK`,
       fix: 'raise it: ulimit -l unlimited (shell), LimitMEMLOCK=infinity (systemd/containerd), or grant CAP_IPC_LOCK' +
-        (fits >= 64 ? `; or use smaller UMEMs (frameCount ${2 ** Math.floor(Math.log2(fits))} or less)` : ''),
+        (fits >= 64 ? `; or use smaller UMEMs (frameCount ${2 ** Math.floor(Math.log2(fits))} or less)` : '') + memlockFix,
     });
   }
 
@@ -199,7 +224,7 @@ export function runChecks(o: DoctorOptions): Check[] {
   }
 
   if (o.iface !== undefined) checks.push(...interfaceChecks(o));
-  checks.push(...devicePluginChecks(o.iface));
+  checks.push(...devicePluginChecks(o.iface, o.filePrefix));
   return checks;
 }
 
@@ -280,34 +305,39 @@ function socketState(file: string): 'socket' | 'file' | 'missing' {
   }
 }
 
-function devicePluginChecks(iface: string | undefined): Check[] {
+function devicePluginChecks(iface: string | undefined, filePrefix: string): Check[] {
   const checks: Check[] = [];
   const pools = devicesFromEnv(process.env);
   const envDevices = pools.flatMap((p) => p.devices);
   const envText = pools.map((p) => `${p.pool === '' ? 'AFXDP_DEVICES' : `AFXDP_DEVICES_${p.pool}`}=${p.devices.join(' ')}`).join('; ');
-  let dirs: string[] = [];
-  try {
-    dirs = fs.readdirSync(DP_BASE_PATH).filter((d) => d !== 'afxdp_pool');
-  } catch {
-    // none
-  }
-  const names = iface !== undefined ? [iface] : [...new Set([...dirs, ...envDevices])];
+  // DPDK 26.11's order: the runtime directory first, then the DP's /tmp mount.
+  const runtimeBase = path.join(dpdkRuntimeDir(filePrefix, process.env, typeof process.getuid === 'function' ? process.getuid() : -1), RUNTIME_DP_DIR);
   const found: string[] = [];
   const problems: string[] = [];
-  for (const name of names) {
-    const sock = path.join(DP_BASE_PATH, name, DP_SOCKET_NAME);
-    const map = path.join(DP_BASE_PATH, name, DP_PINNED_MAP_NAME);
-    const s = socketState(sock);
-    const m = socketState(map);
-    if (s === 'socket') {
-      try {
-        fs.accessSync(sock, fs.constants.W_OK);
-        found.push(`${sock} (use_cni)`);
-      } catch {
-        problems.push(`${sock} exists but this user may not connect to it`);
-      }
-    } else if (s === 'file') problems.push(`${sock} is not a socket`);
-    if (m !== 'missing') found.push(`${map} (use_pinned_map)`);
+  for (const [base, label] of [[runtimeBase, 'DPDK runtime directory'], [DP_BASE_PATH, '']] as const) {
+    let dirs: string[] = [];
+    try {
+      dirs = fs.readdirSync(base).filter((d) => d !== 'afxdp_pool');
+    } catch {
+      // none
+    }
+    const names = iface !== undefined ? [iface] : [...new Set([...dirs, ...envDevices])];
+    const where = label === '' ? '' : `, ${label}`;
+    for (const name of names) {
+      const sock = path.join(base, name, DP_SOCKET_NAME);
+      const map = path.join(base, name, DP_PINNED_MAP_NAME);
+      const s = socketState(sock);
+      const m = socketState(map);
+      if (s === 'socket') {
+        try {
+          fs.accessSync(sock, fs.constants.W_OK);
+          found.push(`${sock} (use_cni${where})`);
+        } catch {
+          problems.push(`${sock} exists but this user may not connect to it`);
+        }
+      } else if (s === 'file') problems.push(`${sock} is not a socket`);
+      if (m !== 'missing') found.push(`${map} (use_pinned_map${where})`);
+    }
   }
   if (socketState(LEGACY_UDS_PATH) === 'socket') found.push(`${LEGACY_UDS_PATH} (old Device Plugin: dp_path=${LEGACY_UDS_PATH})`);
   const listed = iface === undefined || envDevices.length === 0 || envDevices.includes(iface);
@@ -316,7 +346,9 @@ function devicePluginChecks(iface: string | undefined): Check[] {
   } else {
     checks.push({
       id: 'dp_path', status: 'ok', title: 'Device Plugin paths',
-      detail: found.length ? found.join(', ') : `none under ${DP_BASE_PATH}${iface ? `/${iface}` : ''} (fine for ports that attach XDP themselves; use_cni needs one)`,
+      detail: found.length ? found.join(', ')
+        : `none under ${runtimeBase}${iface ? `/${iface}` : ''} or ${DP_BASE_PATH}${iface ? `/${iface}` : ''} ` +
+          '(fine for ports that attach XDP themselves; use_cni needs one)',
     });
   }
   checks.push({
@@ -339,6 +371,7 @@ export async function doctor(argv: string[]): Promise<number> {
       'frame-count': { type: 'string' },
       'frame-size': { type: 'string' },
       'queue-count': { type: 'string' },
+      'file-prefix': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -348,6 +381,10 @@ export async function doctor(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 1) throw new UsageError(`doctor takes at most one interface, got ${positionals.join(' ')}`, doctorUsage);
+  const prefix = values['file-prefix'];
+  if (prefix !== undefined && (prefix === '' || prefix === '.' || prefix === '..' || /[/\0]/.test(prefix))) {
+    throw new UsageError(`--file-prefix must be one directory name, not ${JSON.stringify(prefix)}`, doctorUsage);
+  }
   const frameSize = integer('frame-size', values['frame-size'], 2048, 4096, doctorUsage) ?? defaults.frameSize;
   if (frameSize !== 2048 && frameSize !== 4096) throw new UsageError(`--frame-size must be 2048 or 4096, not ${frameSize}`, doctorUsage);
   const options: DoctorOptions = {
@@ -356,6 +393,7 @@ export async function doctor(argv: string[]): Promise<number> {
     frameCount: integer('frame-count', values['frame-count'], 64, 1 << 20, doctorUsage) ?? defaults.frameCount,
     frameSize,
     queueCount: integer('queue-count', values['queue-count'], 1, 65535, doctorUsage) ?? 1,
+    filePrefix: values['file-prefix'] ?? DEFAULT_FILE_PREFIX,
     json: values.json ?? false,
   };
   const checks = runChecks(options);

@@ -1,6 +1,6 @@
 // What `afxdp fwd` prints: the start line (or JSON object) with its
 // warnings, the periodic statistics and the final totals.
-import type { Port } from '../port';
+import type { Port, PortInfo } from '../port';
 import type { Forwarder, ThreadReport } from '../fwd';
 import type { MetricsServer } from './metrics';
 import { LiveTable, plainLines, Snapshot, table } from './stats';
@@ -89,16 +89,26 @@ function describeStart(ports: Port[], options: ReportOptions, metrics: MetricsSe
         busyPoll: info.busyPoll,
         umemSharedWith: info.umemSharedWith,
         mtu: info.mtu,
+        ...(info.dpPath === undefined ? {} : { dpPath: info.dpPath, dpPathOrigin: info.dpPathOrigin }),
       };
     }),
   };
 }
 
+/** How the start line says where a port's dp_path came from. */
+const DP_PATH_ORIGIN: Record<NonNullable<PortInfo['dpPathOrigin']>, string> = {
+  explicit: 'given',
+  default: 'default',
+  'runtime-dir': 'found in the DPDK runtime directory',
+  tmp: 'default /tmp/afxdp_dp; none in the DPDK runtime directory',
+};
+
 function startLine(ports: Port[], options: ReportOptions, metrics: MetricsServer | undefined, path: Forwarder['path']): string {
   const parts = ports.map((port, i) => {
     const info = port.info();
     const zc = info.zeroCopy.every(Boolean) ? 'zero-copy' : 'copy mode';
-    return `port ${i} ${info.iface} (${info.mac}, ${info.source}, ${info.xdpMode}, ${zc}, queues ${info.queues.join(',')})`;
+    const dp = info.dpPath === undefined ? '' : `, dp_path ${info.dpPath} (${DP_PATH_ORIGIN[info.dpPathOrigin ?? 'explicit']})`;
+    return `port ${i} ${info.iface} (${info.mac}, ${info.source}, ${info.xdpMode}, ${zc}, queues ${info.queues.join(',')}${dp})`;
   });
   const how = path === 'descriptor' ? '; forwarding without copying (shared UMEM)'
     : path === 'copy' ? '; copying each packet between the ports\' UMEMs' : '';

@@ -57,6 +57,9 @@ else copying each packet into the other port's UMEM.
   --frame-count N         UMEM frames per queue (default 4096)
   --frame-size B          UMEM frame size, 2048 or 4096 (default 4096)
   --pod-name NAME         pod name sent to the Device Plugin (default: the host name)
+  --file-prefix PREFIX    DPDK's EAL file prefix (default rte): use_cni/use_pinned_map ports
+                          without dp_path look first in <runtime dir>/dpdk/PREFIX/afxdp_dp/
+                          (DPDK 26.11), then in /tmp/afxdp_dp/
 
 txonly (64-byte IPv4/UDP frames, as testpmd):
   --txpkts LEN            frame length without FCS (default 64); "a,b" segment lists are summed
@@ -129,6 +132,7 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
       'frame-count': { type: 'string' },
       'frame-size': { type: 'string' },
       'pod-name': { type: 'string' },
+      'file-prefix': { type: 'string' },
       txpkts: { type: 'string' },
       'eth-peer': { type: 'string', multiple: true },
       'eth-src': { type: 'string' },
@@ -170,6 +174,7 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
       ...(frameSize === undefined ? {} : { frameSize: frameSize as 2048 | 4096 }),
       ...(ns === undefined ? {} : { netns: ns }),
       ...(values['pod-name'] === undefined ? {} : { podName: values['pod-name'] }),
+      ...(values['file-prefix'] === undefined ? {} : { filePrefix: values['file-prefix'] }),
     });
   });
 

@@ -16,6 +16,8 @@ export const limits = Object.freeze({
   socketPathMaxBytes: 107,
   /** PATH_MAX - 1. */
   pathMaxBytes: 4095,
+  /** NAME_MAX: one directory name (the DPDK file prefix). */
+  fileNameMaxBytes: 255,
   ringMinSize: 64,
   ringMaxSize: 16_384,
   frameSizes: Object.freeze([2048, 4096] as const),

@@ -9,6 +9,7 @@
 // the core config, and a test. docs/design.md "Option schema".
 
 import { limits } from './limits';
+import type { DpPathOrigin } from '../dp/paths';
 
 export { limits };
 
@@ -69,6 +70,12 @@ export interface PortOptions {
   handshakeTimeoutMs?: number;
   /** Network namespace of the interface: a name under /var/run/netns or a path. */
   netns?: string;
+  /**
+   * DPDK's EAL --file-prefix: names the runtime directory
+   * (<runtime dir>/dpdk/<filePrefix>/afxdp_dp/<iface>/) where a default
+   * dp_path is looked for first (DPDK 26.11). Default 'rte'.
+   */
+  filePrefix?: string;
   /** Poll policy of this port's 'readable' events and streams (default 'adaptive'). */
   pollMode?: PollMode;
   /**
@@ -96,8 +103,17 @@ export interface PortConfig {
   readonly forceCopy: boolean;
   readonly useCni: boolean;
   readonly usePinnedMap: boolean;
-  /** DP socket (cni) or pinned map (pinned); undefined for attach. */
+  /**
+   * DP socket (cni) or pinned map (pinned); undefined for attach. Without an
+   * explicit dp_path this is the /tmp/afxdp_dp fallback until the port opens
+   * and looks under the DPDK runtime directory first (dpPathOrigin).
+   */
   readonly dpPath: string | undefined;
+  /** Where dpPath came from (lib/dp/paths.ts DpPathOrigin); undefined for attach. */
+  readonly dpPathOrigin: DpPathOrigin | undefined;
+  /** The paths looked at for a default dpPath, in order; empty before open and for an explicit one. */
+  readonly dpPathSearched: readonly string[];
+  readonly filePrefix: string;
   readonly frameSize: FrameSize;
   readonly frameCount: number;
   readonly headroom: number;
@@ -138,6 +154,13 @@ export interface OptionSpec {
   readonly bound?: string;
   /** Passed to the addon (NativeOpenOptions) under the same name. */
   readonly native?: boolean;
+  /**
+   * An enum whose devarg spells its values differently (DPDK's mode=drv|skb):
+   * devarg value → option value.
+   */
+  readonly devargValues?: Readonly<Record<string, string>>;
+  /** Devarg values DPDK takes that afxdp refuses: value → why, and the fix. */
+  readonly devargRefused?: Readonly<Record<string, string>>;
   readonly description: string;
 }
 
@@ -165,8 +188,21 @@ export const OPTIONS = Object.freeze({
   useCni: { devarg: 'use_cni', kind: 'bool', default: false, description: 'Get the XSKMAP from the Device Plugin socket' },
   usePinnedMap: { devarg: 'use_pinned_map', kind: 'bool', default: false, description: 'Open the XSKMAP the Device Plugin pinned' },
   dpPath: {
-    devarg: 'dp_path', kind: 'path', defaultText: '/tmp/afxdp_dp/<iface>/afxdp.sock or …/xsks_map',
+    devarg: 'dp_path', kind: 'path',
+    defaultText: '<runtime dir>/dpdk/<filePrefix>/afxdp_dp/<iface>/afxdp.sock if it exists, ' +
+      'else /tmp/afxdp_dp/<iface>/afxdp.sock (xsks_map for use_pinned_map)',
     description: 'Device Plugin socket (use_cni) or pinned map (use_pinned_map)',
+  },
+  xdpMode: {
+    devarg: 'mode', kind: 'enum', values: XDP_MODES, default: 'auto', native: true,
+    devargValues: { drv: 'native', skb: 'generic' },
+    devargRefused: {
+      hw: 'mode=hw (XDP_FLAGS_HW_MODE, the program offloaded to the NIC) cannot feed AF_XDP sockets: an offloaded ' +
+        'program cannot redirect into an XSKMAP, and afxdp has no offload path; use mode=drv (native) or mode=skb ' +
+        '(generic), or leave mode out to let the kernel pick',
+    },
+    defaultText: 'auto (the kernel picks)',
+    description: 'How afxdp attaches its program: native (mode=drv), generic (mode=skb) or auto; only auto in Device Plugin modes',
   },
   frameSize: {
     kind: 'enum', values: limits.frameSizes, default: 4096, native: true, description: 'UMEM frame size in bytes',
@@ -191,15 +227,15 @@ export const OPTIONS = Object.freeze({
     kind: 'enum', values: HUGEPAGES_POLICIES, default: 'auto', native: true,
     description: 'UMEM in 2 MiB hugepages: try, insist, or never',
   },
-  xdpMode: {
-    kind: 'enum', values: XDP_MODES, default: 'auto', native: true,
-    description: 'How afxdp attaches its program (auto only in Device Plugin modes)',
-  },
   podName: { kind: 'string', defaultText: 'the host name', description: 'Pod name sent in the Device Plugin handshake' },
   handshakeTimeoutMs: {
     kind: 'int', min: 1, max: limits.maxHandshakeTimeoutMs, default: 10_000, description: 'Device Plugin handshake timeout',
   },
   netns: { kind: 'path', native: true, description: 'Network namespace of the interface: a name or a path' },
+  filePrefix: {
+    kind: 'string', default: 'rte',
+    description: "DPDK's --file-prefix: a default dp_path is looked for first under <runtime dir>/dpdk/<filePrefix>/afxdp_dp/",
+  },
   pollMode: {
     kind: 'enum', values: POLL_MODES, default: 'adaptive', description: 'How readable events and streams wait for packets',
   },
@@ -288,8 +324,13 @@ function describeRange(spec: OptionSpec): string {
     }
     case 'bool':
       return '0 or 1';
-    case 'enum':
-      return (spec.values ?? []).join(', ');
+    case 'enum': {
+      const values = (spec.values ?? []).join(', ');
+      if (spec.devargValues === undefined) return values;
+      const spelled = Object.entries(spec.devargValues).map(([devarg, value]) => `${spec.devarg}=${devarg} → ${value}`);
+      const refused = Object.keys(spec.devargRefused ?? {}).map((devarg) => `${spec.devarg}=${devarg} refused`);
+      return `${values} (${[...spelled, ...refused].join(', ')})`;
+    }
     case 'path':
       return `path, < ${limits.pathMaxBytes + 1} bytes`;
     case 'string':
@@ -304,7 +345,9 @@ export function devargsHelp(indent = '  '): string {
   const rows = DEVARG_OPTIONS.map((name): [string, string] => {
     const spec = optionSpec(name);
     const dflt = describeDefault(spec);
-    return [`${spec.devarg}=${spec.kind === 'bool' ? '0|1' : spec.kind === 'int' ? 'N' : spec.kind.toUpperCase()}`,
+    const value = spec.kind === 'bool' ? '0|1' : spec.kind === 'int' ? 'N'
+      : spec.devargValues !== undefined ? Object.keys(spec.devargValues).join('|') : spec.kind.toUpperCase();
+    return [`${spec.devarg}=${value}`,
       `${spec.description}${dflt === '' ? '' : ` (${dflt === 'required' ? 'required' : `default ${dflt}`})`}`];
   });
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;

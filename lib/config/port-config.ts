@@ -3,27 +3,33 @@
 // every default filled in. Pure: nothing here touches the file system or
 // the network (xdp_prog and dp_path existence is checked when the port opens).
 //
-// Deliberate differences from DPDK's net_af_xdp:
+// Deliberate differences from DPDK's net_af_xdp (docs/design.md, "Where
+// afxdp deliberately differs from DPDK's devargs", has the list with reasons):
 // - use_cni + busy_budget is allowed (DPDK: EINVAL). afxdp asks the Device
 //   Plugin to set preferred busy polling with /config_busy_poll, since an
 //   unprivileged pod cannot set SO_PREFER_BUSY_POLL itself.
 // - use_pinned_map + an explicit busy_budget > 0 is allowed; it is attempted
 //   and the outcome reported (it needs CAP_NET_ADMIN).
-// - Integers are decimal digits only (leading zeros are fine, as for strtol);
-//   DPDK's strtol also takes leading spaces and a sign ("-1"), afxdp does not.
-//   Trailing junk ("1x") is refused by both. Booleans are exactly 0 or 1,
-//   where DPDK's atoi reads "yes" as 0 and "2" as true.
-// - Duplicate devargs and empty pairs are errors (see devargs.ts).
+// - Integers are decimal digits only (leading zeros are fine, as for strtol).
+//   DPDK's strtol has no end check: it takes leading spaces and "+", reads
+//   "1x" as 1 and "abc" as 0; afxdp refuses all of them. Booleans are
+//   exactly 0 or 1, where DPDK's strtol reads "yes" as 0 and "2" as true.
+// - Duplicate devargs and empty pairs are errors (see devargs.ts); DPDK
+//   applies every occurrence (two mode= values are ORed).
+// - mode=hw is refused (no XSKMAP redirect from an offloaded program), and
+//   mode= with use_cni / use_pinned_map is refused where DPDK ignores it.
 // - busy_budget defaults to 64 only when afxdp attaches the XDP program;
 //   with use_cni / use_pinned_map it defaults to 0, as DPDK never sets it
 //   up in those modes either.
+// - A use_cni socket path over sun_path is refused; DPDK truncates it.
 
 import { Buffer } from 'node:buffer';
 
 import { AfxdpError, codes, quoteInput } from '../errors';
 import { closestName, devargsError, findForbiddenCharacter, parseDevargs, withValidNames } from './devargs';
 import type { DevargsMap } from './devargs';
-import { resolveDpPath } from '../dp/paths';
+import { DP_BASE_PATH, lookupDpPath, resolveDpPath } from '../dp/paths';
+import type { DpPathOrigin, DpPathProbe } from '../dp/paths';
 import {
   DEVARG_OPTIONS, OPTION_NAMES, defaults, devargOf, limits, optionOfDevarg, optionSpec,
 } from './options';
@@ -149,9 +155,34 @@ function optionsFromDevargs(spec: string, parsed: DevargsMap): RawOptions {
     const text = parsed.args[devargOf(option)!];
     if (text === undefined) continue;
     const { kind } = optionSpec(option);
-    options[option] = kind === 'int' ? decimal(context, option, text) : kind === 'bool' ? flag(context, option, text) : text;
+    options[option] = kind === 'int' ? decimal(context, option, text)
+      : kind === 'bool' ? flag(context, option, text)
+      : optionSpec(option).devargValues !== undefined ? devargValue(context, option, text)
+      : text;
   }
   return options;
+}
+
+// An enum devarg spelled DPDK's way (mode=drv → xdpMode 'native').
+function devargValue(context: Context, option: OptionName, text: string): string {
+  const spec = optionSpec(option);
+  const mapped = spec.devargValues?.[text];
+  if (mapped !== undefined && Object.hasOwn(spec.devargValues!, text)) return mapped;
+  const name = context.name(option);
+  const refused = spec.devargRefused !== undefined && Object.hasOwn(spec.devargRefused, text) ? spec.devargRefused[text] : undefined;
+  if (refused !== undefined) {
+    const cut = refused.indexOf('; ');
+    throw context.fail(option, refused.slice(0, cut), refused.slice(cut + 2));
+  }
+  const accepted = Object.keys(spec.devargValues ?? {});
+  throw context.fail(
+    option,
+    `${name} must be ${accepted.join(' or ')}, got ${quoteInput(text)}`,
+    `write ${accepted.map((value) => `${name}=${value}`).join(' or ')}` +
+      (text.toLowerCase() !== text && Object.hasOwn(spec.devargValues ?? {}, text.toLowerCase())
+        ? ` (values are lower case, as in DPDK: ${name}=${text.toLowerCase()})` : '') +
+      ', or leave it out to let the kernel pick',
+  );
 }
 
 function decimal(context: Context, option: OptionName, text: string): number {
@@ -176,7 +207,7 @@ function flag(context: Context, option: OptionName, text: string): boolean {
   throw context.fail(
     option,
     `${name} must be 0 or 1, got ${quoteInput(text)}`,
-    `write ${name}=1 or ${name}=0 (DPDK would read it with atoi; afxdp takes exactly 0 or 1)`,
+    `write ${name}=1 or ${name}=0 (DPDK would read it with strtol; afxdp takes exactly 0 or 1)`,
   );
 }
 
@@ -191,6 +222,7 @@ const CHECKERS: Partial<Record<OptionName, (context: Context, value: unknown) =>
   iface: checkIface,
   podName: checkPodName,
   netns: checkNetns,
+  filePrefix: checkFilePrefix,
 };
 
 function resolve(options: RawOptions, context: Context, vdevIndex: number | undefined): PortConfig {
@@ -218,6 +250,8 @@ function resolve(options: RawOptions, context: Context, vdevIndex: number | unde
     busyBudget: explicitBudget ?? defaults.busyBudget[source],
     busyBudgetExplicit: explicitBudget !== undefined,
     dpPath,
+    dpPathOrigin: (source === 'attach' ? undefined : explicitDpPath === undefined ? 'default' : 'explicit') as DpPathOrigin | undefined,
+    dpPathSearched: Object.freeze([]) as readonly string[],
     ...resolveMemory(context, options, values as Pick<PortConfig, 'frameSize' | 'rxSize' | 'txSize' | 'fillSize'>),
     vdevIndex,
   } as PortConfig;
@@ -277,10 +311,13 @@ function checkDeviceModeRules(
     );
   }
   if (deviceMode !== undefined && config.xdpMode !== 'auto') {
+    // DPDK ignores mode= there (it loads no program); afxdp says so instead.
+    const written = name('xdpMode') === 'xdpMode' ? `xdpMode "${config.xdpMode}"`
+      : `${name('xdpMode')}=${Object.entries(optionSpec('xdpMode').devargValues ?? {}).find(([, v]) => v === config.xdpMode)?.[0]}`;
     throw context.fail(
       'xdpMode',
-      `xdpMode "${config.xdpMode}" cannot be used with ${name(deviceMode)}: the Device Plugin attaches the XDP program`,
-      'remove xdpMode',
+      `${written} cannot be used with ${name(deviceMode)}: the Device Plugin attaches the XDP program, in its own mode`,
+      `remove ${name('xdpMode')} (the Device Plugin's pool config sets the attach mode)`,
     );
   }
 }
@@ -297,6 +334,38 @@ function checkSocketPath(context: Context, dpPath: string): void {
     `${context.name('dpPath')} is ${bytes} bytes long, but a Unix socket path holds at most ${limits.socketPathMaxBytes}`,
     'use a shorter path (the Device Plugin mounts its socket at /tmp/afxdp_dp/<iface>/afxdp.sock)',
   );
+}
+
+/**
+ * DPDK 26.11's default dp_path lookup for a config whose dpPath is the
+ * default ('default' origin): the runtime-directory path when `probe` finds
+ * something there, else the /tmp/afxdp_dp fallback; either way the origin
+ * and the paths looked at are recorded. Any other config is returned as it
+ * is. Pure given `probe` (openPort passes the file system, env and uid).
+ * A found socket path longer than a Unix socket path can hold is refused,
+ * with the limit named, as an explicit one is.
+ */
+export function locateDpPath(config: PortConfig, probe: DpPathProbe): PortConfig {
+  if (!isPortConfig(config)) {
+    throw new AfxdpError(codes.INVALID_ARGUMENT, 'locateDpPath takes a config from resolvePortConfig()', { argument: 'config' });
+  }
+  if (config.source === 'attach' || config.dpPathOrigin !== 'default') return config;
+  const found = lookupDpPath(config.source, config.iface, config.filePrefix, probe);
+  if (config.source === 'cni' && Buffer.byteLength(found.path) > limits.socketPathMaxBytes) {
+    throw new AfxdpError(
+      codes.INVALID_ARGUMENT,
+      `Invalid port options: the default dp_path ${quoteInput(found.path, 160)} (found under the DPDK runtime directory) is ` +
+        `${Buffer.byteLength(found.path)} bytes long, but a Unix socket path holds at most ${limits.socketPathMaxBytes}; ` +
+        `pass dp_path explicitly (the Device Plugin's own mount is ${DP_BASE_PATH}/${config.iface}/afxdp.sock), ` +
+        'or a shorter filePrefix / runtime directory (RUNTIME_DIRECTORY, XDG_RUNTIME_DIR)',
+      { argument: 'dpPath', path: found.path },
+    );
+  }
+  const located = Object.freeze({
+    ...config, dpPath: found.path, dpPathOrigin: found.origin, dpPathSearched: Object.freeze([...found.searched]),
+  }) as PortConfig;
+  resolved.add(located);
+  return located;
 }
 
 // UMEM geometry whose bounds or default depend on other options.
@@ -374,6 +443,19 @@ function checkPodName(context: Context, value: unknown): string | undefined {
     );
   }
   return text;
+}
+
+// DPDK's --file-prefix becomes one directory name under <runtime dir>/dpdk/.
+function checkFilePrefix(context: Context, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const text = stringValue(context, 'filePrefix', value);
+  const bytes = Buffer.byteLength(text);
+  let problem: string | undefined;
+  if (text === '.' || text === '..') problem = 'cannot be "." or ".."';
+  else if (text.includes('/')) problem = 'cannot contain "/"';
+  else if (bytes > limits.fileNameMaxBytes) problem = `is ${bytes} bytes long; a directory name has at most ${limits.fileNameMaxBytes}`;
+  if (problem === undefined) return text;
+  throw context.fail('filePrefix', `filePrefix ${quoteInput(text)} ${problem}`, "pass DPDK's --file-prefix as it is given to EAL (default rte)");
 }
 
 function checkNetns(context: Context, value: unknown): string | undefined {

@@ -20,5 +20,9 @@ export { DpSession, fetchXskMaps, withPath } from './session';
 export type { DpSessionOptions, XskResolver } from './session';
 export { startDpServer, DpServer } from './server';
 export type { DpServerOptions, DpServerInfo } from './server';
-export { defaultDpPath, DP_BASE_PATH, LEGACY_UDS_PATH, LEGACY_PINNED_PATH } from './paths';
+export {
+  defaultDpPath, dpdkRuntimeDir, lookupDpPath, runtimeDirDpPath, DEFAULT_FILE_PREFIX, DP_BASE_PATH, LEGACY_UDS_PATH,
+  LEGACY_PINNED_PATH,
+} from './paths';
+export type { DpPathLookup, DpPathOrigin, DpPathProbe, RuntimeEnv } from './paths';
 export { devicesFromEnv } from './devices-env';

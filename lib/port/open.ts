@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { resolvePortConfig } from '../config/port-config';
+import { locateDpPath, resolvePortConfig } from '../config/port-config';
 import type { PortConfig, PortOptions } from '../config/port-config';
 import { NATIVE_OPTIONS } from '../config/options';
 import type { NativeOption } from '../config/options';
@@ -59,10 +59,35 @@ export type PortSpec = string | PortOptions | PortConfig;
  */
 export async function openPort(spec: PortSpec, options: OpenOptions = {}): Promise<Port> {
   const signal = signalOf(options);
-  const config = resolvePortConfig(spec);
+  const config = locate(resolvePortConfig(spec));
   const owner = shareUmemWithOf(spec);
   if (owner !== undefined) checkUmemSharing(owner, config, spec);
-  return openResolved(config, owner, signal);
+  try {
+    return await openResolved(config, owner, signal);
+  } catch (err) {
+    throw withSearched(err, [config]);
+  }
+}
+
+// DPDK 26.11's default dp_path: the runtime directory first, then /tmp/afxdp_dp
+// (lib/dp/paths.ts lookupDpPath), looked at on this machine, as this process.
+function locate(config: PortConfig): PortConfig {
+  return locateDpPath(config, {
+    exists: (file) => fs.existsSync(file),
+    env: process.env,
+    uid: typeof process.getuid === 'function' ? process.getuid() : -1,
+  });
+}
+
+// A default dp_path that failed at the /tmp fallback also names the runtime
+// directory path looked at first.
+function withSearched(err: unknown, configs: readonly PortConfig[]): unknown {
+  if (!(err instanceof AfxdpError) || err.path === undefined) return err;
+  const config = configs.find((c) => c.dpPathOrigin === 'tmp' && c.dpPath === err.path && c.dpPathSearched.length > 1);
+  if (config !== undefined) {
+    err.message += ` (nothing at ${config.dpPathSearched[0]} under the DPDK runtime directory either, looked at first)`;
+  }
+  return err;
 }
 
 function signalOf(options: OpenOptions | undefined): AbortSignal | undefined {
@@ -109,7 +134,7 @@ export async function openPorts(specs: readonly PortSpec[], options: OpenOptions
     throw new AfxdpError(codes.INVALID_ARGUMENT, 'openPorts() takes an array of devargs strings or options objects');
   }
   const signal = signalOf(options);
-  const configs = specs.map((spec) => resolvePortConfig(spec));
+  const configs = specs.map((spec) => locate(resolvePortConfig(spec)));
   const plan = planUmemSharing(configs);
   const explicit = specs.map(shareUmemWithOf);
   // plan, explicit and specs have one entry per config; owners index configs.
@@ -150,12 +175,13 @@ export async function openPorts(specs: readonly PortSpec[], options: OpenOptions
     }
   } catch (err) {
     for (const port of ports) port?.close();
-    throw err;
+    throw withSearched(err, configs);
   }
   return ports as Port[];
 }
 
-export async function openResolved(config: PortConfig, umemOf?: Port, signal?: AbortSignal): Promise<Port> {
+export async function openResolved(resolvedConfig: PortConfig, umemOf?: Port, signal?: AbortSignal): Promise<Port> {
+  const config = locate(resolvedConfig);
   if (config.source === 'cni') return (await openCniGroup([config], [umemOf], signal))[0]!;
   if (signal?.aborted) throw abortError(signal);
   const binding = native();

@@ -6,15 +6,35 @@
 import { Duplex } from 'node:stream';
 import { AfxdpError, codes } from '../errors';
 import { PortBase } from './port-base';
+import type { PortInfo as BaseInfo } from './port-base';
+import type { DpPathOrigin } from '../dp/paths';
 import { Batch, BatchPool, BatchPoolOptions, BatchState } from '../stream/batch';
 import { PortReadable, PortReadableOptions } from '../stream/readable';
 import { PortWritable, PortWritableOptions } from '../stream/writable';
 
 export { PortBase } from './port-base';
-export type { BusyPollStatus, FrameAccounting, PortExtras, PortInfo, PortStats } from './port-base';
+export type { BusyPollStatus, FrameAccounting, PortExtras, PortStats } from './port-base';
+
+export interface PortInfo extends BaseInfo {
+  /** The Device Plugin socket (use_cni) or pinned map (use_pinned_map) used; absent when afxdp attached the program. */
+  dpPath?: string;
+  /**
+   * How dpPath was chosen: given (explicit), found under the DPDK runtime
+   * directory (runtime-dir, DPDK 26.11's first default), or the
+   * /tmp/afxdp_dp fallback (tmp).
+   */
+  dpPathOrigin?: DpPathOrigin;
+}
 
 export class Port extends PortBase {
   #pool: BatchPool | null = null;
+
+  /** Interface and socket facts (PortBase.info()), and which Device Plugin path the port uses. */
+  override info(): PortInfo {
+    const info: PortInfo = super.info();
+    const { dpPath, dpPathOrigin } = this.config;
+    return dpPath === undefined ? info : { ...info, dpPath, dpPathOrigin };
+  }
 
   /**
    * The port's pool of batch objects (created on first use; `options` only

@@ -1,7 +1,9 @@
 // `afxdp demo` and `afxdp doctor` as a user runs them.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
 import { privileged } from '../helpers/privileged';
 import { createLab } from '../helpers/lab';
 import { Running, runAfxdp } from './helpers';
@@ -132,6 +134,79 @@ test.serial('doctor on a broken setup: tiny RLIMIT_MEMLOCK without CAP_IPC_LOCK 
   t.is(human.status, 1);
   t.regex(human.stdout, /^\[FAIL\] locked memory/m);
   t.regex(human.stdout, /^ {7}fix: raise it/m);
+});
+
+test.serial('doctor lists a Device Plugin socket under the DPDK runtime directory (--file-prefix), then /tmp/afxdp_dp', async (t) => {
+  const runtimeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-doctor-rundir-'));
+  const prefix = `doc${process.pid}`;
+  const iface = `afxd${process.pid % 100000}`;
+  const socket = path.join(runtimeDir, 'dpdk', prefix, 'afxdp_dp', iface, 'afxdp.sock');
+  fs.mkdirSync(path.dirname(socket), { recursive: true });
+  const server = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socket, resolve));
+    const env = { ...process.env, RUNTIME_DIRECTORY: runtimeDir };
+    const r = runAfxdp(['doctor', '--json', '--file-prefix', prefix], { env });
+    const dp = JSON.parse(r.stdout).checks.find((c: any) => c.id === 'dp_path');
+    t.is(dp.status, 'ok');
+    t.true(dp.detail.includes(`${socket} (use_cni, DPDK runtime directory)`), dp.detail);
+    // Another prefix looks elsewhere and says where it looked.
+    const other = JSON.parse(runAfxdp(['doctor', '--json', iface], { env }).stdout).checks.find((c: any) => c.id === 'dp_path');
+    t.true(other.detail.includes(`none under ${path.join(runtimeDir, 'dpdk', 'rte', 'afxdp_dp', iface)} or /tmp/afxdp_dp/${iface}`), other.detail);
+    const bad = runAfxdp(['doctor', '--file-prefix', '../x']);
+    t.is(bad.status, 2);
+    t.regex(bad.stderr, /--file-prefix must be one directory name/);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    fs.rmSync(runtimeDir, { recursive: true, force: true });
+  }
+});
+
+// The Kubernetes non-root case: capabilities.add puts NET_RAW and IPC_LOCK in
+// the bounding set of a uid-1000 container, never in CapEff.
+const BOUNDING_ONLY = ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', '--inh-caps=-all',
+  '--bounding-set=-all,+net_raw,+ipc_lock'];
+
+test.serial('doctor as a non-root uid with CAP_NET_RAW/CAP_IPC_LOCK in the bounding set only: the case and its three fixes', (t) => {
+  const r = runAfxdp(['doctor', '--json'], { prefix: BOUNDING_ONLY });
+  t.is(r.status, 1, r.stderr);
+  const report = JSON.parse(r.stdout);
+  const caps = report.checks.find((c: any) => c.id === 'capabilities');
+  t.is(caps.status, 'fail');
+  t.regex(caps.detail, /runs as uid 65534 with CAP_NET_RAW, CAP_IPC_LOCK only in its bounding set \(CapEff 0{16},/);
+  t.regex(caps.detail, /CapBnd 0{12}6000/);
+  t.regex(caps.fix, /\(1\) run the container as uid 0 without privileged: securityContext: \{runAsUser: 0, capabilities: \{add: \[NET_RAW, IPC_LOCK\]\}\}/);
+  t.true(caps.fix.includes('(2) give the node binary file capabilities in the image: setcap cap_net_raw,cap_ipc_lock+ep $(readlink -f $(which node))'), caps.fix);
+  t.regex(caps.fix, /\(3\) with use_cni, set the Device Plugin pool's "uid" to this uid \(65534\)/);
+  const af = report.checks.find((c: any) => c.id === 'af_xdp');
+  t.is(af.status, 'fail');
+  t.regex(af.detail, /bounding set only/);
+
+  const human = runAfxdp(['doctor'], { prefix: BOUNDING_ONLY });
+  t.is(human.status, 1);
+  t.regex(human.stdout, /^\[FAIL\] capabilities: .*only in its bounding set/m);
+  t.regex(human.stdout, /^ {7}fix: \(1\) run the container as uid 0 .*\(2\) .*setcap .*\(3\) .*"uid"/m);
+
+  // Not the case when the bounding set is empty too (capabilities.add lacks them): no such advice.
+  const none = JSON.parse(runAfxdp(['doctor', '--json'], {
+    prefix: ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'],
+  }).stdout);
+  t.notRegex(none.checks.find((c: any) => c.id === 'capabilities').detail, /bounding set only/);
+});
+
+test.serial('a port that fails for lack of capabilities in the bounding-only case says so in its error, with the fixes', (t) => {
+  const r = runAfxdp(['fwd', '--vdev', 'net_af_xdp0,iface=lo', '--duration', '0.1'], { prefix: BOUNDING_ONLY });
+  t.is(r.status, 1, r.stdout);
+  t.regex(r.stderr, /ERR_AFXDP_PERMISSION/);
+  t.regex(r.stderr, /AF_XDP ports need CAP_NET_RAW, CAP_IPC_LOCK effective, but this process runs as uid 65534/);
+  t.regex(r.stderr, /Fixes: \(1\) .*runAsUser: 0.*\(2\) .*setcap cap_net_raw,cap_ipc_lock\+ep.*\(3\) .*"uid"/);
+  // With nothing in the bounding set either, the error has no such hint.
+  const plain = runAfxdp(['fwd', '--vdev', 'net_af_xdp0,iface=lo', '--duration', '0.1'], {
+    prefix: ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'],
+  });
+  t.is(plain.status, 1);
+  t.regex(plain.stderr, /ERR_AFXDP_PERMISSION/);
+  t.notRegex(plain.stderr, /bounding set only/);
 });
 
 test.serial('doctor as an unprivileged user: no CAP_NET_RAW blocks every port; a missing interface fails', (t) => {

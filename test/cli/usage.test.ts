@@ -2,7 +2,7 @@
 // (exit 2, the error and the usage), plus testpmd-style argument parsing.
 import test from 'ava';
 import { runAfxdp } from './helpers';
-import { parseFwdArgs } from '../../lib/cli/fwd';
+import { fwdUsage, parseFwdArgs } from '../../lib/cli/fwd';
 import { UsageError } from '../../lib/cli/usage';
 import { txFrame, txFrameSeq } from '../../lib/fwd/txframe';
 import { parseCapEff, hasCap, parseMemlock, kernelVersion } from '../../lib/cli/doctor';
@@ -82,6 +82,19 @@ test('fwd takes a pasted testpmd line: --forward-mode=X and --forward-mode X, -i
   t.is(o3.statsPeriod, 1);
   t.is(o3.tx.length, 64);
   t.throws(() => parseFwdArgs(['--vdev', 'iface=a', 'extra']), { instanceOf: UsageError, message: /unexpected argument "extra"/ });
+});
+
+test('fwd --file-prefix (EAL) is used, not ignored: it names the runtime directory a default dp_path is looked for in', (t) => {
+  for (const line of [['--file-prefix', 'pod7'], ['--file-prefix=pod7']]) {
+    const o = parseFwdArgs(['-l', '0,1', ...line, '--vdev', 'net_af_xdp0,use_cni=1,iface=eth1', '--', '-i']);
+    if (o === 'help') throw new Error('help');
+    t.like(o.specs[0], { iface: 'eth1', filePrefix: 'pod7', dpPathOrigin: 'default' });
+  }
+  const o = parseFwdArgs(['--vdev', 'iface=eth1,use_pinned_map=1']);
+  if (o === 'help') throw new Error('help');
+  t.is(o.specs[0]!.filePrefix, 'rte');
+  t.throws(() => parseFwdArgs(['--file-prefix', '../x', '--vdev', 'iface=eth1,use_cni=1']), { instanceOf: UsageError, message: /filePrefix/ });
+  t.regex(fwdUsage, /--file-prefix PREFIX/);
 });
 
 test('txonly options: --txpkts sums segments, --eth-peer per port, --tx-ip, --tx-udp', (t) => {

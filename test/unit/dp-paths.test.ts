@@ -5,9 +5,14 @@ import {
   DP_BASE_PATH,
   LEGACY_PINNED_PATH,
   LEGACY_UDS_PATH,
+  DEFAULT_FILE_PREFIX,
   defaultDpPath,
+  dpdkRuntimeDir,
+  lookupDpPath,
   resolveDpPath,
+  runtimeDirDpPath,
   type DpMode,
+  type DpPathProbe,
 } from '../../lib/dp/paths';
 import { DEVICES_ENV_PREFIX, LEGACY_DEVICES_ENV, devicesFromEnv } from '../../lib/dp/devices-env';
 
@@ -52,6 +57,84 @@ test('defaultDpPath: an interface name that would leave the base directory is re
 test('defaultDpPath: an unknown mode is refused at run time', (t) => {
   const err = t.throws(() => defaultDpPath('attach' as DpMode, 'eth1'), { instanceOf: AfxdpError });
   t.is(err?.argument, 'mode');
+});
+
+// -------------------------------------------- DPDK 26.11 default lookup
+
+// A probe over a fixed set of existing paths, recording what was asked.
+function probe(existing: readonly string[], env: DpPathProbe['env'], uid: number): DpPathProbe & { asked: string[] } {
+  const asked: string[] = [];
+  const exists = (file: string): boolean => {
+    asked.push(file);
+    return existing.includes(file);
+  };
+  return { env, uid, asked, exists };
+}
+
+test('dpdkRuntimeDir: EAL order: RUNTIME_DIRECTORY, else /var/run for root, else XDG_RUNTIME_DIR, else /tmp', (t) => {
+  t.is(DEFAULT_FILE_PREFIX, 'rte');
+  t.is(dpdkRuntimeDir('rte', {}, 0), '/var/run/dpdk/rte');
+  t.is(dpdkRuntimeDir('rte', { XDG_RUNTIME_DIR: '/run/user/1000' }, 0), '/var/run/dpdk/rte', 'root ignores XDG_RUNTIME_DIR');
+  t.is(dpdkRuntimeDir('pod1', { XDG_RUNTIME_DIR: '/run/user/1000' }, 1000), '/run/user/1000/dpdk/pod1');
+  t.is(dpdkRuntimeDir('rte', {}, 1000), '/tmp/dpdk/rte');
+  t.is(dpdkRuntimeDir('rte', { XDG_RUNTIME_DIR: '' }, 1000), '/tmp/dpdk/rte', 'an empty variable counts as unset');
+  t.is(dpdkRuntimeDir('rte', { RUNTIME_DIRECTORY: '/run/app/', XDG_RUNTIME_DIR: '/run/user/7' }, 7), '/run/app/dpdk/rte');
+  t.is(dpdkRuntimeDir('rte', { RUNTIME_DIRECTORY: '/run/app' }, 0), '/run/app/dpdk/rte', 'systemd wins for root too');
+  t.is(dpdkRuntimeDir('rte', { RUNTIME_DIRECTORY: '/' }, 0), '/dpdk/rte');
+});
+
+test('dpdkRuntimeDir: a file prefix that is not one directory name is refused', (t) => {
+  for (const prefix of ['', '.', '..', 'a/b', '../x']) {
+    const err = t.throws(() => dpdkRuntimeDir(prefix, {}, 0), { instanceOf: AfxdpError });
+    t.is(err?.argument, 'filePrefix', prefix);
+  }
+});
+
+test('runtimeDirDpPath: <runtime dir>/afxdp_dp/<iface>/afxdp.sock or xsks_map', (t) => {
+  t.is(runtimeDirDpPath('cni', 'eth1', '/var/run/dpdk/rte'), '/var/run/dpdk/rte/afxdp_dp/eth1/afxdp.sock');
+  t.is(runtimeDirDpPath('pinned', 'eth1', '/var/run/dpdk/rte'), '/var/run/dpdk/rte/afxdp_dp/eth1/xsks_map');
+  t.throws(() => runtimeDirDpPath('cni', '../x', '/var/run/dpdk/rte'), { instanceOf: AfxdpError });
+});
+
+test('lookupDpPath: root, runtime dir has the socket → it is used, /tmp is not looked at', (t) => {
+  const p = probe(['/var/run/dpdk/rte/afxdp_dp/eth1/afxdp.sock', '/tmp/afxdp_dp/eth1/afxdp.sock'], {}, 0);
+  t.deepEqual(lookupDpPath('cni', 'eth1', 'rte', p), {
+    path: '/var/run/dpdk/rte/afxdp_dp/eth1/afxdp.sock', origin: 'runtime-dir', searched: ['/var/run/dpdk/rte/afxdp_dp/eth1/afxdp.sock'],
+  });
+  t.deepEqual(p.asked, ['/var/run/dpdk/rte/afxdp_dp/eth1/afxdp.sock']);
+});
+
+test('lookupDpPath: runtime dir without the file → /tmp/afxdp_dp fallback, whether or not that exists', (t) => {
+  for (const existing of [['/tmp/afxdp_dp/eth1/xsks_map'], []]) {
+    const p = probe(existing, {}, 0);
+    t.deepEqual(lookupDpPath('pinned', 'eth1', 'rte', p), {
+      path: '/tmp/afxdp_dp/eth1/xsks_map', origin: 'tmp',
+      searched: ['/var/run/dpdk/rte/afxdp_dp/eth1/xsks_map', '/tmp/afxdp_dp/eth1/xsks_map'],
+    });
+    t.deepEqual(p.asked, ['/var/run/dpdk/rte/afxdp_dp/eth1/xsks_map'], 'the fallback is not probed: it is the last word');
+  }
+});
+
+test('lookupDpPath: non-root looks under $XDG_RUNTIME_DIR with the file prefix; another prefix is not found', (t) => {
+  const file = '/run/user/1000/dpdk/pod-a/afxdp_dp/net1/afxdp.sock';
+  const env = { XDG_RUNTIME_DIR: '/run/user/1000' };
+  t.is(lookupDpPath('cni', 'net1', 'pod-a', probe([file], env, 1000)).path, file);
+  t.is(lookupDpPath('cni', 'net1', 'rte', probe([file], env, 1000)).path, '/tmp/afxdp_dp/net1/afxdp.sock');
+  // The same file seen by root is not where root looks.
+  t.is(lookupDpPath('cni', 'net1', 'pod-a', probe([file], env, 0)).origin, 'tmp');
+});
+
+test('lookupDpPath: an explicit dp_path is used as it is and nothing is probed (also /tmp/afxdp.sock)', (t) => {
+  const p = probe(['/var/run/dpdk/rte/afxdp_dp/eth1/afxdp.sock'], {}, 0);
+  t.deepEqual(lookupDpPath('cni', 'eth1', 'rte', p, LEGACY_UDS_PATH), { path: '/tmp/afxdp.sock', origin: 'explicit', searched: [] });
+  t.deepEqual(p.asked, []);
+});
+
+test('lookupDpPath: non-root without XDG_RUNTIME_DIR: /tmp/dpdk/rte first (EAL), then /tmp/afxdp_dp', (t) => {
+  const p = probe([], {}, 1000);
+  const found = lookupDpPath('cni', 'eth1', 'rte', p);
+  t.deepEqual(found.searched, ['/tmp/dpdk/rte/afxdp_dp/eth1/afxdp.sock', '/tmp/afxdp_dp/eth1/afxdp.sock']);
+  t.is(found.origin, 'tmp');
 });
 
 // ----------------------------------------------------------- devices-env

@@ -24,17 +24,24 @@ test('docs/options.md carries the table generated from lib/config/options.ts', (
   for (const name of OPTION_NAMES) t.true(text.includes(`| \`${name}\` |`), name);
 });
 
-test('every devarg is its option name in snake_case, in DPDK order', (t) => {
+test('every devarg is its option name in snake_case (but DPDK 25.11 mode → xdpMode), in DPDK order', (t) => {
   const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-  for (const name of DEVARG_OPTIONS) t.is<string, string>(OPTIONS[name].devarg, snake(name));
+  const renamed: Partial<Record<string, string>> = { xdpMode: 'mode' };
+  for (const name of DEVARG_OPTIONS) t.is<string, string>(OPTIONS[name].devarg, renamed[name] ?? snake(name));
   t.deepEqual([...DEVARG_NAMES], [
     'iface', 'start_queue', 'queue_count', 'shared_umem', 'xdp_prog', 'busy_budget', 'force_copy', 'use_cni',
-    'use_pinned_map', 'dp_path',
+    'use_pinned_map', 'dp_path', 'mode',
   ]);
 });
 
+test('mode: DPDK spells the values drv|skb|hw; the table maps drv and skb and refuses hw', (t) => {
+  t.deepEqual(OPTIONS.xdpMode.devargValues, { drv: 'native', skb: 'generic' });
+  t.deepEqual(Object.keys(OPTIONS.xdpMode.devargRefused), ['hw']);
+  for (const value of Object.values(OPTIONS.xdpMode.devargValues)) t.true((OPTIONS.xdpMode.values as readonly string[]).includes(value));
+});
+
 test('the devargs parser and the resolver take every devarg of the table', (t) => {
-  const sample = { int: '1', bool: '1', path: '/tmp/x', string: 'eth0', enum: 'auto', port: '' } as const;
+  const sample = { int: '1', bool: '1', path: '/tmp/x', string: 'eth0', enum: 'skb', port: '' } as const;
   for (const name of DEVARG_OPTIONS) {
     if (name === 'iface') continue;
     const spec = OPTIONS[name];

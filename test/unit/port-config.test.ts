@@ -8,6 +8,7 @@ import {
   defaults,
   devargsToOptions,
   limits,
+  locateDpPath,
   resolvePortConfig,
   type PortConfig,
   type PortOptions,
@@ -57,6 +58,7 @@ test('defaults: one frozen object with the documented values', (t) => {
     xdpMode: 'auto',
     pollMode: 'adaptive',
     handshakeTimeoutMs: 10_000,
+    filePrefix: 'rte',
   });
   t.true(Object.isFrozen(defaults));
   t.true(Object.isFrozen(defaults.busyBudget));
@@ -78,6 +80,8 @@ test('resolve: iface alone gets every default, attach mode, frozen', (t) => {
     useCni: false,
     usePinnedMap: false,
     dpPath: undefined,
+    dpPathOrigin: undefined,
+    dpPathSearched: [],
     frameSize: 4096,
     frameCount: 4096,
     headroom: 0,
@@ -91,6 +95,7 @@ test('resolve: iface alone gets every default, attach mode, frozen', (t) => {
     podName: undefined,
     handshakeTimeoutMs: 10_000,
     netns: undefined,
+    filePrefix: 'rte',
     pollMode: 'adaptive',
     vdevIndex: undefined,
   });
@@ -288,6 +293,65 @@ test('dp_path: a pinned map path may be longer than a socket path', (t) => {
   t.is(resolve(`iface=eth0,use_pinned_map=1,dp_path=${long}`).dpPath, long);
 });
 
+test('dp_path origin: explicit, or default (the /tmp fallback until a port opens and looks it up)', (t) => {
+  const explicit = resolve('iface=eth0,use_cni=1,dp_path=/tmp/afxdp.sock');
+  t.is(explicit.dpPathOrigin, 'explicit');
+  t.deepEqual(explicit.dpPathSearched, []);
+  const dflt = resolve('iface=eth0,use_cni=1');
+  t.is(dflt.dpPath, '/tmp/afxdp_dp/eth0/afxdp.sock');
+  t.is(dflt.dpPathOrigin, 'default');
+  t.is(dflt.filePrefix, 'rte');
+  t.is(resolve('iface=eth0').dpPathOrigin, undefined);
+});
+
+test('locateDpPath: runtime dir first (root: /var/run/dpdk/<prefix>), else /tmp/afxdp_dp; explicit and attach untouched', (t) => {
+  const runtime = '/var/run/dpdk/rte/afxdp_dp/eth0/afxdp.sock';
+  const found = locateDpPath(resolve('iface=eth0,use_cni=1'), { exists: (f) => f === runtime, env: {}, uid: 0 });
+  t.is(found.dpPath, runtime);
+  t.is(found.dpPathOrigin, 'runtime-dir');
+  t.deepEqual(found.dpPathSearched, [runtime]);
+  t.true(Object.isFrozen(found));
+  t.is(resolvePortConfig(found), found, 'a located config is a resolved config');
+  t.is(locateDpPath(found, { exists: () => false, env: {}, uid: 0 }), found, 'located once');
+
+  const missing = locateDpPath(resolve('iface=eth0,use_pinned_map=1'), { exists: () => false, env: {}, uid: 0 });
+  t.is(missing.dpPath, '/tmp/afxdp_dp/eth0/xsks_map');
+  t.is(missing.dpPathOrigin, 'tmp');
+  t.deepEqual(missing.dpPathSearched, ['/var/run/dpdk/rte/afxdp_dp/eth0/xsks_map', '/tmp/afxdp_dp/eth0/xsks_map']);
+
+  const prefixed = resolvePortConfig('iface=eth0,use_cni=1', { filePrefix: 'pod7' });
+  const file = '/run/user/1000/dpdk/pod7/afxdp_dp/eth0/afxdp.sock';
+  t.is(locateDpPath(prefixed, { exists: (f) => f === file, env: { XDG_RUNTIME_DIR: '/run/user/1000' }, uid: 1000 }).dpPath, file);
+
+  for (const config of [resolve('iface=eth0,use_cni=1,dp_path=/x/afxdp.sock'), resolve('iface=eth0')]) {
+    t.is(locateDpPath(config, { exists: () => t.fail('nothing to look up') as never, env: {}, uid: 0 }), config);
+  }
+  t.throws(() => locateDpPath({ ...found }, { exists: () => true, env: {}, uid: 0 }), { code: 'ERR_AFXDP_INVALID_ARGUMENT' });
+});
+
+test('locateDpPath: a found socket path longer than sun_path is refused with the limit; a long pinned map path is fine', (t) => {
+  const longDir = `/run/${'d'.repeat(80)}`;
+  const env = { RUNTIME_DIRECTORY: longDir };
+  const socket = `${longDir}/dpdk/rte/afxdp_dp/eth0/afxdp.sock`;
+  t.true(Buffer.byteLength(socket) > limits.socketPathMaxBytes);
+  const err = t.throws(() => locateDpPath(resolve('iface=eth0,use_cni=1'), { exists: (f) => f === socket, env, uid: 0 }),
+    { instanceOf: AfxdpError, code: 'ERR_AFXDP_INVALID_ARGUMENT' })!;
+  t.is(err.argument, 'dpPath');
+  t.true(err.message.includes(`at most ${limits.socketPathMaxBytes}`), err.message);
+  t.true(err.message.includes('pass dp_path explicitly'), err.message);
+  // Not found there: the short /tmp fallback, no error.
+  t.is(locateDpPath(resolve('iface=eth0,use_cni=1'), { exists: () => false, env, uid: 0 }).dpPathOrigin, 'tmp');
+  // bpf(BPF_OBJ_GET) takes a PATH_MAX path: no sun_path limit for a pinned map.
+  const map = `${longDir}/dpdk/rte/afxdp_dp/eth0/xsks_map`;
+  t.is(locateDpPath(resolve('iface=eth0,use_pinned_map=1'), { exists: (f) => f === map, env, uid: 0 }).dpPath, map);
+});
+
+test('filePrefix: one directory name (DPDK --file-prefix), default rte', (t) => {
+  t.is(resolvePortConfig({ iface: 'eth0', filePrefix: 'my-app_1' }).filePrefix, 'my-app_1');
+  for (const bad of ['', '.', '..', 'a/b', 'x'.repeat(256), 'a\nb']) rejectsOptions(t, { iface: 'eth0', filePrefix: bad }, 'filePrefix');
+  rejectsOptions(t, { iface: 'eth0', filePrefix: 7 }, 'filePrefix');
+});
+
 test('dp_path: undefined in attach mode', (t) => {
   t.is(resolve('iface=eth0').dpPath, undefined);
 });
@@ -375,6 +439,40 @@ test('burstSize: 1..1024 and no more than the RX and TX rings', (t) => {
   rejectsOptions(t, { iface: 'eth0', burstSize: 1025 }, 'burstSize');
   rejectsOptions(t, { iface: 'eth0', rxSize: 128, burstSize: 256 }, 'burstSize', '1..128');
   rejectsOptions(t, { iface: 'eth0', txSize: 64, burstSize: 65 }, 'burstSize', '1..64');
+});
+
+test('mode (DPDK 25.11): drv → native, skb → generic, also with xdp_prog; absent → auto', (t) => {
+  t.is(resolve('net_af_xdp0,iface=eth0,mode=drv').xdpMode, 'native');
+  t.is(resolve('net_af_xdp0,iface=eth0,mode=skb').xdpMode, 'generic');
+  t.is(resolve('net_af_xdp0,iface=eth0').xdpMode, 'auto');
+  t.is(resolve('iface=eth0,xdp_prog=/opt/prog.o,mode=skb').xdpMode, 'generic');
+  t.is(devargsToOptions('iface=eth0,mode=drv').xdpMode, 'native');
+  // An afxdp extension on top of a devargs string speaks afxdp's values.
+  t.is(resolvePortConfig('iface=eth0', { xdpMode: 'generic' }).xdpMode, 'generic');
+});
+
+test('mode=hw (offload) is refused with the reason and the two modes that work', (t) => {
+  const err = rejectsDevargs(t, 'iface=eth0,mode=hw', 'mode', 'offload');
+  t.true(err.message.includes('XSKMAP'), err.message);
+  t.true(err.message.includes('mode=drv') && err.message.includes('mode=skb'), err.message);
+});
+
+test('mode: any other value is refused, naming the accepted ones; afxdp\'s own names are not devarg values', (t) => {
+  for (const value of ['native', 'generic', 'auto', 'offload', 'xdpdrv', 'drv ', '1']) {
+    rejectsDevargs(t, `iface=eth0,mode=${value}`, 'mode', 'mode must be drv or skb');
+  }
+  const err = rejectsDevargs(t, 'iface=eth0,mode=SKB', 'mode', 'lower case');
+  t.true(err.message.includes('mode=skb'), err.message);
+  rejectsDevargs(t, 'iface=eth0,mode=drv,mode=skb', 'mode', 'given twice');
+  // Not a devarg value spelling for options objects either.
+  rejectsOptions(t, { iface: 'eth0', xdpMode: 'drv' }, 'xdpMode');
+});
+
+test('mode with use_cni / use_pinned_map is refused in the devarg\'s words (DPDK ignores it there)', (t) => {
+  rejectsDevargs(t, 'iface=eth0,use_cni=1,mode=skb', 'mode', 'mode=skb cannot be used with use_cni');
+  rejectsDevargs(t, 'iface=eth0,use_pinned_map=1,mode=drv', 'mode', 'mode=drv cannot be used with use_pinned_map');
+  const err = rejectsDevargs(t, 'iface=eth0,use_cni=1,mode=hw', 'mode', 'offload');
+  t.false(err.message.includes('cannot be used with'), 'the value is refused first, as DPDK parses it first');
 });
 
 test('hugepages and xdpMode: one of their values', (t) => {
