@@ -10,7 +10,7 @@ import { Queue, QueueStats, toQueueStats } from './queue';
 import { call } from './native-call';
 import { PortWaiter, READABLE, Watch, WakeupMode } from './waiter';
 import { UmemBuffer } from './umem-share';
-import type { TransferHandle } from './transfer';
+import type { TransferHandle } from './transfer-handle';
 import { CLOCK_EVERY, DEFAULT_SPIN_US, SPIN, SLEEP, spinVerdict } from './poll-policy';
 
 export interface PortInfo {
