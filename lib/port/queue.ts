@@ -12,7 +12,7 @@ import type { NativeQueueCalls, NativeQueueStats } from '../native';
 import { AfxdpError, codes, fromNative } from '../errors';
 import type { NativePortLike } from '../native';
 import { call } from './native-call';
-import type { TransferHandle } from './transfer';
+import type { TransferHandle } from './transfer-handle';
 import { PortWaiter, READABLE, WRITABLE, WaitOptions, Watch, WatchHandler, socketError, waitFor } from './waiter';
 
 export interface WritableWaitOptions extends WaitOptions {

@@ -14,29 +14,14 @@
 // port on the opening thread closes the sockets under every thread: their
 // next call fails with ERR_AFXDP_CLOSED, and a worker asleep on a socket
 // learns it within a second (the waiter's health check).
-import type { PortConfig } from '../config/port-config';
 import { AfxdpError, codes } from '../errors';
-import { native, NativeTransfer } from '../native';
+import { native } from '../native';
 import { call } from './native-call';
-import type { BusyPollStatus } from './port-base';
 import { Port } from './port';
+import { isTransferHandle, TransferHandle } from './transfer-handle';
 
-/** What `port.transfer()` returns: structured-cloneable, for postMessage(). */
-export interface TransferHandle {
-  readonly afxdp: 'transfer';
-  readonly native: NativeTransfer;
-  /** The port's configuration (the attached port's `config`). */
-  readonly config: PortConfig;
-  /** Kernel queue ids of the transferred queues, in order. */
-  readonly queueIds: readonly number[];
-  readonly busyPoll: BusyPollStatus;
-}
-
-export function isTransferHandle(value: unknown): value is TransferHandle {
-  const h = value as Partial<TransferHandle> | null;
-  return typeof h === 'object' && h !== null && h.afxdp === 'transfer' && typeof h.native === 'object' &&
-    typeof h.config === 'object';
-}
+export { isTransferHandle } from './transfer-handle';
+export type { TransferHandle } from './transfer-handle';
 
 /**
  * A Port over the queues of `handle` (from `port.transfer()` on another
