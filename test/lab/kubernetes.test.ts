@@ -400,7 +400,9 @@ test.serial('use_cni with queue_count=2 in 2 worker threads: one Device Plugin s
       t.true(rx.perQueue[0] > 0 && rx.perQueue[1] > 0, JSON.stringify(rx));
 
       const closed = await env.pod.do({ op: 'close' });
-      t.is(closed.fds, fdsStart, `fds after close ${closed.fds}, at the start ${fdsStart} (${open.fdsAfter} with the port open)`);
+      // At most as many as at the start: on a cold tsx cache, compiling the
+      // worker's modules holds a transient fd at the start that is gone later.
+      t.true(closed.fds <= fdsStart, `fds after close ${closed.fds}, at the start ${fdsStart} (${open.fdsAfter} with the port open)`);
       t.is(server.sessionsServed(), 1);
     } finally {
       server.stop();
