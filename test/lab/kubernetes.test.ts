@@ -313,6 +313,7 @@ function kernelRedirects(lab: Lab, queues: number): number[] {
 /**
  * Peer → port → peer: `n` UDP frames (flows spread over the veth's queues by
  * their source ports), at most `window` in flight; the seqs that came back.
+ * Gives up after `timeoutMs` without progress, or a minute in all.
  * Synchronous: the port runs in another process.
  */
 function echoThrough(env: Env, n: number, window: number, timeoutMs: number): { sent: number; back: Set<number>; extra: number } {
@@ -330,7 +331,8 @@ function echoThrough(env: Env, n: number, window: number, timeoutMs: number): { 
     }
   };
   let lastProgress = Date.now();
-  while (back.size < n && Date.now() - lastProgress < timeoutMs) {
+  const deadline = lastProgress + 60_000;
+  while (back.size < n && Date.now() - lastProgress < timeoutMs && Date.now() < deadline) {
     const before = back.size;
     if (sent < n && sent - back.size < window) {
       const k = Math.min(64, n - sent, window - (sent - back.size));
