@@ -10,8 +10,10 @@ import { Queue, QueueStats, toQueueStats } from './queue';
 import { call } from './native-call';
 import { PortWaiter, READABLE, Watch, WakeupMode } from './waiter';
 import { UmemBuffer } from './umem-share';
-import type { TransferHandle } from './transfer-handle';
+import type { BusyPollStatus, TransferHandle } from './transfer-handle';
 import { CLOCK_EVERY, DEFAULT_SPIN_US, SPIN, SLEEP, spinVerdict } from './poll-policy';
+
+export type { BusyPollStatus } from './transfer-handle';
 
 export interface PortInfo {
   iface: string;
@@ -44,19 +46,6 @@ export interface PortInfo {
    * can be transmitted on any of those ports without a copy.
    */
   umemSharedWith: string[];
-}
-
-/** Whether preferred busy polling is on for the port's sockets, and why not. */
-export interface BusyPollStatus {
-  /** On for every socket of the port. */
-  enabled: boolean;
-  /** Why it is off (or only partly on). */
-  reason?: string;
-  /** SO_BUSY_POLL in µs and SO_BUSY_POLL_BUDGET, when on. */
-  timeoutUs?: number;
-  budget?: number;
-  /** Who set it up: the Device Plugin (use_cni) or afxdp's own socket options. */
-  via?: 'device-plugin' | 'socket-options';
 }
 
 /** @internal what openPort learned besides the native port. */

@@ -1,8 +1,22 @@
-// The plain object that carries queues from one thread to another
-// (port.transfer() → postMessage → attachPort(), see transfer.ts). Apart
-// from port-base.ts and transfer.ts so that neither imports the other.
+// The handle `port.transfer()` returns and `attachPort()` takes (see
+// transfer.ts), and the busy-poll status it carries: plain types with no
+// import from the rest of lib/port, so port-base.ts, queue.ts and
+// transfer.ts can all name them without an import circle.
 import type { PortConfig } from '../config/port-config';
 import type { NativeTransfer } from '../native';
+
+/** Whether preferred busy polling is on for the port's sockets, and why not. */
+export interface BusyPollStatus {
+  /** On for every socket of the port. */
+  enabled: boolean;
+  /** Why it is off (or only partly on). */
+  reason?: string;
+  /** SO_BUSY_POLL in µs and SO_BUSY_POLL_BUDGET, when on. */
+  timeoutUs?: number;
+  budget?: number;
+  /** Who set it up: the Device Plugin (use_cni) or afxdp's own socket options. */
+  via?: 'device-plugin' | 'socket-options';
+}
 
 /** What `port.transfer()` returns: structured-cloneable, for postMessage(). */
 export interface TransferHandle {
@@ -12,8 +26,7 @@ export interface TransferHandle {
   readonly config: PortConfig;
   /** Kernel queue ids of the transferred queues, in order. */
   readonly queueIds: readonly number[];
-  /** The port's BusyPollStatus (port-base.ts; typed loosely here to keep imports one way). */
-  readonly busyPoll: object;
+  readonly busyPoll: BusyPollStatus;
 }
 
 export function isTransferHandle(value: unknown): value is TransferHandle {
@@ -21,4 +34,3 @@ export function isTransferHandle(value: unknown): value is TransferHandle {
   return typeof h === 'object' && h !== null && h.afxdp === 'transfer' && typeof h.native === 'object' &&
     typeof h.config === 'object';
 }
-

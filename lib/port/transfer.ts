@@ -17,12 +17,11 @@
 import { AfxdpError, codes } from '../errors';
 import { native } from '../native';
 import { call } from './native-call';
-import type { BusyPollStatus } from './port-base';
 import { Port } from './port';
 import { isTransferHandle, TransferHandle } from './transfer-handle';
 
-export { isTransferHandle };
-export type { TransferHandle };
+export { isTransferHandle } from './transfer-handle';
+export type { TransferHandle } from './transfer-handle';
 
 /**
  * A Port over the queues of `handle` (from `port.transfer()` on another
@@ -35,5 +34,5 @@ export function attachPort(handle: TransferHandle): Port {
       'attachPort() takes the object port.transfer() returned (posted to this thread as it is)', { argument: 'handle' });
   }
   const attached = call(() => native().NativeAttachedPort.attach(handle.native));
-  return new Port(attached, Object.freeze({ ...handle.config }), { busyPoll: handle.busyPoll as BusyPollStatus });
+  return new Port(attached, Object.freeze({ ...handle.config }), { busyPoll: handle.busyPoll });
 }

@@ -313,6 +313,7 @@ function kernelRedirects(lab: Lab, queues: number): number[] {
 /**
  * Peer → port → peer: `n` UDP frames (flows spread over the veth's queues by
  * their source ports), at most `window` in flight; the seqs that came back.
+ * Gives up after `timeoutMs` without progress, or a minute in all.
  * Synchronous: the port runs in another process.
  */
 function echoThrough(env: Env, n: number, window: number, timeoutMs: number): { sent: number; back: Set<number>; extra: number } {
@@ -330,7 +331,8 @@ function echoThrough(env: Env, n: number, window: number, timeoutMs: number): { 
     }
   };
   let lastProgress = Date.now();
-  while (back.size < n && Date.now() - lastProgress < timeoutMs) {
+  const deadline = lastProgress + 60_000;
+  while (back.size < n && Date.now() - lastProgress < timeoutMs && Date.now() < deadline) {
     const before = back.size;
     if (sent < n && sent - back.size < window) {
       const k = Math.min(64, n - sent, window - (sent - back.size));
@@ -400,7 +402,9 @@ test.serial('use_cni with queue_count=2 in 2 worker threads: one Device Plugin s
       t.true(rx.perQueue[0] > 0 && rx.perQueue[1] > 0, JSON.stringify(rx));
 
       const closed = await env.pod.do({ op: 'close' });
-      t.is(closed.fds, fdsStart, `fds after close ${closed.fds}, at the start ${fdsStart} (${open.fdsAfter} with the port open)`);
+      // At most as many as at the start: on a cold tsx cache, compiling the
+      // worker's modules holds a transient fd at the start that is gone later.
+      t.true(closed.fds <= fdsStart, `fds after close ${closed.fds}, at the start ${fdsStart} (${open.fdsAfter} with the port open)`);
       t.is(server.sessionsServed(), 1);
     } finally {
       server.stop();
