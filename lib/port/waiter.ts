@@ -194,6 +194,13 @@ export class PortWaiter {
         armed = true;
       }
     }
+    if (this.#errnos.includes(CLOSED_ELSEWHERE)) {
+      // Release the duplicated socket fds now: they would keep the closed
+      // port's sockets (and their queues) alive in the kernel.
+      this.#health = undefined;
+      this.close();
+      return;
+    }
     if (armed && this.#native !== null) this.#health!.refresh();
     else this.#health = undefined;
   };
