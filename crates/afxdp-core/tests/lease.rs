@@ -90,11 +90,7 @@ fn echo(g: &mut QueueGuard<'_>, umem: &Umem, addrs: &mut [u32; 64], lens: &mut [
     g.reap();
     let n = g.rx_burst(addrs, lens);
     for i in 0..n {
-        let p = umem.packet_mut(addrs[i], lens[i]).unwrap();
-        let mut dst = [0u8; 6];
-        dst.copy_from_slice(&p[0..6]);
-        p.copy_within(6..12, 0);
-        p[6..12].copy_from_slice(&dst);
+        common::swap_macs(umem.packet_mut(addrs[i], lens[i]).unwrap());
     }
     let mut posted = 0;
     let mut tries = 0;

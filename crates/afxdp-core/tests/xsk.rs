@@ -447,11 +447,7 @@ fn macswap_forwarding_of_100k_packets() {
         // The socket set: receive, swap MACs in place, send the same frames back.
         let n = port.rx_burst(0, &mut addrs, &mut lens).unwrap();
         for i in 0..n {
-            let p = port.packet_mut(0, addrs[i], lens[i]).unwrap();
-            let mut dst = [0u8; 6];
-            dst.copy_from_slice(&p[0..6]);
-            p.copy_within(6..12, 0);
-            p[6..12].copy_from_slice(&dst);
+            common::swap_macs(port.packet_mut(0, addrs[i], lens[i]).unwrap());
         }
         let mut posted = 0;
         let mut tries = 0;

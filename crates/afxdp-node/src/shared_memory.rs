@@ -37,6 +37,20 @@ pub fn external_buffer<'env, R: Region>(env: &'env Env, region: Arc<R>) -> Resul
     Ok(buffer)
 }
 
+/// `external_buffer`, at most once: `exposed` records that it was made
+/// (V8 allows one external buffer per address and thread).
+pub fn external_buffer_once<'env, R: Region>(
+    env: &'env Env,
+    exposed: &mut bool,
+    region: Arc<R>,
+    what: &str,
+) -> Result<ArrayBuffer<'env>> {
+    if std::mem::replace(exposed, true) {
+        return Err(invalid(format!("the {what} buffer was already created; reuse it")));
+    }
+    external_buffer(env, region)
+}
+
 /// Descriptor slots shared with JS: per queue `burst` addresses followed by
 /// `burst` lengths, as u32 (UMEM offsets are < 4 GiB).
 pub struct DescriptorArea {

@@ -23,7 +23,7 @@ use napi_derive::napi;
 use crate::error::{invalid, to_js, Result};
 use crate::port::{NativeFrameCounts, NativePortInfo, NativeQueueStats, NativeTransfer, PortShared};
 use crate::queue_calls::calls_object;
-use crate::shared_memory::{external_buffer, DescriptorArea, Region};
+use crate::shared_memory::{external_buffer, external_buffer_once, DescriptorArea, Region};
 
 /// A UMEM kept mapped by the JS buffer over it.
 struct HeldUmem(Arc<Umem>);
@@ -139,10 +139,7 @@ impl NativeAttachedPort {
     /// then `burst` lengths (u32). Exactly once.
     #[napi]
     pub fn descriptor_buffer<'env>(&mut self, env: &'env Env) -> Result<ArrayBuffer<'env>> {
-        if std::mem::replace(&mut self.descriptors_exposed, true) {
-            return Err(invalid("the descriptor buffer was already created; reuse it"));
-        }
-        external_buffer(env, self.descriptors.clone())
+        external_buffer_once(env, &mut self.descriptors_exposed, self.descriptors.clone(), "descriptor")
     }
 
     #[napi]

@@ -170,3 +170,11 @@ pub fn run_in_child(f: impl FnOnce() -> String) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Swap the destination and source MAC addresses of an Ethernet frame in place.
+pub fn swap_macs(p: &mut [u8]) {
+    let mut dst = [0u8; 6];
+    dst.copy_from_slice(&p[0..6]);
+    p.copy_within(6..12, 0);
+    p[6..12].copy_from_slice(&dst);
+}
