@@ -20,6 +20,9 @@
  * forwarder's queues; --rate is split evenly between them. With Q > 1 the
  * line adds "perQueue" (each socket's counts and XDP_STATISTICS); the
  * top-level counts and "xdp" are the sums.
+ * --match any counts every frame that arrives as the forwarder's (default
+ * bench: only frames with the benchmark's magic; `afxdp fwd`'s txonly frames
+ * carry testpmd's payload, and the lab's veth carries nothing else).
  */
 #include "xsk.h"
 
@@ -172,6 +175,8 @@ static int latency(struct xsk *x, uint64_t *stack, uint32_t top, uint64_t rate, 
 
 #define MAX_QUEUES 64
 
+static int match_any;
+
 /* One socket of the tx/rx modes: frames [0, nfill) cycle through fill/rx,
  * the rest are prebuilt tx frames in `stack`. */
 struct gq {
@@ -230,7 +235,7 @@ static void gen_step(struct gq *q, int sending, uint64_t t, uint64_t start, uint
 		uint32_t f = prod_free(&x->fill, n); /* always n, see nfill */
 		for (uint32_t i = 0; i < n; i++) {
 			const struct xdp_desc *d = rx_desc(&x->rx, i);
-			if (is_bench_frame(x->umem + d->addr, d->len)) {
+			if (match_any || is_bench_frame(x->umem + d->addr, d->len)) {
 				q->rx_match++;
 				q->rx_window += in_window;
 			} else {
@@ -270,6 +275,11 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--batch")) batch = arg_u64(v);
 		else if (!strcmp(a, "--tx-budget")) tx_budget = arg_u64(v);
 		else if (!strcmp(a, "--queues")) nqueues = arg_u64(v);
+		else if (!strcmp(a, "--match")) {
+			if (strcmp(v, "any") && strcmp(v, "bench"))
+				DIE("--match must be bench or any");
+			match_any = !strcmp(v, "any");
+		}
 		else if (!strcmp(a, "--xdp")) o.xdp_flags = !strcmp(v, "skb") ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 		else DIE("unknown option %s", a);
 	}
