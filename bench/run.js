@@ -58,6 +58,8 @@ const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -
                      --nb-cores alike (default 1,2; at most 2, the veth's queues)
   --scale-poll-mode P  scaling: --poll-mode for both forwarders, busy, adaptive or event (default:
                      each forwarder's own: adaptive)
+  --scale-pin        scaling: pin the C reference's thread k to CPU (1 + k) mod nproc (thread 1
+                     then shares CPU 0 with the generator); afxdp's threads stay unpinned
   --retries N        re-run a cell disturbed by other processes up to N times (default 2)
   --foreign-max PCT  CPU of other processes (% of a core) above which a cell counts as disturbed (default 15)
   --slow-max PCT     how much slower than their best the CPUs may run (bench/c/probe.c before and
@@ -86,7 +88,7 @@ function parseOptions(argv) {
   const o = {
     reps: 7, idleReps: 3, window: 3, idle: 10, gc: 10, retries: 2, foreignMax: 15, slowMax: 0.08, nice: true, verbose: false, busyBudget: 0,
     impls: [...IMPLS], modes: [...MODES, ...LOAD_MODES, ...SCALE_MODES], pollModes: ['default'], latRate: 10_000, maxPps: 0, loadReps: 3,
-    scaleReps: 3, scaleThreads: [1, 2], scalePollMode: 'default',
+    scaleReps: 3, scaleThreads: [1, 2], scalePollMode: 'default', scalePin: false,
     json: path.join(__dirname, 'results', 'last-run.json'), quick: false,
   };
   const num = (v, name) => {
@@ -104,6 +106,7 @@ function parseOptions(argv) {
       case '--quick': Object.assign(o, { quick: true, reps: 1, idleReps: 1, loadReps: 1, scaleReps: 1, window: 2, idle: 5, gc: 3 }); break;
       case '--scale-reps': o.scaleReps = Math.max(1, Math.floor(num(next(), a))); break;
       case '--scale-poll-mode': o.scalePollMode = next(); break;
+      case '--scale-pin': o.scalePin = true; break;
       case '--scale-threads': o.scaleThreads = next().split(',').map((v) => Math.floor(num(v, a))); break;
       case '--reps': o.reps = Math.max(1, Math.floor(num(next(), a))); break;
       case '--idle-reps': o.idleReps = Math.max(1, Math.floor(num(next(), a))); break;
@@ -722,7 +725,8 @@ function scaleForwarder(o, impl, mode, threads) {
     return {
       cpu, window: true, ready: (p) => waitLine(p, (x) => x.ready, 30_000),
       cmd: [bins.fwd, '--netns', l.fwdNs, '--iface', l.fwdIf, '--mode', mode, '--busy-budget', String(o.busyBudget),
-        '--queues', String(SCALE_QUEUES), '--threads', String(threads), ...policy],
+        '--queues', String(SCALE_QUEUES), '--threads', String(threads), ...policy,
+        ...(o.scalePin && threads > 1 ? ['--cpus', Array.from({ length: threads }, (_, k) => (1 + k) % os.cpus().length).join(',')] : [])],
     };
   }
   return {
@@ -936,7 +940,8 @@ function scaleTable(scale) {
     rows.push([`${mode}, scaling ${top}/1`, ...scale.impls.map((i) => fmtR(scaling[`${i}/${mode}`])), ...(scale.impls.length === 2 ? [''] : [])]);
   }
   const policy = scale.pollMode && scale.pollMode !== 'default' ? `--poll-mode ${scale.pollMode}` : 'each forwarder\'s default poll policy (adaptive)';
-  const out = [`Scaling: ${SCALE_QUEUES}-queue veth, generator on both queues (one thread, CPU 0); 1 thread on CPU 1, ${top} threads on CPUs 0-${top - 1} (with the generator); ${policy}`];
+  const pin = scale.pin ? ' (C reference: thread k pinned to CPU (1 + k) mod nproc)' : '';
+  const out = [`Scaling: ${SCALE_QUEUES}-queue veth, generator on both queues (one thread, CPU 0); 1 thread on CPU 1, ${top} threads on CPUs 0-${top - 1}${pin} (with the generator); ${policy}`];
   out.push(markdown(header, rows));
   out.push('');
   out.push(`Medians of ${scale.reps} run(s) of ${scale.windowS} s per cell. Mpps: forwarder frames the generator received in the window (txonly: what the forwarder sent; macswap: swapped and returned), per queue in brackets.`);
@@ -1140,7 +1145,7 @@ async function main() {
     nbCores = scaleImpls.includes('cli') && nbCoresSupport();
     scaleLab = createLab({ queues: SCALE_QUEUES, tag: 's' });
     try {
-      scale = { impls: scaleImpls, threads: o.scaleThreads, reps: o.scaleReps, windowS: o.window, queues: SCALE_QUEUES, nbCores, pollMode: o.scalePollMode, runs: await runScaling(o, scaleImpls) };
+      scale = { impls: scaleImpls, threads: o.scaleThreads, reps: o.scaleReps, windowS: o.window, queues: SCALE_QUEUES, nbCores, pollMode: o.scalePollMode, pin: o.scalePin, runs: await runScaling(o, scaleImpls) };
     } finally {
       scaleLab.destroy();
     }
