@@ -947,7 +947,7 @@ function scaleTable(scale) {
   out.push(`Medians of ${scale.reps} run(s) of ${scale.windowS} s per cell. Mpps: forwarder frames the generator received in the window (txonly: what the forwarder sent; macswap: swapped and returned), per queue in brackets.`);
   out.push('CPU % per thread: utime+stime of each forwarding thread (/proc/<pid>/task/<tid>/stat) over the window, % of a core (C: by queue; afxdp: tasks by name, busiest first, those under 2 % summed in brackets); gen: the generator; steal: the host\'s, % of a core.');
   out.push(`scaling ${top}/1 and afxdp / C: medians of the ratios within one repetition.`);
-  if (!scale.nbCores) out.push(`afxdp fwd: --nb-cores ${NB_CORES_NA}; its 1-thread cells ran without the option (one thread over both queues).`);
+  if (scale.impls.includes('cli') && !scale.nbCores) out.push(`afxdp fwd: --nb-cores ${NB_CORES_NA}; its 1-thread cells ran without the option (one thread over both queues).`);
   const disturbed = scale.runs.filter((r) => r.disturbed).length;
   if (disturbed) out.push(`* ${disturbed} run(s) stayed disturbed by other processes or a slow host (see the JSON).`);
   return out.join('\n');
