@@ -30,6 +30,9 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { sh, safe, sleep, sleepUntil, machine, cleanup, removeStaleLabs, createLab, startProc, waitLine, waitText, stop, finish, build, preflightLab } = require('./lib/harness');
+const procstat = require('./lib/procstat');
+
+const { TICK_NS, procTicks, sysTicks, kernelSoftirqPids } = procstat;
 
 const ROOT = path.join(__dirname, '..');
 const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -- [options])
@@ -153,32 +156,6 @@ const median = (xs) => {
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
 
-const TICK_NS = 1e9 / Number(safe(() => sh('getconf', ['CLK_TCK']).trim(), '100'));
-
-/** utime and stime of a whole process (all threads), in clock ticks. */
-function procTimes(pid) {
-  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(f[11]), sys: Number(f[12]) }; // fields 14 and 15 of proc(5)
-}
-
-function procTicks(pid) {
-  const t = procTimes(pid);
-  return t.user + t.sys;
-}
-
-/** Busy ticks of the whole machine (user nice system irq softirq) and the total. */
-function sysTicks() {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
-  return { busy: user + nice + system + irq + softirq, total: user + nice + system + idle + iowait + irq + softirq + steal, steal };
-}
-
-function kernelSoftirqPids() {
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))
-    .filter((d) => safe(() => fs.readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('ksoftirqd/'), false)).map(Number);
-}
-
 // ------------------------------------------------------------------ cells
 
 const WARMUP_MS = 1000;
@@ -194,17 +171,8 @@ function forwarderCmd(o, impl, mode) {
   return [process.execPath, path.join(__dirname, impl === 'burst' ? 'fwd-burst.js' : 'fwd-stream.js'), ...common];
 }
 
-function snapshot(pids) {
-  const ticks = {};
-  for (const [k, pid] of Object.entries(pids)) {
-    const t = pid ? safe(() => procTimes(pid), { user: NaN, sys: NaN }) : { user: 0, sys: 0 };
-    ticks[k] = t.user + t.sys;
-    ticks[`${k}User`] = t.user;
-  }
-  ticks.softirqd = softirqPids.reduce((s, p) => s + safe(() => procTicks(p), 0), 0);
-  ticks.self = procTicks(process.pid);
-  return { at: Date.now(), sys: sysTicks(), ticks };
-}
+/** The bench's reading of its forwarder and generator (and of the machine) now. */
+const snapshot = (pids) => procstat.snapshot(pids, softirqPids, [process.pid]);
 
 /** One run of one cell. `rate` 0 = as fast as the generator can. */
 async function runOnce(o, impl, mode, windowMs, rate = 0) {
@@ -686,19 +654,6 @@ function nbCoresSupport() {
   return /^\s+--nb-cores\b/m.test(help);
 }
 
-/** utime, stime (clock ticks), name and last CPU of every thread of `pid`, by tid. */
-function taskTimes(pid) {
-  const out = {};
-  for (const tid of safe(() => fs.readdirSync(`/proc/${pid}/task`), [])) {
-    const s = safe(() => fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'), null);
-    if (!s) continue;
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    // proc(5): utime 14, stime 15, processor 39 (fields from 3 on follow the name)
-    out[tid] = { name: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')), user: Number(f[11]), sys: Number(f[12]), cpu: Number(f[36]) };
-  }
-  return out;
-}
-
 /** Each thread's CPU between two taskTimes() readings, % of a core, busiest first (threads that ran only). */
 function taskShares(k0, k1, elapsedMs) {
   const elapsedTicks = (elapsedMs * 1e6) / TICK_NS;
@@ -761,13 +716,10 @@ async function runScaleOnce(o, impl, mode, threads, windowMs) {
     gen = startProc('generator', 0, [bins.gen, '--netns', l.genNs, '--iface', l.genIf, '--queues', String(SCALE_QUEUES),
       '--mode', mode === 'txonly' ? 'rx' : 'tx', '--match', mode === 'txonly' ? 'any' : 'bench', '--peer-mac', l.fwdMac,
       '--rate', '0', '--t0', String(t0), '--t1', String(t1), '--tend', String(t1 + 250)], o.nice);
-    const pids = { fwd: fwd.pid, gen: gen.pid };
-    await sleepUntil(t0);
-    const s0 = snapshot(pids);
-    const k0 = taskTimes(fwd.pid);
-    await sleepUntil(t1);
-    const s1 = snapshot(pids);
-    const k1 = taskTimes(fwd.pid);
+    // The readings at T0 and T1 come from a sampler at the measured processes' priority (bench/lib/sampler.js).
+    const sampler = startProc('sampler', null, [process.execPath, path.join(__dirname, 'lib', 'sampler.js'), '--fwd', String(fwd.pid),
+      '--gen', String(gen.pid), '--self', String(process.pid), '--softirq', softirqPids.join(','), '--t0', String(t0), '--t1', String(t1)], o.nice);
+    const { s0, s1 } = await finish(sampler, t1 - Date.now() + 15_000);
     const gr = await finish(gen, 15_000);
     let fr;
     if (f.window) {
@@ -777,7 +729,7 @@ async function runScaleOnce(o, impl, mode, threads, windowMs) {
       await stop(fwd, 'SIGINT', 10_000);
       fr = fwd.lines.find((x) => x.type === 'final') ?? null;
     }
-    return measureScale(base, ready, fr, gr, s0, s1, taskShares(k0, k1, s1.at - s0.at));
+    return measureScale(base, ready, fr, gr, s0, s1, taskShares(s0.tasks, s1.tasks, s1.at - s0.at), s1.at - t1);
   } catch (err) {
     // One failed cell is reported as such; the run goes on.
     return { ...base, na: `failed: ${err.message.split('\n')[0].slice(0, 100)}` };
@@ -795,7 +747,7 @@ async function runScaleOnce(o, impl, mode, threads, windowMs) {
  * own RUSAGE_THREAD reading is kept beside as ownCpuPct), for afxdp every
  * task of the process that ran, busiest first.
  */
-function measureScale(base, ready, fr, gr, s0, s1, tasks) {
+function measureScale(base, ready, fr, gr, s0, s1, tasks, lateMs) {
   const secs = (s1.at - s0.at) / 1000;
   const windowS = gr.windowS;
   const { fwdTicks, fwdUserTicks, ...shares } = cpuShares(s0, s1, true);
@@ -814,7 +766,7 @@ function measureScale(base, ready, fr, gr, s0, s1, tasks) {
     offeredPps: base.mode === 'macswap' ? gr.sentWindow / windowS : undefined,
     postedPps: base.mode === 'txonly' && fr?.txWindow !== undefined ? fr.txWindow / windowS : undefined,
     nsPerPacket: gr.rxWindow > 0 ? (fwdTicks * TICK_NS) / gr.rxWindow : NaN,
-    cpuSampleS: secs,
+    cpuSampleS: secs, sampleLateMs: lateMs,
     tasks, threadsCpu, fwd: fr, gen: gr,
   };
 }
