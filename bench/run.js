@@ -759,7 +759,7 @@ function measureScale(base, ready, fr, gr, s0, s1, tasks, lateMs) {
     };
   });
   return {
-    ...base, windowS, xdpMode: ready.xdpMode, ...shares,
+    ...base, windowS, xdpMode: ready.xdpMode ?? ready.ports?.[0]?.xdpMode, ...shares,
     packets: gr.rxWindow,
     pps: gr.rxWindow / windowS,
     perQueue: (gr.perQueue ?? []).map((q) => ({ queue: q.queue, pps: q.rxWindow / windowS, sentPps: q.sentWindow / windowS })),
@@ -1136,7 +1136,7 @@ function report(data) {
   const impls = o.impls.filter((i) => THROUGHPUT_IMPLS.includes(i));
   const modes = o.modes.filter((x) => MODES.includes(x));
   console.log('');
-  console.log(`${m.date}: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, afxdp ${m.commit}; XDP ${[...runs, ...(data.load?.runs ?? [])].find((r) => r.xdpMode)?.xdpMode ?? '?'} mode on veth (copy mode); ${busyPolling(o)}`);
+  console.log(`${m.date}: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, afxdp ${m.commit}; XDP ${[...runs, ...(data.load?.runs ?? []), ...(data.scale?.runs ?? [])].find((r) => r.xdpMode)?.xdpMode ?? '?'} mode on veth (copy mode); ${busyPolling(o)}`);
   if (modes.length > 0) throughputReport(data, impls, modes);
   if (data.load) {
     console.log('');
