@@ -19,9 +19,20 @@
 // dpdk-testpmd when installed, for each --poll-modes policy: round trip
 // percentiles at --lat-rate and at half the forwarder's maximum rate, and
 // forwarder CPU at 10 %, 50 % and 100 % of it.
+//
+// Scaling (mode scaling): a second lab whose veth has 2 queues a side; the
+// generator sends on (or, for txonly, receives on) both queues from one
+// thread on CPU 0; txonly and macswap through the C reference with 1 and 2
+// threads (bench/c/fwd.c --queues 2 --threads N) and `afxdp fwd
+// --nb-cores N` on a queue_count=2 port; per-queue rates, each thread's CPU
+// (/proc/<pid>/task/*/stat) and the 2/1 scaling ratios.
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { sh, safe, sleep, sleepUntil, machine, cleanup, removeStaleLabs, createLab, startProc, waitLine, waitText, stop, finish, build, preflightLab } = require('./lib/harness');
+const procstat = require('./lib/procstat');
+
+const { TICK_NS, procTicks, sysTicks, kernelSoftirqPids } = procstat;
 
 const ROOT = path.join(__dirname, '..');
 const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -- [options])
@@ -35,7 +46,7 @@ const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -
   --impl LIST        among c,burst,stream,cli,testpmd (default all; the throughput cells run
                      c,burst,stream; cli is \`afxdp fwd --forward-mode macswap\`, testpmd is
                      dpdk-testpmd when it is on PATH, else n/a)
-  --mode LIST        among macswap,rxdrop,txonly,idle,latency,cpuload (default all)
+  --mode LIST        among macswap,rxdrop,txonly,idle,latency,cpuload,scaling (default all)
   --poll-modes LIST  latency and cpuload: the forwarders' poll policies to measure, a row each,
                      among default,busy,adaptive,event (default: default, each forwarder's own,
                      no --poll-mode passed); a forwarder without a policy shows n/a; the CLI
@@ -45,6 +56,13 @@ const USAGE = `usage: node bench/run.js [options]      (as root; npm run bench -
                      (default: each forwarder's macswap rate, the median of this run's macswap
                      cells or of up to 3 runs at full rate)
   --load-reps N      repetitions of each latency and cpuload cell (default 3)
+  --scale-reps N     repetitions of each scaling cell (default 3)
+  --scale-threads L  scaling: forwarding thread counts, C reference threads and afxdp fwd
+                     --nb-cores alike (default 1,2; at most 2, the veth's queues)
+  --scale-poll-mode P  scaling: --poll-mode for both forwarders, busy, adaptive or event (default:
+                     each forwarder's own: adaptive)
+  --scale-pin        scaling: pin the C reference's thread k to CPU (1 + k) mod nproc (thread 1
+                     then shares CPU 0 with the generator); afxdp's threads stay unpinned
   --retries N        re-run a cell disturbed by other processes up to N times (default 2)
   --foreign-max PCT  CPU of other processes (% of a core) above which a cell counts as disturbed (default 15)
   --slow-max PCT     how much slower than their best the CPUs may run (bench/c/probe.c before and
@@ -64,6 +82,7 @@ const IMPLS = ['c', 'burst', 'stream', 'cli', 'testpmd'];
 const THROUGHPUT_IMPLS = ['c', 'burst', 'stream'];
 const MODES = ['macswap', 'rxdrop', 'txonly', 'idle'];
 const LOAD_MODES = ['latency', 'cpuload'];
+const SCALE_MODES = ['scaling'];
 /** 'default': each forwarder's own, no --poll-mode passed. */
 const POLL_MODES = ['default', 'busy', 'adaptive', 'event'];
 const NAMES = { c: 'C reference', burst: 'afxdp burst', stream: 'afxdp stream', cli: 'afxdp fwd (CLI)', testpmd: 'DPDK testpmd' };
@@ -71,7 +90,8 @@ const NAMES = { c: 'C reference', burst: 'afxdp burst', stream: 'afxdp stream', 
 function parseOptions(argv) {
   const o = {
     reps: 7, idleReps: 3, window: 3, idle: 10, gc: 10, retries: 2, foreignMax: 15, slowMax: 0.08, nice: true, verbose: false, busyBudget: 0,
-    impls: [...IMPLS], modes: [...MODES, ...LOAD_MODES], pollModes: ['default'], latRate: 10_000, maxPps: 0, loadReps: 3,
+    impls: [...IMPLS], modes: [...MODES, ...LOAD_MODES, ...SCALE_MODES], pollModes: ['default'], latRate: 10_000, maxPps: 0, loadReps: 3,
+    scaleReps: 3, scaleThreads: [1, 2], scalePollMode: 'default', scalePin: false,
     json: path.join(__dirname, 'results', 'last-run.json'), quick: false,
   };
   const num = (v, name) => {
@@ -86,7 +106,11 @@ function parseOptions(argv) {
       return argv[++i];
     };
     switch (a) {
-      case '--quick': Object.assign(o, { quick: true, reps: 1, idleReps: 1, loadReps: 1, window: 2, idle: 5, gc: 3 }); break;
+      case '--quick': Object.assign(o, { quick: true, reps: 1, idleReps: 1, loadReps: 1, scaleReps: 1, window: 2, idle: 5, gc: 3 }); break;
+      case '--scale-reps': o.scaleReps = Math.max(1, Math.floor(num(next(), a))); break;
+      case '--scale-poll-mode': o.scalePollMode = next(); break;
+      case '--scale-pin': o.scalePin = true; break;
+      case '--scale-threads': o.scaleThreads = next().split(',').map((v) => Math.floor(num(v, a))); break;
       case '--reps': o.reps = Math.max(1, Math.floor(num(next(), a))); break;
       case '--idle-reps': o.idleReps = Math.max(1, Math.floor(num(next(), a))); break;
       case '--window': o.window = num(next(), a); break;
@@ -110,7 +134,10 @@ function parseOptions(argv) {
     }
   }
   for (const i of o.impls) if (!IMPLS.includes(i)) throw new Error(`unknown implementation ${i}`);
-  for (const m of o.modes) if (!MODES.includes(m) && !LOAD_MODES.includes(m)) throw new Error(`unknown mode ${m}`);
+  for (const m of o.modes) if (![...MODES, ...LOAD_MODES, ...SCALE_MODES].includes(m)) throw new Error(`unknown mode ${m}`);
+  if (!POLL_MODES.includes(o.scalePollMode)) throw new Error(`unknown poll mode ${o.scalePollMode} (default, busy, adaptive or event)`);
+  if (o.scaleReps > 10) throw new Error('--scale-reps must be at most 10');
+  for (const t of o.scaleThreads) if (t < 1 || t > SCALE_QUEUES) throw new Error(`--scale-threads: each count must be 1..${SCALE_QUEUES} (the veth's queues)`);
   for (const p of o.pollModes) if (!POLL_MODES.includes(p)) throw new Error(`unknown poll mode ${p} (default, busy, adaptive or event)`);
   if (o.latRate < 1) throw new Error('--lat-rate must be at least 1');
   if (o.loadReps > 10) throw new Error('--load-reps must be at most 10');
@@ -129,32 +156,6 @@ const median = (xs) => {
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
 
-const TICK_NS = 1e9 / Number(safe(() => sh('getconf', ['CLK_TCK']).trim(), '100'));
-
-/** utime and stime of a whole process (all threads), in clock ticks. */
-function procTimes(pid) {
-  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(f[11]), sys: Number(f[12]) }; // fields 14 and 15 of proc(5)
-}
-
-function procTicks(pid) {
-  const t = procTimes(pid);
-  return t.user + t.sys;
-}
-
-/** Busy ticks of the whole machine (user nice system irq softirq) and the total. */
-function sysTicks() {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
-  return { busy: user + nice + system + irq + softirq, total: user + nice + system + idle + iowait + irq + softirq + steal, steal };
-}
-
-function kernelSoftirqPids() {
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))
-    .filter((d) => safe(() => fs.readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('ksoftirqd/'), false)).map(Number);
-}
-
 // ------------------------------------------------------------------ cells
 
 const WARMUP_MS = 1000;
@@ -170,17 +171,8 @@ function forwarderCmd(o, impl, mode) {
   return [process.execPath, path.join(__dirname, impl === 'burst' ? 'fwd-burst.js' : 'fwd-stream.js'), ...common];
 }
 
-function snapshot(pids) {
-  const ticks = {};
-  for (const [k, pid] of Object.entries(pids)) {
-    const t = pid ? safe(() => procTimes(pid), { user: NaN, sys: NaN }) : { user: 0, sys: 0 };
-    ticks[k] = t.user + t.sys;
-    ticks[`${k}User`] = t.user;
-  }
-  ticks.softirqd = softirqPids.reduce((s, p) => s + safe(() => procTicks(p), 0), 0);
-  ticks.self = procTicks(process.pid);
-  return { at: Date.now(), sys: sysTicks(), ticks };
-}
+/** The bench's reading of its forwarder and generator (and of the machine) now. */
+const snapshot = (pids) => procstat.snapshot(pids, softirqPids, [process.pid]);
 
 /** One run of one cell. `rate` 0 = as fast as the generator can. */
 async function runOnce(o, impl, mode, windowMs, rate = 0) {
@@ -348,6 +340,7 @@ async function runCell(o, impl, mode, windowMs, rate = 0, once = () => runOnce(o
 
 function describe(r) {
   if (r.load) return describeLoad(r);
+  if (r.scale) return describeScale(r);
   const base = `${r.impl.padEnd(6)} ${r.mode.padEnd(8)}`;
   const extra = `cpu ${r.cpuPct.toFixed(1)} %, others ${r.foreignPct.toFixed(1)} %${r.disturbed ? ' DISTURBED' : ''}`;
   if (r.mode === 'idle') return `${base} ${extra}`;
@@ -639,6 +632,279 @@ function loadTables(load) {
   return out.join('\n');
 }
 
+// ------------------------------------------------------------------ scaling
+
+/** The scaling lab's queues a side; the forwarders it runs and their names in the table. */
+const SCALE_QUEUES = 2;
+const SCALE_IMPLS = ['c', 'cli'];
+const SCALE_NAMES = { c: 'C reference', cli: 'afxdp fwd' };
+const SCALE_FWD_MODES = ['txonly', 'macswap'];
+const NB_CORES_NA = 'not supported by this build (afxdp fwd has no --nb-cores)';
+
+let scaleLab;
+/** Whether this build's `afxdp fwd` has --nb-cores (set once per run by nbCoresSupport()). */
+let nbCores = false;
+
+/**
+ * --nb-cores as an option of its own in `afxdp fwd --help` (an indented
+ * option line), not only among the pasted testpmd words it accepts and ignores.
+ */
+function nbCoresSupport() {
+  const help = safe(() => sh(process.execPath, [BIN, 'fwd', '--help']), '');
+  return /^\s+--nb-cores\b/m.test(help);
+}
+
+/** Each thread's CPU between two taskTimes() readings, % of a core, busiest first (threads that ran only). */
+function taskShares(k0, k1, elapsedMs) {
+  const elapsedTicks = (elapsedMs * 1e6) / TICK_NS;
+  return Object.entries(k1).map(([tid, b]) => {
+    const a = k0[tid] ?? { user: 0, sys: 0 };
+    return {
+      tid: Number(tid), name: b.name, lastCpu: b.cpu,
+      cpuPct: (100 * (b.user + b.sys - a.user - a.sys)) / elapsedTicks,
+      userPct: (100 * (b.user - a.user)) / elapsedTicks,
+    };
+  }).filter((t) => t.cpuPct > 0).sort((x, y) => y.cpuPct - x.cpuPct);
+}
+
+/**
+ * A forwarder of a scaling cell. One thread runs on CPU 1 (as in the other
+ * modes); more threads get every CPU the machine has, the generator's CPU 0
+ * included: on 2 vCPUs, 2 forwarding threads and the generator share 2 cores.
+ */
+function scaleForwarder(o, impl, mode, threads) {
+  const l = scaleLab;
+  const cpu = threads > 1 ? `0-${os.cpus().length - 1}` : 1;
+  const policy = o.scalePollMode === 'default' ? [] : ['--poll-mode', o.scalePollMode];
+  if (impl === 'c') {
+    return {
+      cpu, window: true, ready: (p) => waitLine(p, (x) => x.ready, 30_000),
+      cmd: [bins.fwd, '--netns', l.fwdNs, '--iface', l.fwdIf, '--mode', mode, '--busy-budget', String(o.busyBudget),
+        '--queues', String(SCALE_QUEUES), '--threads', String(threads), ...policy,
+        ...(o.scalePin && threads > 1 ? ['--cpus', Array.from({ length: threads }, (_, k) => (1 + k) % os.cpus().length).join(',')] : [])],
+    };
+  }
+  return {
+    cpu, window: false, ready: (p) => waitLine(p, (x) => x.type === 'start', 30_000),
+    cmd: [process.execPath, BIN, 'fwd', '--vdev', `net_af_xdp0,iface=${l.fwdIf},queue_count=${SCALE_QUEUES},busy_budget=${o.busyBudget}`,
+      '--netns', l.fwdNs, '--forward-mode', mode, '--json', '--stats-period', '0', ...policy,
+      // Without --nb-cores in this build, one thread serves both queues: what --nb-cores 1 means.
+      ...(nbCores ? ['--nb-cores', String(threads)] : []),
+      ...(mode === 'txonly' ? ['--eth-peer', l.genMac] : [])],
+  };
+}
+
+/** One scaling run: `impl` with `threads` forwarding threads over both queues, the generator on both queues at full rate. */
+async function runScaleOnce(o, impl, mode, threads, windowMs) {
+  const base = { scale: true, impl, mode, threads };
+  const l = scaleLab;
+  const f = scaleForwarder(o, impl, mode, threads);
+  const fwd = startProc(`${SCALE_NAMES[impl]} forwarder`, f.cpu, f.cmd, o.nice);
+  let gen = null;
+  try {
+    let ready;
+    try {
+      ready = await f.ready(fwd);
+    } catch (err) {
+      if (!fwd.exited) throw err;
+      return { ...base, na: naReason(fwd) };
+    }
+    const t0 = Date.now() + WARMUP_MS;
+    const t1 = t0 + windowMs;
+    const tend = t1 + 400;
+    if (f.window) fwd.child.stdin.write(`${t0} ${t1} ${tend} ${l.genMac}\n`);
+    gen = startProc('generator', 0, [bins.gen, '--netns', l.genNs, '--iface', l.genIf, '--queues', String(SCALE_QUEUES),
+      '--mode', mode === 'txonly' ? 'rx' : 'tx', '--match', mode === 'txonly' ? 'any' : 'bench', '--peer-mac', l.fwdMac,
+      '--rate', '0', '--t0', String(t0), '--t1', String(t1), '--tend', String(t1 + 250)], o.nice);
+    // The readings at T0 and T1 come from a sampler at the measured processes' priority (bench/lib/sampler.js).
+    const sampler = startProc('sampler', null, [process.execPath, path.join(__dirname, 'lib', 'sampler.js'), '--fwd', String(fwd.pid),
+      '--gen', String(gen.pid), '--self', String(process.pid), '--softirq', softirqPids.join(','), '--t0', String(t0), '--t1', String(t1)], o.nice);
+    const { s0, s1 } = await finish(sampler, t1 - Date.now() + 15_000);
+    const gr = await finish(gen, 15_000);
+    let fr;
+    if (f.window) {
+      fr = await finish(fwd, tend - Date.now() + 15_000);
+    } else {
+      await sleepUntil(tend);
+      await stop(fwd, 'SIGINT', 10_000);
+      fr = fwd.lines.find((x) => x.type === 'final') ?? null;
+    }
+    return measureScale(base, ready, fr, gr, s0, s1, taskShares(s0.tasks, s1.tasks, s1.at - s0.at), s1.at - t1);
+  } catch (err) {
+    // One failed cell is reported as such; the run goes on.
+    return { ...base, na: `failed: ${err.message.split('\n')[0].slice(0, 100)}` };
+  } finally {
+    for (const p of [fwd, gen]) if (p && !p.exited) try { p.child.kill('SIGKILL'); } catch { /* gone */ }
+    await Promise.all([fwd.done, gen?.done]);
+    for (const [ns, dev] of [[l.fwdNs, l.fwdIf], [l.genNs, l.genIf]]) safe(() => sh('ip', ['-n', ns, 'link', 'set', 'dev', dev, 'xdp', 'off']));
+  }
+}
+
+/**
+ * Rates from the generator (frames of the forwarder it received in the
+ * window, per queue: a frame sent on queue k comes back on queue k), CPU per
+ * forwarder thread from /proc: for the C reference the threads it names (its
+ * own RUSAGE_THREAD reading is kept beside as ownCpuPct), for afxdp every
+ * task of the process that ran, busiest first.
+ */
+function measureScale(base, ready, fr, gr, s0, s1, tasks, lateMs) {
+  const secs = (s1.at - s0.at) / 1000;
+  const windowS = gr.windowS;
+  const { fwdTicks, fwdUserTicks, ...shares } = cpuShares(s0, s1, true);
+  const threadsCpu = fr?.perThread?.map((t) => {
+    const task = tasks.find((x) => x.tid === t.tid);
+    return {
+      thread: t.thread, tid: t.tid, queues: t.queues, name: task?.name, cpuPct: task?.cpuPct ?? 0, userPct: task?.userPct ?? 0,
+      ownCpuPct: (t.userUs + t.sysUs) / (windowS * 1e4),
+    };
+  });
+  return {
+    ...base, windowS, xdpMode: ready.xdpMode ?? ready.ports?.[0]?.xdpMode, ...shares,
+    packets: gr.rxWindow,
+    pps: gr.rxWindow / windowS,
+    perQueue: (gr.perQueue ?? []).map((q) => ({ queue: q.queue, pps: q.rxWindow / windowS, sentPps: q.sentWindow / windowS })),
+    offeredPps: base.mode === 'macswap' ? gr.sentWindow / windowS : undefined,
+    postedPps: base.mode === 'txonly' && fr?.txWindow !== undefined ? fr.txWindow / windowS : undefined,
+    nsPerPacket: gr.rxWindow > 0 ? (fwdTicks * TICK_NS) / gr.rxWindow : NaN,
+    cpuSampleS: secs, sampleLateMs: lateMs,
+    tasks, threadsCpu, fwd: fr, gen: gr,
+  };
+}
+
+function describeScale(r) {
+  const base = `${r.impl.padEnd(4)} ${r.mode.padEnd(8)} ${r.threads} thread(s)`;
+  if (r.na) return `${base} n/a (${r.na})`;
+  const q = r.perQueue.map((x) => fmtM(x.pps)).join(' / ');
+  const threads = (r.threadsCpu ?? r.tasks.slice(0, 4)).map((t) => `${t.name ?? ''}:${t.tid} ${t.cpuPct.toFixed(0)} %`).join(', ');
+  return `${base} ${fmtM(r.pps)} Mpps (queues ${q}), threads ${threads}, gen ${r.genCpuPct.toFixed(0)} %, steal ${r.stealPct.toFixed(1)} %, others ${r.foreignPct.toFixed(1)} %${r.disturbed ? ' DISTURBED' : ''}`;
+}
+
+const fmtM = (pps) => (Number.isFinite(pps) ? (pps / 1e6).toFixed(3) : '-');
+
+/** Every scaling cell, --scale-reps times, the order of the cells rotating between repetitions. */
+async function runScaling(o, impls) {
+  const runs = [];
+  const cells = [];
+  for (const mode of SCALE_FWD_MODES) for (const impl of impls) for (const threads of o.scaleThreads) cells.push({ mode, impl, threads });
+  for (let rep = 1; rep <= o.scaleReps; rep++) {
+    if (o.verbose) console.log(`scaling, repetition ${rep}/${o.scaleReps}`);
+    for (const mode of SCALE_FWD_MODES) {
+      const these = cells.filter((c) => c.mode === mode);
+      const order = these.map((_, k) => these[(k + rep - 1) % these.length]);
+      for (const { impl, threads } of order) {
+        let r;
+        if (impl === 'cli' && threads > 1 && !nbCores) {
+          r = { scale: true, impl, mode, threads, na: NB_CORES_NA };
+          plan.remainingMs = Math.max(0, plan.remainingMs - cellCost(o.window * 1000));
+        } else {
+          r = await runCell(o, impl, mode, o.window * 1000, 0, () => runScaleOnce(o, impl, mode, threads, o.window * 1000));
+        }
+        r.rep = rep;
+        runs.push(r);
+        if (o.verbose && r.na) console.log(`  ${describeScale(r)}`);
+        else if (!o.verbose) process.stdout.write('.');
+      }
+    }
+  }
+  return runs;
+}
+
+/** Medians over repetitions per (forwarder, mode, threads); ratios paired within a repetition. */
+function summarizeScale(scale) {
+  const { runs } = scale;
+  const cells = {};
+  const key = (r) => `${r.impl}/${r.mode}/${r.threads}`;
+  for (const r of runs) {
+    if (cells[key(r)] === undefined) cells[key(r)] = [];
+    cells[key(r)].push(r);
+  }
+  const out = {};
+  for (const [k, rs] of Object.entries(cells)) {
+    const ok = rs.filter((r) => !r.na);
+    if (ok.length === 0) {
+      out[k] = { na: rs[0].na };
+      continue;
+    }
+    const m = (fn) => median(ok.map(fn));
+    const nq = Math.max(...ok.map((r) => r.perQueue.length));
+    // Forwarding threads: the C reference's by index; afxdp's by rank (busiest first).
+    const nt = Math.max(...ok.map((r) => (r.threadsCpu ?? r.tasks).length));
+    const threads = [];
+    for (let i = 0; i < nt; i++) {
+      const pick = (r) => (r.threadsCpu ?? r.tasks)[i];
+      const first = ok.map(pick).find(Boolean);
+      threads.push({ name: first?.name, queues: first?.queues, cpuPct: m((r) => pick(r)?.cpuPct ?? 0), userPct: m((r) => pick(r)?.userPct ?? 0) });
+    }
+    out[k] = {
+      runs: ok.length, pps: m((r) => r.pps), perQueue: Array.from({ length: nq }, (_, q) => m((r) => r.perQueue[q]?.pps)),
+      threads, cpuPct: m((r) => r.cpuPct), genCpuPct: m((r) => r.genCpuPct), stealPct: m((r) => r.stealPct),
+      postedPps: m((r) => r.postedPps), disturbed: ok.filter((r) => r.disturbed).length,
+    };
+  }
+  const ratio = (a, b) => {
+    const v = runs.filter((r) => !r.na && a(r)).map((r) => {
+      const other = runs.find((x) => !x.na && x.rep === r.rep && b(x));
+      return other && other.pps > 0 ? r.pps / other.pps : NaN;
+    });
+    return median(v);
+  };
+  const top = Math.max(...scale.threads);
+  const scaling = {};
+  const vsC = {};
+  for (const mode of SCALE_FWD_MODES) {
+    for (const impl of scale.impls) {
+      scaling[`${impl}/${mode}`] = ratio((r) => r.impl === impl && r.mode === mode && r.threads === top,
+        (x) => x.impl === impl && x.mode === mode && x.threads === 1);
+    }
+    for (const t of scale.threads) {
+      vsC[`${mode}/${t}`] = ratio((r) => r.impl === 'cli' && r.mode === mode && r.threads === t,
+        (x) => x.impl === 'c' && x.mode === mode && x.threads === t);
+    }
+  }
+  return { cells: out, scaling, vsC, top };
+}
+
+function scaleTable(scale) {
+  const { cells, scaling, vsC, top } = summarizeScale(scale);
+  const fmtR = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a');
+  const header = ['cell', ...scale.impls.map((i) => SCALE_NAMES[i]), ...(scale.impls.length === 2 ? ['afxdp / C'] : [])];
+  const rows = [];
+  for (const mode of SCALE_FWD_MODES) {
+    for (const t of scale.threads) {
+      const label = `${mode}, ${t} thread${t > 1 ? 's' : ''}`;
+      const cell = (impl) => cells[`${impl}/${mode}/${t}`];
+      rows.push([`${label}: Mpps (queue 0 / 1)`, ...scale.impls.map((i) => {
+        const c = cell(i);
+        if (!c) return '-';
+        if (c.na) return `n/a (${c.na})`;
+        return `${fmtM(c.pps)} (${c.perQueue.map(fmtM).join(' / ')})${c.disturbed ? '*' : ''}`;
+      }), ...(scale.impls.length === 2 ? [fmtR(vsC[`${mode}/${t}`])] : [])]);
+      rows.push([`${label}: CPU % per thread; generator, steal`, ...scale.impls.map((i) => {
+        const c = cell(i);
+        if (!c || c.na) return '';
+        // afxdp: the threads that used at least 2 % of a core (Node's helpers are the rest).
+        const shown = i === 'c' ? c.threads : c.threads.filter((x) => x.cpuPct >= 2);
+        const rest = i === 'c' ? 0 : c.threads.filter((x) => x.cpuPct < 2).reduce((sum, x) => sum + x.cpuPct, 0);
+        const list = shown.map((x) => (i === 'c' ? `q${x.queues.join('+')} ${x.cpuPct.toFixed(0)}` : `${x.name} ${x.cpuPct.toFixed(0)}`)).join(' / ');
+        return `${list}${rest >= 0.5 ? ` (+${rest.toFixed(0)})` : ''}; gen ${c.genCpuPct.toFixed(0)}, steal ${c.stealPct.toFixed(1)}`;
+      }), ...(scale.impls.length === 2 ? [''] : [])]);
+    }
+    rows.push([`${mode}, scaling ${top}/1`, ...scale.impls.map((i) => fmtR(scaling[`${i}/${mode}`])), ...(scale.impls.length === 2 ? [''] : [])]);
+  }
+  const policy = scale.pollMode && scale.pollMode !== 'default' ? `--poll-mode ${scale.pollMode}` : 'each forwarder\'s default poll policy (adaptive)';
+  const pin = scale.pin ? ' (C reference: thread k pinned to CPU (1 + k) mod nproc)' : '';
+  const out = [`Scaling: ${SCALE_QUEUES}-queue veth, generator on both queues (one thread, CPU 0); 1 thread on CPU 1, ${top} threads on CPUs 0-${top - 1}${pin} (with the generator); ${policy}`];
+  out.push(markdown(header, rows));
+  out.push('');
+  out.push(`Medians of ${scale.reps} run(s) of ${scale.windowS} s per cell. Mpps: forwarder frames the generator received in the window (txonly: what the forwarder sent; macswap: swapped and returned), per queue in brackets.`);
+  out.push('CPU % per thread: utime+stime of each forwarding thread (/proc/<pid>/task/<tid>/stat) over the window, % of a core (C: by queue; afxdp: tasks by name, busiest first, those under 2 % summed in brackets); gen: the generator; steal: the host\'s, % of a core.');
+  out.push(`scaling ${top}/1 and afxdp / C: medians of the ratios within one repetition.`);
+  if (scale.impls.includes('cli') && !scale.nbCores) out.push(`afxdp fwd: --nb-cores ${NB_CORES_NA}; its 1-thread cells ran without the option (one thread over both queues).`);
+  const disturbed = scale.runs.filter((r) => r.disturbed).length;
+  if (disturbed) out.push(`* ${disturbed} run(s) stayed disturbed by other processes or a slow host (see the JSON).`);
+  return out.join('\n');
+}
+
 // ------------------------------------------------------------------ report
 
 const TARGETS = {
@@ -767,9 +1033,11 @@ async function main() {
   const started = Date.now();
   const gcImpls = o.gc > 0 && modes.length > 0 ? impls.filter((i) => i !== 'c').length : 0;
   const maxCells = o.maxPps > 0 ? 0 : maxReps(o) * loadRunImpls.filter((i) => !(modes.includes('macswap') && impls.includes(i))).length;
+  const scaleImpls = o.modes.includes('scaling') ? SCALE_IMPLS.filter((i) => o.impls.includes(i)) : [];
+  const scaleCells = o.scaleReps * SCALE_FWD_MODES.length * scaleImpls.length * o.scaleThreads.length;
   plan.remainingMs = impls.length * modes.reduce((t, m) => t + (m === 'idle' ? o.idleReps * cellCost(o.idle * 1000) : o.reps * cellCost(o.window * 1000)), 0)
     + gcImpls * 2 * cellCost(o.gc * 1000)
-    + (loadRunImpls.length * o.pollModes.length * loadTargets(o).length * o.loadReps + maxCells) * cellCost(o.window * 1000);
+    + (loadRunImpls.length * o.pollModes.length * loadTargets(o).length * o.loadReps + maxCells + scaleCells) * cellCost(o.window * 1000);
   plan.limitAt = started + Math.max(plan.remainingMs, o.quick ? 120_000 : 540_000);
   console.log(`afxdp benchmark: ${info.nproc} CPUs (${info.cpu}), Linux ${info.kernel}, Node ${info.node}, commit ${info.commit}`);
   console.log(`${o.reps} repetition(s) of ${o.window} s per traffic cell, ${o.idleReps} of ${o.idle} s idle, ${o.loadReps} per latency/cpuload cell; generator on CPU 0, forwarder on CPU 1; veth ${lab.genIf} <-> ${lab.fwdIf}; ${busyPolling(o)}`);
@@ -822,6 +1090,20 @@ async function main() {
     if (!o.verbose) process.stdout.write('\n');
   }
 
+  // Scaling: its own lab, a veth with 2 queues a side.
+  let scale;
+  if (scaleImpls.length > 0) {
+    if (o.verbose) console.log('scaling');
+    nbCores = scaleImpls.includes('cli') && nbCoresSupport();
+    scaleLab = createLab({ queues: SCALE_QUEUES, tag: 's' });
+    try {
+      scale = { impls: scaleImpls, threads: o.scaleThreads, reps: o.scaleReps, windowS: o.window, queues: SCALE_QUEUES, nbCores, pollMode: o.scalePollMode, pin: o.scalePin, runs: await runScaling(o, scaleImpls) };
+    } finally {
+      scaleLab.destroy();
+    }
+    if (!o.verbose) process.stdout.write('\n');
+  }
+
   // What one native call costs (afxdp's, and a plain Node-API function's).
   let callCost;
   if (modes.length > 0 && impls.some((i) => i !== 'c')) {
@@ -835,7 +1117,7 @@ async function main() {
     }
   }
 
-  const data = { machine: info, options: o, runs, gcRuns, load, callCost, skipped, seconds: Math.round((Date.now() - started) / 1000) };
+  const data = { machine: info, options: o, runs, gcRuns, load, scale, callCost, skipped, seconds: Math.round((Date.now() - started) / 1000) };
   report(data);
   fs.mkdirSync(path.dirname(o.json), { recursive: true });
   fs.writeFileSync(o.json, JSON.stringify(data, null, 2));
@@ -854,11 +1136,15 @@ function report(data) {
   const impls = o.impls.filter((i) => THROUGHPUT_IMPLS.includes(i));
   const modes = o.modes.filter((x) => MODES.includes(x));
   console.log('');
-  console.log(`${m.date}: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, afxdp ${m.commit}; XDP ${[...runs, ...(data.load?.runs ?? [])].find((r) => r.xdpMode)?.xdpMode ?? '?'} mode on veth (copy mode); ${busyPolling(o)}`);
+  console.log(`${m.date}: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, afxdp ${m.commit}; XDP ${[...runs, ...(data.load?.runs ?? []), ...(data.scale?.runs ?? [])].find((r) => r.xdpMode)?.xdpMode ?? '?'} mode on veth (copy mode); ${busyPolling(o)}`);
   if (modes.length > 0) throughputReport(data, impls, modes);
   if (data.load) {
     console.log('');
     console.log(loadTables({ ...data.load, options: o, skipped }));
+  }
+  if (data.scale) {
+    console.log('');
+    console.log(scaleTable(data.scale));
   }
   console.log(`\ntotal ${data.seconds} s`);
 }

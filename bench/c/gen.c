@@ -12,6 +12,17 @@
  *             the sorted sample), and lost = posted - back by --tend.
  * Sends from the start until --t1, counts arrivals inside [--t0, --t1)
  * (epoch milliseconds), exits at --tend, prints one JSON line.
+ *
+ * --queues Q (tx and rx modes): Q sockets on queues 0..Q-1, each with its
+ * own UMEM, visited in turn by the one thread (so the generator stays on
+ * one CPU). On veth a frame sent on queue k arrives on the peer's rx queue
+ * k (the skb's queue_mapping), so this spreads the load evenly over the
+ * forwarder's queues; --rate is split evenly between them. With Q > 1 the
+ * line adds "perQueue" (each socket's counts and XDP_STATISTICS); the
+ * top-level counts and "xdp" are the sums.
+ * --match any counts every frame that arrives as the forwarder's (default
+ * bench: only frames with the benchmark's magic; `afxdp fwd`'s txonly frames
+ * carry testpmd's payload, and the lab's veth carries nothing else).
  */
 #include "xsk.h"
 
@@ -162,6 +173,84 @@ static int latency(struct xsk *x, uint64_t *stack, uint32_t top, uint64_t rate, 
 	return 0;
 }
 
+#define MAX_QUEUES 64
+
+static int match_any;
+
+/* One socket of the tx/rx modes: frames [0, nfill) cycle through fill/rx,
+ * the rest are prebuilt tx frames in `stack`. */
+struct gq {
+	struct xsk x;
+	uint64_t *stack;
+	uint32_t top;
+	uint32_t queue;
+	uint64_t sent, sent_window, rx_match, rx_window, rx_other, kicks;
+	struct xdp_statistics stats;
+};
+
+/* One pass of the tx/rx loop over one socket. */
+static void gen_step(struct gq *q, int sending, uint64_t t, uint64_t start, uint64_t t1, int in_window,
+		     uint64_t rate, uint32_t batch, uint64_t frame_mask)
+{
+	struct xsk *x = &q->x;
+	/* completions -> tx pool */
+	uint32_t n = cons_avail(&x->comp, x->comp.size);
+	for (uint32_t i = 0; i < n; i++)
+		q->stack[q->top++] = comp_addr(&x->comp, i) & frame_mask;
+	if (n)
+		cons_release(&x->comp, n);
+
+	if (sending && t < t1) {
+		uint64_t want = batch;
+		if (rate) {
+			uint64_t allowed = (t - start) / 1000 * rate / 1000000;
+			want = allowed > q->sent ? allowed - q->sent : 0;
+			if (want > batch)
+				want = batch;
+		}
+		if (want > q->top)
+			want = q->top;
+		uint32_t m = prod_free(&x->tx, (uint32_t)want);
+		for (uint32_t i = 0; i < m; i++) {
+			struct xdp_desc *d = tx_desc(&x->tx, i);
+			d->addr = q->stack[--q->top];
+			d->len = BENCH_FRAME_LEN;
+			d->options = 0;
+		}
+		if (m) {
+			prod_submit(&x->tx, m);
+			q->sent += m;
+			if (in_window)
+				q->sent_window += m;
+		}
+	}
+	if (x->tx.cached_prod != __atomic_load_n(x->tx.consumer, __ATOMIC_ACQUIRE)) {
+		kick_tx(x);
+		q->kicks++;
+	}
+
+	/* rx: count, give the frames straight back to the fill ring */
+	n = cons_avail(&x->rx, batch);
+	if (n) {
+		uint32_t f = prod_free(&x->fill, n); /* always n, see nfill */
+		for (uint32_t i = 0; i < n; i++) {
+			const struct xdp_desc *d = rx_desc(&x->rx, i);
+			if (match_any || is_bench_frame(x->umem + d->addr, d->len)) {
+				q->rx_match++;
+				q->rx_window += in_window;
+			} else {
+				q->rx_other++;
+			}
+			if (i < f)
+				*fill_addr(&x->fill, i) = d->addr & frame_mask;
+		}
+		cons_release(&x->rx, n);
+		prod_submit(&x->fill, f);
+	}
+	if (needs_wakeup(&x->fill))
+		wake_rx(x);
+}
+
 int main(int argc, char **argv)
 {
 	const char *netns = NULL, *iface = NULL, *mode = "tx", *peer_mac_s = NULL;
@@ -169,7 +258,7 @@ int main(int argc, char **argv)
 	struct xsk_opts o = { .queue = 0, .frame_size = 2048, .frame_count = 8192,
 			      .rx_size = 2048, .tx_size = 2048, .fill_size = 4096, .comp_size = 2048,
 			      .xdp_flags = XDP_FLAGS_DRV_MODE };
-	uint32_t batch = 64, tx_budget = 0;
+	uint32_t batch = 64, tx_budget = 0, nqueues = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
@@ -185,6 +274,12 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--tend")) tend = arg_u64(v) * 1000000ull;
 		else if (!strcmp(a, "--batch")) batch = arg_u64(v);
 		else if (!strcmp(a, "--tx-budget")) tx_budget = arg_u64(v);
+		else if (!strcmp(a, "--queues")) nqueues = arg_u64(v);
+		else if (!strcmp(a, "--match")) {
+			if (strcmp(v, "any") && strcmp(v, "bench"))
+				DIE("--match must be bench or any");
+			match_any = !strcmp(v, "any");
+		}
 		else if (!strcmp(a, "--xdp")) o.xdp_flags = !strcmp(v, "skb") ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 		else DIE("unknown option %s", a);
 	}
@@ -202,17 +297,14 @@ int main(int argc, char **argv)
 		DIE("--mode %s needs --peer-mac", mode);
 	if (lat && !rate)
 		DIE("--mode lat needs --rate");
+	if (nqueues == 0 || nqueues > MAX_QUEUES || (lat && nqueues != 1))
+		DIE("--queues must be 1..%d (1 in --mode lat)", MAX_QUEUES);
 
 	enter_netns(netns);
 	o.ifname = iface;
-	struct xsk x;
-	xsk_open(&x, &o);
 #ifndef XDP_MAX_TX_SKB_BUDGET
 #define XDP_MAX_TX_SKB_BUDGET 9
 #endif
-	if (tx_budget)
-		setsockopt(x.fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &tx_budget, sizeof(tx_budget));
-
 	uint8_t peer_mac[6] = { 0 };
 	if (peer_mac_s) {
 		unsigned m[6];
@@ -227,94 +319,81 @@ int main(int argc, char **argv)
 	 * always finds room even while the kernel has not yet published how
 	 * far it has consumed. */
 	uint32_t nfill = o.fill_size / 2;
-	uint32_t ntx = x.frame_count - nfill;
-	uint64_t *stack = malloc(sizeof(uint64_t) * ntx);
-	uint32_t top = 0;
-	for (uint32_t i = 0; i < ntx; i++) {
-		uint64_t addr = (uint64_t)(nfill + i) * x.frame_size;
-		build_frame(x.umem + addr, peer_mac, x.mac);
-		stack[top++] = addr;
+	struct gq *qs = calloc(nqueues, sizeof(struct gq));
+	if (!qs)
+		DIE("out of memory");
+	for (uint32_t qi = 0; qi < nqueues; qi++) {
+		struct gq *q = &qs[qi];
+		struct xsk *x = &q->x;
+		o.queue = qi;
+		q->queue = qi;
+		if (qi == 0)
+			xsk_open(x, &o);
+		else
+			xsk_open_queue(x, &o, &qs[0].x);
+		if (tx_budget)
+			setsockopt(x->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &tx_budget, sizeof(tx_budget));
+		uint32_t ntx = x->frame_count - nfill;
+		q->stack = malloc(sizeof(uint64_t) * ntx);
+		for (uint32_t i = 0; i < ntx; i++) {
+			uint64_t addr = (uint64_t)(nfill + i) * x->frame_size;
+			build_frame(x->umem + addr, peer_mac, x->mac);
+			q->stack[q->top++] = addr;
+		}
+		uint32_t k = prod_free(&x->fill, nfill);
+		for (uint32_t i = 0; i < k; i++)
+			*fill_addr(&x->fill, i) = (uint64_t)i * x->frame_size;
+		prod_submit(&x->fill, k);
 	}
-	uint32_t k = prod_free(&x.fill, nfill);
-	for (uint32_t i = 0; i < k; i++)
-		*fill_addr(&x.fill, i) = (uint64_t)i * x.frame_size;
-	prod_submit(&x.fill, k);
 	if (lat)
-		return latency(&x, stack, top, rate, t0, t1, tend, batch);
+		return latency(&qs[0].x, qs[0].stack, qs[0].top, rate, t0, t1, tend, batch);
 
 	uint64_t start = now_ns();
-	uint64_t sent = 0, sent_window = 0, rx_match = 0, rx_window = 0, rx_other = 0, kicks = 0;
-	uint64_t frame_mask = ~(uint64_t)(x.frame_size - 1);
+	uint64_t frame_mask = ~(uint64_t)(qs[0].x.frame_size - 1);
+	/* --rate is the total: each queue offers its share. */
+	uint64_t qrate = rate / nqueues + (rate && rate < nqueues);
 	for (;;) {
 		uint64_t t = now_ns();
 		if (t >= tend)
 			break;
 		int in_window = t >= t0 && t < t1;
-
-		/* completions -> tx pool */
-		uint32_t n = cons_avail(&x.comp, x.comp.size);
-		for (uint32_t i = 0; i < n; i++)
-			stack[top++] = comp_addr(&x.comp, i) & frame_mask;
-		if (n)
-			cons_release(&x.comp, n);
-
-		if (sending && t < t1) {
-			uint64_t want = batch;
-			if (rate) {
-				uint64_t allowed = (t - start) / 1000 * rate / 1000000;
-				want = allowed > sent ? allowed - sent : 0;
-				if (want > batch)
-					want = batch;
-			}
-			if (want > top)
-				want = top;
-			uint32_t m = prod_free(&x.tx, (uint32_t)want);
-			for (uint32_t i = 0; i < m; i++) {
-				struct xdp_desc *d = tx_desc(&x.tx, i);
-				d->addr = stack[--top];
-				d->len = BENCH_FRAME_LEN;
-				d->options = 0;
-			}
-			if (m) {
-				prod_submit(&x.tx, m);
-				sent += m;
-				if (in_window)
-					sent_window += m;
-			}
-		}
-		if (x.tx.cached_prod != __atomic_load_n(x.tx.consumer, __ATOMIC_ACQUIRE)) {
-			kick_tx(&x);
-			kicks++;
-		}
-
-		/* rx: count, give the frames straight back to the fill ring */
-		n = cons_avail(&x.rx, batch);
-		if (n) {
-			uint32_t f = prod_free(&x.fill, n); /* always n, see nfill */
-			for (uint32_t i = 0; i < n; i++) {
-				const struct xdp_desc *d = rx_desc(&x.rx, i);
-				if (is_bench_frame(x.umem + d->addr, d->len)) {
-					rx_match++;
-					rx_window += in_window;
-				} else {
-					rx_other++;
-				}
-				if (i < f)
-					*fill_addr(&x.fill, i) = d->addr & frame_mask;
-			}
-			cons_release(&x.rx, n);
-			prod_submit(&x.fill, f);
-		}
-		if (needs_wakeup(&x.fill))
-			wake_rx(&x);
+		for (uint32_t qi = 0; qi < nqueues; qi++)
+			gen_step(&qs[qi], sending, t, start, t1, in_window, qrate, batch, frame_mask);
 	}
-	struct xdp_statistics s = xsk_stats(&x);
+	uint64_t sent = 0, sent_window = 0, rx_match = 0, rx_window = 0, rx_other = 0, kicks = 0;
+	struct xdp_statistics s;
+	memset(&s, 0, sizeof(s));
+	for (uint32_t qi = 0; qi < nqueues; qi++) {
+		struct gq *q = &qs[qi];
+		q->stats = xsk_stats(&q->x);
+		stats_add(&s, &q->stats);
+		sent += q->sent;
+		sent_window += q->sent_window;
+		rx_match += q->rx_match;
+		rx_window += q->rx_window;
+		rx_other += q->rx_other;
+		kicks += q->kicks;
+	}
 	printf("{\"sent\":%llu,\"sentWindow\":%llu,\"rx\":%llu,\"rxWindow\":%llu,\"rxOther\":%llu,\"kicks\":%llu,"
 	       "\"windowS\":%.6f,\"xdp\":",
 	       (unsigned long long)sent, (unsigned long long)sent_window, (unsigned long long)rx_match,
 	       (unsigned long long)rx_window, (unsigned long long)rx_other, (unsigned long long)kicks,
 	       (double)(t1 - t0) / 1e9);
 	print_stats_json(stdout, &s);
+	if (nqueues > 1) {
+		printf(",\"perQueue\":[");
+		for (uint32_t qi = 0; qi < nqueues; qi++) {
+			struct gq *q = &qs[qi];
+			printf("%s{\"queue\":%u,\"sent\":%llu,\"sentWindow\":%llu,\"rx\":%llu,\"rxWindow\":%llu,\"rxOther\":%llu,"
+			       "\"kicks\":%llu,\"xdp\":",
+			       qi ? "," : "", qi, (unsigned long long)q->sent, (unsigned long long)q->sent_window,
+			       (unsigned long long)q->rx_match, (unsigned long long)q->rx_window,
+			       (unsigned long long)q->rx_other, (unsigned long long)q->kicks);
+			print_stats_json(stdout, &q->stats);
+			printf("}");
+		}
+		printf("]");
+	}
 	printf("}\n");
 	return 0;
 }

@@ -233,7 +233,8 @@ static inline void mac_of(const char *ifname, uint8_t mac[6])
 	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
 }
 
-static inline void xsk_open(struct xsk *x, const struct xsk_opts *o)
+/* The socket, its UMEM and rings, bound to o->queue; no XDP program yet. */
+static inline void xsk_socket(struct xsk *x, const struct xsk_opts *o)
 {
 	memset(x, 0, sizeof(*x));
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
@@ -299,8 +300,37 @@ static inline void xsk_open(struct xsk *x, const struct xsk_opts *o)
 		    setsockopt(x->fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget)))
 			DIE_ERRNO("setsockopt(busy polling)");
 	}
+}
+
+/* One socket on o->queue, and the interface's XDP program with its XSKMAP. */
+static inline void xsk_open(struct xsk *x, const struct xsk_opts *o)
+{
+	xsk_socket(x, o);
 	xdp_attach(x, o->xdp_flags);
 	xskmap_insert(x, o->queue);
+}
+
+/* Another queue of the same interface: its own socket and UMEM (as libxdp
+ * applications have one per queue), redirected to by `owner`'s program
+ * (an interface has one XDP program: the XSKMAP is keyed by rx queue). */
+static inline void xsk_open_queue(struct xsk *x, const struct xsk_opts *o, const struct xsk *owner)
+{
+	xsk_socket(x, o);
+	x->map_fd = owner->map_fd;
+	x->prog_fd = -1;
+	x->link_fd = -1;
+	xskmap_insert(x, o->queue);
+}
+
+/* The sum of several sockets' XDP_STATISTICS. */
+static inline void stats_add(struct xdp_statistics *sum, const struct xdp_statistics *s)
+{
+	sum->rx_dropped += s->rx_dropped;
+	sum->rx_invalid_descs += s->rx_invalid_descs;
+	sum->tx_invalid_descs += s->tx_invalid_descs;
+	sum->rx_ring_full += s->rx_ring_full;
+	sum->rx_fill_ring_empty_descs += s->rx_fill_ring_empty_descs;
+	sum->tx_ring_empty_descs += s->tx_ring_empty_descs;
 }
 
 /* ---- producer rings (fill, tx) ---- */

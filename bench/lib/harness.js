@@ -41,7 +41,7 @@ function machine(root) {
 // ------------------------------------------------------------------ cleanup
 
 const children = new Set();
-let lab = null;
+const labs = new Set();
 let tmpDir = null;
 
 function cleanup() {
@@ -49,10 +49,8 @@ function cleanup() {
     try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
   }
   children.clear();
-  if (lab) {
-    lab.destroy();
-    lab = null;
-  }
+  for (const l of labs) l.destroy();
+  labs.clear();
   if (tmpDir) {
     fs.rmSync(tmpDir, { recursive: true, force: true });
     tmpDir = null;
@@ -76,26 +74,33 @@ const NS_PREFIX = 'afxb-';
 function removeStaleLabs() {
   const names = safe(() => sh('ip', ['netns', 'list']), '').split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
   for (const ns of names) {
-    const m = ns.match(/^afxb-[gf](\d+)$/);
+    const m = ns.match(/^afxb-[gf](\d+)[a-z]?$/);
     if (m && !fs.existsSync(`/proc/${m[1]}`)) safe(() => sh('ip', ['netns', 'del', ns]));
   }
 }
 
-function createLab() {
-  const id = process.pid;
+/**
+ * Two namespaces joined by a veth pair with `queues` tx and rx queues on
+ * each side; `tag` (one letter) tells several labs of one process apart.
+ * Removed by cleanup(), or by destroy().
+ */
+function createLab({ queues = 1, tag = '' } = {}) {
+  const id = `${process.pid}${tag}`;
+  const q = String(queues);
   const l = {
     genNs: `${NS_PREFIX}g${id}`, fwdNs: `${NS_PREFIX}f${id}`,
     genIf: `afxbg${id}`.slice(0, 15), fwdIf: `afxbf${id}`.slice(0, 15),
-    genMac: '', fwdMac: '',
+    genMac: '', fwdMac: '', queues,
     destroy() {
       for (const ns of [l.genNs, l.fwdNs]) safe(() => sh('ip', ['netns', 'del', ns]));
+      labs.delete(l);
     },
   };
-  lab = l;
+  labs.add(l);
   sh('ip', ['netns', 'add', l.genNs]);
   sh('ip', ['netns', 'add', l.fwdNs]);
-  sh('ip', ['link', 'add', l.genIf, 'numtxqueues', '1', 'numrxqueues', '1', 'netns', l.genNs, 'type', 'veth',
-    'peer', 'name', l.fwdIf, 'numtxqueues', '1', 'numrxqueues', '1', 'netns', l.fwdNs]);
+  sh('ip', ['link', 'add', l.genIf, 'numtxqueues', q, 'numrxqueues', q, 'netns', l.genNs, 'type', 'veth',
+    'peer', 'name', l.fwdIf, 'numtxqueues', q, 'numrxqueues', q, 'netns', l.fwdNs]);
   for (const [ns, dev] of [[l.genNs, l.genIf], [l.fwdNs, l.fwdIf]]) {
     // No addresses and no IPv6: nothing but benchmark frames on the wire.
     sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`]);

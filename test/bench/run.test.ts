@@ -131,3 +131,62 @@ test.serial('npm run bench -- --mode latency: every forwarder measured; percenti
   }
   t.deepEqual(namespaces().filter((n) => !before.includes(n)), [], 'the bench removed its namespaces');
 });
+
+interface ScaleRun {
+  impl: string;
+  mode: string;
+  threads: number;
+  na?: string;
+  pps: number;
+  packets: number;
+  perQueue: { queue: number; pps: number }[];
+  threadsCpu?: { tid: number; queues: number[]; cpuPct: number; ownCpuPct: number }[];
+  tasks: { tid: number; name: string; cpuPct: number }[];
+  fwd: { perQueue?: { queue: number; rxWindow: number; txWindow: number }[] } | null;
+  gen: { rxWindow: number; perQueue: { queue: number; rxWindow: number }[] };
+}
+
+test.serial('npm run bench -- --mode scaling: both queues carry traffic, per-queue and per-thread counts add up; afxdp without --nb-cores is marked, not fatal', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-bench-test-'));
+  const json = path.join(dir, 'run.json');
+  const before = namespaces();
+  try {
+    const out = execFileSync(process.execPath, [RUN, '--mode', 'scaling', '--window', '1', '--scale-reps', '1', '--retries', '0',
+      '--foreign-max', '1000', '--json', json], { encoding: 'utf8', timeout: 150_000 });
+    t.regex(out, /\| cell +\| C reference +\| afxdp fwd +\| afxdp \/ C +\|/);
+    const result = JSON.parse(fs.readFileSync(json, 'utf8')) as { scale: { nbCores: boolean; runs: ScaleRun[] } };
+    const { runs, nbCores } = result.scale;
+    t.is(runs.length, 8, 'txonly and macswap × C and afxdp × 1 and 2 threads');
+    for (const r of runs) {
+      const what = `${r.impl} ${r.mode} ${r.threads}`;
+      if (r.impl === 'cli' && r.threads === 2 && !nbCores) {
+        t.is(r.na, 'not supported by this build (afxdp fwd has no --nb-cores)', what);
+        continue;
+      }
+      t.falsy(r.na, `${what} measured: ${r.na}`);
+      if (r.na) continue;
+      // Both queues carry traffic, and the generator's queues sum to its total.
+      t.is(r.gen.perQueue.length, 2, what);
+      for (const q of r.gen.perQueue) t.true(q.rxWindow > 0, `${what}: queue ${q.queue} carried nothing`);
+      t.is(r.gen.perQueue.reduce((s, q) => s + q.rxWindow, 0), r.gen.rxWindow, what);
+      t.is(r.packets, r.gen.rxWindow, what);
+      if (r.impl === 'c') {
+        // One entry per thread, queue k on thread k mod N, every queue once.
+        t.is(r.threadsCpu?.length, r.threads, what);
+        t.deepEqual(r.threadsCpu!.flatMap((x) => x.queues).sort(), [0, 1], what);
+        for (const x of r.threadsCpu!) t.true(x.cpuPct > 0 && x.ownCpuPct > 0, `${what}: thread ${x.tid} CPU ${x.cpuPct} (own ${x.ownCpuPct})`);
+        // Both forwarder queues moved packets in the window.
+        for (const q of r.fwd!.perQueue!) t.true((r.mode === 'txonly' ? q.txWindow : q.rxWindow) > 0, `${what}: forwarder queue ${q.queue}`);
+      } else {
+        t.true(r.tasks.length > 0 && r.tasks[0]!.cpuPct > 0, `${what}: afxdp threads ${JSON.stringify(r.tasks)}`);
+      }
+    }
+    const row = out.split('\n').find((l) => l.startsWith('| macswap, scaling 2/1'));
+    t.truthy(row, out);
+    const again = execFileSync(process.execPath, [RUN, '--from', json], { encoding: 'utf8' });
+    t.true(again.includes(row!), 'bench --from prints the same table');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  t.deepEqual(namespaces().filter((n) => !before.includes(n)), [], 'the bench removed its namespaces');
+});
