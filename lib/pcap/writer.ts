@@ -31,6 +31,13 @@ const NS_PER_S = 1_000_000_000n;
 const DEFAULT_CHUNK = 1 << 20;
 const DEFAULT_CHUNKS = 8;
 const DEFAULT_FLUSH_MS = 1000;
+/**
+ * Packets up to this long are copied 4 bytes at a time through DataViews;
+ * longer ones with Buffer.copy. Buffer.copy makes a Uint8Array view per call
+ * (Node 20), which costs more than the word loop below about 200 bytes
+ * (measured on the benchmark machine, docs/design.md).
+ */
+const WORD_COPY_MAX = 192;
 
 /** Per-slot receive timestamps, ns since the Unix epoch (0: none for that slot). */
 export type PacketTimestamps = Float64Array | BigUint64Array;
@@ -78,8 +85,17 @@ function checkInteger(name: string, value: number, min: number, max: number): nu
   return value;
 }
 
-function asBuffer(u: Uint8Array): Buffer {
-  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+/** A UMEM as the writer reads it: a Buffer for Buffer.copy, a DataView for the word copy. */
+interface Source {
+  bytes: Buffer;
+  view: DataView;
+}
+
+function sourceOf(u: Uint8Array): Source {
+  return {
+    bytes: Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength),
+    view: new DataView(u.buffer, u.byteOffset, u.byteLength),
+  };
 }
 
 /**
@@ -120,8 +136,10 @@ export class PcapWriter {
   readonly #flushMs: number;
   // ns since the epoch = process.hrtime.bigint() + #clockOffset.
   readonly #clockOffset: bigint;
-  // Buffer views of the UMEMs passed as plain Uint8Arrays (made once per UMEM).
-  readonly #umems = new WeakMap<Uint8Array, Buffer>();
+  // Views of the UMEMs written from (made once per UMEM), and the last one used.
+  readonly #umems = new WeakMap<Uint8Array, Source>();
+  #lastUmem: Uint8Array | null = null;
+  #lastSource: Source | null = null;
 
   private constructor(file: string, fd: number, options: PcapWriterOptions) {
     this.file = file;
@@ -234,7 +252,9 @@ export class PcapWriter {
       this.#dropped += lost;
       return 0;
     }
-    const src = Buffer.isBuffer(umem) ? umem : this.#umemBuffer(umem);
+    const source = umem === this.#lastUmem ? this.#lastSource! : this.#sourceOf(umem);
+    const src = source.bytes;
+    const srcView = source.view;
     // One clock read per call (allocates two BigInts), only when a record needs it.
     let sec = -1;
     let nsec = 0;
@@ -295,7 +315,14 @@ export class PcapWriter {
       view.setUint32(at + 8, incl, true);
       view.setUint32(at + 12, len, true);
       const from = addrs[i]!;
-      src.copy(chunk, at + PCAP_RECORD_HEADER_BYTES, from, from + incl);
+      const to = at + PCAP_RECORD_HEADER_BYTES;
+      if (incl <= WORD_COPY_MAX) {
+        let j = 0;
+        for (; j + 4 <= incl; j += 4) view.setUint32(to + j, srcView.getUint32(from + j, true), true);
+        for (; j < incl; j++) chunk[to + j] = src[from + j]!;
+      } else {
+        src.copy(chunk, to, from, from + incl);
+      }
       this.#used = at + need;
       captured++;
       room--;
@@ -306,13 +333,15 @@ export class PcapWriter {
     return captured;
   }
 
-  #umemBuffer(umem: Uint8Array): Buffer {
-    let b = this.#umems.get(umem);
-    if (b === undefined) {
-      b = asBuffer(umem);
-      this.#umems.set(umem, b);
+  #sourceOf(umem: Uint8Array): Source {
+    let s = this.#umems.get(umem);
+    if (s === undefined) {
+      s = sourceOf(umem);
+      this.#umems.set(umem, s);
     }
-    return b;
+    this.#lastUmem = umem;
+    this.#lastSource = s;
+    return s;
   }
 
   /** Queue the current chunk (if it has records) and take a free one; false when none is free. */
