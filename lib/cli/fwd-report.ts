@@ -186,7 +186,8 @@ export class FwdReport {
     }
     for (const c of capture ?? []) {
       console.log(`afxdp fwd: pcap ${c.file} (port ${c.port}${c.thread === undefined ? '' : `, thread ${c.thread}`}): ` +
-        `${c.captured} packets captured, ${c.dropped} dropped (the disk fell behind)${c.full ? ', --pcap-count reached' : ''}` +
+        `${c.captured} packets captured, ${c.dropped} dropped${c.dropped > 0 ? ' (the disk fell behind)' : ''}` +
+        (c.full ? ', --pcap-count reached' : '') +
         (c.error === undefined ? '' : `; ${c.error}`));
     }
   }
