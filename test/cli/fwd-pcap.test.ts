@@ -163,6 +163,44 @@ test.serial('fwd rxonly --nb-cores 2 --pcap FILE: one file per thread (FILE-t0, 
   });
 });
 
+test.serial('fwd io between two ports --pcap FILE: FILE-p0 holds what port 0 received, FILE-p1 what port 1 received', async (t) => {
+  const N = 300;
+  await withTmp(async (dir) => {
+    const labs: Lab[] = [];
+    const peers: PacketSocket[] = [];
+    const file = path.join(dir, 'two.pcap');
+    let run: Running | undefined;
+    try {
+      for (let i = 0; i < 2; i++) {
+        labs.push(createLab());
+        peers.push(new PacketSocket(labs[i]!.peerIf, { netns: labs[i]!.peerNs }));
+      }
+      run = new Running(['fwd', ...labs.flatMap((l) => ['--vdev', `net_af_xdp${labs.indexOf(l)},iface=${l.portIf}`]),
+        ...labs.flatMap((l) => ['--netns', l.portNs]), '--forward-mode', 'io', '--json', '--stats-period', '0.2', '--pcap', file]);
+      const start = await run.waitFor((o) => o.type === 'start');
+      const files = [path.join(dir, 'two-p0.pcap'), path.join(dir, 'two-p1.pcap')];
+      t.deepEqual(start.pcap, [{ port: 0, file: files[0] }, { port: 1, file: files[1] }]);
+      // Port p's peer sends N frames with source ports 2000 + p (and lengths by port).
+      const sent = labs.map((l, p) => Array.from({ length: N }, (_, i) => udpFrame(l.portMac, l.peerMac, i, 2000 + p, 64 + p * 100 + (i % 50))));
+      for (const [p, frames] of sent.entries()) t.is((await sendAll(peers[p]!, frames)).sent, N);
+      await run.waitFor((o) => o.type === 'stats' && o.ports[0].rxPackets >= N && o.ports[1].rxPackets >= N, 10_000);
+      const exit = await run.stop('SIGINT');
+      t.is(exit.code, 0, run.stderr);
+      const final = run.objects.find((o) => o.type === 'final');
+      t.deepEqual(final.pcap.map((c: { port: number; captured: number; dropped: number }) => [c.port, c.captured, c.dropped]), [[0, N, 0], [1, N, 0]]);
+      for (const p of [0, 1]) {
+        const records = readPcap(files[p]!).records;
+        t.is(records.length, N);
+        t.true(records.every((r, i) => r.data.equals(sent[p]![i]!)), `file ${p}: port ${p}'s frames, in order, byte for byte`);
+      }
+    } finally {
+      run?.kill();
+      for (const peer of peers) peer.close();
+      for (const lab of labs) lab.destroy();
+    }
+  });
+});
+
 anyTest('fwd --pcap refuses txonly and --pcap-count without --pcap, naming the fix; --pcap-count 0 is refused', async (t) => {
   const tx = runAfxdp(['fwd', '--vdev', 'net_af_xdp0,iface=lo', '--forward-mode', 'txonly', '--pcap', '/tmp/x.pcap']);
   t.is(tx.status, 2);
