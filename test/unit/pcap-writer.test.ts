@@ -123,6 +123,38 @@ test('a Batch-shaped object: its slots [0, length)', async (t) => {
   t.deepEqual(r.map((x) => x.data), [packet(0), packet(1)]);
 });
 
+test('every copy path gives the bytes as they are: aligned words, unaligned words and tail, Buffer.copy; UMEM at any offset', async (t) => {
+  const file = tmpFile(t);
+  (t.context as { file?: string }).file = file;
+  const lengths = new Uint32Array([60, 64, 61, 63, 62, 192, 193, 1500, 4, 1, 3, 188]);
+  const n = lengths.length;
+  const w = PcapWriter.open(file);
+  const expected: Buffer[] = [];
+  // UMEMs starting at byte offsets 0 (aligned) and 1..3 (no Int32Array view); frame addresses aligned and not.
+  for (const offset of [0, 1, 2, 3]) {
+    const backing = new ArrayBuffer(offset + n * FRAME);
+    const umem = new Uint8Array(backing, offset, n * FRAME);
+    for (let j = 0; j < umem.length; j++) umem[j] = (j * 31 + offset) & 0xff;
+    for (const shift of [0, 1, 2, 4]) {
+      const addrs = new Uint32Array(n);
+      for (let i = 0; i < n; i++) {
+        addrs[i] = i * FRAME + 256 + shift;
+        expected.push(Buffer.from(umem.subarray(addrs[i]!, addrs[i]! + lengths[i]!)));
+      }
+      t.is(w.write(umem, addrs, lengths, n), n);
+    }
+  }
+  await w.close();
+  const records = readPcap(file).records;
+  t.is(records.length, expected.length);
+  for (const [i, r] of records.entries()) {
+    if (!r.data.equals(expected[i]!) || r.origLen !== expected[i]!.length) {
+      t.fail(`record ${i} (${r.inclLen} bytes) differs from its packet`);
+      break;
+    }
+  }
+});
+
 test('snaplen: a longer packet keeps snaplen bytes and its original length', async (t) => {
   const file = tmpFile(t);
   (t.context as { file?: string }).file = file;
