@@ -95,8 +95,15 @@ function rxAt(stamped, t) {
   return best;
 }
 
+// The capture file of the run in progress: removed at exit too (the harness exits on SIGINT).
+let captureFile = null;
+process.on('exit', () => {
+  if (captureFile) fs.rmSync(captureFile, { force: true });
+});
+
 async function runOnce(o, lab, bins, pcap) {
   const file = pcap ? path.join(o.dir, `afxdp-bench-pcap-${process.pid}.pcap`) : null;
+  captureFile = file;
   const cmd = [process.execPath, BIN, 'fwd', '--vdev', `net_af_xdp0,iface=${lab.fwdIf},busy_budget=0`, '--netns', lab.fwdNs,
     '--forward-mode', o.mode, '--json', '--stats-period', '0.1', ...(file ? ['--pcap', file] : [])];
   const fwd = startProc(pcap ? 'afxdp fwd --pcap' : 'afxdp fwd', 1, cmd, true);
@@ -163,6 +170,7 @@ async function writerOnly(o) {
   const lengths = new Uint32Array(BURST).fill(o.length);
   for (let i = 0; i < BURST; i++) addrs[i] = i * FRAME + 256;
   const file = path.join(o.dir, `afxdp-bench-writer-${process.pid}.pcap`);
+  captureFile = file;
   const w = PcapWriter.open(file);
   try {
     const turn = () => new Promise((r) => setImmediate(r));
