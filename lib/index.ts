@@ -39,5 +39,11 @@ export type * from './dp';
 export { resolvePortConfig, defaults as portDefaults } from './config/port-config';
 export type { PortOptions, PortConfig } from './config/port-config';
 export { parseDevargs } from './config/devargs';
+/**
+ * Packet capture: `PcapWriter.open(file)` writes what a burst or a batch
+ * received as pcap with nanosecond timestamps (what `afxdp fwd --pcap` uses).
+ */
+export { PcapWriter, PCAP_MAGIC_NS, PCAP_SNAPLEN, LINKTYPE_ETHERNET } from './pcap';
+export type { PacketSlots, PacketTimestamps, PcapStats, PcapWriterOptions } from './pcap';
 export { AfxdpError, codes } from './errors';
 export type { AfxdpErrorCode } from './errors';

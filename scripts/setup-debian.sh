@@ -7,11 +7,12 @@
 set -euo pipefail
 
 # clang/llvm: the XDP program; pkg-config..gawk: libbpf-sys's vendored libelf
-# and zlib (autotools); iproute2..procps: the privileged tests and the lab.
+# and zlib (autotools); iproute2..procps: the privileged tests and the lab;
+# tcpdump: the test that reads back `afxdp fwd --pcap` files.
 PACKAGES=(
   clang llvm pkg-config make gcc libc6-dev
   autoconf automake autopoint libtool m4 gettext flex bison gawk
-  iproute2 ethtool util-linux libcap2-bin acl procps
+  iproute2 ethtool util-linux libcap2-bin acl procps tcpdump
 )
 
 sudo=()

@@ -2,6 +2,7 @@
 // warnings, the periodic statistics and the final totals.
 import type { Port, PortInfo } from '../port';
 import type { Forwarder, ThreadReport } from '../fwd';
+import type { CaptureReport } from '../fwd/threads';
 import type { MetricsServer } from './metrics';
 import { LiveTable, plainLines, Snapshot, table } from './stats';
 
@@ -31,6 +32,13 @@ function threadsJson(t: ThreadsReport | undefined): object {
       cpuPct: Math.round((1000 * r.cpuMs) / Math.max(1, r.elapsedMs)) / 10,
     })) : t.assignment.map((queues, thread) => ({ thread, queueIndexes: queues })),
   };
+}
+
+/** A capture file of `--pcap`: its port and, with forwarding threads, its thread. */
+export interface CaptureFile {
+  port: number;
+  thread?: number;
+  file: string;
 }
 
 /** Ethernet header plus one VLAN tag: a frame is this much longer than the MTU. */
@@ -128,15 +136,18 @@ export class FwdReport {
     this.#title = `afxdp fwd ${options.mode}`;
   }
 
-  start(ports: Port[], forwarder: Pick<Forwarder, 'path'>, metrics: MetricsServer | undefined, threads?: ThreadsReport): void {
+  start(ports: Port[], forwarder: Pick<Forwarder, 'path'>, metrics: MetricsServer | undefined, threads?: ThreadsReport,
+    capture: readonly CaptureFile[] = []): void {
     const warnings = startWarnings(ports);
     if (this.#options.json) {
-      console.log(JSON.stringify({ ...describeStart(ports, this.#options, metrics, forwarder.path, warnings), ...threadsJson(threads) }));
+      console.log(JSON.stringify({ ...describeStart(ports, this.#options, metrics, forwarder.path, warnings), ...threadsJson(threads),
+        ...(capture.length === 0 ? {} : { pcap: capture }) }));
       return;
     }
     const on = threads === undefined ? ''
       : `; ${threads.assignment.length} forwarding threads (queue indexes ${threads.assignment.map((q) => q.join(',')).join(' | ')})`;
-    console.log(startLine(ports, this.#options, metrics, forwarder.path) + on);
+    const pcap = capture.length === 0 ? '' : `; capturing to ${capture.map((c) => c.file).join(', ')}`;
+    console.log(startLine(ports, this.#options, metrics, forwarder.path) + on + pcap);
     for (const warning of warnings) console.log(`afxdp fwd: warning: ${warning}`);
   }
 
@@ -156,12 +167,14 @@ export class FwdReport {
     else for (const line of plainLines(s)) console.log(line);
   }
 
-  final(s: Snapshot, reason: string, threads?: ThreadsReport): void {
+  final(s: Snapshot, reason: string, threads?: ThreadsReport, capture?: readonly CaptureReport[]): void {
     const o = this.#options;
     if (o.json) {
       console.log(JSON.stringify({ type: 'final', reason, forwardMode: o.mode, pollMode: o.pollMode, elapsed: s.elapsed, ports: s.ports,
-        ...threadsJson(threads) }));
-    } else if (this.#live) {
+        ...threadsJson(threads), ...(capture === undefined ? {} : { pcap: capture }) }));
+      return;
+    }
+    if (this.#live) {
       this.#live.draw(table(s, `${this.#title}: final totals, average rates`));
     } else {
       console.log(`afxdp fwd: ${reason}; totals after ${s.elapsed.toFixed(1)} s (average rates):`);
@@ -170,6 +183,12 @@ export class FwdReport {
         console.log(`  thread ${r.thread} (queues ${r.queues.map((q) => q.join(',')).join(' / ')}): ` +
           `${(r.cpuMs / 1000).toFixed(2)} s CPU, ${((100 * r.cpuMs) / Math.max(1, r.elapsedMs)).toFixed(1)} % of a core`);
       }
+    }
+    for (const c of capture ?? []) {
+      console.log(`afxdp fwd: pcap ${c.file} (port ${c.port}${c.thread === undefined ? '' : `, thread ${c.thread}`}): ` +
+        `${c.captured} packets captured, ${c.dropped} dropped${c.dropped > 0 ? ' (the disk fell behind)' : ''}` +
+        (c.full ? ', --pcap-count reached' : '') +
+        (c.error === undefined ? '' : `; ${c.error}`));
     }
   }
 }

@@ -21,6 +21,8 @@ import { dropPastedWords, integer, ipv4, mac, seconds, udpPort } from './args';
 import { StatsTracker } from './stats';
 import { metricsRegistry, serveMetrics, MetricsServer } from './metrics';
 import { FwdReport } from './fwd-report';
+import { captureFile, PcapWriter } from '../pcap';
+import type { CaptureReport } from '../fwd/threads';
 
 export { FORWARD_MODES };
 export type { ForwardMode, TxConfig };
@@ -60,6 +62,11 @@ else copying each packet into the other port's UMEM.
   --file-prefix PREFIX    DPDK's EAL file prefix (default rte): use_cni/use_pinned_map ports
                           without dp_path look first in <runtime dir>/dpdk/PREFIX/afxdp_dp/
                           (DPDK 26.11), then in /tmp/afxdp_dp/
+  --pcap FILE             write what the ports receive to FILE (pcap, nanosecond timestamps;
+                          tcpdump -r FILE reads it): one port on one thread writes FILE, else
+                          one file per port and forwarding thread, FILE-p<port>-t<thread>.pcap
+                          (only the parts that vary); not with txonly
+  --pcap-count N          stop capturing after N packets per file (forwarding goes on)
 
 txonly (64-byte IPv4/UDP frames, as testpmd):
   --txpkts LEN            frame length without FCS (default 64); "a,b" segment lists are summed
@@ -94,6 +101,8 @@ export interface FwdOptions {
   metricsPort: number | undefined;
   metricsHost: string;
   tx: TxConfig;
+  /** --pcap FILE and --pcap-count N. */
+  pcap?: { file: string; count: number | undefined };
 }
 
 /**
@@ -140,6 +149,8 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
       'tx-udp': { type: 'string' },
       'tx-rate': { type: 'string' },
       'tx-count': { type: 'string' },
+      pcap: { type: 'string' },
+      'pcap-count': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -198,6 +209,15 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
   const rate = integer('tx-rate', values['tx-rate'], 1, 1e9, fwdUsage);
   const count = integer('tx-count', values['tx-count'], 0, Number.MAX_SAFE_INTEGER, fwdUsage);
   const metricsPort = integer('metrics-port', values['metrics-port'], 0, 65535, fwdUsage);
+  const pcapCount = integer('pcap-count', values['pcap-count'], 1, Number.MAX_SAFE_INTEGER, fwdUsage);
+  if (pcapCount !== undefined && values.pcap === undefined) throw new UsageError('--pcap-count needs --pcap FILE', fwdUsage);
+  if (values.pcap !== undefined) {
+    if (values.pcap === '') throw new UsageError('--pcap needs a file name', fwdUsage);
+    if (!ENGINES[mode].receives) {
+      throw new UsageError(`--pcap captures what the ports receive, and --forward-mode ${mode} receives nothing; ` +
+        'use io, macswap or rxonly, or capture on the peer', fwdUsage);
+    }
+  }
   return {
     specs,
     vdevs,
@@ -220,6 +240,7 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
       rate,
       count,
     },
+    ...(values.pcap === undefined ? {} : { pcap: { file: values.pcap, count: pcapCount } }),
   };
 }
 
@@ -240,6 +261,7 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
   let metrics: MetricsServer | undefined;
   let loop: PollLoop | undefined;
   let threaded: ThreadedForwarder | undefined;
+  const writers: PcapWriter[] = [];
   const signals: [NodeJS.Signals, () => void][] = [];
   const timers: NodeJS.Timeout[] = [];
   // Signals are handled from the start, so one that arrives while the
@@ -270,18 +292,27 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
       return 0;
     }
     const threads = Math.min(options.nbCores, ports[0]!.queues.length);
+    const pcap = options.pcap;
+    const pcapOptions = pcap?.count === undefined ? {} : { limit: pcap.count };
     if (threads > 1) {
-      threaded = await ThreadedForwarder.start(ports, options.mode, threads, { pollMode: options.pollMode, engine: { tx: options.tx } });
+      threaded = await ThreadedForwarder.start(ports, options.mode, threads, { pollMode: options.pollMode, engine: { tx: options.tx },
+        ...(pcap === undefined ? {} : { capture: { file: pcap.file, options: pcapOptions } }) });
       if (reason !== undefined) threaded.stop();
+    } else if (pcap !== undefined) {
+      // One writer per port, each written by the lanes that receive on it.
+      for (let p = 0; p < ports.length; p++) writers.push(PcapWriter.open(captureFile(pcap.file, p, ports.length, 0, 1), pcapOptions));
     }
-    const forwarder = threaded ?? new Forwarder(ports, options.mode, { tx: options.tx });
+    const forwarder = threaded ?? new Forwarder(ports, options.mode, { tx: options.tx, capture: writers });
     const tracker = new StatsTracker(forwarder.ports);
     const fold = () => threaded?.refreshDrops();
     if (options.metricsPort !== undefined) {
       metrics = await serveMetrics(metricsRegistry(forwarder.ports), options.metricsPort, options.metricsHost);
       if (threaded !== undefined) timers.push(setInterval(fold, 1000).unref());
     }
-    report.start(ports, forwarder, metrics, threaded);
+    const captureFiles = threaded !== undefined
+      ? threaded.captureFiles.flatMap((files, thread) => files.map((file, port) => ({ port, thread, file })))
+      : writers.map((w, port) => ({ port, file: w.file }));
+    report.start(ports, forwarder, metrics, threaded, captureFiles);
 
     if (threaded === undefined) {
       loop = (forwarder as Forwarder).run({ pollMode: options.pollMode });
@@ -301,7 +332,10 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
     if (threaded === undefined) await (forwarder as Forwarder).drain();
     fold();
     tracker.freeze();
-    report.final(tracker.snapshot(true), reason ?? 'stopped', threaded);
+    const captured: CaptureReport[] = threaded !== undefined
+      ? threaded.reports.flatMap((r) => r.pcap ?? [])
+      : (await Promise.all(writers.map((w) => w.close()))).map((stats, port) => ({ ...stats, port }));
+    report.final(tracker.snapshot(true), reason ?? 'stopped', threaded, options.pcap === undefined ? undefined : captured);
     return 0;
   } finally {
     loop?.stop();
@@ -310,5 +344,6 @@ export async function runForwarder(options: FwdOptions): Promise<number> {
     for (const [signal, handler] of signals) process.off(signal, handler);
     await metrics?.close();
     for (const port of ports) port.close();
+    await Promise.all(writers.map((w) => w.close()));
   }
 }

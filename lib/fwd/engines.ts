@@ -8,7 +8,7 @@
 // the same native calls per burst as a hand-written loop would.
 import { AfxdpError, codes } from '../errors';
 import type { Lane } from './lane';
-import { sendReceived } from './lane';
+import { receiveBurst, sendReceived } from './lane';
 import { txFrame, TX_SEQ_OFFSET } from './txframe';
 
 /** What an engine's begin() may read of a port. */
@@ -63,7 +63,7 @@ const io = {
   summary: 'receive, send unchanged',
   receives: true,
   forward(lane: Lane): number {
-    const n = lane.rx.receive();
+    const n = receiveBurst(lane);
     if (n > 0) sendReceived(lane, n, false);
     return n;
   },
@@ -74,7 +74,7 @@ const macswap = {
   summary: 'swap the Ethernet addresses, send',
   receives: true,
   forward(lane: Lane): number {
-    const n = lane.rx.receive();
+    const n = receiveBurst(lane);
     if (n > 0) sendReceived(lane, n, true);
     return n;
   },
@@ -85,7 +85,7 @@ const rxonly = {
   summary: 'receive, drop',
   receives: true,
   forward(lane: Lane): number {
-    const n = lane.rx.receive();
+    const n = receiveBurst(lane);
     if (n > 0) lane.rx.release(n);
     return n;
   },

@@ -5,6 +5,7 @@
 // forward to each other (port 0's queue k to port 1's queue k mod its
 // count, and back). A generator engine (txonly) gets one lane per queue.
 import type { Port } from '../port/port';
+import type { PcapWriter } from '../pcap/writer';
 import type { FrameAccounting, PortInfo } from '../port/port';
 import { engineOf, ForwardEngine, ForwardMode, EngineOptions } from './engines';
 import { Lane, LaneQueue } from './lane';
@@ -28,6 +29,12 @@ export interface ForwardedPort<P extends ForwardPort = Port> {
 export interface ForwarderOptions extends EngineOptions {
   /** Per port, where the lanes count their drops by queue index (default: new arrays; a forwarding thread passes shared memory). */
   txDropped?: readonly Float64Array[];
+  /**
+   * Per port: where the lanes receiving on it write what they receive (a
+   * pcap writer, e.g. `afxdp fwd --pcap`), or null/undefined for none.
+   * Engines that receive nothing (txonly) capture nothing.
+   */
+  capture?: readonly (PcapWriter | null | undefined)[];
 }
 
 export class Forwarder<P extends ForwardPort = Port> {
@@ -39,24 +46,26 @@ export class Forwarder<P extends ForwardPort = Port> {
     this.engine = typeof mode === 'string' ? engineOf(mode) : mode;
     this.ports = ports.map((port, p) => ({ port, txDropped: options.txDropped?.[p] ?? new Float64Array(port.queues.length) }));
     const lanes: Lane[] = [];
-    const laneTo = (rx: LaneQueue, to: number, tx: LaneQueue) => {
+    const laneTo = (rx: LaneQueue, from: number, to: number, tx: LaneQueue) => {
       const info = ports[to]!.info();
-      lanes.push(new Lane(rx, tx, {
+      const lane = new Lane(rx, tx, {
         txRoom: info.frameSize - info.dataOffset,
         dropped: this.ports[to]!.txDropped,
         droppedIndex: tx.index,
         txPort: to,
-      }));
+      });
+      if (this.engine.receives) lane.capture = options.capture?.[from] ?? null;
+      lanes.push(lane);
     };
     ports.forEach((port, p) => {
       if (!this.engine.receives) {
-        for (const q of port.queues) laneTo(q, p, q);
+        for (const q of port.queues) laneTo(q, p, p, q);
         return;
       }
       const to = ports.length === 1 ? 0 : 1 - p;
       const target = ports[to]!.queues;
       port.queues.forEach((rx, k) => {
-        laneTo(rx, to, target[k % target.length]!);
+        laneTo(rx, p, to, target[k % target.length]!);
       });
     });
     this.lanes = lanes;

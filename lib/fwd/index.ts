@@ -2,7 +2,7 @@
 // engine on every lane of one or two ports, and the poll loop that schedules it.
 export { ENGINES, FORWARD_MODES, DEFAULT_TX, engineOf, generatedOn } from './engines';
 export type { EngineOptions, EnginePortInfo, ForwardEngine, ForwardMode, TxConfig } from './engines';
-export { Lane, sendReceived } from './lane';
+export { Lane, receiveBurst, sendReceived } from './lane';
 export type { LaneOptions, LanePath, LaneQueue } from './lane';
 export { Forwarder } from './forwarder';
 export type { ForwardedPort, ForwarderOptions, ForwardPort } from './forwarder';

@@ -11,6 +11,7 @@
 // Nothing here allocates per burst: the byte views are made once per lane.
 import { swapMacs } from '../port/macswap';
 import type { Queue } from '../port/queue';
+import type { PcapWriter } from '../pcap/writer';
 
 /** What a lane uses of a queue: `Queue` has it; unit tests pass fakes. */
 export type LaneQueue = Pick<Queue,
@@ -48,6 +49,11 @@ export class Lane {
   readonly txPort: number;
   /** An engine's per-lane state, set by its begin() (txonly's generator). */
   state: unknown = undefined;
+  /**
+   * Where receiveBurst() writes what this lane receives (`afxdp fwd --pcap`),
+   * or null: then capture costs one null check per burst.
+   */
+  capture: PcapWriter | null = null;
 
   constructor(rx: LaneQueue, tx: LaneQueue, options: LaneOptions = {}) {
     this.rx = rx;
@@ -70,6 +76,22 @@ export class Lane {
   get droppedCount(): number {
     return this.dropped[this.droppedIndex]!;
   }
+}
+
+/**
+ * Receive a burst on `lane.rx` (slots [0, n)); with a capture set, the
+ * packets are written to it first, as received (before any engine changes
+ * or sends them). Returns n. Allocates nothing when there is no capture.
+ */
+export function receiveBurst(lane: Lane): number {
+  const rx = lane.rx;
+  const n = rx.receive();
+  const capture = lane.capture;
+  if (n > 0 && capture !== null) {
+    capture.write(lane.rxBytes, rx.addrs, rx.lengths, n);
+    if (capture.full) lane.capture = null; // --pcap-count reached: the null check from now on
+  }
+  return n;
 }
 
 function countDropped(lane: Lane, n: number): void {

@@ -8,6 +8,7 @@ import { Forwarder } from './forwarder';
 import type { PollLoop } from './poll-loop';
 import type { ThreadJob } from './threads';
 import type { EngineOptions } from './engines';
+import { PcapWriter } from '../pcap/writer';
 
 /** This thread's CPU time, ms (utime + stime of /proc/thread-self/stat, in USER_HZ = 100). */
 export function threadCpuMs(): number {
@@ -46,10 +47,18 @@ if (parent !== null) {
       return;
     }
     let ports: Port[] = [];
+    const writers: PcapWriter[] = [];
+    // Write what is buffered and close the files: after the loop, also when it failed.
+    const closeCaptures = () => Promise.all(writers.map((w) => w.close()));
     try {
       ports = msg.handles.map((h) => attachPort(h));
+      const capture = msg.capture;
+      if (capture !== undefined) {
+        for (const f of capture.files) writers.push(PcapWriter.open(f, capture.options));
+      }
       // The lanes count their drops where the main thread reads them.
-      const fwd = new Forwarder(ports, msg.mode, { ...engineOptions(msg), txDropped: msg.drops.map((d) => new Float64Array(d)) });
+      const fwd = new Forwarder(ports, msg.mode, { ...engineOptions(msg), txDropped: msg.drops.map((d) => new Float64Array(d)),
+        capture: writers });
       const cpu0 = threadCpuMs();
       const t0 = performance.now();
       loop = fwd.run({ pollMode: msg.pollMode });
@@ -57,19 +66,26 @@ if (parent !== null) {
       parent.postMessage({ type: 'attached', threadId, path: fwd.path });
       loop.done.then(async () => {
         await fwd.drain();
-        const report = { type: 'done', threadId, cpuMs: threadCpuMs() - cpu0, elapsedMs: performance.now() - t0 };
+        const cpuMs = threadCpuMs() - cpu0;
+        const elapsedMs = performance.now() - t0;
+        const pcap = await closeCaptures();
+        const report = { type: 'done', threadId, cpuMs, elapsedMs,
+          ...(capture === undefined ? {} : { pcap }) };
         for (const p of ports) p.close();
         parent.postMessage(report);
         parent.close();
-      }, (err: unknown) => {
+      }, async (err: unknown) => {
         for (const p of ports) p.close();
+        await closeCaptures();
         parent.postMessage(errorMessage(err));
         parent.close();
       });
     } catch (err) {
       for (const p of ports) p.close();
-      parent.postMessage(errorMessage(err));
-      parent.close();
+      void closeCaptures().finally(() => {
+        parent.postMessage(errorMessage(err));
+        parent.close();
+      });
     }
   });
 }

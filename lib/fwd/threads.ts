@@ -17,6 +17,20 @@ import type { PollMode } from '../port/poll-policy';
 import { AfxdpError, codes } from '../errors';
 import type { EngineOptions, ForwardMode } from './engines';
 import type { ForwardedPort } from './forwarder';
+import type { PcapStats, PcapWriterOptions } from '../pcap/writer';
+import { captureFile } from '../pcap/files';
+
+/** Capture what the ports receive (`afxdp fwd --pcap`): each thread writes its own files (captureFile names them). */
+export interface CaptureOptions {
+  file: string;
+  options?: PcapWriterOptions;
+}
+
+/** One capture file's totals, with the port (and forwarding thread) it captured. */
+export interface CaptureReport extends PcapStats {
+  port: number;
+  thread?: number;
+}
 
 /** What one forwarding thread is told (structured-cloned). */
 export interface ThreadJob {
@@ -26,6 +40,8 @@ export interface ThreadJob {
   engine: EngineOptions;
   /** Per port: this thread's drop counters by its own queue numbering. */
   drops: SharedArrayBuffer[];
+  /** Per port: the capture file this thread writes, and the writer's options. */
+  capture?: { files: string[]; options: PcapWriterOptions };
 }
 
 /** What a forwarding thread reports when it finishes. */
@@ -37,11 +53,13 @@ export interface ThreadReport {
   /** CPU time of the thread, ms, from attach to stop. */
   cpuMs: number;
   elapsedMs: number;
+  /** Its capture files' totals (with --pcap). */
+  pcap?: CaptureReport[];
 }
 
 type Message =
   | { type: 'attached'; threadId: number; path: 'descriptor' | 'copy' | 'none' }
-  | ({ type: 'done' } & Omit<ThreadReport, 'thread' | 'queues'>)
+  | ({ type: 'done' } & Omit<ThreadReport, 'thread' | 'queues' | 'pcap'> & { pcap?: PcapStats[] })
   | { type: 'error'; code?: string; message: string };
 
 /** A worker running lib/fwd/thread-main (compiled, or TypeScript under tsx in tests). */
@@ -82,7 +100,7 @@ export class ThreadedForwarder {
    * its streams). Resolves once every thread has attached its queues.
    */
   static async start(ports: readonly Port[], mode: ForwardMode, threads: number,
-    options: { pollMode: PollMode; engine?: EngineOptions }): Promise<ThreadedForwarder> {
+    options: { pollMode: PollMode; engine?: EngineOptions; capture?: CaptureOptions }): Promise<ThreadedForwarder> {
     const counts = new Set(ports.map((p) => p.queues.length));
     if (counts.size !== 1) {
       throw new AfxdpError(codes.INVALID_ARGUMENT,
@@ -90,7 +108,7 @@ export class ThreadedForwarder {
         'give both --vdev the same queue_count, or use one thread');
     }
     const fwd = new ThreadedForwarder(ports, Math.min(threads, ports[0]!.queues.length));
-    await fwd.#start(mode, options.pollMode, options.engine ?? {});
+    await fwd.#start(mode, options.pollMode, options.engine ?? {}, options.capture);
     return fwd;
   }
 
@@ -113,7 +131,10 @@ export class ThreadedForwarder {
     return this.#reports;
   }
 
-  async #start(mode: ForwardMode, pollMode: PollMode, engine: EngineOptions): Promise<void> {
+  /** The capture files, per thread and port (empty without capture). */
+  captureFiles: string[][] = [];
+
+  async #start(mode: ForwardMode, pollMode: PollMode, engine: EngineOptions, capture: CaptureOptions | undefined): Promise<void> {
     const attached: Promise<void>[] = [];
     const finished: Promise<void>[] = [];
     let lanesBefore = 0;
@@ -147,7 +168,8 @@ export class ThreadedForwarder {
             onAttached();
           } else if (m.type === 'done') {
             this.#reports[w] = { thread: w, threadId: m.threadId, cpuMs: m.cpuMs, elapsedMs: m.elapsedMs,
-              queues: this.ports.map((t) => queues.map((k) => t.port.queues[k]!.id)) };
+              queues: this.ports.map((t) => queues.map((k) => t.port.queues[k]!.id)),
+              ...(m.pcap === undefined ? {} : { pcap: m.pcap.map((stats, port) => ({ ...stats, port, thread: w })) }) };
             resolve();
           } else {
             fail(new AfxdpError((m.code as never) ?? codes.SYSTEM, `forwarding thread ${w}: ${m.message}`));
@@ -156,7 +178,11 @@ export class ThreadedForwarder {
         worker.on('error', (err) => fail(err));
         worker.on('exit', (code) => fail(new AfxdpError(codes.SYSTEM, `forwarding thread ${w} exited (code ${code}) before it finished`)));
       }));
-      const job: ThreadJob = { handles, mode, pollMode, engine: tx === undefined ? engine : { ...engine, tx }, drops };
+      const files = capture === undefined ? undefined
+        : this.ports.map((_, p) => captureFile(capture.file, p, this.ports.length, w, this.assignment.length));
+      if (files !== undefined) this.captureFiles.push(files);
+      const job: ThreadJob = { handles, mode, pollMode, engine: tx === undefined ? engine : { ...engine, tx }, drops,
+        ...(files === undefined ? {} : { capture: { files, options: capture!.options ?? {} } }) };
       worker.postMessage(job);
     }
     this.#done = Promise.all(finished).then(() => undefined);

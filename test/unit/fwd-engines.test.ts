@@ -7,6 +7,11 @@ import { AfxdpError } from '../../lib/errors';
 import { DEFAULT_TX, ENGINES, engineOf, FORWARD_MODES, Forwarder, generatedOn, Lane } from '../../lib/fwd';
 import type { ForwardPort, LaneQueue, TxConfig } from '../../lib/fwd';
 import { txFrameSeq } from '../../lib/fwd/txframe';
+import { PcapWriter } from '../../lib/pcap';
+import { readPcap } from '../helpers/pcap';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 const FRAME_SIZE = 2048;
 const HEADROOM = 256;
@@ -370,4 +375,50 @@ test('several queues: queue k of one port forwards to queue k mod n of the other
   p0[1]!.inject(packet(5));
   t.is(fwd.step(), 1);
   t.is(p1[0]!.sent.length, 1);
+});
+
+test('capture (--pcap): each receiving lane writes what it received, before macswap changes it; txonly and no capture write nothing', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'afxdp-fwd-pcap-'));
+  try {
+    for (const mode of ['io', 'macswap', 'rxonly'] as const) {
+      const pool = new FakeUmem();
+      const q = new FakeQueue(pool, 0, 4);
+      const file = path.join(dir, `${mode}.pcap`);
+      const w = PcapWriter.open(file, { limit: 5 });
+      const fwd = new Forwarder([new FakePort([q])], mode, { capture: [w] });
+      t.is(fwd.lanes[0]!.capture, w);
+      for (let i = 0; i < 7; i++) q.inject(packet(i, 60 + i));
+      t.is(fwd.step(), 4);
+      t.is(fwd.step(), 3);
+      t.is(fwd.lanes[0]!.capture, null, 'limit reached: the lane drops its capture');
+      const stats = await w.close();
+      t.like(stats, { captured: 5, dropped: 0, full: true });
+      const r = readPcap(file).records;
+      t.deepEqual(r.map((x) => x.data), [0, 1, 2, 3, 4].map((i) => Buffer.from(packet(i, 60 + i))), `${mode}: as received`);
+      q.reap();
+      conserved(t, pool, [q]);
+    }
+    // Two ports: port 1's lanes write to port 1's capture only.
+    const pool0 = new FakeUmem();
+    const pool1 = new FakeUmem();
+    const a = new FakeQueue(pool0);
+    const b = new FakeQueue(pool1);
+    const w1 = PcapWriter.open(path.join(dir, 'p1.pcap'));
+    const two = new Forwarder([new FakePort([a]), new FakePort([b])], 'io', { capture: [null, w1] });
+    t.deepEqual(two.lanes.map((l) => l.capture), [null, w1]);
+    a.inject(packet(1));
+    b.inject(packet(2));
+    b.inject(packet(3));
+    t.is(two.step(), 3);
+    t.deepEqual((await w1.close()).captured, 2);
+    t.deepEqual(readPcap(path.join(dir, 'p1.pcap')).records.map((x) => x.data), [Buffer.from(packet(2)), Buffer.from(packet(3))]);
+    const wt = PcapWriter.open(path.join(dir, 'tx.pcap'));
+    const gen = new Forwarder([new FakePort([new FakeQueue(new FakeUmem())])], 'txonly', { capture: [wt] });
+    t.is(gen.lanes[0]!.capture, null, 'a generator receives nothing to capture');
+    await wt.close();
+    const plain = new Forwarder([new FakePort([new FakeQueue(new FakeUmem())])], 'macswap');
+    t.is(plain.lanes[0]!.capture, null);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
