@@ -46,6 +46,17 @@ export interface PortInfo {
    * can be transmitted on any of those ports without a copy.
    */
   umemSharedWith: string[];
+  /**
+   * Sockets bound multi-buffer (XDP_USE_SG): packets larger than a frame
+   * arrive and leave as chains (queue.options XDP_PKT_CONTD). Off: such
+   * packets are dropped by the kernel (stats xdp.rxDropped); open with
+   * multiBuffer 'on' (or leave it 'auto' with a jumbo MTU) to take them.
+   */
+  multiBuffer: boolean;
+  /** The interface's xdp-zc-max-segs (netdev netlink), where the kernel reports it. */
+  xdpZcMaxSegs: number | undefined;
+  /** The program this port attached is frags-aware (xdp.frags); undefined for one it did not attach. */
+  xdpFrags: boolean | undefined;
 }
 
 /** @internal what openPort learned besides the native port. */
@@ -120,6 +131,9 @@ export class PortBase extends EventEmitter {
       dataOffset: info.dataOffset,
       busyPoll: Object.freeze({ ...(extras.busyPoll ?? { enabled: false, reason: 'not configured' }) }),
       umemSharedWith: info.umemSharedWith,
+      multiBuffer: info.multiBuffer,
+      xdpZcMaxSegs: info.xdpZcMaxSegs ?? undefined,
+      xdpFrags: info.xdpFrags ?? undefined,
     };
     // 'readable' listeners arm rx wakeups on every queue (or, busy and
     // adaptive, poll the rings); the last one gone disarms.
@@ -313,7 +327,7 @@ export class PortBase extends EventEmitter {
     const port = this.#port();
     const queues = this.queues.map((q) => toQueueStats(call(() => port.stats(q.index))));
     const total: PortStats = {
-      rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0,
+      rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, rxDescs: 0, txDescs: 0,
       xdp: { rxDropped: 0, rxInvalidDescs: 0, txInvalidDescs: 0, rxRingFull: 0, rxFillRingEmptyDescs: 0, txRingEmptyDescs: 0 },
       queues,
     };
@@ -322,6 +336,8 @@ export class PortBase extends EventEmitter {
       total.rxBytes += q.rxBytes;
       total.txPackets += q.txPackets;
       total.txBytes += q.txBytes;
+      total.rxDescs += q.rxDescs;
+      total.txDescs += q.txDescs;
       for (const key of Object.keys(total.xdp) as (keyof QueueStats['xdp'])[]) total.xdp[key] += q.xdp[key];
     }
     return total;

@@ -86,7 +86,16 @@ pub struct Queue {
 impl Queue {
     /// Wrap a bound socket. `rings` must include fill and completion rings.
     /// `umem` is the index of `member`'s UMEM in the port.
-    pub fn new(socket: XskSocket, rings: XskRings, umem: usize, member: UmemMember, need_wakeup: bool) -> Result<Queue> {
+    /// `multi_buffer`: the socket was bound with XDP_USE_SG (or shares the
+    /// UMEM of one that was).
+    pub fn new(
+        socket: XskSocket,
+        rings: XskRings,
+        umem: usize,
+        member: UmemMember,
+        need_wakeup: bool,
+        multi_buffer: bool,
+    ) -> Result<Queue> {
         let binding = socket.binding().ok_or_else(|| Error::invalid("queue socket is not bound"))?.clone();
         let (Some(fill), Some(comp)) = (rings.fill, rings.comp) else {
             return Err(Error::invalid("a queue needs its own fill and completion rings"));
@@ -108,7 +117,7 @@ impl Queue {
             queue_id: binding.queue_id,
             umem,
             zero_copy,
-            multi_buffer: false,
+            multi_buffer,
             max_segs: chain::MAX_COPY_SEGS,
             need_wakeup,
             busy_poll: Cell::new(false),
