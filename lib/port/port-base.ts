@@ -57,6 +57,23 @@ export interface PortInfo {
   xdpZcMaxSegs: number | undefined;
   /** The program this port attached is frags-aware (xdp.frags); undefined for one it did not attach. */
   xdpFrags: boolean | undefined;
+  /**
+   * Set when the MTU allows packets larger than a frame's room and the
+   * sockets are not multi-buffer: the kernel drops those (rxDropped); says
+   * how to take them.
+   */
+  mtuWarning: string | undefined;
+}
+
+/** Ethernet header plus a VLAN tag: a frame's bytes beyond the MTU. */
+const L2_OVERHEAD = 18;
+
+/** PortInfo.mtuWarning: packets the MTU allows that single-buffer sockets cannot take. */
+export function mtuWarning(mtu: number, room: number, multiBuffer: boolean): string | undefined {
+  if (multiBuffer || mtu + L2_OVERHEAD <= room) return undefined;
+  return `MTU ${mtu} allows packets of up to ${mtu + L2_OVERHEAD} bytes but a frame holds ${room} and multiBuffer is off: ` +
+    "the kernel drops larger packets (stats xdp.rxDropped); open the port with multiBuffer 'on' or 'auto' " +
+    '(Linux >= 6.6) to receive them as chains of frames, or lower the MTU';
 }
 
 /** @internal what openPort learned besides the native port. */
@@ -134,6 +151,7 @@ export class PortBase extends EventEmitter {
       multiBuffer: info.multiBuffer,
       xdpZcMaxSegs: info.xdpZcMaxSegs ?? undefined,
       xdpFrags: info.xdpFrags ?? undefined,
+      mtuWarning: mtuWarning(info.mtu, info.frameSize - info.dataOffset, info.multiBuffer),
     };
     // 'readable' listeners arm rx wakeups on every queue (or, busy and
     // adaptive, poll the rings); the last one gone disarms.

@@ -303,18 +303,18 @@ test.serial('fwd warns at start: an MTU over the frame room, busy polling throug
     try {
       const { info } = await dp.next('info');
       const vdev = `net_af_xdp0,iface=${lab.portIf},use_cni=1,busy_budget=64,dp_path=${info.podSocketPaths[0]}`;
-      const run = new Running(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--pod-name', 'pod-a', '--json']);
+      const run = new Running(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--multi-buffer', 'off', '--pod-name', 'pod-a', '--json']);
       try {
         const start = await run.waitFor((o) => o.type === 'start');
         t.is(start.warnings.length, 2, JSON.stringify(start.warnings));
-        t.regex(start.warnings[0], /MTU 2000 is larger than a frame holds \(1792 bytes.*at most MTU 1774\); frames over it are dropped until jumbo frames are supported/);
+        t.regex(start.warnings[0], /MTU 2000 is larger than a frame holds \(1792 bytes.*at most MTU 1774\) and multi-buffer is off: frames over it are dropped; use --multi-buffer auto or on/);
         t.regex(start.warnings[1], /busy polling goes through the Device Plugin \(use_cni with busy_budget=64\).*never closes the socket fd it receives with \/config_busy_poll.*busy_budget=0/);
         t.is((await run.stop('SIGINT')).code, 0, run.stderr);
       } finally {
         run.kill();
       }
       // Plain text: the same warnings after the start line; none at the default MTU.
-      const text = runAfxdp(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--pod-name', 'pod-a', '--duration', '0.3'], { timeout: 30_000 });
+      const text = runAfxdp(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--multi-buffer', 'off', '--pod-name', 'pod-a', '--duration', '0.3'], { timeout: 30_000 });
       t.is(text.status, 0, text.stderr);
       t.regex(text.stdout, /^afxdp fwd: forward-mode io, poll-mode adaptive; .*\nafxdp fwd: warning: port 0 \S+: MTU 2000 is larger.*\nafxdp fwd: warning: port 0 \S+: busy polling goes through the Device Plugin/m);
       execFileSync('ip', ['-n', lab.portNs, 'link', 'set', 'dev', lab.portIf, 'mtu', '1500']);
