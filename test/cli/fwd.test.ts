@@ -294,6 +294,65 @@ test.serial('fwd idles on the rings\' readiness: ~0 CPU without traffic, and wak
   });
 });
 
+test.serial('fwd on an MTU 9000 veth: macswap returns 8,000-byte frames (multi-buffer chains) byte-exact, exact counts', async (t) => {
+  const lab = createLab({ mtu: 9000 });
+  const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+  try {
+    const M = 2000;
+    const frames = Array.from({ length: M }, (_, i) => testFrame(lab.portMac, lab.peerMac, i, 8000));
+    const final = await withFwd(t, [lab], ['--forward-mode', 'macswap', '--burst', '4'], async (_run, start) => {
+      t.true(start.ports[0].multiBuffer, 'multi-buffer: auto turns it on for MTU 9000');
+      t.deepEqual(start.warnings, []);
+      peer.drain();
+      const back: Buffer[] = [];
+      // 100 at a time: the peer's socket buffer holds a few MB.
+      for (let i = 0; i < M; i += 100) {
+        t.is(send(peer, frames.slice(i, i + 100)), 100);
+        back.push(...collect(peer, i + 100 - back.length, 10_000));
+      }
+      t.is(back.length, M, 'exactly M frames came back');
+      t.is(new Set(back.map(frameSeq)).size, M);
+      const wrong = back.filter((f) => {
+        const sent = frames[frameSeq(f)!];
+        if (sent === undefined) return true;
+        const want = Buffer.from(sent);
+        sent.copy(want, 0, 6, 12);
+        sent.copy(want, 6, 0, 6);
+        return !want.equals(f);
+      });
+      t.is(wrong.length, 0, 'byte-exact, MACs swapped');
+    });
+    t.like(final.ports[0], { rxPackets: M, txPackets: M, rxBytes: M * 8000, txBytes: M * 8000, txDropped: 0, rxMissed: 0 });
+  } finally {
+    peer.close();
+    lab.destroy();
+  }
+});
+
+test.serial('fwd txonly --txpkts 9000 on an MTU 9000 veth: chains of frames, the peer sees exactly --tx-count 9000-byte frames', async (t) => {
+  const lab = createLab({ mtu: 9000 });
+  const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+  try {
+    const M = 500;
+    peer.drain();
+    const final = await withFwd(t, [lab], ['--forward-mode', 'txonly', '--txpkts', '9000', '--tx-count', String(M),
+      '--tx-rate', '5000', '--eth-peer', lab.peerMac], async () => {
+      const got = collect(peer, M, 10_000);
+      t.is(got.length, M);
+      t.true(got.every((f) => f.length === 9000), 'every frame whole');
+      t.is(new Set(got.map(txFrameSeq)).size, M);
+    });
+    t.like(final.ports[0], { txPackets: M, txBytes: M * 9000 });
+    const refused = runAfxdp(['fwd', '--vdev', vdevOf(lab), '--netns', lab.portNs, '--forward-mode', 'txonly', '--txpkts', '9001',
+      '--duration', '0.2'], { timeout: 30_000 });
+    t.is(refused.status, 2);
+    t.regex(refused.stderr, /--txpkts must be an integer from 1 to 9000/);
+  } finally {
+    peer.close();
+    lab.destroy();
+  }
+});
+
 test.serial('fwd warns at start: an MTU over the frame room, busy polling through the Device Plugin (text and JSON)', async (t) => {
   await withLabs(1, async ([lab]) => {
     // 2048-byte frames hold 2048 - 256 bytes of frame: MTU 2000 does not fit.
