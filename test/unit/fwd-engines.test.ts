@@ -67,7 +67,7 @@ class FakeQueue implements LaneQueue {
 
   /** A multi-buffer chain arrives: `fragments` in consecutive slots, XDP_PKT_CONTD on all but the last. */
   injectChain(fragments: Uint8Array[]): void {
-    fragments.forEach((f, i) => this.inject(f, i < fragments.length - 1 ? 1 : 0));
+    for (let i = 0; i < fragments.length; i++) this.inject(fragments[i]!, i < fragments.length - 1 ? 1 : 0);
   }
 
   receive(max = this.burstSize): number {
