@@ -7,6 +7,10 @@
 # back, without FCS) and the median. Needs root, 2 CPUs, iproute2, taskset.
 #
 #   sudo bench/jumbo.sh [LEN=8000] [SECONDS=10] [extra fwd options...]
+#
+# Environment: MTU (default 9000), FWD_POLL/GEN_POLL (poll modes, default
+# busy), GEN_ARGS (more generator options, e.g. "--tx-rate 100000"), KEEP
+# (copy the forwarder's JSON lines there).
 set -eu
 LEN=${1:-8000}
 SECS=${2:-10}
@@ -22,7 +26,7 @@ ip netns add "$Q"
 ip link add jp$ID netns "$P" type veth peer name jq$ID netns "$Q"
 jumbo() {
   ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
-  ip -n "$1" link set "$2" mtu 9000 up
+  ip -n "$1" link set "$2" mtu "${MTU:-9000}" up
 }
 jumbo "$P" jp$ID
 jumbo "$Q" jq$ID
@@ -33,7 +37,7 @@ taskset -c 1 $AFXDP fwd --vdev net_af_xdp0,iface=jp$ID --netns "$P" --forward-mo
 FWD=$!
 sleep 2
 taskset -c 0 $AFXDP fwd --vdev net_af_xdp0,iface=jq$ID --netns "$Q" --forward-mode txonly --txpkts "$LEN" \
-  --eth-peer "$PMAC" --poll-mode "${GEN_POLL:-busy}" --stats-period 0 --duration $((SECS + 1)) > /dev/null &
+  --eth-peer "$PMAC" --poll-mode "${GEN_POLL:-busy}" ${GEN_ARGS:-} --stats-period 0 --duration $((SECS + 1)) > /dev/null &
 GEN=$!
 wait $GEN || true
 wait $FWD || true

@@ -192,7 +192,9 @@ const txonly = {
     if (frags > 1) return txChains(g, q, lane.txBytes, port, rate);
     const n = q.alloc(Math.min(q.burstSize, port.budget));
     if (n === 0) {
-      q.reap();
+      // Every frame is on the tx ring or the completion ring: push the
+      // ring (copy mode drains only on a kick) and reap.
+      q.flushTx();
       return 0;
     }
     const t = g.template;
@@ -239,7 +241,7 @@ function txChains(g: TxGenerator, q: Lane['tx'], bytes: Buffer, port: TxPortBudg
   const n = whole * frags;
   if (got > n) q.release(got - n, n);
   if (whole === 0) {
-    q.reap();
+    q.flushTx();
     return 0;
   }
   const t = g.template;

@@ -23,7 +23,7 @@ import type { Queue } from '../port/queue';
 
 /** What a lane uses of a queue: `Queue` has it; unit tests pass fakes. */
 export type LaneQueue = Pick<Queue,
-  'receive' | 'transmit' | 'alloc' | 'release' | 'reap' | 'addrs' | 'lengths' | 'options' | 'umem' | 'umemIndex' | 'burstSize' | 'index'>;
+  'receive' | 'transmit' | 'alloc' | 'release' | 'reap' | 'flushTx' | 'addrs' | 'lengths' | 'options' | 'umem' | 'umemIndex' | 'burstSize' | 'index'>;
 
 export type LanePath = 'same' | 'descriptor' | 'copy';
 

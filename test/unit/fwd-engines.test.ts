@@ -124,6 +124,11 @@ class FakeQueue implements LaneQueue {
     return n;
   }
 
+  /** A kick and completions: as reap() here (the fake ring drains at once). */
+  flushTx(): number {
+    return this.reap();
+  }
+
   /** Completions: every frame on the tx ring has left. */
   reap(): number {
     this.calls.reap++;

@@ -222,6 +222,15 @@ impl Queue {
             n = chain::rx_cut(n, max, |i| chain::contd(rx.desc(i).options));
         }
         if n == 0 {
+            // Starved: the frames may all sit on our tx ring, which in copy
+            // mode only drains on a kick (a kick that met a busy device,
+            // EAGAIN, leaves them there). Nothing received means no
+            // transmit will kick it: do it here, or the queue stalls.
+            if self.fill_owned < self.fill_target(umem.umem()) && self.tx.occupancy() > 0 {
+                self.kick(umem);
+                self.reap(umem);
+                self.refill(umem);
+            }
             return 0;
         }
         let pool = umem.frames_mut();
