@@ -13,9 +13,9 @@
 // Multi-buffer chains (docs/api.md): a packet larger than a frame is a run
 // of slots with XDP_PKT_CONTD on all but the last. Every path moves chains
 // whole: the tx ring takes whole chains, macswap swaps the first fragment
-// only, the copy path copies fragment by fragment (a chain whose fragment
-// does not fit the tx frame, or that the tx port cannot send because it is
-// not multi-buffer, is dropped whole). A chain longer than the whole burst
+// only, the copy path re-cuts each packet to the tx frames' room (a packet
+// needing several frames on a port that is not multi-buffer is dropped
+// whole). A chain longer than the whole burst
 // (receive then delivers it across bursts, the last slot flagged) is
 // dropped and counted: raise the burst size above the longest chain.
 import { swapMacs } from '../port/macswap';
@@ -170,48 +170,89 @@ export function sendReceived(lane: Lane, n: number, swap: boolean): number {
   return copyReceived(lane, start, end, swap);
 }
 
-// Different UMEMs: one memcpy per fragment into a frame of tx's UMEM.
+// Different UMEMs: copy each packet into frames of tx's UMEM (one memcpy per
+// piece). A chain is re-cut to the tx frames' room, so chains also cross
+// from 4 KiB to 2 KiB frames; a packet needing more than one tx frame goes
+// only to a multi-buffer port (else it is dropped whole and counted). Rounds
+// of at most a burst of tx slots, whole chains per round.
 function copyReceived(lane: Lane, start: number, end: number, swap: boolean): number {
   const rx = lane.rx;
   const tx = lane.tx;
-  const n = end - start;
-  const m = tx.alloc(n);
   const src = lane.rxBytes;
   const dst = lane.txBytes;
   const ra = rx.addrs, rl = rx.lengths, ro = rx.options, ta = tx.addrs, tl = tx.lengths, to = tx.options;
   const room = lane.txRoom;
   const chains = lane.txMultiBuffer;
-  let k = 0;
-  let head = 0; // tx slot of the current chain's first fragment
-  let dropping = false;
+  const slots = tx.burstSize;
   let dropped = 0;
-  for (let i = start; i < end; i++) {
-    const o = ro[i]!;
-    if (i === start || (ro[i - 1]! & CONTD) === 0) {
-      head = k;
-      dropping = false;
+  let posted = 0;
+  let i = start; // first fragment of the next chain to copy
+  while (i < end) {
+    // Chains for this round: as many whole ones as the tx slots hold.
+    let need = 0;
+    let j = i;
+    while (j < end) {
+      let bytes = 0;
+      let last = j;
+      while (last < end - 1 && (ro[last]! & CONTD) !== 0) last++;
+      for (let f = j; f <= last; f++) bytes += rl[f]!;
+      const frames = Math.max(1, Math.ceil(bytes / room));
+      if (need + frames > slots) break;
+      need += frames;
+      j = last + 1;
     }
-    if (!dropping) {
-      const len = rl[i]!;
-      if (k >= m || len > room || ((o & CONTD) !== 0 && !chains)) {
-        // The chain does not fit (frames, room, or a port without chains): drop it whole.
-        dropping = true;
-        k = head;
+    if (j === i) {
+      // One packet needs more frames than a burst has slots: drop it.
+      while (i < end - 1 && (ro[i]! & CONTD) !== 0) i++;
+      i++;
+      dropped++;
+      continue;
+    }
+    const m = tx.alloc(need);
+    let k = 0;
+    for (let c = i; c < j;) {
+      let last = c;
+      while (last < j - 1 && (ro[last]! & CONTD) !== 0) last++;
+      let bytes = 0;
+      for (let f = c; f <= last; f++) bytes += rl[f]!;
+      const frames = Math.max(1, Math.ceil(bytes / room));
+      if (k + frames > m || (frames > 1 && !chains)) {
+        dropped++;
       } else {
-        const from = ra[i]!;
-        src.copy(dst, ta[k]!, from, from + len);
-        tl[k] = len;
-        to[k] = o & CONTD;
-        k++;
+        // Stream the fragments' bytes into `frames` tx frames of `room` bytes.
+        let out = k;
+        let filled = 0;
+        for (let f = c; f <= last; f++) {
+          let from = ra[f]!;
+          let left = rl[f]!;
+          while (left > 0) {
+            if (filled === room) {
+              tl[out] = filled;
+              to[out] = CONTD;
+              out++;
+              filled = 0;
+            }
+            const piece = Math.min(left, room - filled);
+            src.copy(dst, ta[out]! + filled, from, from + piece);
+            filled += piece;
+            from += piece;
+            left -= piece;
+          }
+        }
+        tl[out] = filled;
+        to[out] = 0;
+        k = out + 1;
       }
+      c = last + 1;
     }
-    if (dropping && (o & CONTD) === 0) dropped++;
+    if (k < m) tx.release(m - k, k);
+    if (swap) swapMacs(dst, ta, k, to);
+    const sent = k > 0 ? tx.transmit(k, 0, true) : 0;
+    dropped += packetsIn(to, sent, k);
+    posted += sent;
+    i = j;
   }
-  rx.release(n, start);
-  if (k < m) tx.release(m - k, k);
-  if (swap) swapMacs(dst, ta, k, to);
-  const posted = k > 0 ? tx.transmit(k, 0, true) : 0;
-  dropped += packetsIn(to, posted, k);
+  rx.release(end - start, start);
   if (dropped > 0) countDropped(lane, dropped);
   return posted;
 }

@@ -7,7 +7,8 @@
 import { privileged } from '../helpers/privileged';
 import { createLab, Lab } from '../helpers/lab';
 import { frameSeq, sleep, testFrame } from '../helpers/frames';
-import { Forwarder, openPort, Port, XDP_PKT_CONTD } from '../../lib/index';
+import { pipeline } from 'node:stream/promises';
+import { Forwarder, macswap, openPort, Port, XDP_PKT_CONTD } from '../../lib/index';
 import { PacketSocket } from '../../lib/peer/packet-socket';
 
 const test = privileged();
@@ -227,4 +228,72 @@ test.serial('multi-buffer: a 1500 MTU stays single-buffer under auto; on forces 
   } finally {
     lab.destroy();
   }
+});
+
+test.serial('multi-buffer: pipeline(readable, macswap, writable) forwards 8,000-byte chains whole and byte-exact', async (t) => {
+  await withJumboLab(async (lab, peer) => {
+    const port = await openPort({ iface: lab.portIf, netns: lab.portNs });
+    const ac = new AbortController();
+    const done = pipeline(port.readable(), macswap(), port.writable(), { signal: ac.signal }).catch((e: Error) => e);
+    try {
+      const N = 2000;
+      const frames = Array.from({ length: N }, (_, i) => testFrame(lab.portMac, lab.peerMac, i, JUMBO));
+      peer.drain();
+      const back: Buffer[] = [];
+      for (let i = 0; i < N; i += 100) {
+        let sent = 0;
+        const chunk = frames.slice(i, i + 100);
+        while (sent < chunk.length) sent += peer.send(chunk.slice(sent));
+        const deadline = Date.now() + 5000;
+        while (back.length < i + chunk.length && Date.now() < deadline) {
+          back.push(...peer.receive(i + chunk.length - back.length, 1));
+          await sleep(0);
+        }
+      }
+      t.is(back.length, N);
+      t.is(back.filter((f) => { const s = frames[frameSeq(f)!]; return s === undefined || !swapped(s).equals(f); }).length, 0);
+      t.like(port.stats(), { rxPackets: N, txPackets: N, rxDescs: 3 * N, txDescs: 3 * N });
+    } finally {
+      ac.abort();
+      t.is((await done as Error | undefined)?.name, 'AbortError');
+      t.is((await ledgerSettled(port)).app, 0);
+      await port.close();
+    }
+  });
+});
+
+test.serial('multi-buffer: two ports with their own UMEMs copy chains re-cut to the other frame size, byte-exact, both ledgers exact', async (t) => {
+  await withJumboLab(async (a, peerA) => {
+    await withJumboLab(async (b, peerB) => {
+      const pa = await openPort({ iface: a.portIf, netns: a.portNs });
+      const pb = await openPort({ iface: b.portIf, netns: b.portNs, frameSize: 2048 });
+      try {
+        const fwd = new Forwarder([pa, pb], 'io');
+        t.is(fwd.path, 'copy');
+        const N = 1000;
+        // 3000, 4500 and 6000 bytes: 1, 2 and 2 fragments in A's 4 KiB frames, re-cut to 2, 3 and 4 in B's 2 KiB ones.
+        const frames = Array.from({ length: N }, (_, i) => testFrame(b.peerMac, a.peerMac, i, 3000 + (i % 3) * 1500));
+        peerB.drain();
+        const back: Buffer[] = [];
+        for (let i = 0; i < N; i += 50) {
+          const chunk = frames.slice(i, i + 50);
+          let sent = 0;
+          while (sent < chunk.length) sent += peerA.send(chunk.slice(sent));
+          const deadline = Date.now() + 5000;
+          while (back.length < i + chunk.length && Date.now() < deadline) {
+            for (let k = 0; k < 1000 && fwd.step() > 0; k++);
+            back.push(...peerB.receive(i + chunk.length - back.length, 1));
+          }
+        }
+        t.is(back.filter((f) => { const s = frames[frameSeq(f)!]; return s === undefined || !s.equals(f); }).length, 0, 'byte-exact');
+        t.is(fwd.ports[1]!.txDropped[0], 0, 're-cut to B\'s 2 KiB frames: nothing dropped');
+        t.is(back.length, N);
+        t.like(pb.stats(), { txPackets: N, txDescs: frames.reduce((sum, f) => sum + Math.ceil(f.length / 1792), 0) });
+        for (const p of [pa, pb]) t.is((await ledgerSettled(p)).app, 0);
+      } finally {
+        await pa.close();
+        await pb.close();
+      }
+    });
+  });
 });

@@ -250,8 +250,8 @@ test('copy lane with macswap swaps the copies; a packet longer than the tx frame
   const pools = [new FakeUmem(), new FakeUmem()];
   const q0 = new FakeQueue(pools[0]!);
   const q1 = new FakeQueue(pools[1]!);
-  // Port 1 has 1024-byte frames: room for 768 bytes of packet.
-  const fwd = new Forwarder([new FakePort([q0]), new FakePort([q1], '02:00:00:00:00:bb', 1024)], 'macswap');
+  // Port 1 has 1024-byte frames: room for 768 bytes of packet, and no multi-buffer.
+  const fwd = new Forwarder([new FakePort([q0]), new FakePort([q1], '02:00:00:00:00:bb', 1024, false)], 'macswap');
   q0.inject(packet(1));
   q0.inject(packet(2, 1000));
   q0.inject(packet(3));
@@ -363,34 +363,37 @@ test('chains longer than the burst: received across bursts, dropped whole by the
   conserved(t, pool, [q]);
 });
 
-test('chains, copy lane: copied fragment by fragment with their options; a chain that cannot go is dropped whole', (t) => {
+test('chains, copy lane: a packet is re-cut to the tx frames (chains merge or split); one that cannot go is dropped whole', (t) => {
   const pools = [new FakeUmem(), new FakeUmem()];
   const q0 = new FakeQueue(pools[0]!);
   const q1 = new FakeQueue(pools[1]!);
-  // Port 1: 1024-byte frames (768 bytes of room).
+  // Port 1: 1024-byte frames (768 bytes of room), multi-buffer.
   const fwd = new Forwarder([new FakePort([q0]), new FakePort([q1], '02:00:00:00:00:bb', 1024)], 'macswap');
-  q0.injectChain([packet(1), fragment(0xaa), fragment(0xbb)]);
-  q0.injectChain([packet(2), fragment(0xcc, 1000)]); // a fragment longer than port 1's room
+  q0.injectChain([packet(1), fragment(0xaa), fragment(0xbb)]); // 260 bytes: one tx frame
+  q0.injectChain([packet(2), fragment(0xcc, 1000)]); // 1060 bytes: two tx frames
   q0.inject(packet(3));
   t.is(fwd.step(), 6);
-  t.deepEqual(q1.sentOptions, [1, 1, 0, 0]);
-  t.deepEqual(q1.sent.map((f) => f.length), [60, 100, 100, 60]);
-  t.deepEqual([...q1.sent[0]!.subarray(0, 6)], SRC);
-  t.deepEqual([...q1.sent[1]!], [...fragment(0xaa)]);
+  t.deepEqual(q1.sentOptions, [0, 1, 0, 0]);
+  t.deepEqual(q1.sent.map((f) => f.length), [260, 768, 292, 60]);
+  t.deepEqual([...q1.sent[0]!.subarray(0, 6)], SRC, 'swapped once, in the first frame');
+  t.deepEqual([...q1.sent[0]!.subarray(60, 260)], [...fragment(0xaa), ...fragment(0xbb)], 'the fragments follow the first');
+  t.deepEqual([...q1.sent[1]!.subarray(0, 6)], SRC);
+  t.deepEqual([...q1.sent[2]!], [...fragment(0xcc, 1000).subarray(1000 - 292)]);
   t.deepEqual(q1.sent[3]![20], 3);
-  t.is(fwd.ports[1]!.txDropped[0], 1, 'the chain with the long fragment, once');
+  t.is(fwd.ports[1]!.txDropped[0], 0);
   conserved(t, pools[0]!, [q0]);
   conserved(t, pools[1]!, [q1]);
 
-  // To a port that is not multi-buffer, chains cannot go: dropped whole, single packets pass.
+  // To a port that is not multi-buffer, a packet needing two frames is dropped whole; one that fits one passes.
   const other = [new FakeUmem(), new FakeUmem()];
   const q2 = new FakeQueue(other[0]!);
   const q3 = new FakeQueue(other[1]!);
   const plain = new Forwarder([new FakePort([q2]), new FakePort([q3], '02:00:00:00:00:cc', FRAME_SIZE, false)], 'io');
-  q2.injectChain([packet(4), fragment(4)]);
-  q2.inject(packet(5));
-  t.is(plain.step(), 3);
-  t.deepEqual(q3.sent.map((f) => f[20]), [5]);
+  q2.injectChain([packet(4), fragment(4, 1800)]); // 1860 > 1792 bytes of room
+  q2.injectChain([packet(5), fragment(5)]); // 160 bytes: one frame
+  t.is(plain.step(), 4);
+  t.deepEqual(q3.sent.map((f) => [f[20], f.length]), [[5, 160]]);
+  t.deepEqual(q3.sentOptions, [0]);
   t.is(plain.ports[1]!.txDropped[0], 1);
   conserved(t, other[0]!, [q2]);
   conserved(t, other[1]!, [q3]);
