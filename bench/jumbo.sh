@@ -8,7 +8,8 @@
 #
 #   sudo bench/jumbo.sh [LEN=8000] [SECONDS=10] [extra fwd options...]
 #
-# Environment: MTU (default 9000), FWD_POLL/GEN_POLL (poll modes, default
+# Environment: IMPL=c runs the C reference forwarder (bench/c/fwd.c --sg 1,
+# raw rings, multi-buffer) instead of afxdp's; MTU (default 9000), FWD_POLL/GEN_POLL (poll modes, default
 # busy), GEN_ARGS (more generator options, e.g. "--tx-rate 100000"), KEEP
 # (copy the forwarder's JSON lines there).
 set -eu
@@ -32,6 +33,29 @@ jumbo "$P" jp$ID
 jumbo "$Q" jq$ID
 PMAC=$(ip -n "$P" -j link show jp$ID | sed 's/.*"address":"\([^"]*\)".*/\1/')
 OUT=$(mktemp)
+if [ "${IMPL:-afxdp}" = c ]; then
+  CFWD=$(mktemp)
+  cc -O2 -o "$CFWD" "$ROOT/bench/c/fwd.c"
+  NOW=$(date +%s%3N)
+  T0=$((NOW + 3000)) T1=$((NOW + 3000 + SECS * 1000)) TEND=$((NOW + 4000 + SECS * 1000))
+  echo "$T0 $T1 $TEND" | taskset -c 1 "$CFWD" --netns "$P" --iface jp$ID --mode macswap --sg 1 --poll-mode "${FWD_POLL:-busy}" \
+    --busy-budget 0 > "$OUT" &
+  FWD=$!
+  sleep 1
+  taskset -c 0 $AFXDP fwd --vdev net_af_xdp0,iface=jq$ID --netns "$Q" --forward-mode txonly --txpkts "$LEN" \
+    --eth-peer "$PMAC" --poll-mode "${GEN_POLL:-busy}" ${GEN_ARGS:-} --stats-period 0 --duration $((SECS + 3)) > /dev/null &
+  GEN=$!
+  wait $FWD || true
+  wait $GEN || true
+  rm -f "$CFWD"
+  node -e '
+const o = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop());
+const secs = Number(process.argv[3]);
+console.log(`C reference (bench/c/fwd.c --sg 1): ${(o.txWindow * Number(process.argv[2]) * 8 / secs / 1e9).toFixed(2)} Gbit/s of ${process.argv[2]}-byte frames over ${secs} s (${Math.round(o.txWindow / secs)} frames/s), rx_dropped ${o.xdp.rx_dropped ?? o.xdp.rxDropped}`);
+' "$OUT" "$LEN" "$SECS"
+  rm -f "$OUT"
+  exit 0
+fi
 taskset -c 1 $AFXDP fwd --vdev net_af_xdp0,iface=jp$ID --netns "$P" --forward-mode macswap --poll-mode "${FWD_POLL:-busy}" \
   --json --stats-period 1 --duration $((SECS + 3)) "$@" > "$OUT" &
 FWD=$!
@@ -47,8 +71,10 @@ const start = lines.find((o) => o.type === "start");
 const rates = lines.filter((o) => o.type === "stats").map((o) => o.ports[0]).filter((p) => p.txPps > 0);
 const gbit = rates.map((p) => p.txBps / 1e9).slice(1, -1); // whole seconds only
 for (const p of rates) console.log(`${(p.txBps / 1e9).toFixed(2)} Gbit/s  ${p.txPps} frames/s`);
+const mean = gbit.reduce((a, b) => a + b, 0) / gbit.length;
 gbit.sort((a, b) => a - b);
-console.log(`multiBuffer ${start.ports[0].multiBuffer}, ${start.ports[0].xdpMode}; median ${gbit[gbit.length >> 1]?.toFixed(2)} Gbit/s of ${process.argv[2]}-byte frames`);
+console.log(`multiBuffer ${start.ports[0].multiBuffer}, ${start.ports[0].xdpMode}; median ${gbit[gbit.length >> 1]?.toFixed(2)}, ` +
+  `mean ${mean.toFixed(2)} Gbit/s of ${process.argv[2]}-byte frames`);
 ' "$OUT" "$LEN"
 [ -n "${KEEP:-}" ] && cp "$OUT" "$KEEP"
 rm -f "$OUT"

@@ -10,6 +10,10 @@
  * --mode macswap  receive, swap the Ethernet addresses, transmit back
  * --mode rxdrop   receive and drop (frames straight back to the pool)
  * --mode txonly   transmit prebuilt 64-byte frames as fast as possible
+ * --sg 1          multi-buffer (XDP_USE_SG, a BPF_F_XDP_HAS_FRAGS program):
+ *                 macswap forwards chains whole (XDP_PKT_CONTD on all but
+ *                 the last fragment), swapping the first fragment only;
+ *                 "tx" counts packets (bench/jumbo.sh IMPL=c)
  *
  * Protocol with bench/run.js: prints {"ready":true} once the socket is
  * bound, reads one line "T0 T1 TEND" (epoch ms) from stdin, counts inside
@@ -98,6 +102,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--fill-target")) f.fill_target = arg_u64(v);
 		else if (!strcmp(a, "--frame-size")) o.frame_size = arg_u64(v);
 		else if (!strcmp(a, "--busy-budget")) o.busy_budget = arg_u64(v);
+		else if (!strcmp(a, "--sg")) o.sg = arg_u64(v) != 0;
 		else if (!strcmp(a, "--xdp")) o.xdp_flags = !strcmp(v, "skb") ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 		else DIE("unknown option %s", a);
 	}
@@ -185,6 +190,14 @@ int main(int argc, char **argv)
 			recvfrom(f.x.fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 			n = cons_avail(&f.x.rx, f.batch);
 		}
+		if (n == 0 && f.fill_owned < f.fill_target && f.top == 0) {
+			/* Starved: every free frame sits on the tx ring, which in copy
+			 * mode drains only on a kick (one that met EAGAIN left them
+			 * there); as afxdp's receive does, kick and reap here. */
+			kick(&f);
+			reap(&f);
+			refill(&f);
+		}
 		if (n == 0) {
 			if (p_busy)
 				continue;
@@ -210,31 +223,47 @@ int main(int argc, char **argv)
 			continue;
 		}
 		/* macswap */
+		if (o.sg) {
+			/* Multi-buffer: whole chains only (XDP_PKT_CONTD on all but
+			 * the last fragment); a cut chain stays on the rx ring. */
+			while (n > 0 && (rx_desc(&f.x.rx, n - 1)->options & XDP_PKT_CONTD))
+				n--;
+			if (n == 0)
+				continue;
+		}
 		reap(&f);
 		uint32_t k = prod_free(&f.x.tx, n);
 		if (k < n) {
 			kick(&f);
 			k = prod_free(&f.x.tx, n);
 		}
+		if (o.sg)
+			while (k > 0 && (rx_desc(&f.x.rx, k - 1)->options & XDP_PKT_CONTD))
+				k--;
+		uint64_t packets = 0;
 		for (uint32_t i = 0; i < n; i++) {
 			const struct xdp_desc *d = rx_desc(&f.x.rx, i);
 			if (i >= k) {
 				f.stack[f.top++] = d->addr & f.frame_mask;
 				continue;
 			}
-			uint8_t *p = f.x.umem + d->addr, tmp[6];
-			memcpy(tmp, p, 6);
-			memcpy(p, p + 6, 6);
-			memcpy(p + 6, tmp, 6);
+			/* The Ethernet header is in a chain's first fragment only. */
+			if (i == 0 || !(rx_desc(&f.x.rx, i - 1)->options & XDP_PKT_CONTD)) {
+				uint8_t *p = f.x.umem + d->addr, tmp[6];
+				memcpy(tmp, p, 6);
+				memcpy(p, p + 6, 6);
+				memcpy(p + 6, tmp, 6);
+			}
 			struct xdp_desc *o2 = tx_desc(&f.x.tx, i);
 			o2->addr = d->addr;
 			o2->len = d->len;
-			o2->options = 0;
+			o2->options = d->options & XDP_PKT_CONTD;
+			packets += !(d->options & XDP_PKT_CONTD);
 		}
 		cons_release(&f.x.rx, n);
 		f.fill_owned -= n;
 		prod_submit(&f.x.tx, k);
-		tx += k;
+		tx += packets;
 		refill(&f);
 		if (k)
 			kick(&f);
