@@ -22,8 +22,8 @@ export declare class NativeAttachedPort {
    */
   umemBuffer(u: number): ArrayBuffer
   /**
-   * The descriptor slots of these queues: per queue `burst` addresses
-   * then `burst` lengths (u32). Exactly once.
+   * The descriptor slots of these queues: per queue `burst` addresses,
+   * `burst` lengths and `burst` options (u32). Exactly once.
    */
   descriptorBuffer(): ArrayBuffer
   umemOf(q: number): number
@@ -171,8 +171,8 @@ export declare class NativePort {
    */
   umemBuffer(u: number): ArrayBuffer
   /**
-   * The ArrayBuffer of descriptor slots: per queue `burst` addresses then
-   * `burst` lengths (u32). Exactly once.
+   * The ArrayBuffer of descriptor slots: per queue `burst` addresses,
+   * `burst` lengths and `burst` options (u32). Exactly once.
    */
   descriptorBuffer(): ArrayBuffer
   umemOf(q: number): number
@@ -524,6 +524,9 @@ export interface NativeLimits {
   maxBurstSize: number
 }
 
+/** Multi-buffer sockets (lib/config/options.ts `multiBuffer`). */
+export type NativeMultiBuffer = 'auto' | 'on' | 'off'
+
 /**
  * A validated lib/config `PortConfig` as the core needs it (built by
  * `nativeOptions` in lib/port/open.ts). A new option is a field here and
@@ -545,6 +548,7 @@ export interface NativeOpenOptions {
   compSize: number
   hugepages: NativeHugepages
   xdpMode: NativeXdpMode
+  multiBuffer: NativeMultiBuffer
   /** Attach this ELF instead of afxdp's redirect program. */
   xdpProg?: string
   /** Use the XSKMAP pinned here (use_pinned_map) instead of attaching. */
@@ -574,6 +578,18 @@ export interface NativePortInfo {
   umemJoined: boolean
   /** Interfaces of the other ports using UMEM 0 now (empty: not shared). */
   umemSharedWith: Array<string>
+  /**
+   * Sockets bound with XDP_USE_SG: packets larger than a frame arrive
+   * and leave as chains (queue.options XDP_PKT_CONTD).
+   */
+  multiBuffer: boolean
+  /** The interface's xdp-zc-max-segs (netdev netlink), where reported. */
+  xdpZcMaxSegs?: number
+  /**
+   * Whether the program this port attached is frags-aware (xdp.frags);
+   * none for a program it did not attach.
+   */
+  xdpFrags?: boolean
 }
 
 export interface NativeQueueStats {
@@ -582,6 +598,9 @@ export interface NativeQueueStats {
   rxBytes: number
   txPackets: number
   txBytes: number
+  /** Descriptors: packets plus the extra fragments of chains. */
+  rxDescs: number
+  txDescs: number
   rxDropped: number
   rxInvalidDescs: number
   txInvalidDescs: number

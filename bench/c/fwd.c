@@ -31,6 +31,10 @@
  * thread's tid, queues, window counts and window CPU time from
  * getrusage(RUSAGE_THREAD)) and "perQueue" (each socket's counts and
  * XDP_STATISTICS); the top-level counts and "xdp" are the sums.
+ * --sg 1          multi-buffer (XDP_USE_SG, a BPF_F_XDP_HAS_FRAGS program):
+ *                 macswap forwards chains whole (XDP_PKT_CONTD on all but
+ *                 the last fragment), swapping the first fragment only;
+ *                 "tx" counts packets (bench/jumbo.sh IMPL=c)
  */
 #include "xsk.h"
 #include <pthread.h>
@@ -97,6 +101,7 @@ static struct {
 	int m_swap, m_drop, m_tx, p_busy, p_event;
 	uint64_t idle_spin_ns, t0, t1, tend;
 	uint32_t busy_budget;
+	int sg; /* multi-buffer: chains of descriptors */
 } g;
 
 struct worker {
@@ -139,6 +144,14 @@ static uint32_t rx_step(struct fwd *f)
 		recvfrom(f->x.fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 		n = cons_avail(&f->x.rx, f->batch);
 	}
+	if (n == 0 && f->fill_owned < f->fill_target && f->top == 0) {
+		/* Starved: every free frame sits on the tx ring, which in copy
+		 * mode drains only on a kick (one that met EAGAIN left them
+		 * there); as afxdp's receive does, kick and reap here. */
+		kick(f);
+		reap(f);
+		refill(f);
+	}
 	if (n == 0)
 		return 0;
 	f->rx += n;
@@ -151,31 +164,47 @@ static uint32_t rx_step(struct fwd *f)
 		return n;
 	}
 	/* macswap */
+	if (g.sg) {
+		/* Multi-buffer: whole chains only (XDP_PKT_CONTD on all but
+		 * the last fragment); a cut chain stays on the rx ring. */
+		while (n > 0 && (rx_desc(&f->x.rx, n - 1)->options & XDP_PKT_CONTD))
+			n--;
+		if (n == 0)
+			return 0;
+	}
 	reap(f);
 	uint32_t k = prod_free(&f->x.tx, n);
 	if (k < n) {
 		kick(f);
 		k = prod_free(&f->x.tx, n);
 	}
+	if (g.sg)
+		while (k > 0 && (rx_desc(&f->x.rx, k - 1)->options & XDP_PKT_CONTD))
+			k--;
+	uint64_t packets = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *d = rx_desc(&f->x.rx, i);
 		if (i >= k) {
 			f->stack[f->top++] = d->addr & f->frame_mask;
 			continue;
 		}
-		uint8_t *p = f->x.umem + d->addr, tmp[6];
-		memcpy(tmp, p, 6);
-		memcpy(p, p + 6, 6);
-		memcpy(p + 6, tmp, 6);
+		/* The Ethernet header is in a chain's first fragment only. */
+		if (i == 0 || !(rx_desc(&f->x.rx, i - 1)->options & XDP_PKT_CONTD)) {
+			uint8_t *p = f->x.umem + d->addr, tmp[6];
+			memcpy(tmp, p, 6);
+			memcpy(p, p + 6, 6);
+			memcpy(p + 6, tmp, 6);
+		}
 		struct xdp_desc *o2 = tx_desc(&f->x.tx, i);
 		o2->addr = d->addr;
 		o2->len = d->len;
-		o2->options = 0;
+		o2->options = d->options & XDP_PKT_CONTD;
+		packets += !(d->options & XDP_PKT_CONTD);
 	}
 	cons_release(&f->x.rx, n);
 	f->fill_owned -= n;
 	prod_submit(&f->x.tx, k);
-	f->tx += k;
+	f->tx += packets;
 	refill(f);
 	if (k)
 		kick(f);
@@ -274,6 +303,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--fill-target")) fill_target = arg_u64(v);
 		else if (!strcmp(a, "--frame-size")) o.frame_size = arg_u64(v);
 		else if (!strcmp(a, "--busy-budget")) o.busy_budget = arg_u64(v);
+		else if (!strcmp(a, "--sg")) o.sg = arg_u64(v) != 0;
 		else if (!strcmp(a, "--xdp")) o.xdp_flags = !strcmp(v, "skb") ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 		else if (!strcmp(a, "--queues")) nqueues = arg_u64(v);
 		else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) nthreads = arg_u64(v);
@@ -307,6 +337,7 @@ int main(int argc, char **argv)
 	if (g.p_event)
 		g.idle_spin_ns = 0;
 	g.busy_budget = o.busy_budget;
+	g.sg = o.sg;
 
 	enter_netns(netns);
 	o.ifname = iface;

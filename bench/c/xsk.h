@@ -79,7 +79,18 @@ struct xsk_opts {
 	uint32_t rx_size, tx_size, fill_size, comp_size; /* ring sizes (powers of two) */
 	int xdp_flags;         /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
 	uint32_t busy_budget;  /* > 0: preferred busy polling with DPDK's values (20 us, this budget) */
+	int sg;                /* multi-buffer: bind with XDP_USE_SG, load the program with BPF_F_XDP_HAS_FRAGS */
 };
+
+#ifndef BPF_F_XDP_HAS_FRAGS
+#define BPF_F_XDP_HAS_FRAGS (1U << 5)
+#endif
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
 
 /* A decimal command-line number, or exit saying which argument was not one. */
 static inline uint64_t arg_u64(const char *s)
@@ -147,7 +158,7 @@ static inline long sys_bpf(int cmd, union bpf_attr *attr)
 }
 
 /* r2 = ctx->rx_queue_index; return bpf_redirect_map(&xsks_map, r2, XDP_PASS) */
-static inline void xdp_attach(struct xsk *x, int xdp_flags)
+static inline void xdp_attach(struct xsk *x, int xdp_flags, int frags)
 {
 	union bpf_attr a;
 	memset(&a, 0, sizeof(a));
@@ -171,6 +182,7 @@ static inline void xdp_attach(struct xsk *x, int xdp_flags)
 	static char log[4096];
 	memset(&a, 0, sizeof(a));
 	a.prog_type = BPF_PROG_TYPE_XDP;
+	a.prog_flags = frags ? BPF_F_XDP_HAS_FRAGS : 0;
 	a.insns = (uint64_t)(uintptr_t)insns;
 	a.insn_cnt = sizeof(insns) / sizeof(insns[0]);
 	a.license = (uint64_t)(uintptr_t)"GPL";
@@ -278,7 +290,7 @@ static inline void xsk_socket(struct xsk *x, const struct xsk_opts *o)
 
 	struct sockaddr_xdp sxdp = {
 		.sxdp_family = AF_XDP,
-		.sxdp_flags = XDP_USE_NEED_WAKEUP,
+		.sxdp_flags = XDP_USE_NEED_WAKEUP | (o->sg ? XDP_USE_SG : 0),
 		.sxdp_ifindex = x->ifindex,
 		.sxdp_queue_id = o->queue,
 	};
@@ -306,7 +318,7 @@ static inline void xsk_socket(struct xsk *x, const struct xsk_opts *o)
 static inline void xsk_open(struct xsk *x, const struct xsk_opts *o)
 {
 	xsk_socket(x, o);
-	xdp_attach(x, o->xdp_flags);
+	xdp_attach(x, o->xdp_flags, o->sg);
 	xskmap_insert(x, o->queue);
 }
 

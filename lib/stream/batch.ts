@@ -1,7 +1,11 @@
 // Packet batches: the chunks of a port's streams.
 //
-// A Batch is up to `burstSize` packets of one queue: frame addresses and
-// lengths in its own Uint32Arrays, bytes in the queue's UMEM. Batch objects
+// A Batch is up to `burstSize` packets of one queue: frame addresses,
+// lengths and descriptor options in its own Uint32Arrays, bytes in the
+// queue's UMEM. On a multi-buffer port a packet larger than a frame is a
+// chain of slots (`options` XDP_PKT_CONTD on all but the last); a batch
+// read from a port ends on a packet's last fragment unless one chain is
+// longer than the whole burst (docs/api.md "Multi-buffer chains"). Batch objects
 // and their arrays come from a fixed pool per port and are recycled, so a
 // steady stream allocates nothing per batch.
 //
@@ -44,6 +48,7 @@ export class Batch {
   readonly #pool: BatchPool;
   readonly #addrs: Uint32Array;
   readonly #lengths: Uint32Array;
+  readonly #options: Uint32Array;
   #queue: Queue | null = null;
   #length = 0;
   /** @internal first slot not yet transmitted (a writable's progress). */
@@ -62,6 +67,7 @@ export class Batch {
     this.#pool = pool;
     this.#addrs = new Uint32Array(capacity);
     this.#lengths = new Uint32Array(capacity);
+    this.#options = new Uint32Array(capacity);
     this.slot = slot;
   }
 
@@ -104,6 +110,16 @@ export class Batch {
     return this.#lengths;
   }
 
+  /**
+   * Descriptor options, slots [0, length): `XDP_PKT_CONTD` (1) on every
+   * fragment of a multi-buffer chain but the last (docs/api.md). Zero for
+   * single-frame packets; set it when you build chains.
+   */
+  get options(): Uint32Array {
+    this.#check('use');
+    return this.#options;
+  }
+
   /** Whether the batch is still yours to use. */
   get valid(): boolean {
     return this.state === BatchState.Held;
@@ -117,10 +133,10 @@ export class Batch {
     return this.#queue!.umem.subarray(a, a + this.#lengths[i]!);
   }
 
-  /** Swap destination and source MAC of every packet, in place. */
+  /** Swap destination and source MAC of every packet (the first fragment of a chain), in place. */
   macswap(): this {
     this.#check('use');
-    swapMacs(this.#queue!.umem, this.#addrs, this.#length);
+    swapMacs(this.#queue!.umem, this.#addrs, this.#length, this.#options);
     return this;
   }
 
@@ -157,6 +173,7 @@ export class Batch {
     this.#queue = queue;
     this.#addrs.set(queue.addrs);
     this.#lengths.set(queue.lengths);
+    this.#options.set(queue.options);
     this.#length = n;
     this.start = 0;
   }
@@ -179,6 +196,11 @@ export class Batch {
   /** @internal */
   get rawLengths(): Uint32Array {
     return this.#lengths;
+  }
+
+  /** @internal */
+  get rawOptions(): Uint32Array {
+    return this.#options;
   }
 
   /** @internal release the untransmitted frames whatever the state, then recycle. */

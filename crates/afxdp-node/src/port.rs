@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
 use afxdp_core::bpf::XdpMode;
 use afxdp_core::lease::{Caller, SharedQueue};
-use afxdp_core::port::{MapSource, OpenRequest, Port};
+use afxdp_core::port::{MapSource, MultiBuffer, OpenRequest, Port};
 use afxdp_core::queue::QueueStats;
 use afxdp_core::socket_set::{FrameCounts, SocketSetConfig};
 use afxdp_core::umem::{HugepagePolicy, Umem, UmemConfig};
@@ -21,7 +21,7 @@ use napi_derive::napi;
 use crate::error::{invalid, to_js, Result};
 use crate::fd::NativeFd;
 use crate::queue_calls::calls_object;
-use crate::shared_memory::{external_buffer, external_buffer_once, DescriptorArea, Region};
+use crate::shared_memory::{external_buffer, external_buffer_once, DescriptorArea, Region, DESCRIPTOR_ARRAYS};
 
 /// How the UMEM's memory is mapped (lib/config/options.ts `hugepages`).
 #[napi(string_enum = "lowercase")]
@@ -59,6 +59,24 @@ impl From<NativeXdpMode> for XdpMode {
     }
 }
 
+/// Multi-buffer sockets (lib/config/options.ts `multiBuffer`).
+#[napi(string_enum = "lowercase")]
+pub enum NativeMultiBuffer {
+    Auto,
+    On,
+    Off,
+}
+
+impl From<NativeMultiBuffer> for MultiBuffer {
+    fn from(v: NativeMultiBuffer) -> Self {
+        match v {
+            NativeMultiBuffer::Auto => MultiBuffer::Auto,
+            NativeMultiBuffer::On => MultiBuffer::On,
+            NativeMultiBuffer::Off => MultiBuffer::Off,
+        }
+    }
+}
+
 /// A validated lib/config `PortConfig` as the core needs it (built by
 /// `nativeOptions` in lib/port/open.ts). A new option is a field here and
 /// one line in `TryFrom` below.
@@ -79,6 +97,7 @@ pub struct NativeOpenOptions {
     pub comp_size: u32,
     pub hugepages: NativeHugepages,
     pub xdp_mode: NativeXdpMode,
+    pub multi_buffer: NativeMultiBuffer,
     /// Attach this ELF instead of afxdp's redirect program.
     pub xdp_prog: Option<String>,
     /// Use the XSKMAP pinned here (use_pinned_map) instead of attaching.
@@ -108,6 +127,7 @@ impl TryFrom<NativeOpenOptions> for OpenRequest {
                 shared_umem: o.shared_umem,
                 force_copy: o.force_copy,
                 need_wakeup: true,
+                multi_buffer: false,
                 rx_size: o.rx_size,
                 tx_size: o.tx_size,
                 umem: UmemConfig {
@@ -120,6 +140,7 @@ impl TryFrom<NativeOpenOptions> for OpenRequest {
                 },
             },
             map,
+            multi_buffer: o.multi_buffer.into(),
         })
     }
 }
@@ -209,6 +230,9 @@ impl PortShared {
             data_offset: umem.data_offset(),
             umem_joined: sockets.joined(),
             umem_shared_with: sockets.umem_shared_with(0),
+            multi_buffer: port.multi_buffer(),
+            xdp_zc_max_segs: port.zc_max_segs(),
+            xdp_frags: port.program().map(|p| p.frags()),
         })
     }
 
@@ -232,6 +256,9 @@ pub struct NativeQueueStats {
     pub rx_bytes: f64,
     pub tx_packets: f64,
     pub tx_bytes: f64,
+    /// Descriptors: packets plus the extra fragments of chains.
+    pub rx_descs: f64,
+    pub tx_descs: f64,
     pub rx_dropped: f64,
     pub rx_invalid_descs: f64,
     pub tx_invalid_descs: f64,
@@ -248,6 +275,8 @@ impl NativeQueueStats {
             rx_bytes: s.rx_bytes as f64,
             tx_packets: s.tx_packets as f64,
             tx_bytes: s.tx_bytes as f64,
+            rx_descs: s.rx_descs as f64,
+            tx_descs: s.tx_descs as f64,
             rx_dropped: s.rx_dropped as f64,
             rx_invalid_descs: s.rx_invalid_descs as f64,
             tx_invalid_descs: s.tx_invalid_descs as f64,
@@ -319,6 +348,14 @@ pub struct NativePortInfo {
     pub umem_joined: bool,
     /// Interfaces of the other ports using UMEM 0 now (empty: not shared).
     pub umem_shared_with: Vec<String>,
+    /// Sockets bound with XDP_USE_SG: packets larger than a frame arrive
+    /// and leave as chains (queue.options XDP_PKT_CONTD).
+    pub multi_buffer: bool,
+    /// The interface's xdp-zc-max-segs (netdev netlink), where reported.
+    pub xdp_zc_max_segs: Option<u32>,
+    /// Whether the program this port attached is frags-aware (xdp.frags);
+    /// none for a program it did not attach.
+    pub xdp_frags: Option<bool>,
 }
 
 /// One UMEM's JS exposure, shared by the ports using the UMEM (V8 allows
@@ -439,7 +476,7 @@ impl NativePort {
         let queue_count = port.sockets().queue_count();
         Ok(NativePort {
             shared: PortShared::register(port, burst),
-            descriptors: Arc::new(DescriptorArea::new(queue_count * 2 * burst)),
+            descriptors: Arc::new(DescriptorArea::for_queues(queue_count, burst)),
             queue_count,
             umem_slots,
             descriptors_exposed: false,
@@ -481,8 +518,8 @@ impl NativePort {
         external_buffer(env, Arc::new(UmemRegion { slot: slot.clone(), base, len }))
     }
 
-    /// The ArrayBuffer of descriptor slots: per queue `burst` addresses then
-    /// `burst` lengths (u32). Exactly once.
+    /// The ArrayBuffer of descriptor slots: per queue `burst` addresses,
+    /// `burst` lengths and `burst` options (u32). Exactly once.
     #[napi]
     pub fn descriptor_buffer<'env>(&mut self, env: &'env Env) -> Result<ArrayBuffer<'env>> {
         external_buffer_once(env, &mut self.descriptors_exposed, self.descriptors.clone(), "descriptor")
@@ -505,7 +542,14 @@ impl NativePort {
         let q = self.check_queue(q)?;
         drop(self.port()?);
         let burst = self.shared.burst;
-        calls_object(env, self.shared.queues[q].clone(), Caller::Port, self.descriptors.clone(), q * 2 * burst, burst)
+        calls_object(
+            env,
+            self.shared.queues[q].clone(),
+            Caller::Port,
+            self.descriptors.clone(),
+            q * DESCRIPTOR_ARRAYS * burst,
+            burst,
+        )
     }
 
     /// Hand queues `queues` to another thread, all or none: from now on

@@ -143,8 +143,12 @@ pub struct AttachedXdp {
 /// Which program to attach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgramSource {
-    /// afxdp's own redirect program.
+    /// afxdp's own redirect program (the frags-aware variant only when the
+    /// MTU needs it in native mode).
     Redirect,
+    /// afxdp's frags-aware redirect program (`SEC("xdp.frags")`), in every
+    /// mode: for multi-buffer sockets, which take packets as chains.
+    RedirectFrags,
     /// A user ELF (`xdp_prog`): must contain a map named `xsks_map`; the
     /// program is the named one, or the only XDP program in the file.
     Object { path: PathBuf, program: Option<String> },
@@ -154,6 +158,7 @@ impl ProgramSource {
     fn describe(&self) -> String {
         match self {
             ProgramSource::Redirect => "afxdp's redirect program".into(),
+            ProgramSource::RedirectFrags => "afxdp's frags-aware (multi-buffer) redirect program".into(),
             ProgramSource::Object { path, program: None } => format!("XDP object {}", path.display()),
             ProgramSource::Object { path, program: Some(p) } => format!("program {p} of XDP object {}", path.display()),
         }
@@ -538,11 +543,14 @@ fn extract(obj: &libbpf_rs::Object, prog_name: &str, origin: &str) -> Result<(Ow
     Ok((dup(prog.as_fd(), "XDP program fd")?, dup(map.as_fd(), "xsks_map fd")?))
 }
 
-pub(crate) fn load_redirect(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
+/// `frags`: the frags-aware variant in every mode, for multi-buffer sockets
+/// (an error if the kernel cannot load it).
+pub(crate) fn load_redirect(dev: &Netdev, mode: XdpMode, frags: bool) -> Result<Loaded> {
     let entries = dev.max_queues.max(MIN_MAP_ENTRIES);
     // Generic mode linearises skbs for a plain program, so an XSK without
-    // multi-buffer support still gets whole packets: frags only for drivers.
-    let want_frags = dev.mtu > FRAGS_MTU && mode != XdpMode::Generic;
+    // multi-buffer support still gets whole packets: frags only for drivers,
+    // unless the sockets are multi-buffer (they take chains).
+    let want_frags = frags || (dev.mtu > FRAGS_MTU && mode != XdpMode::Generic);
     let attempt = |frags: bool| -> (std::result::Result<libbpf_rs::Object, libbpf_rs::Error>, String) {
         with_libbpf_log(|| {
             let mut open = libbpf_rs::ObjectBuilder::default().open_memory(REDIRECT_OBJECT)?;
@@ -560,6 +568,13 @@ pub(crate) fn load_redirect(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
     };
     let (mut result, mut log) = attempt(want_frags);
     let mut frags = want_frags;
+    if let (Err(e), true) = (&result, frags) {
+        let mut e = bpf_error(e, "load afxdp's frags-aware XDP program (multi-buffer needs Linux >= 6.6)".into(), &log);
+        if e.code == Code::Bpf {
+            e.code = Code::NotSupported;
+        }
+        return Err(e);
+    }
     if result.is_err() && want_frags {
         // Kernels before 5.18 know no frags-aware programs: use the plain one.
         (result, log) = attempt(false);
@@ -705,7 +720,8 @@ impl XdpProgram {
         let dev = Netdev::by_index(ifindex)?;
         let netns = NetnsRef::current()?;
         let loaded = match source {
-            ProgramSource::Redirect => load_redirect(&dev, mode)?,
+            ProgramSource::Redirect => load_redirect(&dev, mode, false)?,
+            ProgramSource::RedirectFrags => load_redirect(&dev, mode, true)?,
             ProgramSource::Object { path, program } => load_object(path, program.as_deref()).map_err(|e| e.with_path(path))?,
         };
         let prog_id = syscall::prog_info(loaded.prog_fd.as_fd())?.id;
