@@ -21,7 +21,9 @@ use crate::{Code, Error, Result};
 #[derive(Debug)]
 pub enum MapSource {
     /// Attach afxdp's redirect program, or the user's ELF (`xdp_prog`).
-    Attach { xdp_prog: Option<PathBuf>, mode: XdpMode },
+    /// `rx_metadata`: afxdp's program that writes the driver's RX metadata
+    /// before each packet (bpf/meta.bpf.c); never with `xdp_prog`.
+    Attach { xdp_prog: Option<PathBuf>, mode: XdpMode, rx_metadata: bool },
     /// An XSKMAP fd received from the Device Plugin (`use_cni`).
     Received(OwnedFd),
     /// A map pinned on bpffs (`use_pinned_map`).
@@ -69,10 +71,17 @@ impl Port {
         // program is attached or map touched.
         let umems = SocketSet::allocate_umems(&config, join.is_some())?;
         let (program, map) = match req.map {
-            MapSource::Attach { xdp_prog, mode } => {
-                let source = match xdp_prog {
-                    None => ProgramSource::Redirect,
-                    Some(path) => ProgramSource::Object { path, program: None },
+            MapSource::Attach { xdp_prog, mode, rx_metadata } => {
+                let source = match (xdp_prog, rx_metadata) {
+                    (None, false) => ProgramSource::Redirect,
+                    (None, true) => ProgramSource::Metadata,
+                    (Some(path), false) => ProgramSource::Object { path, program: None },
+                    (Some(_), true) => {
+                        return Err(Error::invalid(
+                            "rxMetadata selects afxdp's own metadata-writing program; with xdp_prog, that program \
+                             writes its own metadata: describe it with xdp_meta_rx_ts_offset instead",
+                        ))
+                    }
                 };
                 // A bpf_link: the program goes when this process does.
                 let (program, map) = XdpProgram::attach_or_share_as(netdev.ifindex, mode, &source, AttachKind::Link)?;
@@ -97,6 +106,9 @@ impl Port {
             // SAFETY: `fd` is the port's live socket for the whole call.
             map.insert(queue_id, unsafe { BorrowedFd::borrow_raw(fd) })
         })?;
+        if let Some(p) = program.as_ref().filter(|p| p.rx_prefix() > 0) {
+            sockets.set_rx_prefix(p.rx_prefix())?;
+        }
         Ok(Port { sockets, map, program, netdev, netns })
     }
 

@@ -61,6 +61,9 @@ pub struct Queue {
     zero_copy: bool,
     need_wakeup: bool,
     busy_poll: Cell<bool>,
+    /// Bytes the XDP program prepended to every packet (RX metadata as a
+    /// prefix, bpf/meta.bpf.c): rx_burst hands out addr + n, len - n.
+    rx_prefix: Cell<u32>,
     /// Most frames this queue keeps lent to the kernel for receive, by its
     /// own ring: half the fill ring (the UMEM's share is the other bound).
     fill_cap: u32,
@@ -100,6 +103,7 @@ impl Queue {
             zero_copy,
             need_wakeup,
             busy_poll: Cell::new(false),
+            rx_prefix: Cell::new(0),
             fill_owned: 0,
             stats: QueueStats::default(),
         })
@@ -107,6 +111,11 @@ impl Queue {
 
     pub fn queue_id(&self) -> u32 {
         self.queue_id
+    }
+
+    /// Skip `n` bytes the XDP program prepended to every received packet.
+    pub fn set_rx_prefix(&self, n: u32) {
+        self.rx_prefix.set(n);
     }
 
     pub fn fd(&self) -> RawFd {
@@ -187,11 +196,13 @@ impl Queue {
         let pool = umem.frames_mut();
         let mut out = 0usize;
         let mut bytes = 0u64;
+        let skip = self.rx_prefix.get();
         for i in 0..n {
             let d = self.rx.desc(i);
             if pool.move_one(d.addr, Owner::Fill, Owner::App).is_ok() {
-                addrs[out] = d.addr as u32;
-                lens[out] = d.len;
+                let skip = skip.min(d.len);
+                addrs[out] = d.addr as u32 + skip;
+                lens[out] = d.len - skip;
                 bytes += d.len as u64;
                 out += 1;
             } else {
