@@ -22,8 +22,8 @@ export declare class NativeAttachedPort {
    */
   umemBuffer(u: number): ArrayBuffer
   /**
-   * The descriptor slots of these queues: per queue `burst` addresses
-   * then `burst` lengths (u32). Exactly once.
+   * The descriptor slots of these queues: per queue `burst` addresses,
+   * `burst` lengths and `burst` options (u32). Exactly once.
    */
   descriptorBuffer(): ArrayBuffer
   umemOf(q: number): number
@@ -171,8 +171,8 @@ export declare class NativePort {
    */
   umemBuffer(u: number): ArrayBuffer
   /**
-   * The ArrayBuffer of descriptor slots: per queue `burst` addresses then
-   * `burst` lengths (u32). Exactly once.
+   * The ArrayBuffer of descriptor slots: per queue `burst` addresses,
+   * `burst` lengths and `burst` options (u32). Exactly once.
    */
   descriptorBuffer(): ArrayBuffer
   umemOf(q: number): number

@@ -1,5 +1,5 @@
 // afxdp: fast packet I/O for Node.js over Linux AF_XDP sockets.
-export { openPort, openPorts, Port, Queue, swapMacs, POLL_MODES, DEFAULT_SPIN_US } from './port';
+export { openPort, openPorts, Port, Queue, swapMacs, POLL_MODES, DEFAULT_SPIN_US, XDP_PKT_CONTD, XDP_TX_METADATA } from './port';
 export type { PollMode } from './port';
 /**
  * Queues on worker threads: `port.transfer(queues)` on the opening thread,

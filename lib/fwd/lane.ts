@@ -14,7 +14,7 @@ import type { Queue } from '../port/queue';
 
 /** What a lane uses of a queue: `Queue` has it; unit tests pass fakes. */
 export type LaneQueue = Pick<Queue,
-  'receive' | 'transmit' | 'alloc' | 'release' | 'reap' | 'addrs' | 'lengths' | 'umem' | 'umemIndex' | 'burstSize' | 'index'>;
+  'receive' | 'transmit' | 'alloc' | 'release' | 'reap' | 'addrs' | 'lengths' | 'options' | 'umem' | 'umemIndex' | 'burstSize' | 'index'>;
 
 export type LanePath = 'same' | 'descriptor' | 'copy';
 
@@ -94,10 +94,11 @@ export function sendReceived(lane: Lane, n: number, swap: boolean): number {
   if (lane.byDescriptor) {
     // One UMEM: hand the received frames to the other tx ring; what it
     // does not take goes back to the pool.
-    const ra = rx.addrs, rl = rx.lengths, ta = tx.addrs, tl = tx.lengths;
+    const ra = rx.addrs, rl = rx.lengths, ro = rx.options, ta = tx.addrs, tl = tx.lengths, to = tx.options;
     for (let i = 0; i < n; i++) {
       ta[i] = ra[i]!;
       tl[i] = rl[i]!;
+      to[i] = ro[i]!;
     }
     if (swap) swapMacs(lane.txBytes, ta, n);
     const posted = tx.transmit(n, 0, true);

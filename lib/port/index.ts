@@ -4,7 +4,7 @@ export { Port } from './port';
 export { attachPort, isTransferHandle } from './transfer';
 export type { TransferHandle } from './transfer';
 export type { PortInfo, PortStats, FrameAccounting, BusyPollStatus } from './port';
-export { Queue } from './queue';
+export { Queue, XDP_PKT_CONTD, XDP_TX_METADATA } from './queue';
 export { swapMacs } from './macswap';
 export type { QueueStats } from './queue';
 export { READABLE, WRITABLE, ERROR, CLOSED, PortWaiter, Watch } from './waiter';

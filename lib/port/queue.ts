@@ -1,7 +1,7 @@
 // One AF_XDP socket of a port: the burst API.
 //
-// Descriptors travel through two preallocated Uint32Arrays shared with the
-// native side (`addrs`, `lengths`), packet bytes through one Uint8Array over
+// Descriptors travel through three preallocated Uint32Arrays shared with the
+// native side (`addrs`, `lengths`, `options`), packet bytes through one Uint8Array over
 // the whole UMEM (`umem`). A burst is one native call; nothing is allocated
 // per packet (hot methods avoid even a closure per burst).
 // Frame ownership: after `receive(n)` or `alloc(n)` the frames in
@@ -41,6 +41,13 @@ export interface QueueStats {
   };
 }
 
+/** Arrays per queue in the descriptor area: addrs, lengths, options. */
+export const DESCRIPTOR_ARRAYS = 3;
+/** `options` bit: the packet continues in the next slot (multi-buffer chain). */
+export const XDP_PKT_CONTD = 1;
+/** `options` bit: the frame carries TX metadata before the packet. */
+export const XDP_TX_METADATA = 2;
+
 export class Queue {
   /** Kernel queue id the socket is bound to. */
   readonly id: number;
@@ -52,8 +59,15 @@ export class Queue {
   readonly umemIndex: number;
   /** Descriptor slots: frame addresses (byte offsets into `umem`). */
   readonly addrs: Uint32Array;
-  /** Descriptor slots: packet lengths. */
+  /** Descriptor slots: packet (or fragment) lengths. */
   readonly lengths: Uint32Array;
+  /**
+   * Descriptor slots: the options word of each descriptor (`xdp_desc.options`).
+   * `XDP_PKT_CONTD` (1) marks a fragment that the next slot continues (a
+   * multi-buffer chain, see docs/api.md); `receive()` fills it, `transmit()`
+   * posts it as given (`alloc()` zeroes it). Other bits: `XDP_TX_METADATA` (2).
+   */
+  readonly options: Uint32Array;
   /** Slots per burst. */
   readonly burstSize: number;
   readonly #native: QueueNative;
@@ -78,12 +92,19 @@ export class Queue {
     this.umem = umem;
     this.umemIndex = umemIndex;
     this.burstSize = burstSize;
-    const base = index * 2 * burstSize * 4;
+    // Per queue: burstSize addresses, lengths, then options (u32 each).
+    const base = index * DESCRIPTOR_ARRAYS * burstSize * 4;
     this.addrs = new Uint32Array(descriptors, base, burstSize);
     this.lengths = new Uint32Array(descriptors, base + burstSize * 4, burstSize);
+    this.options = new Uint32Array(descriptors, base + 2 * burstSize * 4, burstSize);
   }
 
-  /** Take up to `max` received packets into slots [0, n); returns n. */
+  /**
+   * Take up to `max` received descriptors into slots [0, n); returns n.
+   * Without multi-buffer each is a packet; with it, a chain of fragments
+   * (options & XDP_PKT_CONTD on all but the last) is never split at the end
+   * of a burst unless it is longer than the whole burst.
+   */
   receive(max: number = this.burstSize): number {
     try {
       return this.#calls.rxBurst(max);
@@ -93,9 +114,11 @@ export class Queue {
   }
 
   /**
-   * Post slots [start, start + count) for transmission; returns how many
-   * the tx ring took (a prefix). With `dropUnsent` the rest are released,
-   * otherwise they stay with the application.
+   * Post slots [start, start + count) for transmission, with their
+   * `options`; returns how many the tx ring took (a prefix that ends on a
+   * packet's last fragment). The slots must end on a last fragment. With
+   * `dropUnsent` the rest are released, otherwise they stay with the
+   * application.
    */
   transmit(count: number, start = 0, dropUnsent = false): number {
     try {

@@ -44,6 +44,7 @@ export class Batch {
   readonly #pool: BatchPool;
   readonly #addrs: Uint32Array;
   readonly #lengths: Uint32Array;
+  readonly #options: Uint32Array;
   #queue: Queue | null = null;
   #length = 0;
   /** @internal first slot not yet transmitted (a writable's progress). */
@@ -62,6 +63,7 @@ export class Batch {
     this.#pool = pool;
     this.#addrs = new Uint32Array(capacity);
     this.#lengths = new Uint32Array(capacity);
+    this.#options = new Uint32Array(capacity);
     this.slot = slot;
   }
 
@@ -102,6 +104,16 @@ export class Batch {
   get lengths(): Uint32Array {
     this.#check('use');
     return this.#lengths;
+  }
+
+  /**
+   * Descriptor options, slots [0, length): `XDP_PKT_CONTD` (1) on every
+   * fragment of a multi-buffer chain but the last (docs/api.md). Zero for
+   * single-frame packets; set it when you build chains.
+   */
+  get options(): Uint32Array {
+    this.#check('use');
+    return this.#options;
   }
 
   /** Whether the batch is still yours to use. */
@@ -157,6 +169,7 @@ export class Batch {
     this.#queue = queue;
     this.#addrs.set(queue.addrs);
     this.#lengths.set(queue.lengths);
+    this.#options.set(queue.options);
     this.#length = n;
     this.start = 0;
   }
@@ -179,6 +192,11 @@ export class Batch {
   /** @internal */
   get rawLengths(): Uint32Array {
     return this.#lengths;
+  }
+
+  /** @internal */
+  get rawOptions(): Uint32Array {
+    return this.#options;
   }
 
   /** @internal release the untransmitted frames whatever the state, then recycle. */

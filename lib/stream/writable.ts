@@ -122,6 +122,7 @@ export class PortWritable extends Writable {
         // or another port's that shares it: one buffer, one ledger).
         q.addrs.set(b.rawAddrs);
         q.lengths.set(b.rawLengths);
+        q.options.set(b.rawOptions);
         const n = b.rawLength - b.start;
         const sent = n > 0 ? q.transmit(n, b.start, false) : 0;
         b.start += sent;

@@ -41,6 +41,7 @@ class FakeQueue implements LaneQueue {
   readonly umem: Uint8Array;
   readonly addrs: Uint32Array;
   readonly lengths: Uint32Array;
+  readonly options: Uint32Array;
   readonly rxWaiting: { addr: number; len: number }[] = [];
   readonly txRing: number[] = [];
   /** Every frame posted for transmission, copied at the time. */
@@ -52,6 +53,7 @@ class FakeQueue implements LaneQueue {
     this.umem = pool.bytes;
     this.addrs = new Uint32Array(burstSize);
     this.lengths = new Uint32Array(burstSize);
+    this.options = new Uint32Array(burstSize);
   }
 
   /** A packet arrives on the rx ring. */

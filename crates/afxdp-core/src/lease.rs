@@ -82,28 +82,31 @@ impl QueueGuard<'_> {
         (queue.as_mut().expect("checked at lock"), umem.as_deref().expect("closed with the queue"))
     }
 
-    /// Receive up to `addrs.len()` packets; see `Queue::rx_burst`. An idle
-    /// queue returns before the UMEM's ledger is locked.
-    pub fn rx_burst(&mut self, addrs: &mut [u32], lens: &mut [u32]) -> usize {
+    /// Receive up to `addrs.len()` descriptors with their options; see
+    /// `Queue::rx_burst`. An idle queue returns before the UMEM's ledger is
+    /// locked.
+    pub fn rx_burst(&mut self, addrs: &mut [u32], lens: &mut [u32], opts: &mut [u32]) -> usize {
         let (queue, umem) = self.split();
         if queue.rx_idle(umem) {
             return 0;
         }
-        queue.rx_burst(&mut umem.lock(), addrs, lens)
+        queue.rx_burst(&mut umem.lock(), addrs, lens, opts)
     }
 
-    /// Transmit App-owned frames; returns how many were posted (a prefix).
-    pub fn tx_burst(&mut self, addrs: &[u32], lens: &[u32]) -> Result<usize> {
+    /// Transmit App-owned frames with their descriptor options; returns how
+    /// many were posted (a prefix of whole packets).
+    pub fn tx_burst(&mut self, addrs: &[u32], lens: &[u32], opts: &[u32]) -> Result<usize> {
         let (queue, umem) = self.split();
-        queue.tx_burst(&mut umem.lock(), addrs, lens)
+        queue.tx_burst(&mut umem.lock(), addrs, lens, opts)
     }
 
     /// `tx_burst`, then the frames the ring did not take back to the pool,
-    /// under one ledger lock.
-    pub fn tx_burst_or_drop(&mut self, addrs: &[u32], lens: &[u32]) -> Result<usize> {
+    /// under one ledger lock. The posted prefix ends on a packet's last
+    /// fragment, so what is dropped is whole packets too.
+    pub fn tx_burst_or_drop(&mut self, addrs: &[u32], lens: &[u32], opts: &[u32]) -> Result<usize> {
         let (queue, umem) = self.split();
         let mut ledger = umem.lock();
-        let sent = queue.tx_burst(&mut ledger, addrs, lens)?;
+        let sent = queue.tx_burst(&mut ledger, addrs, lens, opts)?;
         if sent < addrs.len() {
             queue.release(&mut ledger, &addrs[sent..])?;
         }

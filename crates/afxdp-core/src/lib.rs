@@ -11,6 +11,7 @@
 //! session, server, pins). Nothing here depends on Node; `cargo test` exercises it alone.
 
 pub mod bpf;
+pub mod chain;
 pub mod dp;
 pub mod error;
 pub mod lease;

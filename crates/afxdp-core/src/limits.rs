@@ -8,7 +8,7 @@
 //! devargs are u16; no NIC has more), rings of at most 16384 descriptors
 //! (the largest any driver's `ethtool -G` accepts; a bigger ring is memory
 //! the kernel never fills) and bursts of 1024 (a burst never moves more
-//! than a ring holds, and the descriptor area is queues × 2 × burst).
+//! than a ring holds, and the descriptor area is queues × 3 × burst).
 
 /// Highest queue id (DPDK's devargs are u16 too).
 pub const MAX_QUEUE_ID: u32 = 65_535;

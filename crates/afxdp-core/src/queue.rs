@@ -3,6 +3,7 @@
 //! on a batch and moves frames between owners in the UMEM's `FramePool`;
 //! nothing here allocates.
 
+use crate::chain;
 use crate::ring::{CompletionRing, FillRing, RxRing, TxRing};
 use crate::socket::options::Kick;
 use crate::socket::{XskRings, XskSocket};
@@ -15,11 +16,16 @@ use std::sync::atomic::{fence, Ordering};
 /// Software counters plus the kernel's XDP_STATISTICS for one queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
+    /// Packets received (a chain of fragments counts once).
     pub rx_packets: u64,
     pub rx_bytes: u64,
-    /// Packets posted to the tx ring.
+    /// Descriptors received: packets plus the extra fragments of chains.
+    pub rx_descs: u64,
+    /// Packets posted to the tx ring (a chain counts once).
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    /// Descriptors posted to the tx ring.
+    pub tx_descs: u64,
     /// Tx frames the kernel returned on the completion ring.
     pub tx_completed: u64,
     /// sendto() kicks and recvfrom() wakeups issued.
@@ -59,11 +65,17 @@ pub struct Queue {
     queue_id: u32,
     umem: usize,
     zero_copy: bool,
+    /// Bound with XDP_USE_SG: descriptors may be chained (`chain`).
+    multi_buffer: bool,
+    /// Most descriptors of one tx packet (`chain::check_tx`).
+    max_segs: u32,
     need_wakeup: bool,
     busy_poll: Cell<bool>,
     /// Bytes the XDP program prepended to every packet (RX metadata as a
     /// prefix, bpf/meta.bpf.c): rx_burst hands out addr + n, len - n.
     rx_prefix: Cell<u32>,
+    /// The last descriptor received was not the last of its packet.
+    rx_mid_chain: Cell<bool>,
     /// Most frames this queue keeps lent to the kernel for receive, by its
     /// own ring: half the fill ring (the UMEM's share is the other bound).
     fill_cap: u32,
@@ -101,9 +113,12 @@ impl Queue {
             queue_id: binding.queue_id,
             umem,
             zero_copy,
+            multi_buffer: false,
+            max_segs: chain::MAX_COPY_SEGS,
             need_wakeup,
             busy_poll: Cell::new(false),
             rx_prefix: Cell::new(0),
+            rx_mid_chain: Cell::new(false),
             fill_owned: 0,
             stats: QueueStats::default(),
         })
@@ -133,6 +148,17 @@ impl Queue {
 
     pub fn zero_copy(&self) -> bool {
         self.zero_copy
+    }
+
+    /// Bound with XDP_USE_SG: packets may arrive and leave as chains.
+    pub fn multi_buffer(&self) -> bool {
+        self.multi_buffer
+    }
+
+    /// Most fragments of one transmitted packet: the driver's
+    /// `xdp-zc-max-segs` in zero-copy mode, else the copy path's limit.
+    pub fn set_max_segs(&mut self, segs: u32) {
+        self.max_segs = segs.max(1);
     }
 
     /// Frames this queue may keep lent: half its fill ring and its share
@@ -175,11 +201,15 @@ impl Queue {
         taken
     }
 
-    /// Receive up to `min(addrs.len(), lens.len())` packets. Refills the fill
-    /// ring (before and after) and wakes the kernel when it asks for it. Received frames
-    /// become App-owned; `addrs` point at the packet data.
-    pub fn rx_burst(&mut self, umem: &mut UmemLock<'_>, addrs: &mut [u32], lens: &mut [u32]) -> usize {
-        let max = addrs.len().min(lens.len()).min(u32::MAX as usize) as u32;
+    /// Receive up to `min(addrs.len(), lens.len(), opts.len())` descriptors
+    /// (packets, or fragments of chained packets on a multi-buffer socket:
+    /// `opts` gets each descriptor's options, see `chain`). A burst ends on
+    /// a packet's last fragment unless one chain is longer than the burst.
+    /// Refills the fill ring (before and after) and wakes the kernel when it
+    /// asks for it. Received frames become App-owned; `addrs` point at the
+    /// packet data.
+    pub fn rx_burst(&mut self, umem: &mut UmemLock<'_>, addrs: &mut [u32], lens: &mut [u32], opts: &mut [u32]) -> usize {
+        let max = addrs.len().min(lens.len()).min(opts.len()).min(u32::MAX as usize) as u32;
         self.refill(umem);
         if self.need_wakeup && self.fill.needs_wakeup() {
             self.wake_rx();
@@ -190,62 +220,67 @@ impl Queue {
             self.wake_rx();
             n = self.rx.peek(max);
         }
+        if self.multi_buffer {
+            let rx = &self.rx;
+            n = chain::rx_cut(n, max, |i| chain::contd(rx.desc(i).options));
+        }
         if n == 0 {
             return 0;
         }
         let pool = umem.frames_mut();
         let mut out = 0usize;
         let mut bytes = 0u64;
+        let mut packets = 0u64;
+        // The prefix sits at the start of a packet: the first descriptor of
+        // a chain (which may have begun in the previous burst).
         let skip = self.rx_prefix.get();
+        let mut at_start = !self.rx_mid_chain.get();
         for i in 0..n {
             let d = self.rx.desc(i);
             if pool.move_one(d.addr, Owner::Fill, Owner::App).is_ok() {
-                let skip = skip.min(d.len);
-                addrs[out] = d.addr as u32 + skip;
-                lens[out] = d.len - skip;
-                bytes += d.len as u64;
+                let s = if at_start { skip.min(d.len) } else { 0 };
+                addrs[out] = d.addr as u32 + s;
+                lens[out] = d.len - s;
+                opts[out] = d.options;
+                at_start = !chain::contd(d.options);
+                bytes += (d.len - s) as u64;
+                packets += !chain::contd(d.options) as u64;
                 out += 1;
             } else {
                 self.stats.ring_anomalies += 1;
             }
         }
         self.rx.release(n);
+        self.rx_mid_chain.set(!at_start);
         self.fill_owned = self.fill_owned.saturating_sub(out as u32);
         // Lend replacements right away: until the next call, arriving
         // packets find a full complement of buffers.
         self.refill(umem);
-        self.stats.rx_packets += out as u64;
+        self.stats.rx_packets += packets;
+        self.stats.rx_descs += out as u64;
         self.stats.rx_bytes += bytes;
         out
     }
 
-    /// Post frames for transmission. All addresses must be App-owned and
-    /// each `len` must fit in its frame, or nothing happens and the error
-    /// names the culprit. Then completions are reaped, as many frames as the
-    /// tx ring takes are posted (a prefix of the batch; the rest stay
-    /// App-owned) and the kernel is kicked if it needs it.
-    pub fn tx_burst(&mut self, umem: &mut UmemLock<'_>, addrs: &[u32], lens: &[u32]) -> Result<usize> {
-        if addrs.len() != lens.len() {
-            return Err(Error::invalid(format!("tx_burst got {} addresses but {} lengths", addrs.len(), lens.len())));
-        }
-        let fs = umem.config().frame_size;
-        for (i, (&a, &l)) in addrs.iter().zip(lens).enumerate() {
-            // The kernel silently drops (and never completes) descriptors
-            // that leave their frame: that would leak the frame, so refuse.
-            if l == 0 || (a & (fs - 1)) as u64 + l as u64 > fs as u64 {
-                return Err(Error::invalid(format!(
-                    "tx_burst packet {i}: length {l} at address {a:#x} does not fit in its {fs}-byte frame"
-                )));
-            }
-        }
+    /// Post frames for transmission, with each descriptor's options
+    /// (`chain`: XDP_PKT_CONTD chains on a multi-buffer socket; other known
+    /// bits pass through as given). All addresses must be App-owned, each
+    /// `len` must fit in its frame and the batch must end on a packet's last
+    /// fragment, or nothing happens and the error names the culprit. Then
+    /// completions are reaped, as many whole packets as the tx ring takes are
+    /// posted (a prefix of the batch that never ends inside a chain; the
+    /// rest stay App-owned) and the kernel is kicked if it needs it.
+    /// Returns the descriptors posted.
+    pub fn tx_burst(&mut self, umem: &mut UmemLock<'_>, addrs: &[u32], lens: &[u32], opts: &[u32]) -> Result<usize> {
+        chain::check_tx(addrs, lens, opts, umem.config().frame_size, self.multi_buffer, self.max_segs)?;
         umem.frames_mut().move_all_lent(addrs, Owner::App, Owner::Tx, self.member.slot())?;
         self.reap(umem);
         let total = addrs.len().min(u32::MAX as usize) as u32;
-        let mut posted = self.post(addrs, lens, 0, total);
+        let mut posted = self.post(addrs, lens, opts, 0, total);
         if posted < total {
             // Tx ring full: let the kernel drain it once, then try again.
             self.kick(umem);
-            posted += self.post(addrs, lens, posted, total);
+            posted += self.post(addrs, lens, opts, posted, total);
         }
         if posted < total {
             umem.frames_mut()
@@ -258,17 +293,20 @@ impl Queue {
         Ok(posted as usize)
     }
 
-    /// Write descriptors `from..total` into free tx slots; returns how many.
-    fn post(&mut self, addrs: &[u32], lens: &[u32], from: u32, total: u32) -> u32 {
-        let n = self.tx.reserve(total - from);
+    /// Write descriptors `from..total` into free tx slots, whole chains
+    /// only; returns how many.
+    fn post(&mut self, addrs: &[u32], lens: &[u32], opts: &[u32], from: u32, total: u32) -> u32 {
+        let room = self.tx.reserve(total - from);
+        let n = chain::whole_chains(&opts[from as usize..total as usize], room as usize) as u32;
         let mut bytes = 0u64;
         for i in 0..n {
             let k = (from + i) as usize;
-            self.tx.set(i, addrs[k] as u64, lens[k]);
+            self.tx.set(i, addrs[k] as u64, lens[k], opts[k]);
             bytes += lens[k] as u64;
         }
         self.tx.submit(n);
-        self.stats.tx_packets += n as u64;
+        self.stats.tx_packets += chain::packets(&opts[from as usize..(from + n) as usize]);
+        self.stats.tx_descs += n as u64;
         self.stats.tx_bytes += bytes;
         n
     }

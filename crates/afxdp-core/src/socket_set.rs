@@ -407,15 +407,16 @@ impl SocketSet {
         Ok(&self.queues[q])
     }
 
-    /// Receive up to `addrs.len()` packets on queue `q`; see `Queue::rx_burst`.
-    pub fn rx_burst(&self, q: usize, addrs: &mut [u32], lens: &mut [u32]) -> Result<usize> {
-        Ok(self.lock(q)?.rx_burst(addrs, lens))
+    /// Receive up to `addrs.len()` descriptors on queue `q`, with their
+    /// options; see `Queue::rx_burst`.
+    pub fn rx_burst(&self, q: usize, addrs: &mut [u32], lens: &mut [u32], opts: &mut [u32]) -> Result<usize> {
+        Ok(self.lock(q)?.rx_burst(addrs, lens, opts))
     }
 
     /// Transmit App-owned frames on queue `q`; returns how many were posted
     /// (a prefix). See `Queue::tx_burst`.
-    pub fn tx_burst(&self, q: usize, addrs: &[u32], lens: &[u32]) -> Result<usize> {
-        self.lock(q)?.tx_burst(addrs, lens)
+    pub fn tx_burst(&self, q: usize, addrs: &[u32], lens: &[u32], opts: &[u32]) -> Result<usize> {
+        self.lock(q)?.tx_burst(addrs, lens, opts)
     }
 
     /// Give App-owned frames back to the pool of queue `q`'s UMEM.

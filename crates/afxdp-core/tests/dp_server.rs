@@ -269,12 +269,12 @@ fn received_map_carries_packets_and_busy_poll_is_set_on_the_real_xsk() {
     let frames: Vec<Vec<u8>> = (0..32).map(|s| test_frame(pmac, peer.mac().unwrap(), s, 64)).collect();
     let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
     assert_eq!(peer.send_batch(&refs).unwrap(), 32);
-    let (mut addrs, mut lens) = ([0u32; 64], [0u32; 64]);
+    let (mut addrs, mut lens, mut opts) = ([0u32; 64], [0u32; 64], [0u32; 64]);
     let mut got = 0;
     let deadline = Instant::now() + T;
     while got < 32 && Instant::now() < deadline {
         let p = port.sockets_mut();
-        let n = p.rx_burst(0, &mut addrs, &mut lens).unwrap();
+        let n = p.rx_burst(0, &mut addrs, &mut lens, &mut opts).unwrap();
         for i in 0..n {
             let seq = test_frame_seq(p.packet(0, addrs[i], lens[i]).unwrap()).expect("a test frame");
             assert!(seq < 32);

@@ -88,7 +88,8 @@ fn udp_seq(f: &[u8]) -> Option<u32> {
 /// send the same frames back, reap completions. Returns packets forwarded.
 fn echo(g: &mut QueueGuard<'_>, umem: &Umem, addrs: &mut [u32; 64], lens: &mut [u32; 64]) -> usize {
     g.reap();
-    let n = g.rx_burst(addrs, lens);
+    let mut opts = [0u32; 64];
+    let n = g.rx_burst(addrs, lens, &mut opts);
     for i in 0..n {
         let p = umem.packet_mut(addrs[i], lens[i]).unwrap();
         let mut dst = [0u8; 6];
@@ -99,7 +100,7 @@ fn echo(g: &mut QueueGuard<'_>, umem: &Umem, addrs: &mut [u32; 64], lens: &mut [
     let mut posted = 0;
     let mut tries = 0;
     while posted < n && tries < 10_000 {
-        posted += g.tx_burst(&addrs[posted..n], &lens[posted..n]).unwrap();
+        posted += g.tx_burst(&addrs[posted..n], &lens[posted..n], &opts[posted..n]).unwrap();
         if posted < n {
             g.reap();
         }
@@ -115,10 +116,11 @@ fn settle(sockets: &SocketSet, want: &[FrameCounts]) -> Vec<FrameCounts> {
     loop {
         let mut addrs = [0u32; 0];
         let mut lens = [0u32; 0];
+        let mut opts = [0u32; 0];
         for q in 0..sockets.queue_count() {
             sockets.reap(q).unwrap();
             // An empty rx burst refills the fill ring.
-            sockets.rx_burst(q, &mut addrs, &mut lens).unwrap();
+            sockets.rx_burst(q, &mut addrs, &mut lens, &mut opts).unwrap();
         }
         let now: Vec<FrameCounts> = (0..sockets.umem_count()).map(|u| sockets.frames(u)).collect();
         for f in &now {
@@ -225,6 +227,7 @@ fn a_transferred_queue_runs_bursts_on_another_thread_with_exact_counts() {
     let initial: Vec<FrameCounts> = (0..2).map(|u| sockets.frames(u)).collect();
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
+    let mut opts = [0u32; 64];
 
     // Hand queue 1 over: the port's own calls on it fail from now on, on
     // queue 0 they still work.
@@ -232,9 +235,9 @@ fn a_transferred_queue_runs_bursts_on_another_thread_with_exact_counts() {
     assert!(sq.at_port());
     let token = sq.transfer().unwrap();
     assert!(!sq.at_port());
-    assert_eq!(code(sockets.rx_burst(1, &mut addrs, &mut lens)), Code::Transferred);
+    assert_eq!(code(sockets.rx_burst(1, &mut addrs, &mut lens, &mut opts)), Code::Transferred);
     assert_eq!(code(sq.transfer()), Code::Transferred, "a queue in transit cannot be transferred again");
-    assert_eq!(sockets.rx_burst(0, &mut addrs, &mut lens).unwrap(), 0);
+    assert_eq!(sockets.rx_burst(0, &mut addrs, &mut lens, &mut opts).unwrap(), 0);
 
     let stop = Arc::new(AtomicBool::new(false));
     let (attached_tx, attached_rx) = mpsc::channel();
@@ -243,7 +246,7 @@ fn a_transferred_queue_runs_bursts_on_another_thread_with_exact_counts() {
 
     // A token attaches once; the port and a wrong lease stay locked out.
     assert_eq!(code(sq.attach(token)), Code::Transferred);
-    let e = sockets.tx_burst(1, &[], &[]).unwrap_err();
+    let e = sockets.tx_burst(1, &[], &[], &[]).unwrap_err();
     assert_eq!(e.code, Code::Transferred);
     assert!(e.message.contains("transferred to another thread"), "{}", e.message);
     for r in [
@@ -320,7 +323,7 @@ fn a_transferred_queue_runs_bursts_on_another_thread_with_exact_counts() {
     assert!(sq.at_port());
     assert_eq!(code(sq.lock(Caller::Lease(lease)).map(|_| ())), Code::Transferred);
     assert!(!sq.give_back(lease), "a finished lease gives nothing back twice");
-    assert_eq!(sockets.rx_burst(1, &mut addrs, &mut lens).unwrap(), 0);
+    assert_eq!(sockets.rx_burst(1, &mut addrs, &mut lens, &mut opts).unwrap(), 0);
     assert_eq!(sockets.alloc(1, &mut addrs[..4]).unwrap(), 4);
     sockets.release(1, &addrs[..4]).unwrap();
     assert_eq!(settle(sockets, &initial), initial);

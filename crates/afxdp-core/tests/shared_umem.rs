@@ -74,6 +74,7 @@ fn forward(
 ) -> usize {
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
+    let mut opts = [0u32; 64];
     let (mut next, mut done) = (0usize, 0usize);
     let deadline = Instant::now() + Duration::from_secs(20);
     while done < frames.len() && Instant::now() < deadline {
@@ -83,7 +84,7 @@ fn forward(
             let refs: Vec<&[u8]> = frames[next..end].iter().map(|f| f.as_slice()).collect();
             next += from.send_batch(&refs).unwrap();
         }
-        let n = rx.rx_burst(0, &mut addrs, &mut lens).unwrap();
+        let n = rx.rx_burst(0, &mut addrs, &mut lens, &mut opts).unwrap();
         let tx: &mut SocketSet = match tx.as_deref_mut() {
             Some(other) => other,
             None => &mut *rx,
@@ -97,7 +98,7 @@ fn forward(
             if posted == n {
                 break;
             }
-            posted += tx.tx_burst(0, &addrs[posted..n], &lens[posted..n]).unwrap();
+            posted += tx.tx_burst(0, &addrs[posted..n], &lens[posted..n], &opts[posted..n]).unwrap();
         }
         assert_eq!(posted, n, "tx ring never drained");
         done += n;

@@ -68,7 +68,8 @@ fn wait_sleeps_until_packets_arrive_and_reports_tx_room() {
     assert_eq!(port.rx_pending(0).unwrap(), 10);
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
-    assert_eq!(port.rx_burst(0, &mut addrs, &mut lens).unwrap(), 10);
+    let mut opts = [0u32; 64];
+    assert_eq!(port.rx_burst(0, &mut addrs, &mut lens, &mut opts).unwrap(), 10);
     assert_eq!(port.rx_pending(0).unwrap(), 0);
     assert_eq!(port.wait(0, libc::POLLIN, 0).unwrap(), 0);
     port.release(0, &addrs[..10]).unwrap();

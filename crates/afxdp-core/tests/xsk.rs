@@ -82,6 +82,7 @@ fn send_from_port(port: &mut SocketSet, q: usize, dst: [u8; 6], src: [u8; 6], ba
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
+    let opts = [0u32; 64];
     while sent < n && Instant::now() < deadline {
         let want = ((n - sent) as usize).min(64);
         let got = port.alloc(q, &mut addrs[..want]).unwrap();
@@ -94,7 +95,7 @@ fn send_from_port(port: &mut SocketSet, q: usize, dst: [u8; 6], src: [u8; 6], ba
         let mut posted = 0;
         let mut tries = 0;
         while posted < got && tries < 10_000 {
-            posted += port.tx_burst(q, &addrs[posted..got], &lens[posted..got]).unwrap();
+            posted += port.tx_burst(q, &addrs[posted..got], &lens[posted..got], &opts[posted..got]).unwrap();
             tries += 1;
         }
         assert_eq!(posted, got, "tx ring never drained");
@@ -155,13 +156,13 @@ fn frame_ownership_misuse_is_an_error() {
     // Releasing twice, a kernel-owned frame, or an address outside the UMEM.
     port.release(0, &a[..1]).unwrap();
     assert_eq!(port.release(0, &a[..2]).unwrap_err().code, Code::FrameOwnership);
-    let e = port.tx_burst(0, &[a[1], a[0]], &[60, 60]).unwrap_err();
+    let e = port.tx_burst(0, &[a[1], a[0]], &[60, 60], &[0, 0]).unwrap_err();
     assert_eq!(e.code, Code::FrameOwnership);
     assert!(e.message.contains(&format!("{:#x}", a[0])), "{}", e.message);
     assert_eq!(port.release(0, &[1 << 30]).unwrap_err().code, Code::FrameOwnership);
     // Length past the end of the frame: refused before anything moves.
-    assert_eq!(port.tx_burst(0, &a[1..2], &[2048]).unwrap_err().code, Code::InvalidArgument);
-    assert_eq!(port.tx_burst(0, &a[1..3], &[60]).unwrap_err().code, Code::InvalidArgument);
+    assert_eq!(port.tx_burst(0, &a[1..2], &[2048], &[0]).unwrap_err().code, Code::InvalidArgument);
+    assert_eq!(port.tx_burst(0, &a[1..3], &[60], &[0]).unwrap_err().code, Code::InvalidArgument);
     assert_eq!(port.frames(0).app, 3, "failed calls must not move frames");
     check_sum(&port);
     port.release(0, &a[1..]).unwrap();
@@ -269,7 +270,7 @@ fn per_queue_and_shared_umems_over_two_queues() {
     assert_eq!(port.alloc(0, &mut a).unwrap(), 1);
     let f = test_frame(qmac, pmac, 5000, 60);
     port.packet_mut(1, a[0], 60).unwrap().copy_from_slice(&f);
-    assert_eq!(port.tx_burst(1, &a, &[60]).unwrap(), 1);
+    assert_eq!(port.tx_burst(1, &a, &[60], &[0]).unwrap(), 1);
     assert_eq!(peer.recv_count_matching(is_seq_in(5000, 5001), 1, Duration::from_secs(5)), 1);
     assert_eq!(settle(&mut port, 0, &initial), initial);
     assert_eq!(port.stats(0).unwrap().tx_completed + port.stats(1).unwrap().tx_completed, 2001);
@@ -317,6 +318,7 @@ fn rx_delivers_exactly_what_the_peer_sent() {
     let mut received = 0u32;
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
+    let mut opts = [0u32; 64];
     let mut next = 0usize;
     let deadline = Instant::now() + Duration::from_secs(20);
     while received < N && Instant::now() < deadline {
@@ -326,7 +328,7 @@ fn rx_delivers_exactly_what_the_peer_sent() {
             let refs: Vec<&[u8]> = frames[next..end].iter().map(|f| f.as_slice()).collect();
             next += peer.send_batch(&refs).unwrap();
         }
-        let n = port.rx_burst(0, &mut addrs, &mut lens).unwrap();
+        let n = port.rx_burst(0, &mut addrs, &mut lens, &mut opts).unwrap();
         for i in 0..n {
             let data = port.packet(0, addrs[i], lens[i]).unwrap();
             let seq = test_frame_seq(data).expect("a test frame") as usize;
@@ -345,7 +347,7 @@ fn rx_delivers_exactly_what_the_peer_sent() {
     assert_eq!((st.rx_dropped, st.rx_ring_full, st.rx_invalid_descs), (0, 0, 0));
     // Nothing more arrives, and frames are back where they started.
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(port.rx_burst(0, &mut addrs, &mut lens).unwrap(), 0);
+    assert_eq!(port.rx_burst(0, &mut addrs, &mut lens, &mut opts).unwrap(), 0);
     assert_eq!(port.frames(0), initial);
 }
 
@@ -375,10 +377,11 @@ fn full_rx_ring_is_counted_by_xdp_statistics() {
     // Drain; every frame returns.
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
-    let n = port.rx_burst(0, &mut addrs, &mut lens).unwrap();
+    let mut opts = [0u32; 64];
+    let n = port.rx_burst(0, &mut addrs, &mut lens, &mut opts).unwrap();
     assert_eq!(n, 64);
     port.release(0, &addrs[..n]).unwrap();
-    port.rx_burst(0, &mut addrs, &mut lens).unwrap(); // refill
+    port.rx_burst(0, &mut addrs, &mut lens, &mut opts).unwrap(); // refill
     let now = port.frames(0);
     assert_eq!((now.free, now.app, now.total), (initial.free, 0, initial.total), "{now:?}");
 }
@@ -397,10 +400,11 @@ fn rx_on_shared_umem_across_two_queues() {
     let mut got = [0usize; 2];
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
+    let mut opts = [0u32; 64];
     let deadline = Instant::now() + Duration::from_secs(5);
     while got[0] + got[1] < 200 && Instant::now() < deadline {
         for (q, count) in got.iter_mut().enumerate() {
-            let n = port.rx_burst(q, &mut addrs, &mut lens).unwrap();
+            let n = port.rx_burst(q, &mut addrs, &mut lens, &mut opts).unwrap();
             // Frames of a shared UMEM can be released through either queue.
             port.release(1 - q, &addrs[..n]).unwrap();
             *count += n;
@@ -408,7 +412,7 @@ fn rx_on_shared_umem_across_two_queues() {
     }
     assert_eq!(got[0] + got[1], 200, "per queue: {got:?}");
     for q in 0..2 {
-        port.rx_burst(q, &mut addrs[..0], &mut lens[..0]).unwrap();
+        port.rx_burst(q, &mut addrs[..0], &mut lens[..0], &mut opts[..0]).unwrap();
     }
     assert_eq!(port.frames(0), initial);
 }
@@ -429,6 +433,7 @@ fn macswap_forwarding_of_100k_packets() {
     let (mut sent, mut back, mut forwarded) = (0u32, 0u32, 0u64);
     let mut addrs = [0u32; 64];
     let mut lens = [0u32; 64];
+    let mut opts = [0u32; 64];
     let mut buf = [0u8; 2048];
     let start = Instant::now();
     let mut last_progress = Instant::now();
@@ -445,7 +450,7 @@ fn macswap_forwarding_of_100k_packets() {
             sent += peer.send_batch(&refs).unwrap() as u32;
         }
         // The socket set: receive, swap MACs in place, send the same frames back.
-        let n = port.rx_burst(0, &mut addrs, &mut lens).unwrap();
+        let n = port.rx_burst(0, &mut addrs, &mut lens, &mut opts).unwrap();
         for i in 0..n {
             let p = port.packet_mut(0, addrs[i], lens[i]).unwrap();
             let mut dst = [0u8; 6];
@@ -456,7 +461,7 @@ fn macswap_forwarding_of_100k_packets() {
         let mut posted = 0;
         let mut tries = 0;
         while posted < n && tries < 1000 {
-            posted += port.tx_burst(0, &addrs[posted..n], &lens[posted..n]).unwrap();
+            posted += port.tx_burst(0, &addrs[posted..n], &lens[posted..n], &opts[posted..n]).unwrap();
             tries += 1;
         }
         assert_eq!(posted, n, "tx ring never drained");

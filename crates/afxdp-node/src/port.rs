@@ -21,7 +21,7 @@ use napi_derive::napi;
 use crate::error::{invalid, to_js, Result};
 use crate::fd::NativeFd;
 use crate::queue_calls::calls_object;
-use crate::shared_memory::{external_buffer, DescriptorArea, Region};
+use crate::shared_memory::{external_buffer, DescriptorArea, Region, DESCRIPTOR_ARRAYS};
 
 /// How the UMEM's memory is mapped (lib/config/options.ts `hugepages`).
 #[napi(string_enum = "lowercase")]
@@ -439,7 +439,7 @@ impl NativePort {
         let queue_count = port.sockets().queue_count();
         Ok(NativePort {
             shared: PortShared::register(port, burst),
-            descriptors: Arc::new(DescriptorArea::new(queue_count * 2 * burst)),
+            descriptors: Arc::new(DescriptorArea::for_queues(queue_count, burst)),
             queue_count,
             umem_slots,
             descriptors_exposed: false,
@@ -481,8 +481,8 @@ impl NativePort {
         external_buffer(env, Arc::new(UmemRegion { slot: slot.clone(), base, len }))
     }
 
-    /// The ArrayBuffer of descriptor slots: per queue `burst` addresses then
-    /// `burst` lengths (u32). Exactly once.
+    /// The ArrayBuffer of descriptor slots: per queue `burst` addresses,
+    /// `burst` lengths and `burst` options (u32). Exactly once.
     #[napi]
     pub fn descriptor_buffer<'env>(&mut self, env: &'env Env) -> Result<ArrayBuffer<'env>> {
         if std::mem::replace(&mut self.descriptors_exposed, true) {
@@ -508,7 +508,14 @@ impl NativePort {
         let q = self.check_queue(q)?;
         drop(self.port()?);
         let burst = self.shared.burst;
-        calls_object(env, self.shared.queues[q].clone(), Caller::Port, self.descriptors.clone(), q * 2 * burst, burst)
+        calls_object(
+            env,
+            self.shared.queues[q].clone(),
+            Caller::Port,
+            self.descriptors.clone(),
+            q * DESCRIPTOR_ARRAYS * burst,
+            burst,
+        )
     }
 
     /// Hand queues `queues` to another thread, all or none: from now on

@@ -32,13 +32,17 @@ pub(crate) struct QueueCalls {
     burst: usize,
 }
 
+/// Addresses, lengths and options of a range of slots.
+type Slots<'a> = (&'a mut [u32], &'a mut [u32], &'a mut [u32]);
+
 type Op = fn(&QueueCalls, &mut QueueGuard<'_>, [u32; 3]) -> std::result::Result<u32, Error>;
 
 impl QueueCalls {
-    /// Address and length slots [start, start+count) of this queue. Only
-    /// for the operations below, which run on the JS thread one at a time.
+    /// Address, length and option slots [start, start+count) of this
+    /// queue. Only for the operations below, which run on the JS thread one
+    /// at a time.
     #[allow(clippy::mut_from_ref)]
-    fn slots(&self, start: u32, count: u32) -> std::result::Result<(&mut [u32], &mut [u32]), Error> {
+    fn slots(&self, start: u32, count: u32) -> std::result::Result<Slots<'_>, Error> {
         let (start, count) = (start as usize, count as usize);
         if start.checked_add(count).is_none_or(|end| end > self.burst) {
             return Err(Error::invalid(format!(
@@ -50,10 +54,14 @@ impl QueueCalls {
         let base = self.base;
         // SAFETY: called on the JS thread that owns this descriptor area
         // (one area per port or per attached queue, used by one thread),
-        // during a native call, so JS is not touching the slots; the two
-        // ranges are disjoint (addresses, then lengths).
+        // during a native call, so JS is not touching the slots; the three
+        // ranges are disjoint (addresses, lengths, options).
         unsafe {
-            Ok((self.descriptors.slice_mut(base + start, count), self.descriptors.slice_mut(base + self.burst + start, count)))
+            Ok((
+                self.descriptors.slice_mut(base + start, count),
+                self.descriptors.slice_mut(base + self.burst + start, count),
+                self.descriptors.slice_mut(base + 2 * self.burst + start, count),
+            ))
         }
     }
 
@@ -65,29 +73,31 @@ impl QueueCalls {
 
 /// (name, arity, operation) of every function `calls_object` creates.
 const OPS: &[(&str, usize, Op)] = &[
-    // (max) → packets received into slots [0, n)
+    // (max) → descriptors received into slots [0, n), options included
     ("rxBurst", 1, |c, q, [max, ..]| {
-        let (addrs, lens) = c.slots(0, max)?;
-        Ok(q.rx_burst(addrs, lens) as u32)
+        let (addrs, lens, opts) = c.slots(0, max)?;
+        Ok(q.rx_burst(addrs, lens, opts) as u32)
     }),
-    // (start, count, dropUnsent) → how many the tx ring took; with
-    // dropUnsent the rest go back to the free pool.
+    // (start, count, dropUnsent) → how many the tx ring took (whole
+    // packets); with dropUnsent the rest go back to the free pool.
     ("txBurst", 3, |c, q, [start, count, drop_unsent]| {
-        let (addrs, lens) = c.slots(start, count)?;
-        let sent = if drop_unsent != 0 { q.tx_burst_or_drop(addrs, lens)? } else { q.tx_burst(addrs, lens)? };
+        let (addrs, lens, opts) = c.slots(start, count)?;
+        let sent = if drop_unsent != 0 { q.tx_burst_or_drop(addrs, lens, opts)? } else { q.tx_burst(addrs, lens, opts)? };
         Ok(sent as u32)
     }),
     // (start, count) → count, after giving those frames back
     ("release", 2, |c, q, [start, count, _]| {
-        let (addrs, _) = c.slots(start, count)?;
+        let (addrs, _, _) = c.slots(start, count)?;
         q.release(addrs)?;
         Ok(count)
     }),
-    // (start, count) → free frames taken into the slots
+    // (start, count) → free frames taken into the slots (lengths and
+    // options zeroed: a single-fragment packet unless the caller chains)
     ("alloc", 2, |c, q, [start, count, _]| {
-        let (addrs, lens) = c.slots(start, count)?;
+        let (addrs, lens, opts) = c.slots(start, count)?;
         let got = q.alloc(addrs);
         lens[..got].fill(0);
+        opts[..got].fill(0);
         Ok(got as u32)
     }),
     ("reap", 0, |_, q, _| Ok(q.reap() as u32)),
@@ -165,8 +175,8 @@ unsafe extern "C" fn drop_callee(_env: sys::napi_env, data: *mut c_void, _hint: 
 }
 
 /// An object with one plain function per operation on `queue`, made for
-/// `caller`, using the descriptor slots from `base` (`burst` addresses then
-/// `burst` lengths).
+/// `caller`, using the descriptor slots from `base` (`burst` addresses,
+/// `burst` lengths, `burst` options).
 pub(crate) fn calls_object<'env>(
     env: &'env Env,
     queue: Arc<SharedQueue>,

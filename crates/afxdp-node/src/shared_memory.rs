@@ -37,8 +37,10 @@ pub fn external_buffer<'env, R: Region>(env: &'env Env, region: Arc<R>) -> Resul
     Ok(buffer)
 }
 
-/// Descriptor slots shared with JS: per queue `burst` addresses followed by
-/// `burst` lengths, as u32 (UMEM offsets are < 4 GiB).
+/// Descriptor slots shared with JS: per queue `burst` addresses, then
+/// `burst` lengths, then `burst` options (the `xdp_desc.options` word:
+/// XDP_PKT_CONTD on every fragment of a chain but the last, XDP_TX_METADATA
+/// ...), as u32 (UMEM offsets are < 4 GiB). `DESCRIPTOR_ARRAYS` arrays.
 pub struct DescriptorArea {
     slots: Box<[UnsafeCell<u32>]>,
 }
@@ -49,7 +51,15 @@ unsafe impl Send for DescriptorArea {}
 // SAFETY: as for Send.
 unsafe impl Sync for DescriptorArea {}
 
+/// Arrays per queue in the descriptor area: addresses, lengths, options.
+pub const DESCRIPTOR_ARRAYS: usize = 3;
+
 impl DescriptorArea {
+    /// The area of `queues` queues of `burst` slots each.
+    pub fn for_queues(queues: usize, burst: usize) -> Self {
+        Self::new(queues * DESCRIPTOR_ARRAYS * burst)
+    }
+
     pub fn new(slots: usize) -> Self {
         DescriptorArea { slots: (0..slots).map(|_| UnsafeCell::new(0)).collect() }
     }

@@ -23,7 +23,7 @@ use napi_derive::napi;
 use crate::error::{invalid, to_js, Result};
 use crate::port::{NativeFrameCounts, NativePortInfo, NativeQueueStats, NativeTransfer, PortShared};
 use crate::queue_calls::calls_object;
-use crate::shared_memory::{external_buffer, DescriptorArea, Region};
+use crate::shared_memory::{external_buffer, DescriptorArea, Region, DESCRIPTOR_ARRAYS};
 
 /// A UMEM kept mapped by the JS buffer over it.
 struct HeldUmem(Arc<Umem>);
@@ -90,7 +90,7 @@ impl NativeAttachedPort {
             };
             queues.push(Attached { queue, lease, umem: u });
         }
-        let descriptors = Arc::new(DescriptorArea::new(queues.len() * 2 * port.burst));
+        let descriptors = Arc::new(DescriptorArea::for_queues(queues.len(), port.burst));
         let umems_exposed = vec![false; umems.len()];
         Ok(NativeAttachedPort { port, queues, umems, umems_exposed, descriptors, descriptors_exposed: false })
     }
@@ -135,8 +135,8 @@ impl NativeAttachedPort {
         external_buffer(env, Arc::new(HeldUmem(queue.umem().map_err(to_js)?)))
     }
 
-    /// The descriptor slots of these queues: per queue `burst` addresses
-    /// then `burst` lengths (u32). Exactly once.
+    /// The descriptor slots of these queues: per queue `burst` addresses,
+    /// `burst` lengths and `burst` options (u32). Exactly once.
     #[napi]
     pub fn descriptor_buffer<'env>(&mut self, env: &'env Env) -> Result<ArrayBuffer<'env>> {
         if std::mem::replace(&mut self.descriptors_exposed, true) {
@@ -158,7 +158,14 @@ impl NativeAttachedPort {
         let a = self.queue(q)?;
         drop(a.queue.lock(Caller::Lease(a.lease)).map_err(to_js)?);
         let burst = self.port.burst;
-        calls_object(env, a.queue.clone(), Caller::Lease(a.lease), self.descriptors.clone(), q as usize * 2 * burst, burst)
+        calls_object(
+            env,
+            a.queue.clone(),
+            Caller::Lease(a.lease),
+            self.descriptors.clone(),
+            q as usize * DESCRIPTOR_ARRAYS * burst,
+            burst,
+        )
     }
 
     /// Queue `q`'s pending socket error as an errno (0: none; reading clears it).

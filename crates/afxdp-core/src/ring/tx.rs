@@ -21,10 +21,11 @@ impl TxRing {
         self.inner.reserve(n)
     }
 
-    /// Describe the packet in the `i`-th reserved slot.
+    /// Describe the packet (or fragment) in the `i`-th reserved slot;
+    /// `options` is the descriptor's options word (XDP_PKT_CONTD, ...).
     #[inline]
-    pub fn set(&mut self, i: u32, addr: u64, len: u32) {
-        self.inner.write(i, libc::xdp_desc { addr, len, options: 0 })
+    pub fn set(&mut self, i: u32, addr: u64, len: u32, options: u32) {
+        self.inner.write(i, libc::xdp_desc { addr, len, options })
     }
 
     /// Hand the first `n` reserved slots to the kernel.
@@ -59,12 +60,12 @@ mod tests {
         let mut mem = HeapRing::<libc::xdp_desc>::new(2, 7);
         let mut t = TxRing { inner: mem.producer_side() };
         assert_eq!(t.reserve(5), 2);
-        t.set(0, 100, 60);
-        t.set(1, 2148, 1514);
+        t.set(0, 100, 60, 0);
+        t.set(1, 2148, 1514, 1);
         t.submit(2);
         // Index 7 -> slot 1, index 8 -> slot 0.
         assert_eq!((mem.descs[1].addr, mem.descs[1].len), (100, 60));
-        assert_eq!((mem.descs[0].addr, mem.descs[0].len), (2148, 1514));
+        assert_eq!((mem.descs[0].addr, mem.descs[0].len, mem.descs[0].options), (2148, 1514, 1));
         assert_eq!(t.occupancy(), 2);
     }
 }
