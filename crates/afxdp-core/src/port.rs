@@ -12,7 +12,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::bpf::{AttachKind, ProgramSource, SharedXdp, XdpMode, XdpProgram, XskMap};
-use crate::netdev::Netdev;
+use crate::netdev::{xdp_features, Netdev, XdpFeatures};
 use crate::netns;
 use crate::socket_set::{SocketSet, SocketSetConfig, UmemJoin};
 use crate::{Code, Error, Result};
@@ -83,6 +83,9 @@ impl Port {
                         ))
                     }
                 };
+                if source == ProgramSource::Metadata {
+                    check_rx_metadata(&netdev)?;
+                }
                 // A bpf_link: the program goes when this process does.
                 let (program, map) = XdpProgram::attach_or_share_as(netdev.ifindex, mode, &source, AttachKind::Link)?;
                 (Some(program), map)
@@ -133,9 +136,34 @@ impl Port {
         &self.map
     }
 
+    /// What the kernel says the interface's XDP can do now (netdev netlink).
+    pub fn xdp_features(&self) -> std::result::Result<XdpFeatures, String> {
+        netns::within(self.netns.as_deref(), || Ok(xdp_features(self.netdev.ifindex))).unwrap_or_else(|e| Err(e.message))
+    }
+
     /// The program this port attached (privileged mode), if any.
     pub fn program(&self) -> Option<&SharedXdp> {
         self.program.as_ref()
+    }
+}
+
+/// rxMetadata on a driver that implements none of the metadata kfuncs would
+/// attach and deliver nothing: refuse it, naming what the kernel reports.
+fn check_rx_metadata(netdev: &Netdev) -> Result<()> {
+    match xdp_features(netdev.ifindex) {
+        Ok(f) if f.rx_metadata == Some(0) => Err(Error::new(
+            Code::NotSupported,
+            format!(
+                "rxMetadata: {} (driver {}) implements none of the XDP RX metadata kfuncs (its netdev \
+                 xdp-rx-metadata-features is empty); the timestamp, hash and VLAN tag need a driver with \
+                 xdp_metadata_ops (mlx5, ice, igc, stmmac, veth, ...)",
+                netdev.name,
+                netdev.driver.as_deref().unwrap_or("unknown")
+            ),
+        )),
+        // The kernel cannot say (before 6.3 the kfuncs do not exist either:
+        // loading fails with its own message).
+        _ => Ok(()),
     }
 }
 
