@@ -12,7 +12,7 @@ import type { NativeQueueCalls, NativeQueueStats } from '../native';
 import { AfxdpError, codes, fromNative } from '../errors';
 import type { NativePortLike } from '../native';
 import { call } from './native-call';
-import { RX_META_HASH, RX_META_LEN, RX_META_TIMESTAMP, TX_META_LEN, XDP_TXMD_FLAGS_CHECKSUM,
+import { RX_META_HASH, RX_META_LEN, RX_META_TIMESTAMP, RX_META_VLAN, TX_META_LEN, XDP_TXMD_FLAGS_CHECKSUM,
   XDP_TXMD_FLAGS_LAUNCH_TIME, XDP_TXMD_FLAGS_TIMESTAMP, txMetadataSupport } from './metadata';
 import type { RxMetaLayout, TxMetadataSupport } from './metadata';
 import type { TransferHandle } from './transfer-handle';
@@ -287,11 +287,16 @@ export class Queue {
   /**
    * Which RX metadata the packet in `slot` (after `receive()`) carries:
    * RX_META_TIMESTAMP | RX_META_HASH | RX_META_VLAN. With a custom
-   * program's xdp_meta_* devargs: RX_META_TIMESTAMP or 0.
+   * program's xdp_meta_* devargs: RX_META_TIMESTAMP or 0. Each rx* accessor
+   * has an `...At(addr)` twin taking the packet's address instead (for
+   * batches: `batch.rxHash(i)` uses it).
    */
   rxMetaValid(slot: number): number {
+    return this.rxMetaValidAt(this.addrs[slot]!);
+  }
+
+  rxMetaValidAt(addr: number): number {
     const m = this.#rxMeta;
-    const addr = this.addrs[slot]!;
     if (m.kind === 'afxdp') return this.#view.getUint32(addr - 4, true);
     if (m.kind === 'none') this.#noRxMeta();
     if (m.hintOffset !== undefined) return (this.#view.getUint32(addr - m.hintOffset, true) & m.mask) !== 0 ? RX_META_TIMESTAMP : 0;
@@ -300,27 +305,34 @@ export class Queue {
 
   /** The RX timestamp of `slot` in ns (the driver's clock; a NIC's PHC), 0n when it has none. */
   rxTimestamp(slot: number): bigint {
+    return this.rxTimestampAt(this.addrs[slot]!);
+  }
+
+  rxTimestampAt(addr: number): bigint {
     const m = this.#rxMeta;
-    const addr = this.addrs[slot]!;
-    if (m.kind === 'none') this.#noRxMeta();
-    if ((this.rxMetaValid(slot) & RX_META_TIMESTAMP) === 0) return 0n;
-    return this.#view.getBigUint64(addr - (m.kind === 'afxdp' ? RX_META_LEN : m.tsOffset), true);
+    if ((this.rxMetaValidAt(addr) & RX_META_TIMESTAMP) === 0) return 0n;
+    return this.#view.getBigUint64(addr - (m.kind === 'afxdp' ? RX_META_LEN : (m as { tsOffset: number }).tsOffset), true);
   }
 
   /** rxTimestamp as milliseconds in a number (no bigint; ~0.25 µs resolution for epoch-based clocks), 0 when none. */
   rxTimestampMs(slot: number): number {
+    return this.rxTimestampMsAt(this.addrs[slot]!);
+  }
+
+  rxTimestampMsAt(addr: number): number {
     const m = this.#rxMeta;
-    const addr = this.addrs[slot]!;
-    if (m.kind === 'none') this.#noRxMeta();
-    if ((this.rxMetaValid(slot) & RX_META_TIMESTAMP) === 0) return 0;
-    const at = addr - (m.kind === 'afxdp' ? RX_META_LEN : m.tsOffset);
+    if ((this.rxMetaValidAt(addr) & RX_META_TIMESTAMP) === 0) return 0;
+    const at = addr - (m.kind === 'afxdp' ? RX_META_LEN : (m as { tsOffset: number }).tsOffset);
     // Two 32-bit halves: no bigint.
     return (this.#view.getUint32(at + 4, true) * 4294967296 + this.#view.getUint32(at, true)) / 1e6;
   }
 
   /** The driver's RX hash of `slot` (RSS), or -1 when it gave none (rxMetadata only). */
   rxHash(slot: number): number {
-    const addr = this.addrs[slot]!;
+    return this.rxHashAt(this.addrs[slot]!);
+  }
+
+  rxHashAt(addr: number): number {
     if (this.#rxMeta.kind !== 'afxdp') this.#noRxMeta();
     return (this.#view.getUint32(addr - 4, true) & RX_META_HASH) === 0 ? -1 : this.#view.getUint32(addr - 16, true);
   }
@@ -335,7 +347,7 @@ export class Queue {
   rxVlanTci(slot: number): number {
     const addr = this.addrs[slot]!;
     if (this.#rxMeta.kind !== 'afxdp') this.#noRxMeta();
-    return (this.#view.getUint32(addr - 4, true) & 4) === 0 ? -1 : this.#view.getUint16(addr - 6, true);
+    return (this.#view.getUint32(addr - 4, true) & RX_META_VLAN) === 0 ? -1 : this.#view.getUint16(addr - 6, true);
   }
 
   /** The TPID (0x8100, 0x88a8) of a stripped VLAN tag, -1 when none. */
@@ -343,7 +355,7 @@ export class Queue {
     const addr = this.addrs[slot]!;
     if (this.#rxMeta.kind !== 'afxdp') this.#noRxMeta();
     // The kfunc gives it in network byte order.
-    return (this.#view.getUint32(addr - 4, true) & 4) === 0 ? -1 : this.#view.getUint16(addr - 8, false);
+    return (this.#view.getUint32(addr - 4, true) & RX_META_VLAN) === 0 ? -1 : this.#view.getUint16(addr - 8, false);
   }
 
   /**

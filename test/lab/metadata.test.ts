@@ -73,6 +73,35 @@ test.serial('rxMetadata: the hash is per flow, veth gives no timestamp, packets 
   });
 });
 
+test.serial('rxMetadata through a stream: batches carry the hash', async (t) => {
+  await withLab({}, async (lab, peer) => {
+    const port = await openPort({ iface: lab.portIf, netns: lab.portNs, rxMetadata: true });
+    try {
+      const N = 50;
+      t.is(peer.send(Array.from({ length: N }, (_, i) => udpFrame(lab.portMac, lab.peerMac, i, 5000, 80))), N);
+      const hashes = new Set<number>();
+      let got = 0;
+      const deadline = setTimeout(() => port.close(), 10_000);
+      for await (const b of port) {
+        for (let i = 0; i < b.length; i++) {
+          t.true((b.rxMetaValid(i) & RX_META_HASH) !== 0);
+          t.is(b.rxTimestamp(i), 0n);
+          hashes.add(b.rxHash(i));
+          t.is(udpSeq(b.packet(i)) !== undefined, true, 'the packet starts at the Ethernet header');
+        }
+        got += b.length;
+        b.release();
+        if (got >= N) break;
+      }
+      clearTimeout(deadline);
+      t.is(got, N);
+      t.is(hashes.size, 1, 'one flow, one hash');
+    } finally {
+      port.close();
+    }
+  });
+});
+
 test.serial('rxMetadata in generic mode is refused naming native XDP', async (t) => {
   await withLab({}, async (lab) => {
     await t.throwsAsync(openPort({ iface: lab.portIf, netns: lab.portNs, rxMetadata: true, xdpMode: 'generic' }),

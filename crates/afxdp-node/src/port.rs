@@ -101,11 +101,9 @@ impl TryFrom<NativeOpenOptions> for OpenRequest {
         limits::check_burst_size("burstSize", o.burst_size)?;
         let map = match (o.pinned_map, o.xdp_prog) {
             (Some(path), None) => MapSource::Pinned(PathBuf::from(path)),
-            (None, xdp_prog) => MapSource::Attach {
-                xdp_prog: xdp_prog.map(PathBuf::from),
-                mode: o.xdp_mode.into(),
-                rx_metadata: o.rx_metadata,
-            },
+            (None, xdp_prog) => {
+                MapSource::Attach { xdp_prog: xdp_prog.map(PathBuf::from), mode: o.xdp_mode.into(), rx_metadata: o.rx_metadata }
+            }
             (Some(_), Some(_)) => return Err(Error::invalid("give either xdpProg or a pinned map path, not both")),
         };
         Ok(OpenRequest {

@@ -71,13 +71,9 @@ pub fn probe_interface(ifname: String, netns: Option<String>) -> Result<NativeIn
     netns::within(netns.as_deref(), || {
         let dev = Netdev::lookup(&ifname)?;
         let (features, zc, feat_err, rx_meta, xsk) = match netdev::xdp_features(dev.ifindex) {
-            Ok(f) => (
-                Some(f.names()),
-                f.zc_max_segs,
-                None,
-                f.rx_metadata.map(|_| f.rx_metadata_names()),
-                f.xsk.map(|_| f.xsk_names()),
-            ),
+            Ok(f) => {
+                (Some(f.names()), f.zc_max_segs, None, f.rx_metadata.map(|_| f.rx_metadata_names()), f.xsk.map(|_| f.xsk_names()))
+            }
             Err(e) => (None, None, Some(e), None, None),
         };
         Ok(NativeInterfaceProbe {
