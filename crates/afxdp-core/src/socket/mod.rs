@@ -145,7 +145,7 @@ impl XskSocket {
             return Err(Error::with_errno(
                 Code::NotSupported,
                 libc::EINVAL,
-                format!("txMetadata: AF_XDP TX metadata needs Linux >= 6.8 (this kernel has no tx_metadata_len)"),
+                "txMetadata: AF_XDP TX metadata needs Linux >= 6.8 (this kernel has no tx_metadata_len)",
             ));
         }
         match set(&reg(sw, TX_METADATA_LEN)) {
