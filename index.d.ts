@@ -534,6 +534,9 @@ export interface NativeLimits {
   maxBurstSize: number
 }
 
+/** Multi-buffer sockets (lib/config/options.ts `multiBuffer`). */
+export type NativeMultiBuffer = 'auto' | 'on' | 'off'
+
 /**
  * A validated lib/config `PortConfig` as the core needs it (built by
  * `nativeOptions` in lib/port/open.ts). A new option is a field here and
@@ -555,6 +558,7 @@ export interface NativeOpenOptions {
   compSize: number
   hugepages: NativeHugepages
   xdpMode: NativeXdpMode
+  multiBuffer: NativeMultiBuffer
   /** Attach this ELF instead of afxdp's redirect program. */
   xdpProg?: string
   /** Use the XSKMAP pinned here (use_pinned_map) instead of attaching. */
@@ -603,6 +607,18 @@ export interface NativePortInfo {
   rxMetadataFeatures?: Array<string>
   /** The device's netdev xsk-features (None: the kernel cannot say). */
   xskFeatures?: Array<string>
+  /**
+   * Sockets bound with XDP_USE_SG: packets larger than a frame arrive
+   * and leave as chains (queue.options XDP_PKT_CONTD).
+   */
+  multiBuffer: boolean
+  /** The interface's xdp-zc-max-segs (netdev netlink), where reported. */
+  xdpZcMaxSegs?: number
+  /**
+   * Whether the program this port attached is frags-aware (xdp.frags);
+   * none for a program it did not attach.
+   */
+  xdpFrags?: boolean
 }
 
 export interface NativeQueueStats {
@@ -611,6 +627,9 @@ export interface NativeQueueStats {
   rxBytes: number
   txPackets: number
   txBytes: number
+  /** Descriptors: packets plus the extra fragments of chains. */
+  rxDescs: number
+  txDescs: number
   rxDropped: number
   rxInvalidDescs: number
   txInvalidDescs: number

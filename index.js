@@ -846,6 +846,7 @@ module.exports.coreVersion = nativeBinding.coreVersion
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.limits = nativeBinding.limits
 module.exports.NativeHugepages = nativeBinding.NativeHugepages
+module.exports.NativeMultiBuffer = nativeBinding.NativeMultiBuffer
 module.exports.NativeXdpMode = nativeBinding.NativeXdpMode
 module.exports.probeAfXdpSocket = nativeBinding.probeAfXdpSocket
 module.exports.probeInterface = nativeBinding.probeInterface

@@ -46,10 +46,11 @@ export function startWarnings(ports: Port[]): string[] {
   ports.forEach((port, i) => {
     const info = port.info();
     const room = info.frameSize - info.dataOffset;
-    if (info.mtu + L2_OVERHEAD > room) {
+    if (info.mtuWarning !== undefined) {
       warnings.push(`port ${i} ${info.iface}: MTU ${info.mtu} is larger than a frame holds (${room} bytes: frame size ` +
-        `${info.frameSize} minus ${info.dataOffset} of headroom, so at most MTU ${room - L2_OVERHEAD}); frames over it are ` +
-        `dropped until jumbo frames are supported; lower the MTU (ip link set dev ${info.iface} mtu ${room - L2_OVERHEAD})` +
+        `${info.frameSize} minus ${info.dataOffset} of headroom, so at most MTU ${room - L2_OVERHEAD}) and multi-buffer ` +
+        `is off: frames over it are dropped; use --multi-buffer auto or on (Linux >= 6.6) to forward them as chains of ` +
+        `frames, or lower the MTU (ip link set dev ${info.iface} mtu ${room - L2_OVERHEAD})` +
         (info.frameSize < 4096 ? ' or use --frame-size 4096' : ''));
     }
     if (port.config.source === 'cni' && port.config.busyBudget > 0) {
@@ -89,6 +90,8 @@ function describeStart(ports: Port[], options: ReportOptions, metrics: MetricsSe
         busyPoll: info.busyPoll,
         umemSharedWith: info.umemSharedWith,
         mtu: info.mtu,
+        multiBuffer: info.multiBuffer,
+        ...(info.xdpZcMaxSegs === undefined ? {} : { xdpZcMaxSegs: info.xdpZcMaxSegs }),
         ...(info.dpPath === undefined ? {} : { dpPath: info.dpPath, dpPathOrigin: info.dpPathOrigin }),
       };
     }),
@@ -106,7 +109,7 @@ const DP_PATH_ORIGIN: Record<NonNullable<PortInfo['dpPathOrigin']>, string> = {
 function startLine(ports: Port[], options: ReportOptions, metrics: MetricsServer | undefined, path: Forwarder['path']): string {
   const parts = ports.map((port, i) => {
     const info = port.info();
-    const zc = info.zeroCopy.every(Boolean) ? 'zero-copy' : 'copy mode';
+    const zc = (info.zeroCopy.every(Boolean) ? 'zero-copy' : 'copy mode') + (info.multiBuffer ? ', multi-buffer' : '');
     const dp = info.dpPath === undefined ? '' : `, dp_path ${info.dpPath} (${DP_PATH_ORIGIN[info.dpPathOrigin ?? 'explicit']})`;
     return `port ${i} ${info.iface} (${info.mac}, ${info.source}, ${info.xdpMode}, ${zc}, queues ${info.queues.join(',')}${dp})`;
   });

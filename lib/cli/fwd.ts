@@ -8,13 +8,14 @@
 // (both --vdev with shared_umem=1), else copying each packet (lib/fwd/lane.ts).
 import { parseArgs } from 'node:util';
 import { openPorts, Port } from '../port';
-import { DEFAULT_TX, ENGINES, Forwarder, FORWARD_MODES, ForwardMode, PollLoop, ThreadedForwarder, TX_MIN_LENGTH } from '../fwd';
+import { DEFAULT_TX, ENGINES, Forwarder, FORWARD_MODES, ForwardMode, PollLoop, ThreadedForwarder, TX_MAX_LENGTH, TX_MIN_LENGTH } from '../fwd';
 import type { TxConfig } from '../fwd';
 import { POLL_MODES, PollMode } from '../port/poll-policy';
 import { defaults as portDefaults, resolvePortConfig } from '../config/port-config';
 import type { PortConfig, PortOptions } from '../config/port-config';
 import { limits } from '../config/limits';
-import { devargsHelp } from '../config/options';
+import { devargsHelp, MULTI_BUFFER_MODES } from '../config/options';
+import type { MultiBufferMode } from '../config/options';
 import { AfxdpError } from '../errors';
 import { UsageError } from './usage';
 import { dropPastedWords, integer, ipv4, mac, seconds, udpPort } from './args';
@@ -56,13 +57,16 @@ else copying each packet into the other port's UMEM.
                           give it once for every port or once per --vdev, in order
   --frame-count N         UMEM frames per queue (default 4096)
   --frame-size B          UMEM frame size, 2048 or 4096 (default 4096)
+  --multi-buffer MODE     jumbo frames as chains of frames (XDP_USE_SG, Linux >= 6.6): auto (default:
+                          on when the MTU needs more than a frame), on or off
   --pod-name NAME         pod name sent to the Device Plugin (default: the host name)
   --file-prefix PREFIX    DPDK's EAL file prefix (default rte): use_cni/use_pinned_map ports
                           without dp_path look first in <runtime dir>/dpdk/PREFIX/afxdp_dp/
                           (DPDK 26.11), then in /tmp/afxdp_dp/
 
 txonly (64-byte IPv4/UDP frames, as testpmd):
-  --txpkts LEN            frame length without FCS (default 64); "a,b" segment lists are summed
+  --txpkts LEN            frame length without FCS (default 64, at most ${TX_MAX_LENGTH}); "a,b" segment lists
+                          are summed; a frame longer than a UMEM frame is sent as a multi-buffer chain
   --eth-peer [N,]MAC      destination MAC (of port N; default 02:00:00:00:00:01)
   --eth-src MAC           source MAC (default: the port's MAC)
   --tx-ip SRC,DST         IPv4 addresses (default 198.51.100.1,198.51.100.2)
@@ -131,6 +135,7 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
       netns: { type: 'string', multiple: true },
       'frame-count': { type: 'string' },
       'frame-size': { type: 'string' },
+      'multi-buffer': { type: 'string' },
       'pod-name': { type: 'string' },
       'file-prefix': { type: 'string' },
       txpkts: { type: 'string' },
@@ -166,12 +171,17 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
   if (frameSize !== undefined && frameSize !== 2048 && frameSize !== 4096) {
     throw new UsageError(`--frame-size must be 2048 or 4096, not ${frameSize}`, fwdUsage);
   }
+  const multiBuffer = values['multi-buffer'] as MultiBufferMode | undefined;
+  if (multiBuffer !== undefined && !MULTI_BUFFER_MODES.includes(multiBuffer)) {
+    throw new UsageError(`--multi-buffer must be one of ${MULTI_BUFFER_MODES.join(', ')}, not ${JSON.stringify(multiBuffer)}`, fwdUsage);
+  }
   const specs = vdevs.map((vdev, i): PortConfig => {
     const ns = netns.length === 1 ? netns[0] : netns[i];
     return portSpec(vdev, {
       ...(burst === undefined ? {} : { burstSize: burst }),
       ...(frameCount === undefined ? {} : { frameCount }),
       ...(frameSize === undefined ? {} : { frameSize: frameSize as 2048 | 4096 }),
+      ...(multiBuffer === undefined ? {} : { multiBuffer }),
       ...(ns === undefined ? {} : { netns: ns }),
       ...(values['pod-name'] === undefined ? {} : { podName: values['pod-name'] }),
       ...(values['file-prefix'] === undefined ? {} : { filePrefix: values['file-prefix'] }),
@@ -179,9 +189,10 @@ export function parseFwdArgs(argv: string[]): FwdOptions | 'help' {
   });
 
   const length = values.txpkts === undefined ? DEFAULT_TX.length : values.txpkts.split(',').reduce((sum, part) => {
-    const n = integer('txpkts', part, 1, 4096, fwdUsage)!;
+    const n = integer('txpkts', part, 1, TX_MAX_LENGTH, fwdUsage)!;
     return sum + n;
   }, 0);
+  if (length > TX_MAX_LENGTH) throw new UsageError(`--txpkts must be at most ${TX_MAX_LENGTH} bytes (a jumbo frame), not ${length}`, fwdUsage);
   if (length < TX_MIN_LENGTH) throw new UsageError(`--txpkts must be at least ${TX_MIN_LENGTH} bytes (Ethernet, IPv4, UDP and the sequence number), not ${length}`, fwdUsage);
   const dstMacs: (Buffer | undefined)[] = vdevs.map(() => undefined);
   for (const peer of values['eth-peer'] ?? []) {

@@ -19,6 +19,9 @@ export const HUGEPAGES_POLICIES = ['auto', 'require', 'never'] as const;
 export type HugepagesPolicy = (typeof HUGEPAGES_POLICIES)[number];
 export const XDP_MODES = ['auto', 'native', 'generic'] as const;
 export type XdpMode = (typeof XDP_MODES)[number];
+/** Multi-buffer sockets (XDP_USE_SG): auto (when the MTU needs it), on, off. */
+export const MULTI_BUFFER_MODES = ['auto', 'on', 'off'] as const;
+export type MultiBufferMode = (typeof MULTI_BUFFER_MODES)[number];
 /**
  * How a forwarding loop, a stream or `port.on('readable')` waits for packets:
  * 'busy' spins on the rings (a core, lowest latency), 'event' sleeps on
@@ -81,6 +84,13 @@ export interface PortOptions {
   hugepages?: HugepagesPolicy;
   /** How afxdp attaches its XDP program; only when afxdp attaches it. */
   xdpMode?: XdpMode;
+  /**
+   * Multi-buffer AF_XDP (XDP_USE_SG, Linux >= 6.6): a packet larger than a
+   * frame arrives and leaves as a chain of descriptors (queue.options
+   * XDP_PKT_CONTD on all but the last). 'auto' (default): on when a packet
+   * the interface's MTU allows does not fit one frame, off otherwise.
+   */
+  multiBuffer?: MultiBufferMode;
   /** Name sent in the Device Plugin handshake; defaults to the host name at open. */
   podName?: string;
   handshakeTimeoutMs?: number;
@@ -146,6 +156,7 @@ export interface PortConfig {
   readonly burstSize: number;
   readonly hugepages: HugepagesPolicy;
   readonly xdpMode: XdpMode;
+  readonly multiBuffer: MultiBufferMode;
   readonly podName: string | undefined;
   readonly handshakeTimeoutMs: number;
   readonly netns: string | undefined;
@@ -253,6 +264,11 @@ export const OPTIONS = Object.freeze({
     kind: 'bool', default: false, native: true,
     description: 'XDP_UMEM_TX_SW_CSUM: the kernel computes requested TX checksums (copy mode); implies txMetadata',
   },
+  multiBuffer: {
+    kind: 'enum', values: MULTI_BUFFER_MODES, default: 'auto', native: true,
+    defaultText: 'auto (on when MTU + 18 exceeds frameSize - 256 - headroom)',
+    description: 'Multi-buffer sockets (XDP_USE_SG, Linux >= 6.6): jumbo frames as chains of frames',
+  },
   frameSize: {
     kind: 'enum', values: limits.frameSizes, default: 4096, native: true, description: 'UMEM frame size in bytes',
   },
@@ -341,6 +357,8 @@ type TableDefaults = {
     ? HugepagesPolicy
     : K extends 'xdpMode'
       ? XdpMode
+      : K extends 'multiBuffer'
+        ? MultiBufferMode
       : K extends 'pollMode'
         ? PollMode
         : Widen<DefaultOf<K>>;

@@ -11,11 +11,15 @@ import type { Lane } from './lane';
 import { sendReceived } from './lane';
 import { txFrame, TX_SEQ_OFFSET } from './txframe';
 
+const XDP_PKT_CONTD = 1;
+
 /** What an engine's begin() may read of a port. */
 export interface EnginePortInfo {
   mac: string;
   frameSize: number;
   dataOffset: number;
+  /** Multi-buffer sockets: frames longer than a UMEM frame go out as chains. */
+  multiBuffer?: boolean;
 }
 
 /** txonly's frames (testpmd's --txpkts, --eth-peer, --tx-ip, --tx-udp, plus rate and count). */
@@ -107,8 +111,12 @@ class TxPortBudget {
 /** txonly's state of one lane. */
 class TxGenerator {
   seq = 0;
+  /** Descriptors per frame: 1, or a multi-buffer chain of `frags` fragments of at most `room` bytes. */
+  readonly frags: number;
   constructor(readonly template: Buffer, readonly port: TxPortBudget, readonly rate: number | undefined,
-    readonly count: number | undefined) {}
+    readonly count: number | undefined, readonly room: number) {
+    this.frags = Math.ceil(template.length / room);
+  }
 }
 
 /** The frames txonly sends by default: 64 bytes, testpmd's addresses. */
@@ -130,12 +138,14 @@ const txonly = {
   receives: false,
   begin(lanes: readonly Lane[], ports: readonly EnginePortInfo[], options: EngineOptions): void {
     const tx = options.tx ?? DEFAULT_TX;
+    const rooms = ports.map((info) => info.frameSize - info.dataOffset);
     const templates = ports.map((info, p) => {
-      const room = info.frameSize - info.dataOffset;
-      if (tx.length > room) {
+      const room = rooms[p]!;
+      if (tx.length > room && info.multiBuffer !== true) {
         throw new AfxdpError(codes.INVALID_ARGUMENT,
-          `--txpkts ${tx.length} does not fit in a ${info.frameSize}-byte frame (room for ${room} bytes); ` +
-          `use --txpkts ${room} or less${info.frameSize < 4096 ? ' or --frame-size 4096' : ''}`, { argument: 'txpkts' });
+          `--txpkts ${tx.length} does not fit in a ${info.frameSize}-byte frame (room for ${room} bytes) and the port ` +
+          `is not multi-buffer; use --txpkts ${room} or less${info.frameSize < 4096 ? ', --frame-size 4096' : ''}, or ` +
+          'a jumbo MTU on the interface (multiBuffer auto turns on) to send the frame as a chain', { argument: 'txpkts' });
       }
       return txFrame({
         length: tx.length,
@@ -154,7 +164,7 @@ const txonly = {
         budget = new TxPortBudget(lane);
         budgets.set(lane.txPort, budget);
       }
-      lane.state = new TxGenerator(templates[lane.txPort]!, budget, tx.rate, tx.count);
+      lane.state = new TxGenerator(templates[lane.txPort]!, budget, tx.rate, tx.count, rooms[lane.txPort]!);
     }
   },
   forward(lane: Lane): number {
@@ -178,9 +188,13 @@ const txonly = {
     }
     if (port.budget <= 0) return 0;
     const q = lane.tx;
+    const frags = g.frags;
+    if (frags > 1) return txChains(g, q, lane.txBytes, port, rate);
     const n = q.alloc(Math.min(q.burstSize, port.budget));
     if (n === 0) {
-      q.reap();
+      // Every frame is on the tx ring or the completion ring: push the
+      // ring (copy mode drains only on a kick) and reap.
+      q.flushTx();
       return 0;
     }
     const t = g.template;
@@ -209,6 +223,58 @@ const txonly = {
     return posted;
   },
 } satisfies ForwardEngine;
+
+// txonly's frames longer than a UMEM frame: chains of `frags` fragments
+// (XDP_PKT_CONTD on all but the last), as many whole chains as a burst
+// holds; the sequence number sits in the first fragment. Returns frames sent.
+function txChains(g: TxGenerator, q: Lane['tx'], bytes: Buffer, port: TxPortBudget, rate: number | undefined): number {
+  const frags = g.frags;
+  const room = g.room;
+  const frames = Math.min(Math.floor(q.burstSize / frags), port.budget);
+  if (frames === 0) {
+    throw new AfxdpError(codes.INVALID_ARGUMENT,
+      `a ${g.template.length}-byte frame is a chain of ${frags} fragments, more than the burst size ${q.burstSize}; raise --burst`,
+      { argument: 'txpkts' });
+  }
+  const got = q.alloc(frames * frags);
+  const whole = Math.floor(got / frags);
+  const n = whole * frags;
+  if (got > n) q.release(got - n, n);
+  if (whole === 0) {
+    q.flushTx();
+    return 0;
+  }
+  const t = g.template;
+  const len = t.length;
+  const addrs = q.addrs, lengths = q.lengths, options = q.options;
+  for (let p = 0; p < whole; p++) {
+    const base = p * frags;
+    for (let f = 0; f < frags; f++) {
+      const at = addrs[base + f]!;
+      const from = f * room;
+      const to = Math.min(len, from + room);
+      t.copy(bytes, at, from, to);
+      lengths[base + f] = to - from;
+      options[base + f] = f < frags - 1 ? XDP_PKT_CONTD : 0;
+    }
+    const at = addrs[base]!;
+    const seq = g.seq++;
+    bytes[at + TX_SEQ_OFFSET] = seq >>> 24;
+    bytes[at + TX_SEQ_OFFSET + 1] = (seq >>> 16) & 0xff;
+    bytes[at + TX_SEQ_OFFSET + 2] = (seq >>> 8) & 0xff;
+    bytes[at + TX_SEQ_OFFSET + 3] = seq & 0xff;
+  }
+  const posted = q.transmit(n, 0, false);
+  if (posted < n) {
+    q.release(n - posted, posted);
+    g.seq -= (n - posted) / frags;
+  }
+  const sent = posted / frags;
+  port.budget -= sent;
+  port.generated += sent;
+  if (rate !== undefined) port.tokens -= sent;
+  return sent;
+}
 
 // The table: one line per mode, in testpmd's order of our four.
 const ENGINE_TABLE = [io, macswap, rxonly, txonly] as const;

@@ -14,7 +14,7 @@ import { LoopOptions, PollLoop } from './poll-loop';
 export interface ForwardPort {
   readonly queues: readonly LaneQueue[];
   readonly closed: boolean;
-  info(): Pick<PortInfo, 'mac' | 'frameSize' | 'dataOffset'>;
+  info(): Pick<PortInfo, 'mac' | 'frameSize' | 'dataOffset'> & Partial<Pick<PortInfo, 'multiBuffer'>>;
   frames(umem?: number): Pick<FrameAccounting, 'txRing' | 'completionRing'>;
 }
 
@@ -46,6 +46,7 @@ export class Forwarder<P extends ForwardPort = Port> {
         dropped: this.ports[to]!.txDropped,
         droppedIndex: tx.index,
         txPort: to,
+        txMultiBuffer: info.multiBuffer ?? true,
       }));
     };
     ports.forEach((port, p) => {

@@ -10,5 +10,5 @@ export { ThreadedForwarder } from './threads';
 export type { ThreadReport } from './threads';
 export { PollLoop, runLoop } from './poll-loop';
 export type { LoopOptions } from './poll-loop';
-export { txFrame, txFrameSeq, TX_MIN_LENGTH, TX_SEQ_OFFSET } from './txframe';
+export { txFrame, txFrameSeq, TX_MAX_LENGTH, TX_MIN_LENGTH, TX_SEQ_OFFSET } from './txframe';
 export type { TxFrameOptions } from './txframe';

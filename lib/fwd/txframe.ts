@@ -15,6 +15,8 @@ export interface TxFrameOptions {
 }
 
 export const TX_MIN_LENGTH = 50;
+/** Longest frame txonly builds: a 9000-byte jumbo frame (a multi-buffer chain when it does not fit a frame). */
+export const TX_MAX_LENGTH = 9000;
 export const TX_MARKER = Buffer.from('AFXT');
 /** Offset of the sequence number in the frame. */
 export const TX_SEQ_OFFSET = 46;

@@ -59,6 +59,34 @@ export interface PortInfo {
   rxMetadata: { program: 'metadata-area' | 'prefix' | 'xdp_prog' | 'none'; deviceSupports: string[] | undefined };
   /** TX metadata: registration (how tx_metadata_len was taken), what queue 0 honours, and the device's xsk-features. */
   txMetadata: TxMetadataSupport & { deviceSupports: string[] | undefined };
+  /**
+   * Sockets bound multi-buffer (XDP_USE_SG): packets larger than a frame
+   * arrive and leave as chains (queue.options XDP_PKT_CONTD). Off: such
+   * packets are dropped by the kernel (stats xdp.rxDropped); open with
+   * multiBuffer 'on' (or leave it 'auto' with a jumbo MTU) to take them.
+   */
+  multiBuffer: boolean;
+  /** The interface's xdp-zc-max-segs (netdev netlink), where the kernel reports it. */
+  xdpZcMaxSegs: number | undefined;
+  /** The program this port attached is frags-aware (xdp.frags); undefined for one it did not attach. */
+  xdpFrags: boolean | undefined;
+  /**
+   * Set when the MTU allows packets larger than a frame's room and the
+   * sockets are not multi-buffer: the kernel drops those (rxDropped); says
+   * how to take them.
+   */
+  mtuWarning: string | undefined;
+}
+
+/** Ethernet header plus a VLAN tag: a frame's bytes beyond the MTU. */
+const L2_OVERHEAD = 18;
+
+/** PortInfo.mtuWarning: packets the MTU allows that single-buffer sockets cannot take. */
+export function mtuWarning(mtu: number, room: number, multiBuffer: boolean): string | undefined {
+  if (multiBuffer || mtu + L2_OVERHEAD <= room) return undefined;
+  return `MTU ${mtu} allows packets of up to ${mtu + L2_OVERHEAD} bytes but a frame holds ${room} and multiBuffer is off: ` +
+    "the kernel drops larger packets (stats xdp.rxDropped); open the port with multiBuffer 'on' or 'auto' " +
+    '(Linux >= 6.6) to receive them as chains of frames, or lower the MTU';
 }
 
 /** @internal what openPort learned besides the native port. */
@@ -142,6 +170,10 @@ export class PortBase extends EventEmitter {
         deviceSupports: info.rxMetadataFeatures ?? undefined,
       }),
       txMetadata: Object.freeze({ ...tx, deviceSupports: info.xskFeatures ?? undefined }),
+      multiBuffer: info.multiBuffer,
+      xdpZcMaxSegs: info.xdpZcMaxSegs ?? undefined,
+      xdpFrags: info.xdpFrags ?? undefined,
+      mtuWarning: mtuWarning(info.mtu, info.frameSize - info.dataOffset, info.multiBuffer),
     };
     // 'readable' listeners arm rx wakeups on every queue (or, busy and
     // adaptive, poll the rings); the last one gone disarms.
@@ -335,7 +367,7 @@ export class PortBase extends EventEmitter {
     const port = this.#port();
     const queues = this.queues.map((q) => toQueueStats(call(() => port.stats(q.index))));
     const total: PortStats = {
-      rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0,
+      rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, rxDescs: 0, txDescs: 0,
       xdp: { rxDropped: 0, rxInvalidDescs: 0, txInvalidDescs: 0, rxRingFull: 0, rxFillRingEmptyDescs: 0, txRingEmptyDescs: 0 },
       queues,
     };
@@ -344,6 +376,8 @@ export class PortBase extends EventEmitter {
       total.rxBytes += q.rxBytes;
       total.txPackets += q.txPackets;
       total.txBytes += q.txBytes;
+      total.rxDescs += q.rxDescs;
+      total.txDescs += q.txDescs;
       for (const key of Object.keys(total.xdp) as (keyof QueueStats['xdp'])[]) total.xdp[key] += q.xdp[key];
     }
     return total;

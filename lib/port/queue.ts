@@ -33,6 +33,9 @@ export interface QueueStats {
   rxBytes: number;
   txPackets: number;
   txBytes: number;
+  /** Descriptors received and posted: packets plus the extra fragments of multi-buffer chains. */
+  rxDescs: number;
+  txDescs: number;
   /** The kernel's XDP_STATISTICS for this socket. */
   xdp: {
     rxDropped: number;
@@ -425,6 +428,8 @@ export function toQueueStats(s: NativeQueueStats): QueueStats {
     rxBytes: s.rxBytes,
     txPackets: s.txPackets,
     txBytes: s.txBytes,
+    rxDescs: s.rxDescs,
+    txDescs: s.txDescs,
     xdp: {
       rxDropped: s.rxDropped,
       rxInvalidDescs: s.rxInvalidDescs,

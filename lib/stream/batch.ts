@@ -1,7 +1,11 @@
 // Packet batches: the chunks of a port's streams.
 //
-// A Batch is up to `burstSize` packets of one queue: frame addresses and
-// lengths in its own Uint32Arrays, bytes in the queue's UMEM. Batch objects
+// A Batch is up to `burstSize` packets of one queue: frame addresses,
+// lengths and descriptor options in its own Uint32Arrays, bytes in the
+// queue's UMEM. On a multi-buffer port a packet larger than a frame is a
+// chain of slots (`options` XDP_PKT_CONTD on all but the last); a batch
+// read from a port ends on a packet's last fragment unless one chain is
+// longer than the whole burst (docs/api.md "Multi-buffer chains"). Batch objects
 // and their arrays come from a fixed pool per port and are recycled, so a
 // steady stream allocates nothing per batch.
 //
@@ -153,10 +157,10 @@ export class Batch {
     return this.#queue!.rxTimestampMsAt(this.#addrs[i]!);
   }
 
-  /** Swap destination and source MAC of every packet, in place. */
+  /** Swap destination and source MAC of every packet (the first fragment of a chain), in place. */
   macswap(): this {
     this.#check('use');
-    swapMacs(this.#queue!.umem, this.#addrs, this.#length);
+    swapMacs(this.#queue!.umem, this.#addrs, this.#length, this.#options);
     return this;
   }
 

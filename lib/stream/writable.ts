@@ -153,15 +153,22 @@ export class PortWritable extends Writable {
     const from = this.#bytesOf(src.umem);
     const to = this.#bytesOf(q.umem);
     const want = Math.min(b.rawLength - b.start, q.burstSize);
-    const got = q.alloc(want);
-    if (got === 0) return false;
+    const allocated = q.alloc(want);
     const addrs = b.rawAddrs;
     const lens = b.rawLengths;
+    const opts = b.rawOptions;
+    // Whole multi-buffer chains only (XDP_PKT_CONTD on all but the last
+    // fragment): the frames of a cut chain go back at once.
+    let got = allocated;
+    while (got > 0 && (opts[b.start + got - 1]! & 1) !== 0) got--;
+    if (got < allocated) q.release(allocated - got, got);
+    if (got === 0) return false;
     for (let i = 0; i < got; i++) {
       const a = addrs[b.start + i]!;
       const len = lens[b.start + i]!;
       from.copy(to, q.addrs[i]!, a, a + len);
       q.lengths[i] = len;
+      q.options[i] = opts[b.start + i]! & 1;
     }
     const sent = q.transmit(got, 0, false);
     if (sent < got) q.release(got - sent, sent);

@@ -294,6 +294,65 @@ test.serial('fwd idles on the rings\' readiness: ~0 CPU without traffic, and wak
   });
 });
 
+test.serial('fwd on an MTU 9000 veth: macswap returns 8,000-byte frames (multi-buffer chains) byte-exact, exact counts', async (t) => {
+  const lab = createLab({ mtu: 9000 });
+  const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+  try {
+    const M = 2000;
+    const frames = Array.from({ length: M }, (_, i) => testFrame(lab.portMac, lab.peerMac, i, 8000));
+    const final = await withFwd(t, [lab], ['--forward-mode', 'macswap', '--burst', '4'], async (_run, start) => {
+      t.true(start.ports[0].multiBuffer, 'multi-buffer: auto turns it on for MTU 9000');
+      t.deepEqual(start.warnings, []);
+      peer.drain();
+      const back: Buffer[] = [];
+      // 100 at a time: the peer's socket buffer holds a few MB.
+      for (let i = 0; i < M; i += 100) {
+        t.is(send(peer, frames.slice(i, i + 100)), 100);
+        back.push(...collect(peer, i + 100 - back.length, 10_000));
+      }
+      t.is(back.length, M, 'exactly M frames came back');
+      t.is(new Set(back.map(frameSeq)).size, M);
+      const wrong = back.filter((f) => {
+        const sent = frames[frameSeq(f)!];
+        if (sent === undefined) return true;
+        const want = Buffer.from(sent);
+        sent.copy(want, 0, 6, 12);
+        sent.copy(want, 6, 0, 6);
+        return !want.equals(f);
+      });
+      t.is(wrong.length, 0, 'byte-exact, MACs swapped');
+    });
+    t.like(final.ports[0], { rxPackets: M, txPackets: M, rxBytes: M * 8000, txBytes: M * 8000, txDropped: 0, rxMissed: 0 });
+  } finally {
+    peer.close();
+    lab.destroy();
+  }
+});
+
+test.serial('fwd txonly --txpkts 9000 on an MTU 9000 veth: chains of frames, the peer sees exactly --tx-count 9000-byte frames', async (t) => {
+  const lab = createLab({ mtu: 9000 });
+  const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+  try {
+    const M = 500;
+    peer.drain();
+    const final = await withFwd(t, [lab], ['--forward-mode', 'txonly', '--txpkts', '9000', '--tx-count', String(M),
+      '--tx-rate', '5000', '--eth-peer', lab.peerMac], async () => {
+      const got = collect(peer, M, 10_000);
+      t.is(got.length, M);
+      t.true(got.every((f) => f.length === 9000), 'every frame whole');
+      t.is(new Set(got.map(txFrameSeq)).size, M);
+    });
+    t.like(final.ports[0], { txPackets: M, txBytes: M * 9000 });
+    const refused = runAfxdp(['fwd', '--vdev', vdevOf(lab), '--netns', lab.portNs, '--forward-mode', 'txonly', '--txpkts', '9001',
+      '--duration', '0.2'], { timeout: 30_000 });
+    t.is(refused.status, 2);
+    t.regex(refused.stderr, /--txpkts must be an integer from 1 to 9000/);
+  } finally {
+    peer.close();
+    lab.destroy();
+  }
+});
+
 test.serial('fwd warns at start: an MTU over the frame room, busy polling through the Device Plugin (text and JSON)', async (t) => {
   await withLabs(1, async ([lab]) => {
     // 2048-byte frames hold 2048 - 256 bytes of frame: MTU 2000 does not fit.
@@ -303,18 +362,18 @@ test.serial('fwd warns at start: an MTU over the frame room, busy polling throug
     try {
       const { info } = await dp.next('info');
       const vdev = `net_af_xdp0,iface=${lab.portIf},use_cni=1,busy_budget=64,dp_path=${info.podSocketPaths[0]}`;
-      const run = new Running(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--pod-name', 'pod-a', '--json']);
+      const run = new Running(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--multi-buffer', 'off', '--pod-name', 'pod-a', '--json']);
       try {
         const start = await run.waitFor((o) => o.type === 'start');
         t.is(start.warnings.length, 2, JSON.stringify(start.warnings));
-        t.regex(start.warnings[0], /MTU 2000 is larger than a frame holds \(1792 bytes.*at most MTU 1774\); frames over it are dropped until jumbo frames are supported/);
+        t.regex(start.warnings[0], /MTU 2000 is larger than a frame holds \(1792 bytes.*at most MTU 1774\) and multi-buffer is off: frames over it are dropped; use --multi-buffer auto or on/);
         t.regex(start.warnings[1], /busy polling goes through the Device Plugin \(use_cni with busy_budget=64\).*never closes the socket fd it receives with \/config_busy_poll.*busy_budget=0/);
         t.is((await run.stop('SIGINT')).code, 0, run.stderr);
       } finally {
         run.kill();
       }
       // Plain text: the same warnings after the start line; none at the default MTU.
-      const text = runAfxdp(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--pod-name', 'pod-a', '--duration', '0.3'], { timeout: 30_000 });
+      const text = runAfxdp(['fwd', '--vdev', vdev, '--netns', lab.portNs, '--frame-size', '2048', '--multi-buffer', 'off', '--pod-name', 'pod-a', '--duration', '0.3'], { timeout: 30_000 });
       t.is(text.status, 0, text.stderr);
       t.regex(text.stdout, /^afxdp fwd: forward-mode io, poll-mode adaptive; .*\nafxdp fwd: warning: port 0 \S+: MTU 2000 is larger.*\nafxdp fwd: warning: port 0 \S+: busy polling goes through the Device Plugin/m);
       execFileSync('ip', ['-n', lab.portNs, 'link', 'set', 'dev', lab.portIf, 'mtu', '1500']);

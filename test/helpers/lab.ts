@@ -32,8 +32,14 @@ export function isRoot(): boolean {
   return typeof process.geteuid === 'function' && process.geteuid() === 0;
 }
 
-/** Create a lab; `queues` sets the veth's rx/tx queue counts. */
-export function createLab(options: { queues?: number } = {}): Lab {
+/** Options of a lab: the veth's rx/tx queue counts, and its MTU on both ends (jumbo frames: 9000). */
+export interface LabOptions {
+  queues?: number;
+  mtu?: number;
+}
+
+/** Create a lab; `queues` sets the veth's rx/tx queue counts, `mtu` both ends' MTU. */
+export function createLab(options: LabOptions = {}): Lab {
   const queues = String(options.queues ?? 1);
   const id = `${process.pid % 100000}${sequence++}`;
   const lab = {
@@ -61,6 +67,7 @@ export function createLab(options: { queues?: number } = {}): Lab {
       // No IPv6 autoconf chatter: the tests count packets exactly.
       ip('netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`);
       ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', dev);
+      if (options.mtu !== undefined) ip('-n', ns, 'link', 'set', dev, 'mtu', String(options.mtu));
       ip('-n', ns, 'link', 'set', dev, 'up');
     }
     lab.portMac = macOf(lab.portNs, lab.portIf);
@@ -73,7 +80,7 @@ export function createLab(options: { queues?: number } = {}): Lab {
 }
 
 /** Run `fn` with a fresh lab and an AF_PACKET peer on its far end; both go afterwards. */
-export async function withLab(options: { queues?: number }, fn: (lab: Lab, peer: PacketSocket) => Promise<void>): Promise<void> {
+export async function withLab(options: LabOptions, fn: (lab: Lab, peer: PacketSocket) => Promise<void>): Promise<void> {
   const lab = createLab(options);
   const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
   try {

@@ -42,11 +42,12 @@ class FakeQueue implements LaneQueue {
   readonly addrs: Uint32Array;
   readonly lengths: Uint32Array;
   readonly options: Uint32Array;
-  readonly rxWaiting: { addr: number; len: number }[] = [];
+  readonly rxWaiting: { addr: number; len: number; options: number }[] = [];
   readonly txRing: number[] = [];
   /** Every frame posted for transmission, copied at the time. */
   readonly sent: Buffer[] = [];
   readonly sentAddrs: number[] = [];
+  readonly sentOptions: number[] = [];
   readonly calls: Calls = { receive: 0, transmit: 0, alloc: 0, release: 0, reap: 0 };
 
   constructor(readonly pool: FakeUmem, readonly index = 0, readonly burstSize = 8, public txCap = 32, readonly umemIndex = 0) {
@@ -57,33 +58,50 @@ class FakeQueue implements LaneQueue {
   }
 
   /** A packet arrives on the rx ring. */
-  inject(packet: Uint8Array): void {
+  inject(packet: Uint8Array, options = 0): void {
     const addr = this.pool.take();
     this.pool.owned.delete(addr); // the kernel's until received
     this.pool.bytes.set(packet, addr);
-    this.rxWaiting.push({ addr, len: packet.length });
+    this.rxWaiting.push({ addr, len: packet.length, options });
+  }
+
+  /** A multi-buffer chain arrives: `fragments` in consecutive slots, XDP_PKT_CONTD on all but the last. */
+  injectChain(fragments: Uint8Array[]): void {
+    for (let i = 0; i < fragments.length; i++) this.inject(fragments[i]!, i < fragments.length - 1 ? 1 : 0);
   }
 
   receive(max = this.burstSize): number {
     this.calls.receive++;
-    const n = Math.min(max, this.burstSize, this.rxWaiting.length);
+    const limit = Math.min(max, this.burstSize);
+    let n = Math.min(limit, this.rxWaiting.length);
+    // As the core: never end inside a chain unless the chain fills the burst.
+    if (n > 0 && (this.rxWaiting[n - 1]!.options & 1) !== 0) {
+      let k = n - 1;
+      while (k > 0 && (this.rxWaiting[k - 1]!.options & 1) !== 0) k--;
+      n = k > 0 ? k : n === limit ? n : 0;
+    }
     for (let i = 0; i < n; i++) {
-      const { addr, len } = this.rxWaiting.shift()!;
+      const { addr, len, options } = this.rxWaiting.shift()!;
       this.pool.owned.add(addr);
       this.addrs[i] = addr;
       this.lengths[i] = len;
+      this.options[i] = options;
     }
     return n;
   }
 
   transmit(count: number, start = 0, dropUnsent = false): number {
     this.calls.transmit++;
-    const posted = Math.min(count, this.txCap - this.txRing.length);
+    if (count > 0 && (this.options[start + count - 1]! & 1) !== 0) throw new Error('fake queue: the batch ends inside a chain');
+    let posted = Math.min(count, this.txCap - this.txRing.length);
+    // Whole chains only, as the core.
+    while (posted > 0 && (this.options[start + posted - 1]! & 1) !== 0) posted--;
     for (let i = start; i < start + posted; i++) {
       const addr = this.addrs[i]!;
       if (!this.pool.owned.delete(addr)) throw new Error(`fake queue: transmit of frame ${addr} the application does not own`);
       this.txRing.push(addr);
       this.sentAddrs.push(addr);
+      this.sentOptions.push(this.options[i]!);
       this.sent.push(Buffer.from(this.pool.bytes.subarray(addr, addr + this.lengths[i]!)));
     }
     if (dropUnsent) for (let i = start + posted; i < start + count; i++) this.pool.give(this.addrs[i]!);
@@ -98,8 +116,17 @@ class FakeQueue implements LaneQueue {
   alloc(count: number, start = 0): number {
     this.calls.alloc++;
     const n = Math.min(count, this.burstSize - start, this.pool.free.length);
-    for (let i = 0; i < n; i++) this.addrs[start + i] = this.pool.take();
+    for (let i = 0; i < n; i++) {
+      this.addrs[start + i] = this.pool.take();
+      this.lengths[start + i] = 0;
+      this.options[start + i] = 0;
+    }
     return n;
+  }
+
+  /** A kick and completions: as reap() here (the fake ring drains at once). */
+  flushTx(): number {
+    return this.reap();
   }
 
   /** Completions: every frame on the tx ring has left. */
@@ -113,9 +140,10 @@ class FakeQueue implements LaneQueue {
 
 class FakePort implements ForwardPort {
   closed = false;
-  constructor(readonly queues: FakeQueue[], readonly mac = '02:00:00:00:00:aa', readonly frameSize = FRAME_SIZE) {}
+  constructor(readonly queues: FakeQueue[], readonly mac = '02:00:00:00:00:aa', readonly frameSize = FRAME_SIZE,
+    readonly multiBuffer = true) {}
   info() {
-    return { mac: this.mac, frameSize: this.frameSize, dataOffset: HEADROOM };
+    return { mac: this.mac, frameSize: this.frameSize, dataOffset: HEADROOM, multiBuffer: this.multiBuffer };
   }
   frames() {
     return { txRing: this.queues.reduce((s, q) => s + q.txRing.length, 0), completionRing: 0 };
@@ -287,6 +315,101 @@ test('backpressure: what a full tx ring refuses goes back to the pool and is cou
   conserved(t, pools[1]!, [d]);
 });
 
+/** A fragment of a chain after the first: no Ethernet header, bytes `fill`. */
+function fragment(fill: number, length = 100): Uint8Array {
+  return new Uint8Array(length).fill(fill);
+}
+
+test('chains, same queue: macswap swaps the first fragment only, the chain leaves whole with its options', (t) => {
+  const pool = new FakeUmem();
+  const q = new FakeQueue(pool);
+  const fwd = new Forwarder([new FakePort([q])], 'macswap');
+  q.injectChain([packet(1), fragment(0xaa), fragment(0xbb)]);
+  q.inject(packet(2));
+  t.is(fwd.step(), 4);
+  t.deepEqual(q.sentOptions, [1, 1, 0, 0]);
+  t.deepEqual([...q.sent[0]!.subarray(0, 6)], SRC, 'first fragment swapped');
+  t.deepEqual([...q.sent[1]!], [...fragment(0xaa)], 'later fragments untouched');
+  t.deepEqual([...q.sent[2]!], [...fragment(0xbb)]);
+  t.deepEqual([...q.sent[3]!.subarray(0, 6)], SRC);
+  conserved(t, pool, [q]);
+});
+
+test('chains: a burst never ends inside one; a full tx ring drops whole chains, counted once each', (t) => {
+  const pool = new FakeUmem();
+  const q = new FakeQueue(pool, 0, 4, 2); // burst 4, tx ring of 2
+  const fwd = new Forwarder([new FakePort([q])], 'io');
+  q.injectChain([packet(1), fragment(1), fragment(1)]);
+  q.injectChain([packet(2), fragment(2), fragment(2)]);
+  t.is(q.receive(), 3, 'the second chain straddles the burst end: it stays on the ring');
+  q.release(3);
+  t.is(fwd.step(), 3);
+  t.is(q.sent.length, 0, 'a 3-fragment chain does not fit a 2-slot ring: none of it is posted');
+  t.is(fwd.ports[0]!.txDropped[0], 1, 'one packet dropped');
+  conserved(t, pool, [q]);
+});
+
+test('chains longer than the burst: received across bursts, dropped whole by the lane and counted once', (t) => {
+  const pool = new FakeUmem();
+  const q = new FakeQueue(pool, 0, 2);
+  const fwd = new Forwarder([new FakePort([q])], 'io');
+  q.injectChain([packet(1), fragment(1), fragment(1)]);
+  q.inject(packet(2));
+  t.is(fwd.step(), 2, 'the burst holds the chain\'s first two fragments');
+  t.is(q.sent.length, 0);
+  t.is(fwd.step(), 2, 'its last fragment, then the next packet');
+  t.deepEqual(q.sent.map((f) => f[20]), [2]);
+  t.is(fwd.ports[0]!.txDropped[0], 1);
+  conserved(t, pool, [q]);
+});
+
+test('chains, copy lane: copied fragment by fragment with their options; a chain that cannot go is dropped whole', (t) => {
+  const pools = [new FakeUmem(), new FakeUmem()];
+  const q0 = new FakeQueue(pools[0]!);
+  const q1 = new FakeQueue(pools[1]!);
+  // Port 1: 1024-byte frames (768 bytes of room).
+  const fwd = new Forwarder([new FakePort([q0]), new FakePort([q1], '02:00:00:00:00:bb', 1024)], 'macswap');
+  q0.injectChain([packet(1), fragment(0xaa), fragment(0xbb)]);
+  q0.injectChain([packet(2), fragment(0xcc, 1000)]); // a fragment longer than port 1's room
+  q0.inject(packet(3));
+  t.is(fwd.step(), 6);
+  t.deepEqual(q1.sentOptions, [1, 1, 0, 0]);
+  t.deepEqual(q1.sent.map((f) => f.length), [60, 100, 100, 60]);
+  t.deepEqual([...q1.sent[0]!.subarray(0, 6)], SRC);
+  t.deepEqual([...q1.sent[1]!], [...fragment(0xaa)]);
+  t.deepEqual(q1.sent[3]![20], 3);
+  t.is(fwd.ports[1]!.txDropped[0], 1, 'the chain with the long fragment, once');
+  conserved(t, pools[0]!, [q0]);
+  conserved(t, pools[1]!, [q1]);
+
+  // To a port that is not multi-buffer, chains cannot go: dropped whole, single packets pass.
+  const other = [new FakeUmem(), new FakeUmem()];
+  const q2 = new FakeQueue(other[0]!);
+  const q3 = new FakeQueue(other[1]!);
+  const plain = new Forwarder([new FakePort([q2]), new FakePort([q3], '02:00:00:00:00:cc', FRAME_SIZE, false)], 'io');
+  q2.injectChain([packet(4), fragment(4)]);
+  q2.inject(packet(5));
+  t.is(plain.step(), 3);
+  t.deepEqual(q3.sent.map((f) => f[20]), [5]);
+  t.is(plain.ports[1]!.txDropped[0], 1);
+  conserved(t, other[0]!, [q2]);
+  conserved(t, other[1]!, [q3]);
+});
+
+test('txonly: a frame longer than a UMEM frame goes out as a chain on a multi-buffer port, and is refused on another', (t) => {
+  const pool = new FakeUmem(64);
+  const q = new FakeQueue(pool, 0, 8);
+  const tx: TxConfig = { ...DEFAULT_TX, dstMacs: [undefined], length: 4000, count: 2 };
+  const fwd = new Forwarder([new FakePort([q])], 'txonly', { tx });
+  t.is(fwd.step(), 2);
+  const room = FRAME_SIZE - HEADROOM;
+  t.deepEqual(q.sent.map((f) => f.length), [room, room, 4000 - 2 * room, room, room, 4000 - 2 * room]);
+  t.deepEqual(q.sentOptions, [1, 1, 0, 1, 1, 0]);
+  t.deepEqual([txFrameSeq(q.sent[0]!), txFrameSeq(q.sent[3]!)], [0, 1]);
+  const e = t.throws(() => new Forwarder([new FakePort([new FakeQueue(new FakeUmem())], undefined, FRAME_SIZE, false)], 'txonly', { tx }));
+  t.regex(e!.message, /not multi-buffer/);
+});
+
 const TX: TxConfig = { ...DEFAULT_TX, dstMacs: [undefined] };
 
 test('txonly builds UDP frames with consecutive sequence numbers from the port MAC', (t) => {
@@ -345,9 +468,9 @@ test('txonly --tx-count stops after N frames per port; each port of two generate
   t.is(q0.sent[0]!.toString('hex', 0, 12), '020000000010' + '0200000000a0');
 });
 
-test('txonly refuses frames longer than a frame holds, naming the room', (t) => {
+test('txonly refuses frames longer than a frame holds on a port that is not multi-buffer, naming the room', (t) => {
   const q = new FakeQueue(new FakeUmem());
-  t.throws(() => new Forwarder([new FakePort([q], '02:00:00:00:00:aa', 1024)], 'txonly', { tx: { ...TX, length: 1000 } }),
+  t.throws(() => new Forwarder([new FakePort([q], '02:00:00:00:00:aa', 1024, false)], 'txonly', { tx: { ...TX, length: 1000 } }),
     { instanceOf: AfxdpError, message: /room for 768 bytes/ });
 });
 

@@ -4,6 +4,7 @@ import { inspect } from 'node:util';
 
 import { AfxdpError } from '../../lib/errors';
 import { DEVARG_NAMES } from '../../lib/config/devargs';
+import { optionSpec } from '../../lib/config/options';
 import {
   defaults,
   devargsToOptions,
@@ -56,6 +57,7 @@ test('defaults: one frozen object with the documented values', (t) => {
     burstSize: 64,
     hugepages: 'auto',
     xdpMode: 'auto',
+    multiBuffer: 'auto',
     pollMode: 'adaptive',
     handshakeTimeoutMs: 10_000,
     filePrefix: 'rte',
@@ -95,6 +97,7 @@ test('resolve: iface alone gets every default, attach mode, frozen', (t) => {
     burstSize: 64,
     hugepages: 'auto',
     xdpMode: 'auto',
+    multiBuffer: 'auto',
     podName: undefined,
     handshakeTimeoutMs: 10_000,
     netns: undefined,
@@ -595,7 +598,7 @@ const OPTION_VALUES: unknown[] = [0, 1, 2, 63, 64, 100, 2048, 4096, 65535, 65536
   null, '1', 'eth0', 'auto', 'native', 'require', '/tmp/x', '', [], {}, 1n, Symbol('s'), undefined];
 const OPTION_KEYS = ['iface', 'startQueue', 'queueCount', 'sharedUmem', 'xdpProg', 'busyBudget', 'forceCopy', 'useCni',
   'usePinnedMap', 'dpPath', 'frameSize', 'frameCount', 'headroom', 'rxSize', 'txSize', 'fillSize', 'compSize',
-  'burstSize', 'hugepages', 'xdpMode', 'podName', 'handshakeTimeoutMs', 'netns', 'bogus'];
+  'burstSize', 'hugepages', 'xdpMode', 'multiBuffer', 'podName', 'handshakeTimeoutMs', 'netns', 'bogus'];
 
 function randomOptions(random: () => number): Record<string, unknown> {
   const options: Record<string, unknown> = random() < 0.9 ? { iface: 'eth0' } : {};
@@ -634,4 +637,14 @@ test('fuzz: 5000 random options objects resolve or throw ERR_AFXDP_INVALID_ARGUM
   }
   t.log(`${resolved} of 5000 resolved`);
   t.true(resolved > 100);
+});
+
+test('multiBuffer: auto, on or off (an afxdp extension: no devarg); anything else is refused', (t) => {
+  t.is(resolve({ iface: 'eth0' }).multiBuffer, 'auto');
+  t.is(resolve({ iface: 'eth0', multiBuffer: 'on' }).multiBuffer, 'on');
+  t.is(resolve({ iface: 'eth0', multiBuffer: 'off' }).multiBuffer, 'off');
+  rejectsOptions(t, { iface: 'eth0', multiBuffer: true }, 'multiBuffer');
+  rejectsOptions(t, { iface: 'eth0', multiBuffer: 'yes' }, 'multiBuffer');
+  t.is(optionSpec('multiBuffer').devarg, undefined);
+  t.true(optionSpec('multiBuffer').native === true, 'passed to the addon');
 });

@@ -77,6 +77,10 @@ impl QueueGuard<'_> {
         self.slot.queue.as_ref().expect("checked at lock")
     }
 
+    pub fn queue_mut(&mut self) -> &mut Queue {
+        self.slot.queue.as_mut().expect("checked at lock")
+    }
+
     fn split(&mut self) -> (&mut Queue, &Umem) {
         let Slot { queue, umem, .. } = &mut *self.slot;
         (queue.as_mut().expect("checked at lock"), umem.as_deref().expect("closed with the queue"))

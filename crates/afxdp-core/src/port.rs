@@ -30,6 +30,31 @@ pub enum MapSource {
     Pinned(PathBuf),
 }
 
+/// Whether sockets are bound multi-buffer (XDP_USE_SG): lib/config
+/// `multiBuffer`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MultiBuffer {
+    /// On when a packet the interface's MTU allows does not fit one frame.
+    Auto,
+    On,
+    #[default]
+    Off,
+}
+
+/// Ethernet header plus one VLAN tag: what a frame holds beyond the MTU.
+const L2_OVERHEAD: u32 = 18;
+
+impl MultiBuffer {
+    /// Resolve against the interface's MTU and a frame's data room.
+    pub fn resolve(self, mtu: u32, frame_room: u32) -> bool {
+        match self {
+            MultiBuffer::On => true,
+            MultiBuffer::Off => false,
+            MultiBuffer::Auto => mtu + L2_OVERHEAD > frame_room,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct OpenRequest {
     /// Open inside this network namespace (name under /run/netns, or a path).
@@ -38,6 +63,8 @@ pub struct OpenRequest {
     /// looked up at open, inside `netns` (leave it 0).
     pub sockets: SocketSetConfig,
     pub map: MapSource,
+    /// Multi-buffer policy; replaces `sockets.multi_buffer` at open.
+    pub multi_buffer: MultiBuffer,
 }
 
 pub struct Port {
@@ -48,6 +75,9 @@ pub struct Port {
     program: Option<SharedXdp>,
     netdev: Netdev,
     netns: Option<String>,
+    /// NETDEV_A_DEV_XDP_ZC_MAX_SEGS of the interface, where the kernel
+    /// reports it (Linux >= 6.6 netdev netlink).
+    zc_max_segs: Option<u32>,
 }
 
 impl Port {
@@ -66,24 +96,34 @@ impl Port {
         let netns = req.netns.clone();
         let netdev = Netdev::lookup(&req.sockets.ifname)?;
         check_queue_range(&netdev, req.sockets.start_queue, req.sockets.queue_count)?;
-        let config = SocketSetConfig { ifname: netdev.name.clone(), ifindex: netdev.ifindex, ..req.sockets };
+        let frame_room = req.sockets.umem.frame_size.saturating_sub(req.sockets.umem.data_offset());
+        let config = SocketSetConfig {
+            ifname: netdev.name.clone(),
+            ifindex: netdev.ifindex,
+            multi_buffer: req.multi_buffer.resolve(netdev.mtu, frame_room),
+            ..req.sockets
+        };
         // Memory first: a UMEM that does not fit fails here, before any
         // program is attached or map touched.
         let umems = SocketSet::allocate_umems(&config, join.is_some())?;
         let (program, map) = match req.map {
             MapSource::Attach { xdp_prog, mode, rx_metadata } => {
-                let source = match (xdp_prog, rx_metadata) {
-                    (None, false) => ProgramSource::Redirect,
-                    (None, true) => ProgramSource::Metadata,
-                    (Some(path), false) => ProgramSource::Object { path, program: None },
-                    (Some(_), true) => {
+                let source = match xdp_prog {
+                    // Multi-buffer sockets need a frags-aware program in
+                    // every mode, or chained packets never reach them.
+                    None if rx_metadata && config.multi_buffer => ProgramSource::MetadataFrags,
+                    None if rx_metadata => ProgramSource::Metadata,
+                    None if config.multi_buffer => ProgramSource::RedirectFrags,
+                    None => ProgramSource::Redirect,
+                    Some(_) if rx_metadata => {
                         return Err(Error::invalid(
                             "rxMetadata selects afxdp's own metadata-writing program; with xdp_prog, that program \
                              writes its own metadata: describe it with xdp_meta_rx_ts_offset instead",
                         ))
                     }
+                    Some(path) => ProgramSource::Object { path, program: None },
                 };
-                if source == ProgramSource::Metadata {
+                if matches!(source, ProgramSource::Metadata | ProgramSource::MetadataFrags) {
                     check_rx_metadata(&netdev)?;
                 }
                 // A bpf_link: the program goes when this process does.
@@ -112,7 +152,16 @@ impl Port {
         if let Some(p) = program.as_ref().filter(|p| p.rx_prefix() > 0) {
             sockets.set_rx_prefix(p.rx_prefix())?;
         }
-        Ok(Port { sockets, map, program, netdev, netns })
+        let zc_max_segs = crate::netdev::xdp_features(netdev.ifindex).ok().and_then(|f| f.zc_max_segs);
+        if let Some(segs) = zc_max_segs {
+            for q in 0..sockets.queue_count() {
+                let mut guard = sockets.lock(q)?;
+                if guard.queue().zero_copy() {
+                    guard.queue_mut().set_max_segs(segs);
+                }
+            }
+        }
+        Ok(Port { sockets, map, program, netdev, netns, zc_max_segs })
     }
 
     pub fn sockets(&self) -> &SocketSet {
@@ -139,6 +188,17 @@ impl Port {
     /// What the kernel says the interface's XDP can do now (netdev netlink).
     pub fn xdp_features(&self) -> std::result::Result<XdpFeatures, String> {
         netns::within(self.netns.as_deref(), || Ok(xdp_features(self.netdev.ifindex))).unwrap_or_else(|e| Err(e.message))
+    }
+
+    /// Whether the sockets are multi-buffer (XDP_USE_SG).
+    pub fn multi_buffer(&self) -> bool {
+        self.sockets.config().multi_buffer
+    }
+
+    /// The interface's `xdp-zc-max-segs` (most fragments of one packet in
+    /// zero-copy mode), where the kernel reports it.
+    pub fn zc_max_segs(&self) -> Option<u32> {
+        self.zc_max_segs
     }
 
     /// The program this port attached (privileged mode), if any.

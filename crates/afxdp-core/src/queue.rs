@@ -91,7 +91,16 @@ pub struct Queue {
 impl Queue {
     /// Wrap a bound socket. `rings` must include fill and completion rings.
     /// `umem` is the index of `member`'s UMEM in the port.
-    pub fn new(socket: XskSocket, rings: XskRings, umem: usize, member: UmemMember, need_wakeup: bool) -> Result<Queue> {
+    /// `multi_buffer`: the socket was bound with XDP_USE_SG (or shares the
+    /// UMEM of one that was).
+    pub fn new(
+        socket: XskSocket,
+        rings: XskRings,
+        umem: usize,
+        member: UmemMember,
+        need_wakeup: bool,
+        multi_buffer: bool,
+    ) -> Result<Queue> {
         let binding = socket.binding().ok_or_else(|| Error::invalid("queue socket is not bound"))?.clone();
         let (Some(fill), Some(comp)) = (rings.fill, rings.comp) else {
             return Err(Error::invalid("a queue needs its own fill and completion rings"));
@@ -113,7 +122,7 @@ impl Queue {
             queue_id: binding.queue_id,
             umem,
             zero_copy,
-            multi_buffer: false,
+            multi_buffer,
             max_segs: chain::MAX_COPY_SEGS,
             need_wakeup,
             busy_poll: Cell::new(false),
@@ -225,6 +234,15 @@ impl Queue {
             n = chain::rx_cut(n, max, |i| chain::contd(rx.desc(i).options));
         }
         if n == 0 {
+            // Starved: the frames may all sit on our tx ring, which in copy
+            // mode only drains on a kick (a kick that met a busy device,
+            // EAGAIN, leaves them there). Nothing received means no
+            // transmit will kick it: do it here, or the queue stalls.
+            if self.fill_owned < self.fill_target(umem.umem()) && self.tx.occupancy() > 0 {
+                self.kick(umem);
+                self.reap(umem);
+                self.refill(umem);
+            }
             return 0;
         }
         let pool = umem.frames_mut();

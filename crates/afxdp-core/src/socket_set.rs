@@ -28,6 +28,8 @@ pub struct UmemJoin<'a> {
     pub socket: BorrowedFd<'a>,
     /// The owning port's interface, for messages.
     pub ifname: String,
+    /// The owner's sockets are multi-buffer (the joiner's inherit it).
+    pub multi_buffer: bool,
 }
 
 /// The sockets of a `SocketSet`: queues, rings, UMEM. Not the TS `PortConfig`
@@ -46,6 +48,11 @@ pub struct SocketSetConfig {
     pub force_copy: bool,
     /// XDP_USE_NEED_WAKEUP: syscalls only when the kernel asks for them.
     pub need_wakeup: bool,
+    /// XDP_USE_SG: multi-buffer sockets, packets larger than a frame as
+    /// chains (`chain`; Linux >= 6.6). Resolved (port::MultiBuffer::Auto
+    /// decides by MTU in `Port::open`). A port joining another's UMEM
+    /// inherits the owner's mode whatever this says.
+    pub multi_buffer: bool,
     pub rx_size: u32,
     pub tx_size: u32,
     pub umem: UmemConfig,
@@ -61,6 +68,7 @@ impl Default for SocketSetConfig {
             shared_umem: false,
             force_copy: false,
             need_wakeup: true,
+            multi_buffer: false,
             rx_size: 2048,
             tx_size: 2048,
             umem: UmemConfig::default(),
@@ -264,6 +272,8 @@ impl SocketSet {
             RingSizes { rx: cfg.rx_size, tx: cfg.tx_size, fill: Some(cfg.umem.fill_size), comp: Some(cfg.umem.comp_size) };
         let mut queues: Vec<Queue> = Vec::with_capacity(cfg.queue_count as usize);
         let joined = join.is_some();
+        // The kernel gives XDP_SHARED_UMEM sockets the UMEM owner's mode.
+        let cfg = &SocketSetConfig { multi_buffer: join.as_ref().map_or(cfg.multi_buffer, |j| j.multi_buffer), ..cfg.clone() };
         let (mut umems, owner_fd, owner_ifname) = match join {
             Some(j) => (vec![j.umem], Some(j.socket.as_raw_fd()), j.ifname),
             None => (Vec::new(), None, String::new()),
@@ -288,7 +298,10 @@ impl SocketSet {
                 let u = allocated.next().expect("umems_needed UMEMs were allocated");
                 sock.register_umem(&u).map_err(|e| memlock_total(e, u.area().len() as u64, port_bytes, umem_count))?;
                 umems.push(u);
-                (umems.len() - 1, BindMode::Owner { need_wakeup: cfg.need_wakeup, force_copy: cfg.force_copy })
+                (
+                    umems.len() - 1,
+                    BindMode::Owner { need_wakeup: cfg.need_wakeup, force_copy: cfg.force_copy, multi_buffer: cfg.multi_buffer },
+                )
             };
             let rings = sock.create_rings(&sizes)?;
             bind_retrying_busy(&mut sock, cfg, queue_id, mode).map_err(|e| {
@@ -299,7 +312,7 @@ impl SocketSet {
                 }
             })?;
             let member = UmemMember::join(&umems[umem], id, &cfg.ifname);
-            queues.push(Queue::new(sock, rings, umem, member, cfg.need_wakeup)?);
+            queues.push(Queue::new(sock, rings, umem, member, cfg.need_wakeup, cfg.multi_buffer)?);
         }
         for q in queues.iter_mut() {
             q.refill(&mut umems[q.umem_index()].lock());
@@ -323,7 +336,12 @@ impl SocketSet {
         let q = self.queues.iter().find(|q| q.umem_index() == u).expect("every UMEM has a queue");
         // SAFETY: the socket lives as long as `self`, which the join borrows.
         let socket = unsafe { BorrowedFd::borrow_raw(q.fd()) };
-        UmemJoin { umem: self.umems[u].clone(), socket, ifname: self.config.ifname.clone() }
+        UmemJoin {
+            umem: self.umems[u].clone(),
+            socket,
+            ifname: self.config.ifname.clone(),
+            multi_buffer: self.config.multi_buffer,
+        }
     }
 
     /// Whether UMEM 0 belongs to another port (this socket set joined it).

@@ -236,6 +236,7 @@ fn received_map_carries_packets_and_busy_poll_is_set_on_the_real_xsk() {
             ..Default::default()
         },
         map: MapSource::Received(map_fd),
+        multi_buffer: Default::default(),
     })
     .unwrap();
     assert!(port.program().is_none(), "use_cni: the port attaches nothing");
@@ -682,6 +683,7 @@ fn dp_pinned_map_unprivileged_helper() {
             ..Default::default()
         },
         map: MapSource::Pinned(pin.into()),
+        multi_buffer: Default::default(),
     })
     .unwrap();
     assert!(port.program().is_none());

@@ -40,6 +40,7 @@ fn open(lab: &Lab) -> Port {
         netns: Some(lab.port_ns.clone()),
         sockets: config(lab),
         map: MapSource::Attach { xdp_prog: None, mode: XdpMode::Auto, rx_metadata: false },
+        multi_buffer: Default::default(),
     })
     .unwrap()
 }

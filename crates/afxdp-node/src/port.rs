@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
 use afxdp_core::bpf::{ProgramSource, XdpMode};
 use afxdp_core::lease::{Caller, SharedQueue};
-use afxdp_core::port::{MapSource, OpenRequest, Port};
+use afxdp_core::port::{MapSource, MultiBuffer, OpenRequest, Port};
 use afxdp_core::queue::QueueStats;
 use afxdp_core::socket_set::{FrameCounts, SocketSetConfig};
 use afxdp_core::umem::{HugepagePolicy, Umem, UmemConfig};
@@ -59,6 +59,24 @@ impl From<NativeXdpMode> for XdpMode {
     }
 }
 
+/// Multi-buffer sockets (lib/config/options.ts `multiBuffer`).
+#[napi(string_enum = "lowercase")]
+pub enum NativeMultiBuffer {
+    Auto,
+    On,
+    Off,
+}
+
+impl From<NativeMultiBuffer> for MultiBuffer {
+    fn from(v: NativeMultiBuffer) -> Self {
+        match v {
+            NativeMultiBuffer::Auto => MultiBuffer::Auto,
+            NativeMultiBuffer::On => MultiBuffer::On,
+            NativeMultiBuffer::Off => MultiBuffer::Off,
+        }
+    }
+}
+
 /// A validated lib/config `PortConfig` as the core needs it (built by
 /// `nativeOptions` in lib/port/open.ts). A new option is a field here and
 /// one line in `TryFrom` below.
@@ -79,6 +97,7 @@ pub struct NativeOpenOptions {
     pub comp_size: u32,
     pub hugepages: NativeHugepages,
     pub xdp_mode: NativeXdpMode,
+    pub multi_buffer: NativeMultiBuffer,
     /// Attach this ELF instead of afxdp's redirect program.
     pub xdp_prog: Option<String>,
     /// Use the XSKMAP pinned here (use_pinned_map) instead of attaching.
@@ -116,6 +135,7 @@ impl TryFrom<NativeOpenOptions> for OpenRequest {
                 shared_umem: o.shared_umem,
                 force_copy: o.force_copy,
                 need_wakeup: true,
+                multi_buffer: false,
                 rx_size: o.rx_size,
                 tx_size: o.tx_size,
                 umem: UmemConfig {
@@ -130,6 +150,7 @@ impl TryFrom<NativeOpenOptions> for OpenRequest {
                 },
             },
             map,
+            multi_buffer: o.multi_buffer.into(),
         })
     }
 }
@@ -220,11 +241,16 @@ impl PortShared {
             data_offset: umem.data_offset(),
             umem_joined: sockets.joined(),
             umem_shared_with: sockets.umem_shared_with(0),
-            rx_metadata: port.program().is_some_and(|p| *p.source() == ProgramSource::Metadata),
+            rx_metadata: port
+                .program()
+                .is_some_and(|p| matches!(p.source(), ProgramSource::Metadata | ProgramSource::MetadataFrags)),
             rx_metadata_prefix: port.program().map_or(0, |p| p.rx_prefix()),
             tx_metadata_reg: sockets.umem(0).tx_metadata_reg().map(|r| r.as_str().to_string()),
             rx_metadata_features: features.as_ref().ok().and_then(|f| f.rx_metadata.map(|_| f.rx_metadata_names())),
             xsk_features: features.as_ref().ok().and_then(|f| f.xsk.map(|_| f.xsk_names())),
+            multi_buffer: port.multi_buffer(),
+            xdp_zc_max_segs: port.zc_max_segs(),
+            xdp_frags: port.program().map(|p| p.frags()),
         })
     }
 
@@ -248,6 +274,9 @@ pub struct NativeQueueStats {
     pub rx_bytes: f64,
     pub tx_packets: f64,
     pub tx_bytes: f64,
+    /// Descriptors: packets plus the extra fragments of chains.
+    pub rx_descs: f64,
+    pub tx_descs: f64,
     pub rx_dropped: f64,
     pub rx_invalid_descs: f64,
     pub tx_invalid_descs: f64,
@@ -264,6 +293,8 @@ impl NativeQueueStats {
             rx_bytes: s.rx_bytes as f64,
             tx_packets: s.tx_packets as f64,
             tx_bytes: s.tx_bytes as f64,
+            rx_descs: s.rx_descs as f64,
+            tx_descs: s.tx_descs as f64,
             rx_dropped: s.rx_dropped as f64,
             rx_invalid_descs: s.rx_invalid_descs as f64,
             tx_invalid_descs: s.tx_invalid_descs as f64,
@@ -346,6 +377,14 @@ pub struct NativePortInfo {
     pub rx_metadata_features: Option<Vec<String>>,
     /// The device's netdev xsk-features (None: the kernel cannot say).
     pub xsk_features: Option<Vec<String>>,
+    /// Sockets bound with XDP_USE_SG: packets larger than a frame arrive
+    /// and leave as chains (queue.options XDP_PKT_CONTD).
+    pub multi_buffer: bool,
+    /// The interface's xdp-zc-max-segs (netdev netlink), where reported.
+    pub xdp_zc_max_segs: Option<u32>,
+    /// Whether the program this port attached is frags-aware (xdp.frags);
+    /// none for a program it did not attach.
+    pub xdp_frags: Option<bool>,
 }
 
 /// One UMEM's JS exposure, shared by the ports using the UMEM (V8 allows

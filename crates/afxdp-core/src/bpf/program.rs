@@ -156,12 +156,18 @@ pub struct AttachedXdp {
 /// Which program to attach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgramSource {
-    /// afxdp's own redirect program.
+    /// afxdp's own redirect program (the frags-aware variant only when the
+    /// MTU needs it in native mode).
     Redirect,
     /// afxdp's redirect program that first writes the driver's RX metadata
     /// (timestamp, hash, VLAN tag) before the packet (bpf/meta.bpf.c). Device
     /// bound: native mode only.
     Metadata,
+    /// `Metadata`, frags-aware in every mode, for multi-buffer sockets.
+    MetadataFrags,
+    /// afxdp's frags-aware redirect program (`SEC("xdp.frags")`), in every
+    /// mode: for multi-buffer sockets, which take packets as chains.
+    RedirectFrags,
     /// A user ELF (`xdp_prog`): must contain a map named `xsks_map`; the
     /// program is the named one, or the only XDP program in the file.
     Object { path: PathBuf, program: Option<String> },
@@ -172,6 +178,8 @@ impl ProgramSource {
         match self {
             ProgramSource::Redirect => "afxdp's redirect program".into(),
             ProgramSource::Metadata => "afxdp's RX-metadata redirect program (rxMetadata)".into(),
+            ProgramSource::MetadataFrags => "afxdp's frags-aware RX-metadata redirect program (rxMetadata)".into(),
+            ProgramSource::RedirectFrags => "afxdp's frags-aware (multi-buffer) redirect program".into(),
             ProgramSource::Object { path, program: None } => format!("XDP object {}", path.display()),
             ProgramSource::Object { path, program: Some(p) } => format!("program {p} of XDP object {}", path.display()),
         }
@@ -559,11 +567,14 @@ fn extract(obj: &libbpf_rs::Object, prog_name: &str, origin: &str) -> Result<(Ow
     Ok((dup(prog.as_fd(), "XDP program fd")?, dup(map.as_fd(), "xsks_map fd")?))
 }
 
-pub(crate) fn load_redirect(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
+/// `frags`: the frags-aware variant in every mode, for multi-buffer sockets
+/// (an error if the kernel cannot load it).
+pub(crate) fn load_redirect(dev: &Netdev, mode: XdpMode, frags: bool) -> Result<Loaded> {
     let entries = dev.max_queues.max(MIN_MAP_ENTRIES);
     // Generic mode linearises skbs for a plain program, so an XSK without
-    // multi-buffer support still gets whole packets: frags only for drivers.
-    let want_frags = dev.mtu > FRAGS_MTU && mode != XdpMode::Generic;
+    // multi-buffer support still gets whole packets: frags only for drivers,
+    // unless the sockets are multi-buffer (they take chains).
+    let want_frags = frags || (dev.mtu > FRAGS_MTU && mode != XdpMode::Generic);
     let attempt = |frags: bool| -> (std::result::Result<libbpf_rs::Object, libbpf_rs::Error>, String) {
         with_libbpf_log(|| {
             let mut open = libbpf_rs::ObjectBuilder::default().open_memory(REDIRECT_OBJECT)?;
@@ -581,6 +592,13 @@ pub(crate) fn load_redirect(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
     };
     let (mut result, mut log) = attempt(want_frags);
     let mut frags = want_frags;
+    if let (Err(e), true) = (&result, frags) {
+        let mut e = bpf_error(e, "load afxdp's frags-aware XDP program (multi-buffer needs Linux >= 6.6)".into(), &log);
+        if e.code == Code::Bpf {
+            e.code = Code::NotSupported;
+        }
+        return Err(e);
+    }
     if result.is_err() && want_frags {
         // Kernels before 5.18 know no frags-aware programs: use the plain one.
         (result, log) = attempt(false);
@@ -594,7 +612,7 @@ pub(crate) fn load_redirect(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
 /// Load bpf/meta.bpf.c bound to `dev` (prog_ifindex + BPF_F_XDP_DEV_BOUND_ONLY),
 /// as the metadata kfuncs require. Errors name what is missing: the kfuncs
 /// in the kernel (Linux >= 6.3, with BTF), or native mode.
-pub(crate) fn load_meta(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
+pub(crate) fn load_meta(dev: &Netdev, mode: XdpMode, force_frags: bool) -> Result<Loaded> {
     if mode == XdpMode::Generic {
         return Err(Error::new(
             Code::NotSupported,
@@ -607,7 +625,7 @@ pub(crate) fn load_meta(dev: &Netdev, mode: XdpMode) -> Result<Loaded> {
         ));
     }
     let entries = dev.max_queues.max(MIN_MAP_ENTRIES);
-    let want_frags = dev.mtu > FRAGS_MTU;
+    let want_frags = force_frags || dev.mtu > FRAGS_MTU;
     let attempt = |name: &str| -> (std::result::Result<libbpf_rs::Object, libbpf_rs::Error>, String) {
         with_libbpf_log(|| {
             let mut open = libbpf_rs::ObjectBuilder::default().open_memory(META_OBJECT)?;
@@ -817,16 +835,19 @@ impl XdpProgram {
         let dev = Netdev::by_index(ifindex)?;
         let netns = NetnsRef::current()?;
         let loaded = match source {
-            ProgramSource::Redirect => load_redirect(&dev, mode)?,
-            ProgramSource::Metadata => load_meta(&dev, mode)?,
+            ProgramSource::Redirect => load_redirect(&dev, mode, false)?,
+            ProgramSource::RedirectFrags => load_redirect(&dev, mode, true)?,
+            ProgramSource::Metadata => load_meta(&dev, mode, false)?,
+            ProgramSource::MetadataFrags => load_meta(&dev, mode, true)?,
             ProgramSource::Object { path, program } => load_object(path, program.as_deref()).map_err(|e| e.with_path(path))?,
         };
         let prog_id = syscall::prog_info(loaded.prog_fd.as_fd())?.id;
         // A device-bound program cannot attach in generic mode (the kernel
         // says EINVAL); load_meta refused Generic already, Auto means native.
-        let mode = if *source == ProgramSource::Metadata { XdpMode::Native } else { mode };
+        let meta = matches!(source, ProgramSource::Metadata | ProgramSource::MetadataFrags);
+        let mode = if meta { XdpMode::Native } else { mode };
         let (actual, link) = attach_fd(&dev, &loaded.prog_fd, mode, kind).map_err(|mut e| {
-            if *source == ProgramSource::Metadata {
+            if meta {
                 e.message.push_str(&format!(
                     " (rxMetadata attaches a device-bound program, which needs native XDP in the driver of {})",
                     dev.name

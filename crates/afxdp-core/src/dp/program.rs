@@ -279,7 +279,7 @@ impl DpProgram {
     ) -> Result<(OwnedFd, u32, XskMap, XdpMode, Origin)> {
         Ok(match found {
             None => {
-                let loaded = load_redirect(dev, mode)?;
+                let loaded = load_redirect(dev, mode, false)?;
                 let id = prog_info(loaded.prog_fd.as_fd())?.id;
                 // Netlink, not a bpf_link: the program must outlive dp-serve.
                 let (used, _) = attach_fd(dev, &loaded.prog_fd, mode, AttachKind::Netlink)?;

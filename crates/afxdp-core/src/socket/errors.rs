@@ -73,6 +73,19 @@ fn interface_exists(ifindex: u32) -> bool {
 
 pub(super) fn bind_error(errno: i32, ifname: &str, ifindex: u32, queue: u32, mode: BindMode) -> Error {
     let what = format!("bind(AF_XDP socket, {ifname} queue {queue})");
+    if matches!(mode, BindMode::Owner { multi_buffer: true, .. })
+        && matches!(errno, libc::EINVAL | libc::EOPNOTSUPP)
+        && interface_exists(ifindex)
+        && queue_count(ifname).is_none_or(|n| queue < n)
+    {
+        return Error::with_errno(
+            Code::NotSupported,
+            errno,
+            format!(
+                "{what} with XDP_USE_SG refused: multi-buffer AF_XDP (jumbo frames as chains of frames) needs Linux                  >= 6.6 and, in zero-copy mode, a driver that supports it (xdp-zc-max-segs > 1 in `afxdp doctor`);                  try force_copy=1, or multiBuffer 'off' with an MTU whose packets fit one frame"
+            ),
+        );
+    }
     match errno {
         libc::EBUSY => Error::with_errno(
             Code::QueueBusy,
@@ -134,7 +147,8 @@ mod tests {
 
     #[test]
     fn busy_names_interface_and_queue() {
-        let e = bind_error(libc::EBUSY, "eth7", 99, 3, BindMode::Owner { need_wakeup: true, force_copy: false });
+        let e =
+            bind_error(libc::EBUSY, "eth7", 99, 3, BindMode::Owner { need_wakeup: true, force_copy: false, multi_buffer: false });
         assert_eq!(e.code, Code::QueueBusy);
         assert!(e.message.contains("eth7 queue 3"), "{}", e.message);
     }

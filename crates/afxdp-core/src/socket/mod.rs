@@ -64,9 +64,12 @@ pub enum BindMode {
         /// XDP_COPY; otherwise no mode flag, and the kernel picks zero-copy
         /// when the driver supports it.
         force_copy: bool,
+        /// XDP_USE_SG: packets larger than a frame come and go as chains of
+        /// descriptors (Linux >= 6.6; `chain`).
+        multi_buffer: bool,
     },
     /// XDP_SHARED_UMEM with the socket that registered it. The kernel
-    /// inherits that socket's copy/need-wakeup mode; a different (interface,
+    /// inherits that socket's copy/need-wakeup/multi-buffer mode; a different (interface,
     /// queue) needs own fill and completion rings (kernel >= 5.10).
     SharedWith(RawFd),
 }
@@ -209,8 +212,11 @@ impl XskSocket {
     /// Bind to (ifindex, queue_id). `ifname` is only used in messages.
     pub fn bind(&mut self, ifname: &str, ifindex: u32, queue_id: u32, mode: BindMode) -> Result<()> {
         let (flags, shared_fd) = match mode {
-            BindMode::Owner { need_wakeup, force_copy } => {
+            BindMode::Owner { need_wakeup, force_copy, multi_buffer } => {
                 let mut f = 0;
+                if multi_buffer {
+                    f |= libc::XDP_USE_SG;
+                }
                 if need_wakeup {
                     f |= libc::XDP_USE_NEED_WAKEUP;
                 }
