@@ -7,10 +7,11 @@
 // txSoftwareChecksum) and a software completion timestamp
 // (ktime_get_tai_fast_ns in xsk_destruct_skb); launch time is refused.
 import { privileged } from '../helpers/privileged';
-import { withLab } from '../helpers/lab';
+import { createLab, withLab } from '../helpers/lab';
+import { PacketSocket } from '../../lib/peer/packet-socket';
 import { sleep } from '../helpers/frames';
 import { udpFrame, udpSeq } from '../helpers/udp-frames';
-import { openPort, Port, RX_META_HASH, RX_META_TIMESTAMP, XDP_TXMD_FLAGS_CHECKSUM, XDP_TXMD_FLAGS_LAUNCH_TIME,
+import { openPort, Port, XDP_PKT_CONTD, RX_META_HASH, RX_META_TIMESTAMP, XDP_TXMD_FLAGS_CHECKSUM, XDP_TXMD_FLAGS_LAUNCH_TIME,
   XDP_TXMD_FLAGS_TIMESTAMP, XDP_TX_METADATA } from '../../lib/index';
 
 const test = privileged();
@@ -100,6 +101,50 @@ test.serial('rxMetadata through a stream: batches carry the hash', async (t) => 
       port.close();
     }
   });
+});
+
+test.serial('rxMetadata with multi-buffer: 8,000-byte chains arrive byte-exact, the metadata before the first fragment', async (t) => {
+  const lab = createLab({ mtu: 9000 });
+  const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
+  try {
+    const port = await openPort({ iface: lab.portIf, netns: lab.portNs, rxMetadata: true });
+    try {
+      t.true(port.info().multiBuffer);
+      t.true(port.info().xdpFrags);
+      const q = port.queues[0];
+      const N = 20;
+      const sent = Array.from({ length: N }, (_, i) => udpFrame(lab.portMac, lab.peerMac, i, 7000, 8000));
+      t.is(peer.send(sent), N);
+      let packets = 0;
+      let exact = 0;
+      const deadline = Date.now() + 5000;
+      while (packets < N && Date.now() < deadline) {
+        const n = q.receive();
+        let start = 0;
+        for (let i = 0; i < n; i++) {
+          if ((q.options[i]! & XDP_PKT_CONTD) !== 0) continue;
+          // Slots [start, i] are one packet: glue the fragments.
+          const parts: Buffer[] = [];
+          for (let k = start; k <= i; k++) parts.push(Buffer.from(q.packet(k)));
+          const whole = Buffer.concat(parts);
+          const seq = udpSeq(whole);
+          if (seq !== undefined && Buffer.compare(whole, sent[seq]!) === 0) exact++;
+          t.true((q.rxMetaValid(start) & RX_META_HASH) !== 0, 'the first fragment carries the metadata');
+          packets++;
+          start = i + 1;
+        }
+        q.release(n);
+        if (n === 0) await sleep(1);
+      }
+      t.is(packets, N);
+      t.is(exact, N, 'byte-exact: the prefix is skipped on first fragments only');
+    } finally {
+      port.close();
+    }
+  } finally {
+    peer.close();
+    lab.destroy();
+  }
 });
 
 test.serial('rxMetadata in generic mode is refused naming native XDP', async (t) => {
