@@ -228,3 +228,42 @@ test.serial('txMetadata on veth copy mode: software checksum, TAI completion tim
     }
   });
 });
+
+test.serial('txMetadata without software checksum on veth: the checksum stays partial (the device completes it), timestamps still come', async (t) => {
+  await withLab({}, async (lab, peer) => {
+    const port = await openPort({ iface: lab.portIf, netns: lab.portNs, txMetadata: true });
+    try {
+      const q = port.queues[0];
+      t.is(q.alloc(1), 1);
+      const frame = udpFrame(lab.peerMac, lab.portMac, 9, 4343, 80);
+      frame.writeUInt16BE(0x1234, 40); // what the device would complete from
+      q.umem.set(frame, q.addrs[0]!);
+      q.lengths[0] = frame.length;
+      q.requestTxMetadata(0, XDP_TXMD_FLAGS_CHECKSUM | XDP_TXMD_FLAGS_TIMESTAMP, 34, 6);
+      const addr = q.addrs[0]!;
+      const before = BigInt(Date.now() - 2_000) * 1_000_000n;
+      t.is(q.transmit(1), 1);
+      let rx: Buffer[] = [];
+      for (let i = 0; i < 200 && rx.length === 0; i++) {
+        q.flushTx();
+        rx = peer.receive(8, 10).filter((f) => udpSeq(f) === 9);
+      }
+      t.is(rx.length, 1);
+      // veth advertises checksum offload (NETIF_F_HW_CSUM) and hands the
+      // skb on CHECKSUM_PARTIAL: the peer's raw bytes keep the seed.
+      t.is(rx[0]!.readUInt16BE(40), 0x1234);
+      // Completed once the frame left the tx and completion rings (the
+      // area holds the request until then).
+      for (let i = 0; i < 200; i++) {
+        q.reap();
+        const f = port.frames(0);
+        if (f.txRing + f.completionRing === 0) break;
+        await sleep(1);
+      }
+      const ts = q.txTimestamp(addr);
+      t.true(ts > before && ts < BigInt(Date.now() + 39_000) * 1_000_000n, `${ts}`);
+    } finally {
+      port.close();
+    }
+  });
+});
