@@ -502,6 +502,16 @@ export interface NativeInterfaceProbe {
   xdpFeatures?: Array<string>
   /** NETDEV_A_DEV_XDP_ZC_MAX_SEGS, when reported. */
   xdpZcMaxSegs?: number
+  /**
+   * NETDEV_A_DEV_XDP_RX_METADATA_FEATURES as names (timestamp, hash,
+   * vlan-tag); null when the kernel cannot say.
+   */
+  rxMetadataFeatures?: Array<string>
+  /**
+   * NETDEV_A_DEV_XSK_FEATURES as names (tx-timestamp, tx-checksum,
+   * tx-launch-time-fifo); null when the kernel cannot say.
+   */
+  xskFeatures?: Array<string>
   /** Why `xdp_features` is null. */
   xdpFeaturesError?: string
 }
@@ -555,6 +565,12 @@ export interface NativeOpenOptions {
   pinnedMap?: string
   /** Descriptor slots per queue (binding only: not part of the request). */
   burstSize: number
+  /** afxdp's RX-metadata program (bpf/meta.bpf.c) instead of the plain one. */
+  rxMetadata: boolean
+  /** Register the UMEM with tx_metadata_len (AF_XDP TX metadata). */
+  txMetadata: boolean
+  /** XDP_UMEM_TX_SW_CSUM: the kernel computes requested checksums (copy mode). */
+  txSoftwareChecksum: boolean
 }
 
 export interface NativePortInfo {
@@ -578,6 +594,19 @@ export interface NativePortInfo {
   umemJoined: boolean
   /** Interfaces of the other ports using UMEM 0 now (empty: not shared). */
   umemSharedWith: Array<string>
+  /** afxdp's RX-metadata program is attached. */
+  rxMetadata: boolean
+  /**
+   * 0: the metadata sits in the XDP metadata area; else the program
+   * prepends it and the receive path skips this many bytes.
+   */
+  rxMetadataPrefix: number
+  /** How XDP_UMEM_REG took tx_metadata_len (None: no TX metadata). */
+  txMetadataReg?: string
+  /** The device's netdev xdp-rx-metadata-features (None: the kernel cannot say). */
+  rxMetadataFeatures?: Array<string>
+  /** The device's netdev xsk-features (None: the kernel cannot say). */
+  xskFeatures?: Array<string>
   /**
    * Sockets bound with XDP_USE_SG: packets larger than a frame arrive
    * and leave as chains (queue.options XDP_PKT_CONTD).

@@ -1,5 +1,8 @@
 // afxdp: fast packet I/O for Node.js over Linux AF_XDP sockets.
 export { openPort, openPorts, Port, Queue, swapMacs, POLL_MODES, DEFAULT_SPIN_US, XDP_PKT_CONTD, XDP_TX_METADATA } from './port';
+export { RX_META_TIMESTAMP, RX_META_HASH, RX_META_VLAN, XDP_TXMD_FLAGS_TIMESTAMP, XDP_TXMD_FLAGS_CHECKSUM,
+  XDP_TXMD_FLAGS_LAUNCH_TIME } from './port';
+export type { TxMetadataSupport } from './port';
 export type { PollMode } from './port';
 /**
  * Queues on worker threads: `port.transfer(queues)` on the opening thread,

@@ -36,6 +36,9 @@ async function openBenchPort(args) {
   const options = { iface: args.iface, netns: args.netns };
   if (args['poll-mode'] !== undefined) options.pollMode = args['poll-mode'];
   if (args['busy-budget'] !== undefined) options.busyBudget = Number(args['busy-budget']);
+  // AFXDP_BENCH_RX_METADATA=1: afxdp's RX-metadata program (issue 16), to
+  // measure its cost per packet against the same run without it.
+  if (process.env.AFXDP_BENCH_RX_METADATA === '1') options.rxMetadata = true;
   return openPort(options);
 }
 

@@ -1,5 +1,8 @@
-//! Compiles bpf/redirect.bpf.c into OUT_DIR/redirect.bpf.o, which
-//! src/bpf/program.rs embeds with include_bytes!.
+//! Compiles afxdp's XDP programs, bpf/redirect.bpf.c and bpf/meta.bpf.c,
+//! into OUT_DIR/<name>.bpf.o, which src/bpf/program.rs embeds with
+//! include_bytes!. Two objects, not one: the metadata program's kfunc
+//! externs are resolved by libbpf for every program of an object, so the
+//! plain redirect program stays loadable on kernels without them.
 //!
 //! Needs clang with the BPF target (clang >= 11) and linux/bpf.h from the
 //! kernel headers (Debian/Ubuntu: `apt-get install clang linux-libc-dev`).
@@ -12,11 +15,15 @@ use std::process::Command;
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
-    let src = manifest.join("bpf/redirect.bpf.c");
-    let obj = out.join("redirect.bpf.o");
-
-    println!("cargo:rerun-if-changed=bpf/redirect.bpf.c");
     println!("cargo:rerun-if-env-changed=CLANG");
+    for name in ["redirect", "meta"] {
+        println!("cargo:rerun-if-changed=bpf/{name}.bpf.c");
+        compile(&manifest.join(format!("bpf/{name}.bpf.c")), &out.join(format!("{name}.bpf.o")));
+    }
+}
+
+fn compile(src: &Path, obj: &Path) {
+    let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
 
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".to_string());
     // The object follows the target's byte order (bpfel/bpfeb), not the host's.
@@ -34,15 +41,15 @@ fn main() {
             cmd.arg("-idirafter").arg(&dir);
         }
     }
-    cmd.arg(&src).arg("-o").arg(&obj);
+    cmd.arg(src).arg("-o").arg(obj);
 
     let output = match cmd.output() {
         Ok(o) => o,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "afxdp-core needs clang to compile its XDP program (bpf/redirect.bpf.c), but `{clang}` was not found: \
+            "afxdp-core needs clang to compile its XDP program (bpf/{name}), but `{clang}` was not found: \
              install clang (apt-get install clang) or point $CLANG at a clang with the BPF target"
         ),
-        Err(e) => panic!("cannot run `{clang}` to compile bpf/redirect.bpf.c: {e}"),
+        Err(e) => panic!("cannot run `{clang}` to compile bpf/{name}: {e}"),
     };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -54,7 +61,7 @@ fn main() {
         } else {
             ""
         };
-        panic!("compiling bpf/redirect.bpf.c with `{cmd:?}` failed:\n{stderr}{hint}");
+        panic!("compiling bpf/{name} with `{cmd:?}` failed:\n{stderr}{hint}");
     }
 }
 

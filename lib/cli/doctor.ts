@@ -232,6 +232,7 @@ interface InterfaceProbe {
   name: string; ifindex: number; mac: string; mtu: number; up: boolean; carrier: boolean; driver?: string | null;
   rxQueues: number; txQueues: number; maxQueues: number; queueSource: string;
   xdpFeatures?: string[] | null; xdpZcMaxSegs?: number | null; xdpFeaturesError?: string | null;
+  rxMetadataFeatures?: string[] | null; xskFeatures?: string[] | null;
 }
 
 function interfaceChecks(o: DoctorOptions): Check[] {
@@ -272,6 +273,7 @@ function interfaceChecks(o: DoctorOptions): Check[] {
       checks.push({ id: 'mtu', status: 'warn', title: 'MTU', detail: `mtu ${probe.mtu} may be too large for native XDP with ${o.frameSize}-byte frames (no multi-buffer AF_XDP here)`, fix: `ip link set ${iface} mtu 1500` });
     }
   }
+  checks.push(...metadataChecks(probe));
   if (probe.driver === 'veth') {
     // Measured in the benchmark (bench/README.md): on veth busy polling costs and gains nothing measurable.
     checks.push({
@@ -295,6 +297,28 @@ function interfaceChecks(o: DoctorOptions): Check[] {
     // no iproute2: skip
   }
   return checks;
+}
+
+// What RX and TX metadata the driver offers (netdev xdp-rx-metadata-features
+// and xsk-features): informational, nothing fails for their absence.
+function metadataChecks(probe: InterfaceProbe): Check[] {
+  const rx = probe.rxMetadataFeatures;
+  const tx = probe.xskFeatures;
+  const unknown = 'unknown (the kernel does not report it: Linux >= 6.3 for RX, 6.8 for TX)';
+  return [
+    {
+      id: 'rx_metadata', status: 'ok', title: 'RX metadata',
+      detail: rx === undefined || rx === null ? unknown
+        : rx.length === 0 ? 'none: the driver implements no XDP metadata kfuncs (rxMetadata is refused)'
+        : `${rx.join(', ')} (rxMetadata: afxdp's program reads them per packet; native XDP)`,
+    },
+    {
+      id: 'tx_metadata', status: 'ok', title: 'TX metadata',
+      detail: tx === undefined || tx === null ? unknown
+        : `zero-copy: ${tx.length ? tx.join(', ') : 'none'}; copy mode: checksum and a software completion timestamp ` +
+          '(txMetadata), launch time not',
+    },
+  ];
 }
 
 function socketState(file: string): 'socket' | 'file' | 'missing' {

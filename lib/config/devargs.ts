@@ -54,9 +54,6 @@ const RETIRED_NAMES: ReadonlyMap<string, { replacement?: DevargName; note: strin
     { replacement: 'use_pinned_map', note: 'the DPDK 24.07 release notes use this name; the driver never accepted it' },
   ],
   ['sock', { replacement: 'dp_path', note: '`sock` was the name used before dp_path was merged' }],
-  ...['xdp_meta_rx_ts_offset', 'xdp_meta_valid_hint_offset', 'xdp_meta_rx_ts_valid_mask'].map(
-    (name) => [name, { note: `\`${name}\` (DPDK 26.11) is not supported by afxdp` }] as const,
-  ),
 ]);
 
 export function isDevargName(name: string): name is DevargName {

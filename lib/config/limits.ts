@@ -29,6 +29,13 @@ export const limits = Object.freeze({
   /** Room left for packet data after all headroom. */
   minFrameData: 64,
   maxBurstSize: 1024,
+  /**
+   * Farthest a custom program's RX metadata may start before the packet
+   * (xdp_meta_* devargs): the XDP metadata area is at most 255 bytes
+   * (skb_shared_info.meta_len is a u8) in 4-byte units. TS only: the
+   * metadata accessors are in TS.
+   */
+  maxRxMetaOffset: 252,
   /** The DP reads 64-byte records: "/connect," leaves 55 bytes for the name. */
   podNameMaxBytes: 55,
   maxHandshakeTimeoutMs: 300_000,

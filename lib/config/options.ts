@@ -52,7 +52,23 @@ export interface PortOptions {
   useCni?: boolean;
   usePinnedMap?: boolean;
   dpPath?: string;
+  /** DPDK 26.11: a custom xdp_prog's u64 RX timestamp (ns) starts this many bytes before the packet. */
+  xdpMetaRxTsOffset?: number;
+  /** DPDK 26.11: a u32 hint this many bytes before the packet says whether the timestamp is valid. */
+  xdpMetaValidHintOffset?: number;
+  /** DPDK 26.11: the timestamp is valid when hint & mask is not 0. */
+  xdpMetaRxTsValidMask?: number;
   // afxdp extensions (no devarg):
+  /**
+   * afxdp's program asks the driver for each packet's RX timestamp, hash and
+   * VLAN tag (XDP metadata kfuncs, Linux >= 6.3, native mode) and puts them
+   * before the packet: queue.rxTimestamp(slot), rxHash(slot), ...
+   */
+  rxMetadata?: boolean;
+  /** UMEM with tx_metadata_len (Linux >= 6.8): queue.requestTxMetadata(slot, ...) per packet. */
+  txMetadata?: boolean;
+  /** XDP_UMEM_TX_SW_CSUM: the kernel computes requested checksums itself (copy mode; implies txMetadata). */
+  txSoftwareChecksum?: boolean;
   /** UMEM chunk size in bytes. */
   frameSize?: FrameSize;
   /** UMEM frames per queue. */
@@ -123,6 +139,12 @@ export interface PortConfig {
   readonly dpPathOrigin: DpPathOrigin | undefined;
   /** The paths looked at for a default dpPath, in order; empty before open and for an explicit one. */
   readonly dpPathSearched: readonly string[];
+  readonly xdpMetaRxTsOffset: number | undefined;
+  readonly xdpMetaValidHintOffset: number | undefined;
+  readonly xdpMetaRxTsValidMask: number | undefined;
+  readonly rxMetadata: boolean;
+  readonly txMetadata: boolean;
+  readonly txSoftwareChecksum: boolean;
   readonly filePrefix: string;
   readonly frameSize: FrameSize;
   readonly frameCount: number;
@@ -214,6 +236,33 @@ export const OPTIONS = Object.freeze({
     },
     defaultText: 'auto (the kernel picks)',
     description: 'How afxdp attaches its program: native (mode=drv), generic (mode=skb) or auto; only auto in Device Plugin modes',
+  },
+  xdpMetaRxTsOffset: {
+    devarg: 'xdp_meta_rx_ts_offset', kind: 'int', min: 8, max: limits.maxRxMetaOffset,
+    bound: 'needs xdp_prog, use_cni or use_pinned_map (a program that writes its own metadata); not with rxMetadata',
+    description: "Bytes before the packet where a custom program's u64 RX timestamp (ns) starts",
+  },
+  xdpMetaValidHintOffset: {
+    devarg: 'xdp_meta_valid_hint_offset', kind: 'int', min: 4, max: limits.maxRxMetaOffset,
+    bound: 'needs xdp_meta_rx_ts_offset and xdp_meta_rx_ts_valid_mask',
+    description: 'Bytes before the packet of a u32 hint word saying whether the timestamp is valid',
+  },
+  xdpMetaRxTsValidMask: {
+    devarg: 'xdp_meta_rx_ts_valid_mask', kind: 'int', min: 1, max: 0xffff_ffff,
+    bound: 'decimal; needs xdp_meta_valid_hint_offset',
+    description: 'The timestamp is valid when hint & mask is not 0',
+  },
+  rxMetadata: {
+    kind: 'bool', default: false, native: true,
+    description: "afxdp's program writes the driver's RX timestamp, hash and VLAN tag before each packet (native XDP, Linux >= 6.3)",
+  },
+  txMetadata: {
+    kind: 'bool', default: false, native: true,
+    description: 'UMEM with tx_metadata_len: per-packet checksum offload, TX timestamp, launch time (Linux >= 6.8)',
+  },
+  txSoftwareChecksum: {
+    kind: 'bool', default: false, native: true,
+    description: 'XDP_UMEM_TX_SW_CSUM: the kernel computes requested TX checksums (copy mode); implies txMetadata',
   },
   multiBuffer: {
     kind: 'enum', values: MULTI_BUFFER_MODES, default: 'auto', native: true,

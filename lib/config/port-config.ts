@@ -241,6 +241,7 @@ function resolve(options: RawOptions, context: Context, vdevIndex: number | unde
     useCni, usePinnedMap, xdpProg: values.xdpProg as string | undefined, dpPath: explicitDpPath, xdpMode: values.xdpMode as XdpMode,
   });
   const source: PortSource = useCni ? 'cni' : usePinnedMap ? 'pinned' : 'attach';
+  checkMetadataRules(context, source, values);
   const dpPath = source === 'attach' ? undefined : resolveDpPath(source, iface, explicitDpPath);
   if (source === 'cni') checkSocketPath(context, dpPath!);
 
@@ -319,6 +320,42 @@ function checkDeviceModeRules(
       `${written} cannot be used with ${name(deviceMode)}: the Device Plugin attaches the XDP program, in its own mode`,
       `remove ${name('xdpMode')} (the Device Plugin's pool config sets the attach mode)`,
     );
+  }
+}
+
+// RX metadata: afxdp's program (rxMetadata) or a custom one described by
+// DPDK 26.11's xdp_meta_* devargs, never both; TX metadata options.
+function checkMetadataRules(context: Context, source: PortSource, values: Record<string, unknown>): void {
+  const { name } = context;
+  const ts = values.xdpMetaRxTsOffset as number | undefined;
+  const hint = values.xdpMetaValidHintOffset as number | undefined;
+  const mask = values.xdpMetaRxTsValidMask as number | undefined;
+  if (values.rxMetadata === true && source !== 'attach') {
+    throw context.fail('rxMetadata', `rxMetadata cannot be used with ${name(source === 'cni' ? 'useCni' : 'usePinnedMap')}: ` +
+      'the Device Plugin loads the XDP program, not afxdp', 'remove rxMetadata; if the Device Plugin\'s program writes ' +
+      `metadata, describe it with ${name('xdpMetaRxTsOffset')}`);
+  }
+  if (values.rxMetadata === true && values.xdpProg !== undefined) {
+    throw context.fail('rxMetadata', `rxMetadata cannot be used with ${name('xdpProg')}: it selects afxdp's own program`,
+      `remove rxMetadata and describe your program's metadata with ${name('xdpMetaRxTsOffset')}`);
+  }
+  if (ts !== undefined && values.rxMetadata === true) {
+    throw context.fail('xdpMetaRxTsOffset', `${name('xdpMetaRxTsOffset')} cannot be used with rxMetadata: afxdp's program ` +
+      'writes its own layout', `remove ${name('xdpMetaRxTsOffset')} (queue.rxTimestamp reads afxdp's layout)`);
+  }
+  if (ts !== undefined && source === 'attach' && values.xdpProg === undefined) {
+    throw context.fail('xdpMetaRxTsOffset', `${name('xdpMetaRxTsOffset')} describes metadata a custom program writes, ` +
+      "but afxdp's redirect program writes none", `add ${name('xdpProg')}, or use rxMetadata for afxdp's metadata program`);
+  }
+  if ((hint !== undefined || mask !== undefined) && ts === undefined) {
+    throw context.fail(hint !== undefined ? 'xdpMetaValidHintOffset' : 'xdpMetaRxTsValidMask',
+      `${name(hint !== undefined ? 'xdpMetaValidHintOffset' : 'xdpMetaRxTsValidMask')} needs ${name('xdpMetaRxTsOffset')}`,
+      `add ${name('xdpMetaRxTsOffset')}, the offset of the timestamp it validates`);
+  }
+  if ((hint === undefined) !== (mask === undefined)) {
+    const missing = hint === undefined ? 'xdpMetaValidHintOffset' : 'xdpMetaRxTsValidMask';
+    throw context.fail(missing, `${name('xdpMetaValidHintOffset')} and ${name('xdpMetaRxTsValidMask')} go together`,
+      `add ${name(missing)}, or remove both (then a timestamp of 0 means none)`);
   }
 }
 

@@ -10,6 +10,8 @@ import { Queue, QueueStats, toQueueStats } from './queue';
 import { call } from './native-call';
 import { PortWaiter, READABLE, Watch, WakeupMode } from './waiter';
 import { UmemBuffer } from './umem-share';
+import { rxMetaLayout, txMetadataSupport } from './metadata';
+import type { TxMetadataSupport } from './metadata';
 import type { BusyPollStatus, TransferHandle } from './transfer-handle';
 import { CLOCK_EVERY, DEFAULT_SPIN_US, SPIN, SLEEP, spinVerdict } from './poll-policy';
 
@@ -46,6 +48,17 @@ export interface PortInfo {
    * can be transmitted on any of those ports without a copy.
    */
   umemSharedWith: string[];
+  /**
+   * RX metadata: where it comes from ('metadata-area': afxdp's program in the
+   * XDP metadata area; 'prefix': the same struct prepended by the program and
+   * skipped by receive(), on kernels whose verifier refuses
+   * bpf_xdp_adjust_meta; 'xdp_prog': your program, by the xdp_meta_* devargs;
+   * 'none') and what the device supports (netdev xdp-rx-metadata-features;
+   * undefined when the kernel cannot say).
+   */
+  rxMetadata: { program: 'metadata-area' | 'prefix' | 'xdp_prog' | 'none'; deviceSupports: string[] | undefined };
+  /** TX metadata: registration (how tx_metadata_len was taken), what queue 0 honours, and the device's xsk-features. */
+  txMetadata: TxMetadataSupport & { deviceSupports: string[] | undefined };
   /**
    * Sockets bound multi-buffer (XDP_USE_SG): packets larger than a frame
    * arrive and leave as chains (queue.options XDP_PKT_CONTD). Off: such
@@ -130,6 +143,10 @@ export class PortBase extends EventEmitter {
       return new Queue(nativePort, index, id, new Uint8Array(umems[u]!), u, descriptors, config.burstSize,
         () => this.waiter(), this.#own ? () => this.transfer([index]) : undefined);
     }) as [Queue, ...Queue[]]; // the core opens at least one queue or fails
+    const tx = txMetadataSupport(info.txMetadataReg ?? undefined, info.zeroCopy[0] === true, info.xskFeatures ?? undefined);
+    const rx = rxMetaLayout(config);
+    for (const q of this.queues) q.setMetadata(rx, txMetadataSupport(info.txMetadataReg ?? undefined,
+      info.zeroCopy[q.index] === true, info.xskFeatures ?? undefined));
     this.#info = {
       iface: info.ifname, // the addon's word; `iface` in every TS surface
       ifindex: info.ifindex,
@@ -148,6 +165,11 @@ export class PortBase extends EventEmitter {
       dataOffset: info.dataOffset,
       busyPoll: Object.freeze({ ...(extras.busyPoll ?? { enabled: false, reason: 'not configured' }) }),
       umemSharedWith: info.umemSharedWith,
+      rxMetadata: Object.freeze({
+        program: info.rxMetadata ? (info.rxMetadataPrefix === 0 ? 'metadata-area' : 'prefix') : rx.kind === 'custom' ? 'xdp_prog' : 'none',
+        deviceSupports: info.rxMetadataFeatures ?? undefined,
+      }),
+      txMetadata: Object.freeze({ ...tx, deviceSupports: info.xskFeatures ?? undefined }),
       multiBuffer: info.multiBuffer,
       xdpZcMaxSegs: info.xdpZcMaxSegs ?? undefined,
       xdpFrags: info.xdpFrags ?? undefined,

@@ -12,6 +12,9 @@ import type { NativeQueueCalls, NativeQueueStats } from '../native';
 import { AfxdpError, codes, fromNative } from '../errors';
 import type { NativePortLike } from '../native';
 import { call } from './native-call';
+import { RX_META_HASH, RX_META_LEN, RX_META_TIMESTAMP, RX_META_VLAN, TX_META_LEN, XDP_TXMD_FLAGS_CHECKSUM,
+  XDP_TXMD_FLAGS_LAUNCH_TIME, XDP_TXMD_FLAGS_TIMESTAMP, txMetadataSupport } from './metadata';
+import type { RxMetaLayout, TxMetadataSupport } from './metadata';
 import type { TransferHandle } from './transfer-handle';
 import { PortWaiter, READABLE, WRITABLE, WaitOptions, Watch, WatchHandler, socketError, waitFor } from './waiter';
 
@@ -80,6 +83,10 @@ export class Queue {
   readonly #waiter: () => PortWaiter;
   readonly #transfer: (() => TransferHandle) | undefined;
   #closed = false;
+  // RX/TX metadata (lib/port/metadata.ts): one DataView over the UMEM, made once.
+  readonly #view: DataView;
+  #rxMeta: RxMetaLayout = { kind: 'none' };
+  #txMeta: TxMetadataSupport = txMetadataSupport(undefined, false, undefined);
 
   /** @internal */
   constructor(port: QueueNative, index: number, id: number, umem: Uint8Array, umemIndex: number,
@@ -99,6 +106,7 @@ export class Queue {
     const base = index * DESCRIPTOR_ARRAYS * burstSize * 4;
     this.addrs = new Uint32Array(descriptors, base, burstSize);
     this.lengths = new Uint32Array(descriptors, base + burstSize * 4, burstSize);
+    this.#view = new DataView(umem.buffer, umem.byteOffset, umem.byteLength);
     this.options = new Uint32Array(descriptors, base + 2 * burstSize * 4, burstSize);
   }
 
@@ -261,6 +269,137 @@ export class Queue {
     }
     const addr = this.addrs[slot]!; // slot checked against burstSize above
     return this.umem.subarray(addr, addr + this.lengths[slot]!);
+  }
+
+  /** @internal the port's metadata layout and TX support (PortBase sets it once). */
+  setMetadata(rx: RxMetaLayout, tx: TxMetadataSupport): void {
+    this.#rxMeta = rx;
+    this.#txMeta = tx;
+  }
+
+  /** What TX metadata this queue honours, and why not the rest. */
+  get txMetadata(): TxMetadataSupport {
+    return this.#txMeta;
+  }
+
+  #noRxMeta(): never {
+    throw new AfxdpError(codes.NOT_SUPPORTED, `queue ${this.id} has no RX metadata: open the port with rxMetadata: true ` +
+      '(afxdp\'s program asks the driver), or describe your xdp_prog\'s with xdp_meta_rx_ts_offset');
+  }
+
+  /**
+   * Which RX metadata the packet in `slot` (after `receive()`) carries:
+   * RX_META_TIMESTAMP | RX_META_HASH | RX_META_VLAN. With a custom
+   * program's xdp_meta_* devargs: RX_META_TIMESTAMP or 0. Each rx* accessor
+   * has an `...At(addr)` twin taking the packet's address instead (for
+   * batches: `batch.rxHash(i)` uses it).
+   */
+  rxMetaValid(slot: number): number {
+    return this.rxMetaValidAt(this.addrs[slot]!);
+  }
+
+  rxMetaValidAt(addr: number): number {
+    const m = this.#rxMeta;
+    if (m.kind === 'afxdp') return this.#view.getUint32(addr - 4, true);
+    if (m.kind === 'none') this.#noRxMeta();
+    if (m.hintOffset !== undefined) return (this.#view.getUint32(addr - m.hintOffset, true) & m.mask) !== 0 ? RX_META_TIMESTAMP : 0;
+    return this.#view.getBigUint64(addr - m.tsOffset, true) !== 0n ? RX_META_TIMESTAMP : 0;
+  }
+
+  /** The RX timestamp of `slot` in ns (the driver's clock; a NIC's PHC), 0n when it has none. */
+  rxTimestamp(slot: number): bigint {
+    return this.rxTimestampAt(this.addrs[slot]!);
+  }
+
+  rxTimestampAt(addr: number): bigint {
+    const m = this.#rxMeta;
+    if ((this.rxMetaValidAt(addr) & RX_META_TIMESTAMP) === 0) return 0n;
+    return this.#view.getBigUint64(addr - (m.kind === 'afxdp' ? RX_META_LEN : (m as { tsOffset: number }).tsOffset), true);
+  }
+
+  /** rxTimestamp as milliseconds in a number (no bigint; ~0.25 µs resolution for epoch-based clocks), 0 when none. */
+  rxTimestampMs(slot: number): number {
+    return this.rxTimestampMsAt(this.addrs[slot]!);
+  }
+
+  rxTimestampMsAt(addr: number): number {
+    const m = this.#rxMeta;
+    if ((this.rxMetaValidAt(addr) & RX_META_TIMESTAMP) === 0) return 0;
+    const at = addr - (m.kind === 'afxdp' ? RX_META_LEN : (m as { tsOffset: number }).tsOffset);
+    // Two 32-bit halves: no bigint.
+    return (this.#view.getUint32(at + 4, true) * 4294967296 + this.#view.getUint32(at, true)) / 1e6;
+  }
+
+  /** The driver's RX hash of `slot` (RSS), or -1 when it gave none (rxMetadata only). */
+  rxHash(slot: number): number {
+    return this.rxHashAt(this.addrs[slot]!);
+  }
+
+  rxHashAt(addr: number): number {
+    if (this.#rxMeta.kind !== 'afxdp') this.#noRxMeta();
+    return (this.#view.getUint32(addr - 4, true) & RX_META_HASH) === 0 ? -1 : this.#view.getUint32(addr - 16, true);
+  }
+
+  /** enum xdp_rss_hash_type of rxHash (L3/L4 bits), 0 when none. */
+  rxHashType(slot: number): number {
+    if (this.#rxMeta.kind !== 'afxdp') this.#noRxMeta();
+    return this.#view.getUint32(this.addrs[slot]! - 12, true);
+  }
+
+  /** The stripped VLAN tag's TCI of `slot`, -1 when none (rxVlanProto: its TPID). */
+  rxVlanTci(slot: number): number {
+    const addr = this.addrs[slot]!;
+    if (this.#rxMeta.kind !== 'afxdp') this.#noRxMeta();
+    return (this.#view.getUint32(addr - 4, true) & RX_META_VLAN) === 0 ? -1 : this.#view.getUint16(addr - 6, true);
+  }
+
+  /** The TPID (0x8100, 0x88a8) of a stripped VLAN tag, -1 when none. */
+  rxVlanProto(slot: number): number {
+    const addr = this.addrs[slot]!;
+    if (this.#rxMeta.kind !== 'afxdp') this.#noRxMeta();
+    // The kfunc gives it in network byte order.
+    return (this.#view.getUint32(addr - 4, true) & RX_META_VLAN) === 0 ? -1 : this.#view.getUint16(addr - 8, false);
+  }
+
+  /**
+   * Ask for TX metadata for the packet in `slot` (before `transmit()`):
+   * XDP_TXMD_FLAGS_* in `flags`; `csumStart`/`csumOffset` (bytes from the
+   * packet start to where checksumming starts, and from there to the
+   * checksum field) with XDP_TXMD_FLAGS_CHECKSUM; `launchTimeNs` with
+   * XDP_TXMD_FLAGS_LAUNCH_TIME. Writes struct xsk_tx_metadata before the
+   * packet and sets XDP_TX_METADATA in `options[slot]`. A feature this
+   * queue cannot honour throws ERR_AFXDP_NOT_SUPPORTED with the reason.
+   */
+  requestTxMetadata(slot: number, flags: number, csumStart = 0, csumOffset = 0, launchTimeNs = 0n): void {
+    const t = this.#txMeta;
+    if ((flags & XDP_TXMD_FLAGS_CHECKSUM) !== 0 && !t.checksum) this.#txUnsupported('checksum offload', t.reasons.checksum);
+    if ((flags & XDP_TXMD_FLAGS_TIMESTAMP) !== 0 && !t.timestamp) this.#txUnsupported('TX timestamp', t.reasons.timestamp);
+    if ((flags & XDP_TXMD_FLAGS_LAUNCH_TIME) !== 0 && !t.launchTime) this.#txUnsupported('launch time', t.reasons.launchTime);
+    if ((flags & ~(XDP_TXMD_FLAGS_CHECKSUM | XDP_TXMD_FLAGS_TIMESTAMP | XDP_TXMD_FLAGS_LAUNCH_TIME)) !== 0) {
+      throw new AfxdpError(codes.INVALID_ARGUMENT, `unknown TX metadata flags 0x${flags.toString(16)}`, { argument: 'flags' });
+    }
+    const at = this.addrs[slot]! - TX_META_LEN;
+    const v = this.#view;
+    v.setBigUint64(at, BigInt(flags), true);
+    v.setUint16(at + 8, csumStart, true);
+    v.setUint16(at + 10, csumOffset, true);
+    v.setUint32(at + 12, 0, true);
+    v.setBigUint64(at + 16, launchTimeNs, true);
+    this.options[slot] = this.options[slot]! | XDP_TX_METADATA;
+  }
+
+  #txUnsupported(what: string, why: string | undefined): never {
+    throw new AfxdpError(codes.NOT_SUPPORTED, `TX metadata ${what} is not supported on queue ${this.id}: ${why ?? 'unknown'}`);
+  }
+
+  /**
+   * The TX completion timestamp (ns; CLOCK_TAI in copy mode, the NIC's clock
+   * in zero-copy) of the frame at `addr` sent with XDP_TXMD_FLAGS_TIMESTAMP,
+   * read after the frame completed (`reap()`, `flushTx()`) and before it is
+   * allocated again. 0n if the kernel wrote none.
+   */
+  txTimestamp(addr: number): bigint {
+    return this.#view.getBigUint64(addr - TX_META_LEN + 8, true);
   }
 
   stats(): QueueStats {

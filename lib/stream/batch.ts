@@ -133,6 +133,30 @@ export class Batch {
     return this.#queue!.umem.subarray(a, a + this.#lengths[i]!);
   }
 
+  /** RX metadata of packet `i` (rxMetadata or the xdp_meta_* devargs; see Queue.rxMetaValid). */
+  rxMetaValid(i: number): number {
+    this.#check('use');
+    return this.#queue!.rxMetaValidAt(this.#addrs[i]!);
+  }
+
+  /** The driver's RX hash of packet `i`, -1 when none (Queue.rxHash). */
+  rxHash(i: number): number {
+    this.#check('use');
+    return this.#queue!.rxHashAt(this.#addrs[i]!);
+  }
+
+  /** The RX timestamp of packet `i` in ns, 0n when none (Queue.rxTimestamp). */
+  rxTimestamp(i: number): bigint {
+    this.#check('use');
+    return this.#queue!.rxTimestampAt(this.#addrs[i]!);
+  }
+
+  /** The RX timestamp of packet `i` in ms as a number, 0 when none (Queue.rxTimestampMs). */
+  rxTimestampMs(i: number): number {
+    this.#check('use');
+    return this.#queue!.rxTimestampMsAt(this.#addrs[i]!);
+  }
+
   /** Swap destination and source MAC of every packet (the first fragment of a chain), in place. */
   macswap(): this {
     this.#check('use');

@@ -110,6 +110,9 @@ test.serial('doctor on a good setup: root, a veth in a namespace: exit 0, every 
     t.regex(byId.queues.detail, /^1 rx \/ 1 tx queues/);
     t.is(byId.busy_poll.status, 'warn');
     t.regex(byId.busy_poll.fix, /busy_budget=0/);
+    // veth: all three RX metadata kfuncs, no AF_XDP TX metadata ops (netdev netlink).
+    t.regex(byId.rx_metadata.detail, /^timestamp, hash, vlan-tag/);
+    t.regex(byId.tx_metadata.detail, /^zero-copy: none; copy mode: checksum/);
     t.true(report.checks.every((c: any) => c.status !== 'fail'));
     const human = runAfxdp(['doctor', lab.portIf, '--netns', lab.portNs]);
     t.is(human.status, 0);

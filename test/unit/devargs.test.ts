@@ -222,7 +222,6 @@ test('retired names say what replaced them', (t) => {
   throwsDevargs(t, 'iface=eth0,pmd_zero_copy=1', 'removed in DPDK 19.11');
   throwsDevargs(t, 'iface=eth0,use_map_pinning=1', 'did you mean use_pinned_map?');
   throwsDevargs(t, 'iface=eth0,sock=/tmp/afxdp.sock', 'did you mean dp_path?');
-  throwsDevargs(t, 'iface=eth0,xdp_meta_rx_ts_offset=8', 'not supported by afxdp');
 });
 
 test('closestName: edit distance or containment, nothing when far', (t) => {

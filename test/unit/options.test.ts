@@ -30,8 +30,7 @@ test('every devarg is its option name in snake_case (but DPDK 25.11 mode → xdp
   for (const name of DEVARG_OPTIONS) t.is<string, string>(OPTIONS[name].devarg, renamed[name] ?? snake(name));
   t.deepEqual([...DEVARG_NAMES], [
     'iface', 'start_queue', 'queue_count', 'shared_umem', 'xdp_prog', 'busy_budget', 'force_copy', 'use_cni',
-    'use_pinned_map', 'dp_path', 'mode',
-  ]);
+    'use_pinned_map', 'dp_path', 'mode', 'xdp_meta_rx_ts_offset', 'xdp_meta_valid_hint_offset', 'xdp_meta_rx_ts_valid_mask']);
 });
 
 test('mode: DPDK spells the values drv|skb|hw; the table maps drv and skb and refuses hw', (t) => {

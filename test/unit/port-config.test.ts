@@ -61,6 +61,9 @@ test('defaults: one frozen object with the documented values', (t) => {
     pollMode: 'adaptive',
     handshakeTimeoutMs: 10_000,
     filePrefix: 'rte',
+    rxMetadata: false,
+    txMetadata: false,
+    txSoftwareChecksum: false,
   });
   t.true(Object.isFrozen(defaults));
   t.true(Object.isFrozen(defaults.busyBudget));
@@ -100,6 +103,12 @@ test('resolve: iface alone gets every default, attach mode, frozen', (t) => {
     netns: undefined,
     filePrefix: 'rte',
     pollMode: 'adaptive',
+    xdpMetaRxTsOffset: undefined,
+    xdpMetaValidHintOffset: undefined,
+    xdpMetaRxTsValidMask: undefined,
+    rxMetadata: false,
+    txMetadata: false,
+    txSoftwareChecksum: false,
     vdevIndex: undefined,
   });
   t.true(Object.isFrozen(config));

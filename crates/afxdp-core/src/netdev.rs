@@ -365,6 +365,22 @@ pub struct XdpFeatures {
     pub bits: u64,
     /// NETDEV_A_DEV_XDP_ZC_MAX_SEGS, when reported.
     pub zc_max_segs: Option<u32>,
+    /// NETDEV_A_DEV_XDP_RX_METADATA_FEATURES (Linux >= 6.3): the metadata
+    /// kfuncs the driver implements ([`XdpFeatures::rx_metadata_names`]).
+    /// None: the kernel did not say.
+    pub rx_metadata: Option<u64>,
+    /// NETDEV_A_DEV_XSK_FEATURES (Linux >= 6.8): the AF_XDP TX metadata the
+    /// driver honours in zero-copy mode ([`XdpFeatures::xsk_names`]).
+    pub xsk: Option<u64>,
+}
+
+/// NETDEV_XDP_RX_METADATA_* bits, lowest first (include/uapi/linux/netdev.h).
+pub const RX_METADATA_NAMES: [&str; 3] = ["timestamp", "hash", "vlan-tag"];
+/// NETDEV_XSK_FLAGS_* bits, lowest first.
+pub const XSK_FEATURE_NAMES: [&str; 3] = ["tx-timestamp", "tx-checksum", "tx-launch-time-fifo"];
+
+fn bit_names(bits: u64, names: &[&str]) -> Vec<String> {
+    names.iter().enumerate().filter(|(i, _)| bits & (1u64 << i) != 0).map(|(_, n)| n.to_string()).collect()
 }
 
 /// The names of the NETDEV_XDP_ACT_* bits, lowest first.
@@ -373,7 +389,18 @@ pub const XDP_FEATURE_NAMES: [&str; 7] = ["basic", "redirect", "ndo-xmit", "xsk-
 impl XdpFeatures {
     /// The set bits as names (`XDP_FEATURE_NAMES`).
     pub fn names(&self) -> Vec<String> {
-        XDP_FEATURE_NAMES.iter().enumerate().filter(|(i, _)| self.bits & (1u64 << i) != 0).map(|(_, n)| n.to_string()).collect()
+        bit_names(self.bits, &XDP_FEATURE_NAMES)
+    }
+
+    /// The RX metadata the driver can give (`RX_METADATA_NAMES`); empty when
+    /// none or unknown.
+    pub fn rx_metadata_names(&self) -> Vec<String> {
+        bit_names(self.rx_metadata.unwrap_or(0), &RX_METADATA_NAMES)
+    }
+
+    /// The AF_XDP TX metadata features (`XSK_FEATURE_NAMES`).
+    pub fn xsk_names(&self) -> Vec<String> {
+        bit_names(self.xsk.unwrap_or(0), &XSK_FEATURE_NAMES)
     }
 }
 
@@ -385,6 +412,8 @@ const NETDEV_CMD_DEV_GET: u8 = 1;
 const NETDEV_A_DEV_IFINDEX: u16 = 1;
 const NETDEV_A_DEV_XDP_FEATURES: u16 = 3;
 const NETDEV_A_DEV_XDP_ZC_MAX_SEGS: u16 = 4;
+const NETDEV_A_DEV_XDP_RX_METADATA_FEATURES: u16 = 5;
+const NETDEV_A_DEV_XSK_FEATURES: u16 = 6;
 /// `struct genlmsghdr`.
 const GENL_HEADER_LEN: usize = 4;
 
@@ -425,7 +454,18 @@ pub fn xdp_features(ifindex: u32) -> std::result::Result<XdpFeatures, String> {
         .iter()
         .find(|(t, v)| *t == NETDEV_A_DEV_XDP_ZC_MAX_SEGS && v.len() >= 4)
         .map(|(_, v)| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]));
-    Ok(XdpFeatures { bits, zc_max_segs })
+    let u64_attr = |want: u16| {
+        attrs
+            .iter()
+            .find(|(t, v)| *t == want && v.len() >= 8)
+            .map(|(_, v)| u64::from_ne_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]))
+    };
+    Ok(XdpFeatures {
+        bits,
+        zc_max_segs,
+        rx_metadata: u64_attr(NETDEV_A_DEV_XDP_RX_METADATA_FEATURES),
+        xsk: u64_attr(NETDEV_A_DEV_XSK_FEATURES),
+    })
 }
 
 #[cfg(test)]
@@ -472,7 +512,9 @@ mod tests {
         }
         let err = xdp_features(u32::MAX >> 1).unwrap_err();
         assert!(!err.is_empty());
-        let all = XdpFeatures { bits: 0b1001, zc_max_segs: None };
+        let all = XdpFeatures { bits: 0b1001, zc_max_segs: None, rx_metadata: Some(0b101), xsk: Some(0b110) };
         assert_eq!(all.names(), vec!["basic", "xsk-zerocopy"]);
+        assert_eq!(all.rx_metadata_names(), vec!["timestamp", "vlan-tag"]);
+        assert_eq!(all.xsk_names(), vec!["tx-checksum", "tx-launch-time-fifo"]);
     }
 }

@@ -12,7 +12,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::bpf::{AttachKind, ProgramSource, SharedXdp, XdpMode, XdpProgram, XskMap};
-use crate::netdev::Netdev;
+use crate::netdev::{xdp_features, Netdev, XdpFeatures};
 use crate::netns;
 use crate::socket_set::{SocketSet, SocketSetConfig, UmemJoin};
 use crate::{Code, Error, Result};
@@ -21,7 +21,9 @@ use crate::{Code, Error, Result};
 #[derive(Debug)]
 pub enum MapSource {
     /// Attach afxdp's redirect program, or the user's ELF (`xdp_prog`).
-    Attach { xdp_prog: Option<PathBuf>, mode: XdpMode },
+    /// `rx_metadata`: afxdp's program that writes the driver's RX metadata
+    /// before each packet (bpf/meta.bpf.c); never with `xdp_prog`.
+    Attach { xdp_prog: Option<PathBuf>, mode: XdpMode, rx_metadata: bool },
     /// An XSKMAP fd received from the Device Plugin (`use_cni`).
     Received(OwnedFd),
     /// A map pinned on bpffs (`use_pinned_map`).
@@ -105,14 +107,25 @@ impl Port {
         // program is attached or map touched.
         let umems = SocketSet::allocate_umems(&config, join.is_some())?;
         let (program, map) = match req.map {
-            MapSource::Attach { xdp_prog, mode } => {
+            MapSource::Attach { xdp_prog, mode, rx_metadata } => {
                 let source = match xdp_prog {
                     // Multi-buffer sockets need a frags-aware program in
                     // every mode, or chained packets never reach them.
+                    None if rx_metadata && config.multi_buffer => ProgramSource::MetadataFrags,
+                    None if rx_metadata => ProgramSource::Metadata,
                     None if config.multi_buffer => ProgramSource::RedirectFrags,
                     None => ProgramSource::Redirect,
+                    Some(_) if rx_metadata => {
+                        return Err(Error::invalid(
+                            "rxMetadata selects afxdp's own metadata-writing program; with xdp_prog, that program \
+                             writes its own metadata: describe it with xdp_meta_rx_ts_offset instead",
+                        ))
+                    }
                     Some(path) => ProgramSource::Object { path, program: None },
                 };
+                if matches!(source, ProgramSource::Metadata | ProgramSource::MetadataFrags) {
+                    check_rx_metadata(&netdev)?;
+                }
                 // A bpf_link: the program goes when this process does.
                 let (program, map) = XdpProgram::attach_or_share_as(netdev.ifindex, mode, &source, AttachKind::Link)?;
                 (Some(program), map)
@@ -136,6 +149,9 @@ impl Port {
             // SAFETY: `fd` is the port's live socket for the whole call.
             map.insert(queue_id, unsafe { BorrowedFd::borrow_raw(fd) })
         })?;
+        if let Some(p) = program.as_ref().filter(|p| p.rx_prefix() > 0) {
+            sockets.set_rx_prefix(p.rx_prefix())?;
+        }
         let zc_max_segs = crate::netdev::xdp_features(netdev.ifindex).ok().and_then(|f| f.zc_max_segs);
         if let Some(segs) = zc_max_segs {
             for q in 0..sockets.queue_count() {
@@ -169,6 +185,11 @@ impl Port {
         &self.map
     }
 
+    /// What the kernel says the interface's XDP can do now (netdev netlink).
+    pub fn xdp_features(&self) -> std::result::Result<XdpFeatures, String> {
+        netns::within(self.netns.as_deref(), || Ok(xdp_features(self.netdev.ifindex))).unwrap_or_else(|e| Err(e.message))
+    }
+
     /// Whether the sockets are multi-buffer (XDP_USE_SG).
     pub fn multi_buffer(&self) -> bool {
         self.sockets.config().multi_buffer
@@ -183,6 +204,26 @@ impl Port {
     /// The program this port attached (privileged mode), if any.
     pub fn program(&self) -> Option<&SharedXdp> {
         self.program.as_ref()
+    }
+}
+
+/// rxMetadata on a driver that implements none of the metadata kfuncs would
+/// attach and deliver nothing: refuse it, naming what the kernel reports.
+fn check_rx_metadata(netdev: &Netdev) -> Result<()> {
+    match xdp_features(netdev.ifindex) {
+        Ok(f) if f.rx_metadata == Some(0) => Err(Error::new(
+            Code::NotSupported,
+            format!(
+                "rxMetadata: {} (driver {}) implements none of the XDP RX metadata kfuncs (its netdev \
+                 xdp-rx-metadata-features is empty); the timestamp, hash and VLAN tag need a driver with \
+                 xdp_metadata_ops (mlx5, ice, igc, stmmac, veth, ...)",
+                netdev.name,
+                netdev.driver.as_deref().unwrap_or("unknown")
+            ),
+        )),
+        // The kernel cannot say (before 6.3 the kfuncs do not exist either:
+        // loading fails with its own message).
+        _ => Ok(()),
     }
 }
 

@@ -71,6 +71,11 @@ pub struct Queue {
     max_segs: u32,
     need_wakeup: bool,
     busy_poll: Cell<bool>,
+    /// Bytes the XDP program prepended to every packet (RX metadata as a
+    /// prefix, bpf/meta.bpf.c): rx_burst hands out addr + n, len - n.
+    rx_prefix: Cell<u32>,
+    /// The last descriptor received was not the last of its packet.
+    rx_mid_chain: Cell<bool>,
     /// Most frames this queue keeps lent to the kernel for receive, by its
     /// own ring: half the fill ring (the UMEM's share is the other bound).
     fill_cap: u32,
@@ -121,6 +126,8 @@ impl Queue {
             max_segs: chain::MAX_COPY_SEGS,
             need_wakeup,
             busy_poll: Cell::new(false),
+            rx_prefix: Cell::new(0),
+            rx_mid_chain: Cell::new(false),
             fill_owned: 0,
             stats: QueueStats::default(),
         })
@@ -128,6 +135,11 @@ impl Queue {
 
     pub fn queue_id(&self) -> u32 {
         self.queue_id
+    }
+
+    /// Skip `n` bytes the XDP program prepended to every received packet.
+    pub fn set_rx_prefix(&self, n: u32) {
+        self.rx_prefix.set(n);
     }
 
     pub fn fd(&self) -> RawFd {
@@ -237,13 +249,19 @@ impl Queue {
         let mut out = 0usize;
         let mut bytes = 0u64;
         let mut packets = 0u64;
+        // The prefix sits at the start of a packet: the first descriptor of
+        // a chain (which may have begun in the previous burst).
+        let skip = self.rx_prefix.get();
+        let mut at_start = !self.rx_mid_chain.get();
         for i in 0..n {
             let d = self.rx.desc(i);
             if pool.move_one(d.addr, Owner::Fill, Owner::App).is_ok() {
-                addrs[out] = d.addr as u32;
-                lens[out] = d.len;
+                let s = if at_start { skip.min(d.len) } else { 0 };
+                addrs[out] = d.addr as u32 + s;
+                lens[out] = d.len - s;
                 opts[out] = d.options;
-                bytes += d.len as u64;
+                at_start = !chain::contd(d.options);
+                bytes += (d.len - s) as u64;
                 packets += !chain::contd(d.options) as u64;
                 out += 1;
             } else {
@@ -251,6 +269,7 @@ impl Queue {
             }
         }
         self.rx.release(n);
+        self.rx_mid_chain.set(!at_start);
         self.fill_owned = self.fill_owned.saturating_sub(out as u32);
         // Lend replacements right away: until the next call, arriving
         // packets find a full complement of buffers.

@@ -534,6 +534,15 @@ impl SocketSet {
         Ok(self.queues[q].inspect()?.queue().stats())
     }
 
+    /// Every queue skips `n` bytes at the start of received packets (see
+    /// `Queue::set_rx_prefix`).
+    pub fn set_rx_prefix(&self, n: u32) -> Result<()> {
+        for q in &self.queues {
+            q.inspect()?.queue().set_rx_prefix(n);
+        }
+        Ok(())
+    }
+
     /// Preferred busy polling on every queue (see `XskSocket::set_busy_poll`).
     pub fn set_busy_poll(&self, timeout_us: u32, budget: u32) -> Result<()> {
         for q in &self.queues {

@@ -39,7 +39,7 @@ fn open(lab: &Lab) -> Port {
     Port::open(OpenRequest {
         netns: Some(lab.port_ns.clone()),
         sockets: config(lab),
-        map: MapSource::Attach { xdp_prog: None, mode: XdpMode::Auto },
+        map: MapSource::Attach { xdp_prog: None, mode: XdpMode::Auto, rx_metadata: false },
         multi_buffer: Default::default(),
     })
     .unwrap()

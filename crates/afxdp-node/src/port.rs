@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
-use afxdp_core::bpf::XdpMode;
+use afxdp_core::bpf::{ProgramSource, XdpMode};
 use afxdp_core::lease::{Caller, SharedQueue};
 use afxdp_core::port::{MapSource, MultiBuffer, OpenRequest, Port};
 use afxdp_core::queue::QueueStats;
@@ -104,6 +104,12 @@ pub struct NativeOpenOptions {
     pub pinned_map: Option<String>,
     /// Descriptor slots per queue (binding only: not part of the request).
     pub burst_size: u32,
+    /// afxdp's RX-metadata program (bpf/meta.bpf.c) instead of the plain one.
+    pub rx_metadata: bool,
+    /// Register the UMEM with tx_metadata_len (AF_XDP TX metadata).
+    pub tx_metadata: bool,
+    /// XDP_UMEM_TX_SW_CSUM: the kernel computes requested checksums (copy mode).
+    pub tx_software_checksum: bool,
 }
 
 /// The request without a received map fd: `open` swaps one in for use_cni.
@@ -114,7 +120,9 @@ impl TryFrom<NativeOpenOptions> for OpenRequest {
         limits::check_burst_size("burstSize", o.burst_size)?;
         let map = match (o.pinned_map, o.xdp_prog) {
             (Some(path), None) => MapSource::Pinned(PathBuf::from(path)),
-            (None, xdp_prog) => MapSource::Attach { xdp_prog: xdp_prog.map(PathBuf::from), mode: o.xdp_mode.into() },
+            (None, xdp_prog) => {
+                MapSource::Attach { xdp_prog: xdp_prog.map(PathBuf::from), mode: o.xdp_mode.into(), rx_metadata: o.rx_metadata }
+            }
             (Some(_), Some(_)) => return Err(Error::invalid("give either xdpProg or a pinned map path, not both")),
         };
         Ok(OpenRequest {
@@ -137,6 +145,8 @@ impl TryFrom<NativeOpenOptions> for OpenRequest {
                     fill_size: o.fill_size,
                     comp_size: o.comp_size,
                     hugepages: o.hugepages.into(),
+                    tx_metadata: o.tx_metadata || o.tx_software_checksum,
+                    tx_sw_csum: o.tx_software_checksum,
                 },
             },
             map,
@@ -212,6 +222,7 @@ impl PortShared {
         let sockets = port.sockets();
         let netdev = port.refresh_netdev().unwrap_or_else(|_| port.netdev().clone());
         let umem = sockets.umem(0).config();
+        let features = port.xdp_features();
         Ok(NativePortInfo {
             ifname: netdev.name.clone(),
             ifindex: netdev.ifindex,
@@ -230,6 +241,13 @@ impl PortShared {
             data_offset: umem.data_offset(),
             umem_joined: sockets.joined(),
             umem_shared_with: sockets.umem_shared_with(0),
+            rx_metadata: port
+                .program()
+                .is_some_and(|p| matches!(p.source(), ProgramSource::Metadata | ProgramSource::MetadataFrags)),
+            rx_metadata_prefix: port.program().map_or(0, |p| p.rx_prefix()),
+            tx_metadata_reg: sockets.umem(0).tx_metadata_reg().map(|r| r.as_str().to_string()),
+            rx_metadata_features: features.as_ref().ok().and_then(|f| f.rx_metadata.map(|_| f.rx_metadata_names())),
+            xsk_features: features.as_ref().ok().and_then(|f| f.xsk.map(|_| f.xsk_names())),
             multi_buffer: port.multi_buffer(),
             xdp_zc_max_segs: port.zc_max_segs(),
             xdp_frags: port.program().map(|p| p.frags()),
@@ -348,6 +366,17 @@ pub struct NativePortInfo {
     pub umem_joined: bool,
     /// Interfaces of the other ports using UMEM 0 now (empty: not shared).
     pub umem_shared_with: Vec<String>,
+    /// afxdp's RX-metadata program is attached.
+    pub rx_metadata: bool,
+    /// 0: the metadata sits in the XDP metadata area; else the program
+    /// prepends it and the receive path skips this many bytes.
+    pub rx_metadata_prefix: u32,
+    /// How XDP_UMEM_REG took tx_metadata_len (None: no TX metadata).
+    pub tx_metadata_reg: Option<String>,
+    /// The device's netdev xdp-rx-metadata-features (None: the kernel cannot say).
+    pub rx_metadata_features: Option<Vec<String>>,
+    /// The device's netdev xsk-features (None: the kernel cannot say).
+    pub xsk_features: Option<Vec<String>>,
     /// Sockets bound with XDP_USE_SG: packets larger than a frame arrive
     /// and leave as chains (queue.options XDP_PKT_CONTD).
     pub multi_buffer: bool,
@@ -455,7 +484,7 @@ impl NativePort {
         let burst = options.burst_size as usize;
         let mut request = OpenRequest::try_from(options).map_err(to_js)?;
         if let Some(fd) = map_fd {
-            if !matches!(request.map, MapSource::Attach { xdp_prog: None, .. }) {
+            if !matches!(request.map, MapSource::Attach { xdp_prog: None, rx_metadata: false, .. }) {
                 return Err(invalid("give either a received map fd, a pinned map path or xdpProg, not two"));
             }
             request.map = MapSource::Received(fd.take()?);

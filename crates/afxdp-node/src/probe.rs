@@ -55,6 +55,12 @@ pub struct NativeInterfaceProbe {
     pub xdp_features: Option<Vec<String>>,
     /// NETDEV_A_DEV_XDP_ZC_MAX_SEGS, when reported.
     pub xdp_zc_max_segs: Option<u32>,
+    /// NETDEV_A_DEV_XDP_RX_METADATA_FEATURES as names (timestamp, hash,
+    /// vlan-tag); null when the kernel cannot say.
+    pub rx_metadata_features: Option<Vec<String>>,
+    /// NETDEV_A_DEV_XSK_FEATURES as names (tx-timestamp, tx-checksum,
+    /// tx-launch-time-fifo); null when the kernel cannot say.
+    pub xsk_features: Option<Vec<String>>,
     /// Why `xdp_features` is null.
     pub xdp_features_error: Option<String>,
 }
@@ -64,9 +70,11 @@ pub struct NativeInterfaceProbe {
 pub fn probe_interface(ifname: String, netns: Option<String>) -> Result<NativeInterfaceProbe> {
     netns::within(netns.as_deref(), || {
         let dev = Netdev::lookup(&ifname)?;
-        let (features, zc, feat_err) = match netdev::xdp_features(dev.ifindex) {
-            Ok(f) => (Some(f.names()), f.zc_max_segs, None),
-            Err(e) => (None, None, Some(e)),
+        let (features, zc, feat_err, rx_meta, xsk) = match netdev::xdp_features(dev.ifindex) {
+            Ok(f) => {
+                (Some(f.names()), f.zc_max_segs, None, f.rx_metadata.map(|_| f.rx_metadata_names()), f.xsk.map(|_| f.xsk_names()))
+            }
+            Err(e) => (None, None, Some(e), None, None),
         };
         Ok(NativeInterfaceProbe {
             name: dev.name.clone(),
@@ -88,6 +96,8 @@ pub fn probe_interface(ifname: String, netns: Option<String>) -> Result<NativeIn
             xdp_features: features,
             xdp_zc_max_segs: zc,
             xdp_features_error: feat_err,
+            rx_metadata_features: rx_meta,
+            xsk_features: xsk,
         })
     })
     .map_err(to_js)

@@ -55,10 +55,23 @@ use std::sync::{Arc, Mutex, Once};
 /// The compiled bpf/redirect.bpf.c (an ELF for the BPF target).
 pub static REDIRECT_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/redirect.bpf.o"));
 
+/// The compiled bpf/meta.bpf.c: the redirect program that also writes the
+/// driver's RX metadata before each packet (`ProgramSource::Metadata`).
+pub static META_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/meta.bpf.o"));
+
 /// Name of the map every program used by afxdp must have.
 pub const XSKS_MAP: &str = "xsks_map";
 pub(crate) const REDIRECT_PROG: &str = "afxdp_redirect";
 const REDIRECT_PROG_FRAGS: &str = "afxdp_redirect_frags";
+const META_PROG: &str = "afxdp_meta";
+const META_PROG_FRAGS: &str = "afxdp_meta_frags";
+const META_PREFIX_PROG: &str = "afxdp_meta_prefix";
+const META_PREFIX_PROG_FRAGS: &str = "afxdp_meta_prefix_frags";
+/// sizeof(struct afxdp_rx_meta) in bpf/meta.bpf.c: afxdp's RX metadata ABI.
+pub const RX_META_LEN: u32 = 24;
+/// BPF_F_XDP_DEV_BOUND_ONLY (linux/bpf.h, 6.3): a device-bound program that
+/// may call the metadata kfuncs and attaches to that one device only.
+const BPF_F_XDP_DEV_BOUND_ONLY: u32 = 1 << 6;
 /// Entries the redirect program's map gets at least (what the Device Plugin
 /// uses); raised to the interface's max queue count when that is larger.
 pub const MIN_MAP_ENTRIES: u32 = 64;
@@ -146,6 +159,12 @@ pub enum ProgramSource {
     /// afxdp's own redirect program (the frags-aware variant only when the
     /// MTU needs it in native mode).
     Redirect,
+    /// afxdp's redirect program that first writes the driver's RX metadata
+    /// (timestamp, hash, VLAN tag) before the packet (bpf/meta.bpf.c). Device
+    /// bound: native mode only.
+    Metadata,
+    /// `Metadata`, frags-aware in every mode, for multi-buffer sockets.
+    MetadataFrags,
     /// afxdp's frags-aware redirect program (`SEC("xdp.frags")`), in every
     /// mode: for multi-buffer sockets, which take packets as chains.
     RedirectFrags,
@@ -158,6 +177,8 @@ impl ProgramSource {
     fn describe(&self) -> String {
         match self {
             ProgramSource::Redirect => "afxdp's redirect program".into(),
+            ProgramSource::Metadata => "afxdp's RX-metadata redirect program (rxMetadata)".into(),
+            ProgramSource::MetadataFrags => "afxdp's frags-aware RX-metadata redirect program (rxMetadata)".into(),
             ProgramSource::RedirectFrags => "afxdp's frags-aware (multi-buffer) redirect program".into(),
             ProgramSource::Object { path, program: None } => format!("XDP object {}", path.display()),
             ProgramSource::Object { path, program: Some(p) } => format!("program {p} of XDP object {}", path.display()),
@@ -524,6 +545,9 @@ pub(crate) struct Loaded {
     pub(crate) prog_fd: OwnedFd,
     pub(crate) map: XskMap,
     pub(crate) frags: bool,
+    /// Bytes the program prepends to every redirected packet (the RX
+    /// metadata prefix variant), which the receive path skips.
+    pub(crate) rx_prefix: u32,
 }
 
 fn dup(fd: std::os::fd::BorrowedFd<'_>, what: &str) -> Result<OwnedFd> {
@@ -582,7 +606,97 @@ pub(crate) fn load_redirect(dev: &Netdev, mode: XdpMode, frags: bool) -> Result<
     }
     let obj = result.map_err(|e| bpf_error(&e, "load afxdp's XDP redirect program".into(), &log))?;
     let (prog_fd, map_fd) = extract(&obj, if frags { REDIRECT_PROG_FRAGS } else { REDIRECT_PROG }, "redirect object")?;
-    Ok(Loaded { prog_fd, map: XskMap::from_fd(map_fd)?, frags })
+    Ok(Loaded { prog_fd, map: XskMap::from_fd(map_fd)?, frags, rx_prefix: 0 })
+}
+
+/// Load bpf/meta.bpf.c bound to `dev` (prog_ifindex + BPF_F_XDP_DEV_BOUND_ONLY),
+/// as the metadata kfuncs require. Errors name what is missing: the kfuncs
+/// in the kernel (Linux >= 6.3, with BTF), or native mode.
+pub(crate) fn load_meta(dev: &Netdev, mode: XdpMode, force_frags: bool) -> Result<Loaded> {
+    if mode == XdpMode::Generic {
+        return Err(Error::new(
+            Code::NotSupported,
+            format!(
+                "rxMetadata needs native XDP: its program calls the XDP metadata kfuncs, which only a device-bound \
+                 program may, and the kernel attaches device-bound programs in native mode only (mode=drv, or leave \
+                 xdpMode auto); {} was asked for generic mode",
+                dev.name
+            ),
+        ));
+    }
+    let entries = dev.max_queues.max(MIN_MAP_ENTRIES);
+    let want_frags = force_frags || dev.mtu > FRAGS_MTU;
+    let attempt = |name: &str| -> (std::result::Result<libbpf_rs::Object, libbpf_rs::Error>, String) {
+        with_libbpf_log(|| {
+            let mut open = libbpf_rs::ObjectBuilder::default().open_memory(META_OBJECT)?;
+            for mut p in open.progs_mut() {
+                let chosen = p.name().to_string_lossy() == name;
+                p.set_autoload(chosen);
+                if chosen {
+                    p.set_ifindex(dev.ifindex);
+                    // The frags sections' BPF_F_XDP_HAS_FRAGS is added by libbpf at load.
+                    p.set_flags(BPF_F_XDP_DEV_BOUND_ONLY);
+                }
+            }
+            for mut m in open.maps_mut() {
+                if m.name() == XSKS_MAP {
+                    m.set_max_entries(entries)?;
+                }
+            }
+            open.load()
+        })
+    };
+    // The metadata area first; then the prefix variant, for kernels whose
+    // verifier refuses bpf_xdp_adjust_meta to XDP programs; frags-aware
+    // variants first when the MTU wants them (kernels before 5.18 lack them).
+    let mut order: Vec<(&str, bool, u32)> = Vec::new();
+    for (plain, frags_name, prefix) in [(META_PROG, META_PROG_FRAGS, 0), (META_PREFIX_PROG, META_PREFIX_PROG_FRAGS, RX_META_LEN)]
+    {
+        if want_frags {
+            order.push((frags_name, true, prefix));
+        }
+        order.push((plain, false, prefix));
+    }
+    let mut first_failure: Option<(libbpf_rs::Error, String)> = None;
+    for (name, frags, rx_prefix) in order {
+        let (result, log) = attempt(name);
+        match result {
+            Ok(obj) => {
+                let (prog_fd, map_fd) = extract(&obj, name, "metadata object")?;
+                return Ok(Loaded { prog_fd, map: XskMap::from_fd(map_fd)?, frags, rx_prefix });
+            }
+            Err(e) => {
+                if first_failure.is_none() {
+                    first_failure = Some((e, log));
+                }
+            }
+        }
+    }
+    let (e, log) = first_failure.expect("at least one attempt");
+    Err(meta_load_error(dev, &e, &log))
+}
+
+/// Why the metadata program did not load, with the requirement named.
+fn meta_load_error(dev: &Netdev, err: &libbpf_rs::Error, log: &str) -> Error {
+    let mut e = bpf_error(err, format!("load afxdp's RX-metadata XDP program for {}", dev.name), log);
+    if e.code == Code::Permission {
+        return e;
+    }
+    let missing = ["bpf_xdp_metadata_rx_timestamp", "bpf_xdp_metadata_rx_hash"]
+        .into_iter()
+        .find(|k| log.contains(k) && (log.contains("not found") || log.contains("failed to find")));
+    e.code = Code::NotSupported;
+    let need = match missing {
+        Some(k) => format!("this kernel lacks the XDP RX metadata kfunc {k} (Linux >= 6.3 with BTF in /sys/kernel/btf/vmlinux)"),
+        None => format!(
+            "the kernel refused a device-bound XDP program for {} (driver {}): rxMetadata needs Linux >= 6.3, BTF, \
+             and a driver that supports device-bound XDP",
+            dev.name,
+            dev.driver.as_deref().unwrap_or("unknown")
+        ),
+    };
+    e.message = format!("rxMetadata is not supported here: {need}; {}", e.message);
+    e
 }
 
 fn load_object(path: &Path, program: Option<&str>) -> Result<Loaded> {
@@ -649,7 +763,7 @@ fn load_object(path: &Path, program: Option<&str>) -> Result<Loaded> {
         e.message = format!("xdp_prog {p}: {}", e.message);
         e
     })?;
-    Ok(Loaded { prog_fd, map, frags })
+    Ok(Loaded { prog_fd, map, frags, rx_prefix: 0 })
 }
 
 // ---- XdpProgram ----
@@ -665,6 +779,7 @@ pub struct XdpProgram {
     prog_fd: OwnedFd,
     prog_id: u32,
     frags: bool,
+    rx_prefix: u32,
     map: XskMap,
     source: ProgramSource,
     netns: NetnsRef,
@@ -722,10 +837,24 @@ impl XdpProgram {
         let loaded = match source {
             ProgramSource::Redirect => load_redirect(&dev, mode, false)?,
             ProgramSource::RedirectFrags => load_redirect(&dev, mode, true)?,
+            ProgramSource::Metadata => load_meta(&dev, mode, false)?,
+            ProgramSource::MetadataFrags => load_meta(&dev, mode, true)?,
             ProgramSource::Object { path, program } => load_object(path, program.as_deref()).map_err(|e| e.with_path(path))?,
         };
         let prog_id = syscall::prog_info(loaded.prog_fd.as_fd())?.id;
-        let (actual, link) = attach_fd(&dev, &loaded.prog_fd, mode, kind)?;
+        // A device-bound program cannot attach in generic mode (the kernel
+        // says EINVAL); load_meta refused Generic already, Auto means native.
+        let meta = matches!(source, ProgramSource::Metadata | ProgramSource::MetadataFrags);
+        let mode = if meta { XdpMode::Native } else { mode };
+        let (actual, link) = attach_fd(&dev, &loaded.prog_fd, mode, kind).map_err(|mut e| {
+            if meta {
+                e.message.push_str(&format!(
+                    " (rxMetadata attaches a device-bound program, which needs native XDP in the driver of {})",
+                    dev.name
+                ));
+            }
+            e
+        })?;
         let map = loaded.map.try_clone()?;
         let prog = XdpProgram {
             ifindex,
@@ -734,6 +863,7 @@ impl XdpProgram {
             prog_fd: loaded.prog_fd,
             prog_id,
             frags: loaded.frags,
+            rx_prefix: loaded.rx_prefix,
             map: loaded.map,
             source: source.clone(),
             netns,
@@ -841,6 +971,12 @@ impl XdpProgram {
     /// True if the frags-aware (multi-buffer) variant was attached.
     pub fn frags(&self) -> bool {
         self.frags
+    }
+
+    /// Bytes the program prepends to redirected packets (RX metadata as a
+    /// prefix; 0: none, or in the metadata area).
+    pub fn rx_prefix(&self) -> u32 {
+        self.rx_prefix
     }
 
     pub fn source(&self) -> &ProgramSource {
@@ -981,6 +1117,12 @@ impl SharedXdp {
     }
     pub fn frags(&self) -> bool {
         self.prog.frags
+    }
+    pub fn rx_prefix(&self) -> u32 {
+        self.prog.rx_prefix
+    }
+    pub fn source(&self) -> &ProgramSource {
+        &self.prog.source
     }
     pub fn map(&self) -> &XskMap {
         &self.prog.map

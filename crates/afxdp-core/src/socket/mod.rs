@@ -12,10 +12,28 @@ pub(crate) use errors::memlock_message;
 pub use statistics::XdpStatistics;
 
 use crate::ring::{CompletionRing, FillRing, RxRing, TxRing};
-use crate::umem::Umem;
+use crate::umem::{TxMetadataReg, Umem, TX_METADATA_LEN};
 use crate::{Code, Error, Result};
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// XDP_UMEM_REG flags (linux/if_xdp.h, newer than libc's copy).
+const XDP_UMEM_TX_SW_CSUM: u32 = 1 << 1;
+const XDP_UMEM_TX_METADATA_LEN: u32 = 1 << 2;
+
+/// (major, minor) of the running kernel, from uname(2).
+pub(crate) fn kernel_release() -> Option<(u32, u32)> {
+    // SAFETY: utsname is plain data; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid, writable utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return None;
+    }
+    // SAFETY: the kernel NUL-terminates release inside the array.
+    let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy().into_owned();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
 
 /// Ring sizes for one socket (entries, powers of two). `fill`/`comp` are
 /// None only for a socket sharing a UMEM on the *same* (interface, queue),
@@ -98,17 +116,57 @@ impl XskSocket {
     }
 
     /// XDP_UMEM_REG: pin the UMEM's pages and make this socket its owner.
+    /// With TX metadata, first with XDP_UMEM_TX_METADATA_LEN, then (EINVAL:
+    /// a kernel that knows no such flag) without it; which one worked is
+    /// recorded on the UMEM (`Umem::tx_metadata_reg`).
     pub fn register_umem(&self, umem: &Umem) -> Result<()> {
         let cfg = umem.config();
-        let reg = libc::xdp_umem_reg {
+        let reg = |flags: u32, tx_metadata_len: u32| libc::xdp_umem_reg {
             addr: umem.area().as_ptr() as u64,
             len: umem.area().len() as u64,
             chunk_size: cfg.frame_size,
             headroom: cfg.headroom,
-            flags: 0,
-            tx_metadata_len: 0,
+            flags,
+            tx_metadata_len,
         };
-        setsockopt(self.fd(), libc::SOL_XDP, libc::XDP_UMEM_REG, &reg).map_err(|e| errors::umem_reg_error(e, umem.area().len()))
+        let set = |r: &libc::xdp_umem_reg| setsockopt(self.fd(), libc::SOL_XDP, libc::XDP_UMEM_REG, r);
+        if !cfg.tx_metadata {
+            return set(&reg(0, 0)).map_err(|e| errors::umem_reg_error(e, umem.area().len()));
+        }
+        let sw = if cfg.tx_sw_csum { XDP_UMEM_TX_SW_CSUM } else { 0 };
+        match set(&reg(XDP_UMEM_TX_METADATA_LEN | sw, TX_METADATA_LEN)) {
+            Ok(()) => {
+                umem.set_tx_metadata_reg(TxMetadataReg::Flag);
+                return Ok(());
+            }
+            Err(libc::EINVAL) => {}
+            Err(e) => return Err(errors::umem_reg_error(e, umem.area().len())),
+        }
+        // Before 6.8 the field sat in padding the kernel ignored: a
+        // registration without the flag would "work" and drop the metadata.
+        if kernel_release().is_some_and(|v| v < (6, 8)) {
+            return Err(Error::with_errno(
+                Code::NotSupported,
+                libc::EINVAL,
+                "txMetadata: AF_XDP TX metadata needs Linux >= 6.8 (this kernel has no tx_metadata_len)",
+            ));
+        }
+        match set(&reg(sw, TX_METADATA_LEN)) {
+            Ok(()) => {
+                umem.set_tx_metadata_reg(TxMetadataReg::NoFlag);
+                Ok(())
+            }
+            Err(libc::EINVAL) => Err(Error::with_errno(
+                Code::NotSupported,
+                libc::EINVAL,
+                format!(
+                    "txMetadata: XDP_UMEM_REG refused tx_metadata_len {TX_METADATA_LEN} both with \
+                     XDP_UMEM_TX_METADATA_LEN and without it{}: AF_XDP TX metadata needs Linux >= 6.8",
+                    if cfg.tx_sw_csum { " (with XDP_UMEM_TX_SW_CSUM)" } else { "" }
+                ),
+            )),
+            Err(e) => Err(errors::umem_reg_error(e, umem.area().len())),
+        }
     }
 
     /// Set the ring sizes and map the rings.

@@ -44,6 +44,39 @@ pub struct UmemConfig {
     /// Completion ring entries (power of two).
     pub comp_size: u32,
     pub hugepages: HugepagePolicy,
+    /// TX metadata (`txMetadata`): register the UMEM with `tx_metadata_len`
+    /// = sizeof(struct xsk_tx_metadata), so a tx descriptor with
+    /// XDP_TX_METADATA in its options carries the request written at
+    /// addr - TX_METADATA_LEN (checksum offload, completion timestamp,
+    /// launch time). Linux >= 6.8.
+    pub tx_metadata: bool,
+    /// XDP_UMEM_TX_SW_CSUM: in copy mode the kernel computes a requested
+    /// checksum itself instead of leaving it to the device (for testing,
+    /// and devices without checksum offload). Needs `tx_metadata`.
+    pub tx_sw_csum: bool,
+}
+
+/// sizeof(struct xsk_tx_metadata) (linux/if_xdp.h): the bytes before a tx
+/// packet the kernel reads the request from and writes the completion to.
+pub const TX_METADATA_LEN: u32 = 24;
+
+/// How the kernel took `tx_metadata_len` (`info().txMetadata`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxMetadataReg {
+    /// With the XDP_UMEM_TX_METADATA_LEN flag (Linux >= 6.11, and stable
+    /// kernels that took the fix): the field is only read with the flag.
+    Flag,
+    /// Without the flag (Linux 6.8 to 6.10 read the field unconditionally).
+    NoFlag,
+}
+
+impl TxMetadataReg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxMetadataReg::Flag => "XDP_UMEM_TX_METADATA_LEN",
+            TxMetadataReg::NoFlag => "tx_metadata_len without flag",
+        }
+    }
 }
 
 impl Default for UmemConfig {
@@ -60,6 +93,8 @@ impl Default for UmemConfig {
             fill_size: 2048,
             comp_size: 2048,
             hugepages: HugepagePolicy::Auto,
+            tx_metadata: false,
+            tx_sw_csum: false,
         }
     }
 }
@@ -82,6 +117,9 @@ impl UmemConfig {
                  {MIN_DATA_ROOM} must not exceed frame_size {}",
                 self.headroom, self.frame_size
             )));
+        }
+        if self.tx_sw_csum && !self.tx_metadata {
+            return Err(Error::invalid("txSoftwareChecksum computes the checksums TX metadata requests: it needs txMetadata"));
         }
         limits::check_ring_size("fill_size", self.fill_size)?;
         limits::check_ring_size("comp_size", self.comp_size)?;
@@ -121,6 +159,8 @@ pub struct Umem {
     /// The sockets drawing receive frames from this UMEM, over all ports
     /// (for their count, lender slots and `info()`).
     members: Mutex<Vec<Membership>>,
+    /// How XDP_UMEM_REG took tx_metadata_len, once registered with it.
+    tx_metadata_reg: std::sync::OnceLock<TxMetadataReg>,
 }
 
 struct Membership {
@@ -140,7 +180,18 @@ impl Umem {
             config: config.clone(),
             fill_share: AtomicU32::new(Self::share_of(config.frame_count, 0)),
             members: Mutex::new(Vec::new()),
+            tx_metadata_reg: std::sync::OnceLock::new(),
         })
+    }
+
+    /// How the kernel took tx_metadata_len (None: no TX metadata asked, or
+    /// not registered yet).
+    pub fn tx_metadata_reg(&self) -> Option<TxMetadataReg> {
+        self.tx_metadata_reg.get().copied()
+    }
+
+    pub(crate) fn set_tx_metadata_reg(&self, how: TxMetadataReg) {
+        let _ = self.tx_metadata_reg.set(how);
     }
 
     pub fn area(&self) -> &UmemArea {
@@ -208,6 +259,13 @@ impl Umem {
         }
         if c.headroom != other.headroom {
             return Some(("headroom", c.headroom.to_string(), other.headroom.to_string()));
+        }
+        if c.tx_metadata != other.tx_metadata || c.tx_sw_csum != other.tx_sw_csum {
+            return Some((
+                "txMetadata",
+                format!("{}{}", c.tx_metadata, if c.tx_sw_csum { " (software checksum)" } else { "" }),
+                format!("{}{}", other.tx_metadata, if other.tx_sw_csum { " (software checksum)" } else { "" }),
+            ));
         }
         if c.hugepages != other.hugepages {
             return Some(("hugepages", format!("{:?}", c.hugepages), format!("{:?}", other.hugepages)));
