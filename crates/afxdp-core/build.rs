@@ -16,6 +16,7 @@ fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     println!("cargo:rerun-if-env-changed=CLANG");
+    println!("cargo:rerun-if-changed=bpf/xsks_map.h");
     for name in ["redirect", "meta"] {
         println!("cargo:rerun-if-changed=bpf/{name}.bpf.c");
         compile(&manifest.join(format!("bpf/{name}.bpf.c")), &out.join(format!("{name}.bpf.o")));

@@ -5,24 +5,17 @@
 // after thousands of chains; and with multi-buffer off the kernel drops them
 // (rx_dropped) and info() says how to take them.
 import { privileged } from '../helpers/privileged';
-import { createLab, Lab } from '../helpers/lab';
+import { createLab, Lab, withLab } from '../helpers/lab';
 import { frameSeq, sleep, testFrame } from '../helpers/frames';
 import { pipeline } from 'node:stream/promises';
 import { Forwarder, macswap, openPort, Port, XDP_PKT_CONTD } from '../../lib/index';
-import { PacketSocket } from '../../lib/peer/packet-socket';
+import type { PacketSocket } from '../../lib/peer/packet-socket';
 
 const test = privileged();
 const JUMBO = 8000;
 
-async function withJumboLab(fn: (lab: Lab, peer: PacketSocket) => Promise<void>): Promise<void> {
-  const lab = createLab({ mtu: 9000 });
-  const peer = new PacketSocket(lab.peerIf, { netns: lab.peerNs });
-  try {
-    await fn(lab, peer);
-  } finally {
-    peer.close();
-    lab.destroy();
-  }
+function withJumboLab(fn: (lab: Lab, peer: PacketSocket) => Promise<void>): Promise<void> {
+  return withLab({ mtu: 9000 }, fn);
 }
 
 /** The frame with its Ethernet addresses swapped. */

@@ -26,17 +26,14 @@
  * rx_vlan_tag (6.8) is weak, so older kernels load the program and simply
  * never set AFXDP_META_VLAN.
  */
-#include <linux/bpf.h>
+#include "xsks_map.h"
 
-#define SEC(name) __attribute__((section(name), used))
-#define __uint(name, val) int (*name)[val]
 #define __ksym __attribute__((section(".ksyms")))
 #define __weak __attribute__((weak))
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
-static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)BPF_FUNC_redirect_map;
 static long (*bpf_xdp_adjust_meta)(struct xdp_md *ctx, int delta) = (void *)BPF_FUNC_xdp_adjust_meta;
 static long (*bpf_xdp_adjust_head)(struct xdp_md *ctx, int delta) = (void *)BPF_FUNC_xdp_adjust_head;
 
@@ -63,12 +60,6 @@ struct afxdp_rx_meta {
 
 _Static_assert(sizeof(struct afxdp_rx_meta) == 24, "afxdp_rx_meta is afxdp's ABI: 24 bytes");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(__u32));
-	__uint(max_entries, 64);
-} xsks_map SEC(".maps");
 
 /* Ask the driver; the answers go to `out` (stack), then to the packet's
  * memory in one copy (kfunc arguments stay plain stack pointers). */

@@ -4,9 +4,9 @@
  * the AF_XDP socket stored at key q of `xsks_map`; when no socket sits at
  * that key, XDP_PASS so the kernel stack keeps seeing normal traffic.
  *
- * Self-contained on purpose: only <linux/bpf.h> (linux-libc-dev) is needed,
- * no vmlinux.h and no libbpf headers. The few declarations libbpf's
- * bpf_helpers.h would provide are written out below.
+ * Self-contained on purpose: only <linux/bpf.h> (linux-libc-dev) and our own
+ * xsks_map.h (the map and the few declarations libbpf's bpf_helpers.h would
+ * provide, shared with meta.bpf.c) are needed: no vmlinux.h, no libbpf headers.
  *
  * Map sizing: the object declares 64 entries (what the Kubernetes AF_XDP
  * Device Plugin uses, so a pinned map from either source looks alike). The
@@ -24,23 +24,7 @@
  *    hand over non-linear skbs as multi-buffer frames, which an XSK bound
  *    without XDP_USE_SG drops, where a plain program gets them linearised.
  */
-#include <linux/bpf.h>
-
-#define SEC(name) __attribute__((section(name), used))
-#define __uint(name, val) int (*name)[val]
-
-/* long bpf_redirect_map(void *map, u64 key, u64 flags): since 5.3 the low
- * bits of flags are the action returned when key has no entry. */
-static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)BPF_FUNC_redirect_map;
-
-/* key = RX queue id (u32), value = AF_XDP socket fd on update (u32).
- * key_size/value_size instead of BTF types: XSKMAP takes no BTF key/value. */
-struct {
-	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(__u32));
-	__uint(max_entries, 64);
-} xsks_map SEC(".maps");
+#include "xsks_map.h"
 
 SEC("xdp")
 int afxdp_redirect(struct xdp_md *ctx)
