@@ -1,21 +1,14 @@
 // One forwarding thread of ThreadedForwarder (threads.ts): attach the
 // queues it is sent, run the engine on them until told to stop, report.
-import fs from 'node:fs';
 import { parentPort, threadId } from 'node:worker_threads';
 import { attachPort } from '../port/transfer';
 import type { Port } from '../port/port';
 import { Forwarder } from './forwarder';
 import type { PollLoop } from './poll-loop';
+import { threadCpuMs } from './threads';
 import type { ThreadJob } from './threads';
 import type { EngineOptions } from './engines';
 import { PcapWriter } from '../pcap/writer';
-
-/** This thread's CPU time, ms (utime + stime of /proc/thread-self/stat, in USER_HZ = 100). */
-export function threadCpuMs(): number {
-  const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 // postMessage() turns Buffers into Uint8Arrays: make them Buffers again.
 function asBuffer(u: Uint8Array | undefined): Buffer | undefined {

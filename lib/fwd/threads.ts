@@ -9,6 +9,7 @@
 // writes the packets its lanes dropped into a SharedArrayBuffer per port,
 // which refreshDrops() folds into `ports[p].txDropped`. Each worker reports
 // its CPU time (its own /proc/thread-self/stat) when it finishes.
+import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Port } from '../port/port';
@@ -62,6 +63,17 @@ type Message =
   | ({ type: 'done' } & Omit<ThreadReport, 'thread' | 'queues' | 'pcap'> & { pcap?: PcapStats[] })
   | { type: 'error'; code?: string; message: string };
 
+/**
+ * The calling thread's CPU time, ms: utime + stime of /proc/thread-self/stat
+ * (in USER_HZ, 100 on Linux). Synchronous fs calls run on the calling
+ * thread, so in a worker this is the worker's own time.
+ */
+export function threadCpuMs(): number {
+  const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** A worker running lib/fwd/thread-main (compiled, or TypeScript under tsx in tests). */
 function startWorker(): Worker {
   const ts = __filename.endsWith('.ts');
@@ -71,7 +83,10 @@ function startWorker(): Worker {
     : new Worker(main);
 }
 
-/** Share `total` (a count or rate) over parts of `weights`; the shares add up to it. */
+/**
+ * The part of `total` (a count or rate) for `weight` queues after `sumBefore`
+ * of `all`: consecutive parts add up to `total` exactly.
+ */
 function share(total: number | undefined, weight: number, sumBefore: number, all: number): number | undefined {
   if (total === undefined) return undefined;
   return Math.floor((total * (sumBefore + weight)) / all) - Math.floor((total * sumBefore) / all);

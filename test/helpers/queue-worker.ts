@@ -3,18 +3,10 @@
 // reports what it did. Messages in: { handle, mode, pollMode }, 'stop',
 // 'throw' (an uncaught exception mid-traffic). Out: 'attached', then
 // { done: true, ... } or { error }, and the thread ends.
-import fs from 'node:fs';
 import { parentPort, threadId } from 'node:worker_threads';
 import { attachPort, Forwarder, TransferHandle, PollLoop } from '../../lib/index';
 import type { ForwardMode, PollMode } from '../../lib/index';
-
-/** This thread's CPU time in ms (utime + stime of /proc/thread-self/stat). */
-export function threadCpuMs(): number {
-  const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
-}
+import { threadCpuMs } from '../../lib/fwd/threads';
 
 if (parentPort !== null) {
   const port = parentPort;
